@@ -1,0 +1,332 @@
+//! Task storage, the ready queue and wakers.
+//!
+//! Tasks live in a `slab` as pinned, type-erased boxes (one allocation per
+//! spawn, none per poll). The ready queue is a ring buffer of slab indices; a
+//! task is queued at most once however often it is woken, so each wake causes
+//! exactly one poll. Wakers are packed task indices (see [`waker`]).
+//!
+//! The executor never runs user code while it holds one of its own borrows:
+//! futures are taken out of their slot to be polled, and boxes are dropped
+//! after the borrow ends, so destructors and polls may spawn and wake freely.
+//! It owns no policy: the run loop, panics and time live in `runtime`.
+
+pub(crate) mod cell;
+pub(crate) mod join;
+pub(crate) mod waker;
+
+use crate::{group::GroupId, task::TaskId};
+use cell::ErasedTask;
+use std::{
+    cell::{Cell, RefCell},
+    collections::VecDeque,
+    pin::Pin,
+    rc::Rc,
+    task::{Context, Waker},
+};
+
+pub(crate) type BoxedTask = Pin<Box<dyn ErasedTask>>;
+
+const QUEUED: u8 = 1;
+const FINISHED: u8 = 1 << 1;
+const ABORTED: u8 = 1 << 2;
+const DETACHED: u8 = 1 << 3;
+const PRIMARY: u8 = 1 << 4;
+
+struct Slot {
+    /// `None` while the task is being polled.
+    task: Option<BoxedTask>,
+    id: TaskId,
+    name: Option<Rc<str>>,
+    group: GroupId,
+    join_waker: Option<Waker>,
+    flags: u8,
+}
+
+/// What the run loop needs to poll one task.
+pub(crate) struct Polling {
+    pub index: usize,
+    pub id: TaskId,
+    pub group: GroupId,
+    pub aborted: bool,
+    pub task: BoxedTask,
+}
+
+/// A task as shown in diagnostics (deadlock and panic messages).
+#[derive(Clone, Debug)]
+pub(crate) struct TaskLabel {
+    pub id: TaskId,
+    pub name: Option<Rc<str>>,
+    pub group: GroupId,
+}
+
+#[derive(Default)]
+pub(crate) struct Executor {
+    tasks: RefCell<slab::Slab<Slot>>,
+    ready: RefCell<VecDeque<usize>>,
+    current: Cell<Option<usize>>,
+    next_id: Cell<u64>,
+    live_primaries: Cell<usize>,
+    primary_created: Cell<bool>,
+}
+
+impl Executor {
+    /// Stores a new task and queues it for its first poll.
+    pub(crate) fn insert(
+        &self,
+        task: BoxedTask,
+        name: Option<Rc<str>>,
+        group: GroupId,
+    ) -> (usize, TaskId) {
+        let id = TaskId(self.next_id.get());
+        self.next_id.set(id.0 + 1);
+        let index = {
+            let mut tasks = self.tasks.borrow_mut();
+            assert!(
+                tasks.len() < waker::MAX_TASKS,
+                "a simulation can hold at most {} live tasks",
+                waker::MAX_TASKS
+            );
+            tasks.insert(Slot {
+                task: Some(task),
+                id,
+                name,
+                group,
+                join_waker: None,
+                flags: QUEUED,
+            })
+        };
+        self.ready.borrow_mut().push_back(index);
+        (index, id)
+    }
+
+    /// Queues task `index` unless it is already queued, finished or stale.
+    #[inline]
+    pub(crate) fn wake(&self, index: usize, generation: u32) {
+        let mut tasks = self.tasks.borrow_mut();
+        if let Some(slot) = tasks.get_mut(index) {
+            if waker::generation(slot.id.0) == generation && slot.flags & (QUEUED | FINISHED) == 0 {
+                slot.flags |= QUEUED;
+                drop(tasks);
+                self.ready.borrow_mut().push_back(index);
+            }
+        }
+    }
+
+    #[inline]
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.ready.borrow().is_empty()
+    }
+
+    /// Takes the next queued task out of its slot for polling.
+    #[inline]
+    pub(crate) fn next_ready(&self) -> Option<Polling> {
+        loop {
+            let index = self.ready.borrow_mut().pop_front()?;
+            let mut tasks = self.tasks.borrow_mut();
+            let Some(slot) = tasks.get_mut(index) else {
+                continue;
+            };
+            slot.flags &= !QUEUED;
+            if slot.flags & FINISHED != 0 {
+                continue;
+            }
+            let Some(task) = slot.task.take() else {
+                continue;
+            };
+            self.current.set(Some(index));
+            return Some(Polling {
+                index,
+                id: slot.id,
+                group: slot.group,
+                aborted: slot.flags & ABORTED != 0,
+                task,
+            });
+        }
+    }
+
+    /// Returns a task that is still pending to its slot.
+    #[inline]
+    pub(crate) fn suspend(&self, index: usize, task: BoxedTask) {
+        self.current.set(None);
+        if let Some(slot) = self.tasks.borrow_mut().get_mut(index) {
+            slot.task = Some(task);
+        }
+    }
+
+    /// Marks a task finished (its cell holds the output or the error). The
+    /// returned box, if any, must be dropped by the caller outside any borrow.
+    #[inline]
+    pub(crate) fn complete(&self, index: usize, task: BoxedTask) -> Option<BoxedTask> {
+        self.current.set(None);
+        let mut tasks = self.tasks.borrow_mut();
+        let slot = &mut tasks[index];
+        slot.flags |= FINISHED;
+        slot.flags &= !QUEUED;
+        if slot.flags & DETACHED != 0 {
+            drop(tasks.remove(index).join_waker);
+            return Some(task);
+        }
+        slot.task = Some(task);
+        let waker = slot.join_waker.take();
+        drop(tasks);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        None
+    }
+
+    /// Requests cancellation; the run loop drops the future on its next turn.
+    pub(crate) fn abort(&self, index: usize, id: TaskId) {
+        let mut tasks = self.tasks.borrow_mut();
+        let Some(slot) = tasks.get_mut(index).filter(|s| s.id == id) else {
+            return;
+        };
+        if slot.flags & FINISHED != 0 {
+            return;
+        }
+        slot.flags |= ABORTED;
+        if slot.flags & QUEUED == 0 {
+            slot.flags |= QUEUED;
+            drop(tasks);
+            self.ready.borrow_mut().push_back(index);
+        }
+    }
+
+    pub(crate) fn is_finished(&self, index: usize, id: TaskId) -> bool {
+        match self.tasks.borrow().get(index) {
+            Some(slot) if slot.id == id => slot.flags & FINISHED != 0,
+            _ => true,
+        }
+    }
+
+    /// Reads a finished task's output into `dst`, or registers the waker.
+    ///
+    /// # Safety
+    /// `dst` must point to `Option<Result<T, JoinError>>` for the task's `T`.
+    pub(crate) unsafe fn poll_join(
+        &self,
+        index: usize,
+        id: TaskId,
+        cx: &mut Context<'_>,
+        dst: *mut (),
+    ) -> bool {
+        let mut tasks = self.tasks.borrow_mut();
+        let Some(slot) = tasks.get_mut(index).filter(|s| s.id == id) else {
+            // The simulation was torn down: the task was dropped unfinished.
+            return true;
+        };
+        if slot.flags & FINISHED == 0 {
+            match &mut slot.join_waker {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                waker => *waker = Some(cx.waker().clone()),
+            }
+            return false;
+        }
+        if let Some(task) = slot.task.as_mut() {
+            // SAFETY: forwarded from the caller.
+            unsafe { task.as_mut().take_output(dst) };
+        }
+        true
+    }
+
+    /// The join handle went away: free a finished task, or let it run detached.
+    pub(crate) fn detach(&self, index: usize, id: TaskId) {
+        let mut tasks = self.tasks.borrow_mut();
+        let Some(slot) = tasks.get_mut(index).filter(|s| s.id == id) else {
+            return;
+        };
+        if slot.flags & FINISHED != 0 {
+            let slot = tasks.remove(index);
+            drop(tasks);
+            drop(slot);
+        } else {
+            slot.flags |= DETACHED;
+            slot.join_waker = None;
+        }
+    }
+
+    /// Index of the task being polled, if any.
+    #[inline]
+    pub(crate) fn current(&self) -> Option<usize> {
+        self.current.get()
+    }
+
+    pub(crate) fn label(&self, index: usize) -> Option<TaskLabel> {
+        self.tasks.borrow().get(index).map(|slot| TaskLabel {
+            id: slot.id,
+            name: slot.name.clone(),
+            group: slot.group,
+        })
+    }
+
+    pub(crate) fn set_group(&self, index: usize, group: GroupId) {
+        if let Some(slot) = self.tasks.borrow_mut().get_mut(index) {
+            slot.group = group;
+        }
+    }
+
+    pub(crate) fn primary_created(&self) {
+        self.live_primaries.set(self.live_primaries.get() + 1);
+        self.primary_created.set(true);
+    }
+
+    pub(crate) fn primary_finished(&self) {
+        self.live_primaries
+            .set(self.live_primaries.get().saturating_sub(1));
+    }
+
+    pub(crate) fn mark_primary(&self, index: usize) {
+        if let Some(slot) = self.tasks.borrow_mut().get_mut(index) {
+            slot.flags |= PRIMARY;
+        }
+    }
+
+    /// Number of primary futures that have not completed or been dropped.
+    pub(crate) fn live_primaries(&self) -> usize {
+        self.live_primaries.get()
+    }
+
+    /// Whether any primary future was ever created in this simulation.
+    pub(crate) fn any_primary(&self) -> bool {
+        self.primary_created.get()
+    }
+
+    /// Unfinished tasks that carry a primary future, in slab order.
+    pub(crate) fn blocked_primaries(&self) -> Vec<TaskLabel> {
+        self.tasks
+            .borrow()
+            .iter()
+            .filter(|(_, s)| s.flags & PRIMARY != 0 && s.flags & FINISHED == 0)
+            .map(|(_, s)| TaskLabel {
+                id: s.id,
+                name: s.name.clone(),
+                group: s.group,
+            })
+            .collect()
+    }
+
+    /// Number of live (unfinished) tasks.
+    pub(crate) fn live_tasks(&self) -> usize {
+        self.tasks
+            .borrow()
+            .iter()
+            .filter(|(_, s)| s.flags & FINISHED == 0)
+            .count()
+    }
+
+    /// Removes every task, dropping futures and outputs outside the borrow.
+    /// Destructors may spawn more tasks; those are dropped too.
+    pub(crate) fn clear(&self) {
+        loop {
+            let drained: Vec<Slot> = self.tasks.borrow_mut().drain().collect();
+            if drained.is_empty() {
+                break;
+            }
+            for slot in drained {
+                drop(slot);
+            }
+        }
+        self.ready.borrow_mut().clear();
+        self.current.set(None);
+    }
+}

@@ -1,0 +1,86 @@
+//! # bach
+//!
+//! Deterministic discrete-event simulation for async Rust. Wrap ordinary
+//! `async` code in [`bach::sim`](sim): tasks run on a single-threaded
+//! executor over simulated time (idle time is free: the clock jumps to the
+//! next event), grouped into nodes, and every random choice comes from one
+//! seeded source, so one seed reproduces one run bit for bit.
+//!
+//! ```
+//! use bach::ext::*;
+//! use bach::time::Instant;
+//!
+//! bach::sim(|| {
+//!     async {
+//!         let start = Instant::now();
+//!         10.ms().sleep().await;
+//!         assert_eq!(start.elapsed(), 10.ms());
+//!     }
+//!     .group("client")
+//!     .primary()
+//!     .spawn();
+//! });
+//! ```
+//!
+//! ## The run model
+//!
+//! * [`sim`] calls its closure inside a fresh [`Simulation`], then runs until
+//!   every *primary* future (`.primary()`) has completed. Other tasks are
+//!   background: they are dropped, inside the simulation, when it ends. With
+//!   no primary at all, it runs until nothing is left to do.
+//! * Ready tasks are polled first-in, first-out; each wake causes exactly one
+//!   poll. When nothing is ready the clock jumps to the next timer.
+//! * Primaries left, nothing runnable, nothing pending: the simulation panics
+//!   at once with a deadlock report naming each blocked primary and its node.
+//! * A panic in any task ends the simulation; the panic message names the
+//!   task, its node, the simulated time and how to reproduce the run
+//!   (`BACH_SEED=…`).
+//! * [`time::sleep`] measures from its creation (tokio semantics).
+//!
+//! ## Reproducing a failure
+//!
+//! Simulations are seeded from `BACH_SEED` (default 0). A failure prints the
+//! seed; rerun the test with `BACH_SEED=<seed>` to get the same run again.
+//!
+//! ## Determinism rules
+//!
+//! Inside a simulation, do not read the wall clock (`std::time`), OS
+//! randomness, or iterate a `HashMap` in a way that changes behaviour; use
+//! [`time::Instant`], [`rand`], and ordered collections instead. bach's own
+//! runtime follows the same rules.
+
+#![deny(missing_docs)]
+
+mod executor;
+pub mod ext;
+pub mod group;
+pub mod rand;
+pub mod runtime;
+pub mod task;
+pub mod time;
+#[cfg(feature = "tracing")]
+pub mod tracing;
+
+pub use bach_macros::test;
+pub use runtime::Simulation;
+pub use task::spawn;
+
+/// Runs `f` in a new default [`Simulation`] (seeded from `BACH_SEED`, or 0)
+/// until every primary future has completed; returns `f`'s result.
+#[track_caller]
+pub fn sim<F: FnOnce() -> R, R>(f: F) -> R {
+    Simulation::new().run(f)
+}
+
+/// Whether the caller runs inside a simulation.
+pub fn is_active() -> bool {
+    runtime::context::is_active()
+}
+
+#[doc(hidden)]
+pub mod __private {
+    /// A waker that does nothing, for macros that read finished futures.
+    pub fn noop_waker() -> std::task::Waker {
+        std::task::Waker::noop().clone()
+    }
+}

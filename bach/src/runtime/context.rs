@@ -1,0 +1,109 @@
+//! Which simulation is running on this thread.
+//!
+//! Every runtime entry point (`spawn`, `Instant::now`, `sleep`, wakers) finds its
+//! simulation through one thread-local pointer that `Simulation` sets while it
+//! runs user code or polls tasks, and restores afterwards (so simulations nest
+//! and run side by side on different threads). A per-thread registry maps a
+//! simulation's small id to a weak handle, so a waker fired from test code
+//! between steps still reaches its simulation. Nothing here allocates on the
+//! hot path; the registry is touched only when a simulation is created or
+//! dropped, or on the slow path of a wake from outside the simulation.
+
+use super::Inner;
+use std::{
+    cell::{Cell, RefCell},
+    rc::{Rc, Weak},
+};
+
+thread_local! {
+    static CURRENT: Cell<*const Inner> = const { Cell::new(std::ptr::null()) };
+    static REGISTRY: RefCell<slab::Slab<Weak<Inner>>> = const { RefCell::new(slab::Slab::new()) };
+    static HOSTED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Registers a new simulation on this thread; `create` receives its id.
+pub(crate) fn register(create: impl FnOnce(usize) -> Rc<Inner>) -> Rc<Inner> {
+    HOSTED.with(|h| h.set(true));
+    let id = REGISTRY.with(|r| r.borrow().vacant_key());
+    let inner = create(id);
+    let registered = REGISTRY.with(|r| r.borrow_mut().insert(Rc::downgrade(&inner)));
+    debug_assert_eq!(id, registered);
+    inner
+}
+
+/// Forgets a simulation that is being dropped.
+pub(crate) fn unregister(id: usize) {
+    REGISTRY.with(|r| {
+        let mut r = r.borrow_mut();
+        if r.contains(id) {
+            r.remove(id);
+        }
+    });
+}
+
+/// Looks up a live simulation by id (slow path for wakers used outside `enter`).
+pub(crate) fn lookup(id: usize) -> Option<Rc<Inner>> {
+    REGISTRY
+        .try_with(|r| r.borrow().get(id).and_then(Weak::upgrade))
+        .ok()
+        .flatten()
+}
+
+/// Whether this OS thread ever hosted a simulation.
+pub(crate) fn thread_hosted_simulation() -> bool {
+    HOSTED.try_with(|h| h.get()).unwrap_or(false)
+}
+
+/// Makes `inner` the current simulation until the guard drops.
+pub(crate) struct Entered {
+    previous: *const Inner,
+}
+
+impl Entered {
+    pub(crate) fn new(inner: &Inner) -> Self {
+        let previous = CURRENT.with(|c| c.replace(inner as *const Inner));
+        Self { previous }
+    }
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        let _ = CURRENT.try_with(|c| c.set(self.previous));
+    }
+}
+
+/// Runs `f` with the current simulation, or `None` outside any simulation.
+#[inline]
+pub(crate) fn try_with<R>(f: impl FnOnce(Option<&Inner>) -> R) -> R {
+    let ptr = CURRENT.try_with(|c| c.get()).unwrap_or(std::ptr::null());
+    // SAFETY: `CURRENT` is only non-null while an `Entered` guard is alive, and
+    // every guard is created from a `&Inner` borrowed from a `Simulation` that
+    // outlives the guard, so the pointee is alive for the whole call.
+    let inner = unsafe { ptr.as_ref() };
+    f(inner)
+}
+
+/// Runs `f` with the current simulation; panics with an explanation outside one.
+#[inline]
+#[track_caller]
+pub(crate) fn with<R>(what: &str, f: impl FnOnce(&Inner) -> R) -> R {
+    try_with(|inner| match inner {
+        Some(inner) => f(inner),
+        None => outside(what),
+    })
+}
+
+#[cold]
+#[track_caller]
+fn outside(what: &str) -> ! {
+    panic!(
+        "`{what}` was called outside a bach simulation. Run it inside `bach::sim(|| ...)`, \
+         `Simulation::run`/`Simulation::enter`, or a task spawned there."
+    )
+}
+
+/// Whether the calling code runs inside a simulation.
+#[inline]
+pub(crate) fn is_active() -> bool {
+    try_with(|inner| inner.is_some())
+}

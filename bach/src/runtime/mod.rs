@@ -1,0 +1,538 @@
+//! The simulation: configuration, the run loop and step-by-step control.
+//!
+//! [`Simulation`] owns one simulated world: a clock, the tasks, the timer
+//! wheel, the groups (nodes) and the choice source. The run loop alternates
+//! two phases, and only these two:
+//!
+//! 1. poll every ready task, first-in first-out, until none is ready (the
+//!    clock stands still);
+//! 2. jump the clock to the earliest pending timer and fire every timer due
+//!    at that instant.
+//!
+//! `run` stops after phase 1 once every primary future has completed (or,
+//! if none was ever created, when nothing is left to do); with primaries
+//! left but nothing ready and no timer pending it reports a deadlock at once.
+//! A panicking task ends the run: the panic resurfaces from `run` with the
+//! task, node, simulated time and seed in its message. This module never
+//! reads the wall clock and never consults randomness itself.
+
+pub(crate) mod context;
+
+use crate::{
+    executor::{cell::panic_message, join::JoinError, waker, Executor, Polling, TaskLabel},
+    group::{GroupId, GroupTable},
+    rand::{ChoiceSource, Seeded},
+    task::root::Root,
+    time::{ticks, wheel::Wheel, Duration, Instant},
+};
+use std::{
+    cell::{Cell, RefCell},
+    fmt::Write as _,
+    panic::{catch_unwind, AssertUnwindSafe},
+    rc::{Rc, Weak},
+    task::{Context, Poll, Waker},
+};
+
+/// Shared state of one simulation. Reached through `context` while
+/// entered, or through an `Rc` held by join handles.
+pub(crate) struct Inner {
+    pub(crate) sim_id: usize,
+    this: Weak<Inner>,
+    now: Cell<u64>,
+    pub(crate) executor: Executor,
+    pub(crate) timers: RefCell<Wheel<Waker>>,
+    pub(crate) rand: RefCell<Box<dyn ChoiceSource>>,
+    pub(crate) groups: RefCell<GroupTable>,
+    pub(crate) current_group: Cell<GroupId>,
+    pub(crate) root: Cell<Root>,
+    time_limit: Cell<Option<u64>>,
+    abort_on_panic: Cell<bool>,
+    failure: RefCell<Option<String>>,
+}
+
+impl Inner {
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        self.now.get()
+    }
+
+    pub(crate) fn rc(&self) -> Rc<Inner> {
+        self.this
+            .upgrade()
+            .expect("the simulation is alive while its code runs")
+    }
+
+    fn describe_task(&self, label: &TaskLabel) -> String {
+        let node = self.groups.borrow().name(label.group);
+        match &label.name {
+            Some(name) => format!("task `{name}` ({}) on node `{node}`", label.id),
+            None => format!("task {} on node `{node}`", label.id),
+        }
+    }
+
+    fn reproduce(&self) -> String {
+        self.rand.borrow().reproduce()
+    }
+
+    /// Polls one ready task. Returns `false` if none was ready.
+    #[inline]
+    fn poll_one(&self) -> bool {
+        let Some(mut polling) = self.executor.next_ready() else {
+            return false;
+        };
+        self.current_group.set(polling.group);
+        if polling.aborted {
+            self.cancel(polling);
+            return true;
+        }
+        let waker = waker::waker(
+            self.sim_id,
+            polling.index,
+            waker::generation(polling.id.as_u64()),
+        );
+        let mut cx = Context::from_waker(&waker);
+        let task = polling.task.as_mut();
+        let result = {
+            #[cfg(feature = "tracing")]
+            let _span = crate::tracing::task_span(self, &polling).entered();
+            catch_unwind(AssertUnwindSafe(|| task.poll(&mut cx, &self.root)))
+        };
+        self.root.set(Root::NONE);
+        self.current_group.set(GroupId::MAIN);
+        match result {
+            Ok(Poll::Pending) => self.executor.suspend(polling.index, polling.task),
+            Ok(Poll::Ready(())) => drop(self.executor.complete(polling.index, polling.task)),
+            Err(payload) => self.task_panicked(polling, payload),
+        }
+        true
+    }
+
+    fn cancel(&self, mut polling: Polling) {
+        // Dropping the future runs its destructors inside the simulation.
+        polling
+            .task
+            .as_mut()
+            .finish_with(JoinError::cancelled(polling.id));
+        self.current_group.set(GroupId::MAIN);
+        drop(self.executor.complete(polling.index, polling.task));
+    }
+
+    #[cold]
+    fn task_panicked(&self, mut polling: Polling, payload: Box<dyn std::any::Any + Send>) {
+        if !self.abort_on_panic.get() {
+            polling
+                .task
+                .as_mut()
+                .finish_with(JoinError::panic(polling.id, payload));
+            drop(self.executor.complete(polling.index, polling.task));
+            return;
+        }
+        let label = self
+            .executor
+            .label(polling.index)
+            .expect("the panicking task has a slot");
+        let message = format!(
+            "{} panicked at {} ({}): {}",
+            self.describe_task(&label),
+            Instant::from_nanos(self.now()),
+            self.reproduce(),
+            panic_message(payload.as_ref())
+        );
+        // Keep the task so teardown drops it inside the simulation.
+        self.executor.suspend(polling.index, polling.task);
+        self.failure.borrow_mut().get_or_insert(message);
+    }
+
+    /// Polls until nothing is ready or a task failed.
+    fn drain(&self) -> Result<(), Stop> {
+        while self.poll_one() {
+            if self.failure.borrow().is_some() {
+                return Err(Stop::Failed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the clock to the next deadline `<= limit` and returns it.
+    /// A deadline past the configured time limit (but within `limit`) is an
+    /// error.
+    fn advance(&self, limit: u64) -> Result<Option<u64>, Stop> {
+        let time_limit = self.time_limit.get().unwrap_or(u64::MAX);
+        let next = self
+            .timers
+            .borrow_mut()
+            .next_expiring(limit.min(time_limit));
+        if let Some(deadline) = next {
+            self.now.set(deadline);
+            return Ok(Some(deadline));
+        }
+        if time_limit < limit {
+            if let Some(next) = self.timers.borrow().peek().filter(|next| *next <= limit) {
+                return Err(Stop::TimeLimit(next));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Fires every timer due now.
+    fn fire_due(&self) {
+        loop {
+            let popped = self.timers.borrow_mut().pop_expired();
+            match popped {
+                Some((_, waker)) => waker.wake(),
+                None => break,
+            }
+        }
+    }
+
+    /// Fires one timer due now, if any.
+    fn fire_one(&self) -> bool {
+        let popped = self.timers.borrow_mut().pop_expired();
+        match popped {
+            Some((_, waker)) => {
+                waker.wake();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The loop behind `run`: until primaries finish, or quiescence.
+    fn run_primaries(&self) -> Result<(), Stop> {
+        loop {
+            self.drain()?;
+            if self.executor.any_primary() && self.executor.live_primaries() == 0 {
+                return Ok(());
+            }
+            if self.advance(u64::MAX)?.is_none() {
+                if self.executor.live_primaries() > 0 {
+                    return Err(Stop::Deadlock);
+                }
+                return Ok(());
+            }
+            self.fire_due();
+        }
+    }
+
+    fn deadlock_message(&self) -> String {
+        let blocked = self.executor.blocked_primaries();
+        let live = self.executor.live_primaries();
+        let mut message = format!(
+            "deadlock at {} ({}): {} primary future{} still running, but no task is runnable, \
+             no timer is pending and no packet is in flight",
+            Instant::from_nanos(self.now()),
+            self.reproduce(),
+            live,
+            if live == 1 { " is" } else { "s are" },
+        );
+        for label in &blocked {
+            let _ = write!(message, "\n  - blocked: {}", self.describe_task(label));
+        }
+        if live > blocked.len() {
+            let never = live - blocked.len();
+            let _ = write!(
+                message,
+                "\n  - {never} primary future{} never polled: did you forget `.spawn()`?",
+                if never == 1 { " was" } else { "s were" }
+            );
+        }
+        message
+    }
+
+    fn time_limit_message(&self, next: u64) -> String {
+        let limit = self.time_limit.get().unwrap_or(u64::MAX);
+        let mut message = format!(
+            "time limit of {:?} exceeded at {} ({}): the next event is at {}",
+            Duration::from_nanos(limit),
+            Instant::from_nanos(self.now()),
+            self.reproduce(),
+            Instant::from_nanos(next),
+        );
+        for label in self.executor.blocked_primaries() {
+            let _ = write!(
+                message,
+                "\n  - still running: {}",
+                self.describe_task(&label)
+            );
+        }
+        message
+    }
+
+    fn teardown(&self) {
+        let _entered = context::Entered::new(self);
+        self.executor.clear();
+        self.timers.borrow_mut().clear();
+    }
+}
+
+/// Why a run stopped early.
+enum Stop {
+    Failed,
+    Deadlock,
+    TimeLimit(u64),
+}
+
+/// One simulated world; see the [module docs](self) and the crate docs.
+///
+/// ```
+/// use bach::{ext::*, Simulation};
+/// use std::time::Duration;
+///
+/// let mut sim = Simulation::new().seed(7);
+/// let done = sim.run(|| {
+///     async { 2.s().sleep().await }.primary().spawn();
+///     async { loop { 1.s().sleep().await } }.spawn(); // background
+/// });
+/// assert_eq!(sim.elapsed(), Duration::from_secs(2));
+/// ```
+pub struct Simulation {
+    inner: Rc<Inner>,
+    torn_down: bool,
+}
+
+impl Default for Simulation {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Simulation {
+    /// A simulation seeded from `BACH_SEED`, or 0 when it is not set.
+    /// Panics if `BACH_SEED` is set but is not an unsigned integer.
+    pub fn new() -> Self {
+        let seed = seed_from_env();
+        let inner = context::register(|sim_id| {
+            Rc::new_cyclic(|this| Inner {
+                sim_id,
+                this: this.clone(),
+                now: Cell::new(0),
+                executor: Executor::default(),
+                timers: RefCell::new(Wheel::new()),
+                rand: RefCell::new(Box::new(Seeded::new(seed))),
+                groups: RefCell::new(GroupTable::default()),
+                current_group: Cell::new(GroupId::MAIN),
+                root: Cell::new(Root::NONE),
+                time_limit: Cell::new(None),
+                abort_on_panic: Cell::new(true),
+                failure: RefCell::new(None),
+            })
+        });
+        Self {
+            inner,
+            torn_down: false,
+        }
+    }
+
+    /// Seeds the default choice source (replacing any source set before).
+    pub fn seed(self, seed: u64) -> Self {
+        self.choice_source(Seeded::new(seed))
+    }
+
+    /// Replaces the choice source: a fuzzer's driver, an explorer, a replay.
+    pub fn choice_source(self, source: impl ChoiceSource + 'static) -> Self {
+        *self.inner.rand.borrow_mut() = Box::new(source);
+        self
+    }
+
+    /// Panics (with context) if simulated time would pass `limit`.
+    pub fn time_limit(self, limit: Duration) -> Self {
+        self.inner.time_limit.set(Some(ticks(limit)));
+        self
+    }
+
+    /// Whether a panicking task ends the simulation (the default, `true`)
+    /// or is reported to its [`JoinHandle`](crate::task::JoinHandle) as a
+    /// panic [`JoinError`] (tokio's behaviour).
+    pub fn abort_on_panic(self, abort: bool) -> Self {
+        self.inner.abort_on_panic.set(abort);
+        self
+    }
+
+    /// How to reproduce this run, e.g. `seed 7; rerun with BACH_SEED=7`.
+    pub fn reproduce(&self) -> String {
+        self.inner.reproduce()
+    }
+
+    /// Runs `f` inside the simulation (it may spawn tasks), then runs until
+    /// every primary future has completed — or, if no primary was ever
+    /// created, until nothing is left to do. Returns `f`'s result.
+    ///
+    /// Panics, after dropping every task, if a task panics (unless
+    /// `abort_on_panic(false)`), on deadlock, or past the time limit.
+    #[track_caller]
+    pub fn run<F: FnOnce() -> R, R>(&mut self, f: F) -> R {
+        let output = self.enter(f);
+        let stop = self.with_entered(|inner| inner.run_primaries());
+        self.check(stop);
+        output
+    }
+
+    /// Runs `f` inside the simulation without running any task.
+    pub fn enter<F: FnOnce() -> R, R>(&mut self, f: F) -> R {
+        self.assert_alive();
+        self.with_entered(|_| f())
+    }
+
+    /// Processes the next event: polls every ready task if any is ready;
+    /// otherwise moves the clock to the next timer, fires it and polls what
+    /// it woke. Returns `false` when nothing is left to do.
+    #[track_caller]
+    pub fn step(&mut self) -> bool {
+        self.assert_alive();
+        let stop = self.with_entered(|inner| {
+            if inner.executor.has_ready() {
+                inner.drain()?;
+                return Ok(true);
+            }
+            if inner.advance(u64::MAX)?.is_none() {
+                return Ok(false);
+            }
+            inner.fire_one();
+            inner.drain()?;
+            Ok(true)
+        });
+        self.check(stop)
+    }
+
+    /// Runs every event up to `now + duration`, then sets the clock to
+    /// exactly that instant, even if nothing happened.
+    #[track_caller]
+    pub fn run_for(&mut self, duration: Duration) {
+        self.assert_alive();
+        let target = self.inner.now().saturating_add(ticks(duration));
+        let stop = self.with_entered(|inner| {
+            let limit = inner.time_limit.get().unwrap_or(u64::MAX);
+            loop {
+                inner.drain()?;
+                match inner.advance(target)? {
+                    Some(_) => inner.fire_due(),
+                    None => break,
+                }
+            }
+            if target > limit {
+                return Err(Stop::TimeLimit(target));
+            }
+            inner.timers.borrow_mut().advance_to(target);
+            inner.now.set(target);
+            Ok(())
+        });
+        self.check(stop)
+    }
+
+    /// Steps until `predicate` (evaluated inside the simulation) holds;
+    /// returns `false` if the simulation ran out of events first.
+    #[track_caller]
+    pub fn run_until(&mut self, mut predicate: impl FnMut() -> bool) -> bool {
+        loop {
+            if self.enter(&mut predicate) {
+                return true;
+            }
+            if !self.step() {
+                return self.enter(&mut predicate);
+            }
+        }
+    }
+
+    /// Runs until no task is ready and no timer is pending, ignoring
+    /// primaries. A task that sleeps forever in a loop never lets the
+    /// simulation go idle: bound such runs with [`Simulation::time_limit`].
+    #[track_caller]
+    pub fn run_until_idle(&mut self) {
+        self.assert_alive();
+        let stop = self.with_entered(|inner| loop {
+            inner.drain()?;
+            if inner.advance(u64::MAX)?.is_none() {
+                return Ok(());
+            }
+            inner.fire_due();
+        });
+        self.check(stop)
+    }
+
+    /// The current simulated time.
+    pub fn now(&self) -> Instant {
+        Instant::from_nanos(self.inner.now())
+    }
+
+    /// Simulated time since the start.
+    pub fn elapsed(&self) -> Duration {
+        Duration::from_nanos(self.inner.now())
+    }
+
+    /// When the next timer fires, if any is pending.
+    pub fn next_event_time(&self) -> Option<Instant> {
+        self.inner.timers.borrow().peek().map(Instant::from_nanos)
+    }
+
+    /// Number of pending timers.
+    pub fn pending_timers(&self) -> usize {
+        self.inner.timers.borrow().pending()
+    }
+
+    /// Number of tasks that have not completed.
+    pub fn live_tasks(&self) -> usize {
+        self.inner.executor.live_tasks()
+    }
+
+    fn with_entered<R>(&mut self, f: impl FnOnce(&Inner) -> R) -> R {
+        let _entered = context::Entered::new(&self.inner);
+        f(&self.inner)
+    }
+
+    #[track_caller]
+    fn assert_alive(&self) {
+        assert!(
+            !self.torn_down,
+            "this Simulation already failed (a task panicked, it deadlocked or hit its time limit) \
+             and its tasks were dropped; create a new Simulation"
+        );
+    }
+
+    /// Turns an early stop into a panic after dropping every task.
+    #[track_caller]
+    fn check<T>(&mut self, result: Result<T, Stop>) -> T {
+        let stop = match result {
+            Ok(value) => return value,
+            Err(stop) => stop,
+        };
+        let message = match stop {
+            Stop::Failed => self.inner.failure.borrow_mut().take().unwrap_or_default(),
+            Stop::Deadlock => self.inner.deadlock_message(),
+            Stop::TimeLimit(next) => self.inner.time_limit_message(next),
+        };
+        self.torn_down = true;
+        self.inner.teardown();
+        panic!("{message}");
+    }
+}
+
+impl Drop for Simulation {
+    fn drop(&mut self) {
+        if !self.torn_down {
+            self.torn_down = true;
+            self.inner.teardown();
+        }
+        context::unregister(self.inner.sim_id);
+    }
+}
+
+impl std::fmt::Debug for Simulation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulation")
+            .field("now", &self.now())
+            .field("reproduce", &self.reproduce())
+            .finish()
+    }
+}
+
+fn seed_from_env() -> u64 {
+    let Ok(value) = std::env::var("BACH_SEED") else {
+        return 0;
+    };
+    let trimmed = value.trim();
+    let parsed = match trimmed.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => trimmed.parse(),
+    };
+    parsed.unwrap_or_else(|_| panic!("BACH_SEED=`{value}` is not an unsigned 64-bit integer"))
+}

@@ -1,0 +1,135 @@
+//! The [`Sleep`] future.
+
+use super::{ticks, wheel::Key, Duration, Instant};
+use crate::runtime::context;
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+/// Waits until `duration` has passed, measured from this call (tokio
+/// semantics: a sleep created at t=0 and first polled at t=5s with a 1s
+/// duration is already complete). Panics outside a simulation.
+#[track_caller]
+pub fn sleep(duration: Duration) -> Sleep {
+    context::with("bach::time::sleep", |inner| {
+        Sleep::new(inner.sim_id, inner.now().saturating_add(ticks(duration)))
+    })
+}
+
+/// Waits until the clock reaches `deadline`. Panics outside a simulation.
+#[track_caller]
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    context::with("bach::time::sleep_until", |inner| {
+        Sleep::new(inner.sim_id, deadline.as_nanos())
+    })
+}
+
+/// A future that completes at a fixed simulated instant.
+///
+/// The timer is registered on first poll and cancelled on drop; neither
+/// allocates once the simulation's timer storage has grown to its working
+/// size.
+#[must_use = "futures do nothing unless polled"]
+#[derive(Debug)]
+pub struct Sleep {
+    deadline: u64,
+    key: Option<Key>,
+    sim: usize,
+}
+
+impl Sleep {
+    fn new(sim: usize, deadline: u64) -> Self {
+        Self {
+            deadline,
+            key: None,
+            sim,
+        }
+    }
+
+    /// The instant at which this sleep completes.
+    pub fn deadline(&self) -> Instant {
+        Instant::from_nanos(self.deadline)
+    }
+
+    /// Whether the deadline has been reached.
+    #[track_caller]
+    pub fn is_elapsed(&self) -> bool {
+        Instant::now().as_nanos() >= self.deadline
+    }
+
+    /// Moves the deadline (earlier or later); the sleep may be polled again.
+    pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
+        let this = self.get_mut();
+        this.release();
+        this.deadline = deadline.as_nanos();
+    }
+
+    /// Polls without pinning (the type is `Unpin`).
+    pub(crate) fn poll_at(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        context::with("Sleep::poll", |inner| {
+            debug_assert_eq!(
+                inner.sim_id, self.sim,
+                "a Sleep was moved into another simulation"
+            );
+            if inner.now() >= self.deadline {
+                if let Some(key) = self.key.take() {
+                    inner.timers.borrow_mut().remove(key);
+                }
+                return Poll::Ready(());
+            }
+            let mut timers = inner.timers.borrow_mut();
+            match self.key {
+                None => self.key = Some(timers.insert(self.deadline, cx.waker().clone())),
+                Some(key) => match timers.value_mut(key) {
+                    Some(waker) => {
+                        if !waker.will_wake(cx.waker()) {
+                            waker.clone_from(cx.waker());
+                        }
+                    }
+                    None => {
+                        // Expired at an earlier deadline before a reset; re-arm.
+                        timers.remove(key);
+                        self.key = Some(timers.insert(self.deadline, cx.waker().clone()));
+                    }
+                },
+            }
+            Poll::Pending
+        })
+    }
+
+    fn release(&mut self) {
+        if let Some(key) = self.key.take() {
+            let sim = self.sim;
+            let done = context::try_with(|inner| match inner.filter(|inner| inner.sim_id == sim) {
+                Some(inner) => {
+                    inner.timers.borrow_mut().remove(key);
+                    true
+                }
+                None => false,
+            });
+            // Dropped from test code between steps: find the simulation by id.
+            if !done {
+                if let Some(inner) = context::lookup(sim) {
+                    inner.timers.borrow_mut().remove(key);
+                }
+            }
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.get_mut().poll_at(cx)
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        self.release();
+    }
+}

@@ -1,0 +1,460 @@
+//! A hierarchical timer wheel with O(1) insert and cancel.
+//!
+//! Time is a `u64` count of nanoseconds. The wheel has [`LEVELS`] levels of
+//! 64 slots each; a slot at level `l` spans `64^l` ticks, so level 0 has one
+//! tick per slot and level 10 covers the rest of the `u64` range.
+//!
+//! An entry with deadline `t` is filed relative to `elapsed` (the wheel's
+//! notion of now) at the level of the highest bit in which `t` and `elapsed`
+//! differ (in groups of six bits), in slot `(t >> 6*l) & 63`. Two facts
+//! follow and make the wheel correct:
+//!
+//! * every entry at level `l` shares all bits above level `l` with `elapsed`,
+//!   so entries at lower levels always expire before entries at higher ones;
+//! * the earliest expiration is found by scanning levels from 0 upwards for
+//!   the first occupied slot at or after `elapsed`'s slot, using one `u64`
+//!   occupancy bitmap per level (`rotate_right` + `trailing_zeros`).
+//!
+//! When `elapsed` reaches the start of an occupied slot at level `l > 0`, the
+//! slot's entries cascade: each is filed again relative to the new `elapsed`,
+//! landing at a lower level. An entry cascades at most once per level.
+//! Level-0 slots hold entries that expire exactly at the slot's tick; they
+//! are popped one by one in insertion order (entries with equal deadlines
+//! fire first-in, first-out, because a later insertion is always filed at a
+//! level no higher than an earlier one with the same deadline).
+//!
+//! Entries live in a `slab` and form intrusive doubly-linked lists per slot,
+//! so insert, cancel and pop are O(1) and steady-state use allocates nothing.
+//! An entry is owned by whoever inserted it: expiring it only unlinks it and
+//! hands out its value; the owner frees the slot with [`Wheel::remove`], which
+//! also works on entries that have not expired (cancellation).
+
+const LEVEL_BITS: u32 = 6;
+const SLOTS: usize = 1 << LEVEL_BITS;
+/// Number of levels: `ceil(64 / 6)` covers every `u64` deadline.
+pub(crate) const LEVELS: usize = 11;
+const NIL: u32 = u32::MAX;
+
+/// A handle to one entry of a [`Wheel`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Key(u32);
+
+#[derive(Debug)]
+struct Entry<T> {
+    deadline: u64,
+    value: Option<T>,
+    prev: u32,
+    next: u32,
+    /// Level and slot while linked; `None` once expired.
+    location: Option<(u8, u8)>,
+}
+
+#[derive(Clone, Copy)]
+struct List {
+    head: u32,
+    tail: u32,
+}
+
+const EMPTY: List = List {
+    head: NIL,
+    tail: NIL,
+};
+
+struct Level {
+    occupied: u64,
+    slots: [List; SLOTS],
+}
+
+/// The wheel. `T` is what an expired entry hands back (a waker, an event).
+pub(crate) struct Wheel<T> {
+    elapsed: u64,
+    entries: slab::Slab<Entry<T>>,
+    levels: Box<[Level; LEVELS]>,
+    linked: usize,
+}
+
+impl<T> Default for Wheel<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Wheel<T> {
+    pub(crate) fn new() -> Self {
+        const LEVEL: Level = Level {
+            occupied: 0,
+            slots: [EMPTY; SLOTS],
+        };
+        Self {
+            elapsed: 0,
+            entries: slab::Slab::new(),
+            levels: Box::new([LEVEL; LEVELS]),
+            linked: 0,
+        }
+    }
+
+    /// The wheel's current time.
+    #[cfg(test)]
+    pub(crate) fn elapsed(&self) -> u64 {
+        self.elapsed
+    }
+
+    /// Number of entries that have not expired yet.
+    #[inline]
+    pub(crate) fn pending(&self) -> usize {
+        self.linked
+    }
+
+    /// Inserts an entry expiring at `deadline` (clamped to `elapsed`).
+    #[inline]
+    pub(crate) fn insert(&mut self, deadline: u64, value: T) -> Key {
+        let deadline = deadline.max(self.elapsed);
+        let index = self.entries.insert(Entry {
+            deadline,
+            value: Some(value),
+            prev: NIL,
+            next: NIL,
+            location: None,
+        });
+        assert!(index < NIL as usize, "too many timers");
+        self.link(index as u32);
+        Key(index as u32)
+    }
+
+    /// The value of a not-yet-expired entry, to update it in place.
+    #[inline]
+    pub(crate) fn value_mut(&mut self, key: Key) -> Option<&mut T> {
+        self.entries.get_mut(key.0 as usize)?.value.as_mut()
+    }
+
+    /// Whether the entry has expired (or was never valid).
+    #[cfg(test)]
+    pub(crate) fn is_expired(&self, key: Key) -> bool {
+        self.entries
+            .get(key.0 as usize)
+            .is_none_or(|e| e.location.is_none())
+    }
+
+    /// Frees an entry, cancelling it if it has not expired. Returns its value
+    /// if it had not been handed out.
+    #[inline]
+    pub(crate) fn remove(&mut self, key: Key) -> Option<T> {
+        let index = key.0 as usize;
+        if !self.entries.contains(index) {
+            return None;
+        }
+        if self.entries[index].location.is_some() {
+            self.unlink(key.0);
+        }
+        self.entries.remove(index).value
+    }
+
+    /// The exact earliest deadline, without changing the wheel.
+    pub(crate) fn peek(&self) -> Option<u64> {
+        let (level, slot, _) = self.next_expiration()?;
+        let mut cursor = self.levels[level].slots[slot].head;
+        let mut earliest = u64::MAX;
+        while cursor != NIL {
+            let entry = &self.entries[cursor as usize];
+            earliest = earliest.min(entry.deadline);
+            cursor = entry.next;
+        }
+        Some(earliest)
+    }
+
+    /// Moves `elapsed` forward to the earliest deadline, if it is `<= limit`,
+    /// cascading higher-level slots on the way, and returns that deadline.
+    ///
+    /// When it returns `None`, `elapsed` may still have moved forward (to a
+    /// slot start `<= limit`); the caller's clock must then move to `limit`
+    /// (see [`Wheel::advance_to`]) before more entries are inserted.
+    pub(crate) fn next_expiring(&mut self, limit: u64) -> Option<u64> {
+        loop {
+            let (level, slot, start) = self.next_expiration()?;
+            if start > limit {
+                return None;
+            }
+            self.elapsed = start;
+            if level == 0 {
+                return Some(start);
+            }
+            self.cascade(level, slot);
+        }
+    }
+
+    /// Pops one entry expiring exactly at `elapsed`, in insertion order.
+    #[inline]
+    pub(crate) fn pop_expired(&mut self) -> Option<(Key, T)> {
+        let slot = (self.elapsed & (SLOTS as u64 - 1)) as usize;
+        let head = self.levels[0].slots[slot].head;
+        if head == NIL {
+            return None;
+        }
+        debug_assert_eq!(self.entries[head as usize].deadline, self.elapsed);
+        self.unlink(head);
+        let value = self.entries[head as usize].value.take()?;
+        Some((Key(head), value))
+    }
+
+    /// Moves `elapsed` to `now`, which must not pass an unexpired deadline.
+    pub(crate) fn advance_to(&mut self, now: u64) {
+        debug_assert!(now >= self.elapsed);
+        debug_assert!(self.peek().is_none_or(|d| d >= now) || self.has_expired_at_elapsed());
+        // Cascade every slot whose range starts at or before `now`.
+        while self.next_expiring(now).is_some() {
+            if self.elapsed == now || self.has_expired_at_elapsed() {
+                break;
+            }
+        }
+        self.elapsed = self.elapsed.max(now);
+    }
+
+    fn has_expired_at_elapsed(&self) -> bool {
+        let slot = (self.elapsed & (SLOTS as u64 - 1)) as usize;
+        self.levels[0].slots[slot].head != NIL
+    }
+
+    /// Drops every entry.
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+        for level in self.levels.iter_mut() {
+            level.occupied = 0;
+            level.slots = [EMPTY; SLOTS];
+        }
+        self.linked = 0;
+    }
+
+    /// Level, slot and slot start of the earliest occupied slot.
+    #[inline]
+    fn next_expiration(&self) -> Option<(usize, usize, u64)> {
+        if self.linked == 0 {
+            return None;
+        }
+        for (level, lvl) in self.levels.iter().enumerate() {
+            if lvl.occupied == 0 {
+                continue;
+            }
+            let shift = LEVEL_BITS * level as u32;
+            let now_slot = ((self.elapsed as u128 >> shift) as u64 & (SLOTS as u64 - 1)) as u32;
+            let rotated = lvl.occupied.rotate_right(now_slot);
+            let slot = (rotated.trailing_zeros() + now_slot) as usize % SLOTS;
+            let slot_span = 1u128 << shift;
+            let level_span = slot_span << LEVEL_BITS;
+            let level_start = self.elapsed as u128 & !(level_span - 1);
+            let mut start = level_start + slot as u128 * slot_span;
+            if start < (self.elapsed as u128 & !(slot_span - 1)) {
+                start += level_span;
+            }
+            // An entry's slot start is at most its deadline, so it fits a u64.
+            return Some((level, slot, start.max(self.elapsed as u128) as u64));
+        }
+        None
+    }
+
+    fn cascade(&mut self, level: usize, slot: usize) {
+        let mut cursor = self.levels[level].slots[slot].head;
+        self.levels[level].slots[slot] = EMPTY;
+        self.levels[level].occupied &= !(1u64 << slot);
+        while cursor != NIL {
+            let next = self.entries[cursor as usize].next;
+            self.linked -= 1;
+            self.link(cursor);
+            cursor = next;
+        }
+    }
+
+    #[inline]
+    fn level_for(&self, deadline: u64) -> usize {
+        let masked = (self.elapsed ^ deadline) | (SLOTS as u64 - 1);
+        let significant = 63 - masked.leading_zeros();
+        (significant / LEVEL_BITS) as usize
+    }
+
+    #[inline]
+    fn link(&mut self, index: u32) {
+        let deadline = self.entries[index as usize].deadline;
+        let level = self.level_for(deadline);
+        let slot = ((deadline as u128 >> (LEVEL_BITS * level as u32)) as u64 & (SLOTS as u64 - 1))
+            as usize;
+        let list = &mut self.levels[level].slots[slot];
+        let tail = list.tail;
+        if tail == NIL {
+            list.head = index;
+        }
+        list.tail = index;
+        self.levels[level].occupied |= 1u64 << slot;
+        if tail != NIL {
+            self.entries[tail as usize].next = index;
+        }
+        let entry = &mut self.entries[index as usize];
+        entry.prev = tail;
+        entry.next = NIL;
+        entry.location = Some((level as u8, slot as u8));
+        self.linked += 1;
+    }
+
+    #[inline]
+    fn unlink(&mut self, index: u32) {
+        let entry = &mut self.entries[index as usize];
+        let (level, slot) = entry.location.take().expect("entry is linked");
+        let (prev, next) = (entry.prev, entry.next);
+        entry.prev = NIL;
+        entry.next = NIL;
+        let (level, slot) = (level as usize, slot as usize);
+        if prev == NIL {
+            self.levels[level].slots[slot].head = next;
+        } else {
+            self.entries[prev as usize].next = next;
+        }
+        if next == NIL {
+            self.levels[level].slots[slot].tail = prev;
+        } else {
+            self.entries[next as usize].prev = prev;
+        }
+        if self.levels[level].slots[slot].head == NIL {
+            self.levels[level].occupied &= !(1u64 << slot);
+        }
+        self.linked -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// Operations a user of the wheel performs.
+    #[derive(Clone, Debug, bolero::TypeGenerator)]
+    enum Op {
+        Insert {
+            delay: u64,
+            scale: u8,
+        },
+        Cancel {
+            which: u16,
+        },
+        /// Expire everything up to the next deadline.
+        Next,
+        /// Move time forward without skipping a deadline.
+        Advance {
+            by: u64,
+            scale: u8,
+        },
+    }
+
+    fn scaled(value: u64, scale: u8) -> u64 {
+        // Cover every level: small, medium and huge delays.
+        match scale % 5 {
+            0 => value % 64,
+            1 => value % 5_000,
+            2 => value % 10_000_000,
+            3 => value % (1 << 40),
+            _ => value >> 2,
+        }
+    }
+
+    /// The wheel against a `BTreeMap` of `(deadline, insertion seq)`.
+    fn check(ops: &[Op]) {
+        let mut wheel = Wheel::<u64>::new();
+        let mut model: BTreeMap<(u64, u64), Key> = BTreeMap::new();
+        let mut live: Vec<(u64, u64, Key)> = Vec::new();
+        let mut seq = 0u64;
+        let mut now = 0u64;
+        for op in ops {
+            match *op {
+                Op::Insert { delay, scale } => {
+                    let deadline = now.saturating_add(scaled(delay, scale));
+                    let key = wheel.insert(deadline, seq);
+                    model.insert((deadline, seq), key);
+                    live.push((deadline, seq, key));
+                    seq += 1;
+                }
+                Op::Cancel { which } => {
+                    if live.is_empty() {
+                        continue;
+                    }
+                    let (deadline, s, key) = live.swap_remove(which as usize % live.len());
+                    assert_eq!(wheel.remove(key), Some(s));
+                    model.remove(&(deadline, s));
+                }
+                Op::Next => {
+                    let expected = model.keys().next().map(|(d, _)| *d);
+                    assert_eq!(wheel.peek(), expected);
+                    let Some(deadline) = wheel.next_expiring(u64::MAX) else {
+                        assert!(model.is_empty());
+                        continue;
+                    };
+                    assert_eq!(Some(deadline), expected);
+                    now = deadline;
+                    while let Some((key, value)) = wheel.pop_expired() {
+                        let (&(d, s), &k) = model.iter().next().expect("model has the entry");
+                        assert_eq!(
+                            (d, s, k),
+                            (deadline, value, key),
+                            "fires in (deadline, seq) order"
+                        );
+                        model.remove(&(d, s));
+                        live.retain(|(_, ls, _)| *ls != s);
+                        assert!(wheel.is_expired(key));
+                        assert_eq!(wheel.remove(key), None);
+                    }
+                    assert!(model.keys().next().is_none_or(|(d, _)| *d > now));
+                }
+                Op::Advance { by, scale } => {
+                    let mut target = now.saturating_add(scaled(by, scale));
+                    // Never jump over a deadline: stop just before it.
+                    if let Some(&(deadline, _)) = model.keys().next() {
+                        if deadline <= target {
+                            target = deadline.saturating_sub(1).max(now);
+                        }
+                    }
+                    wheel.advance_to(target);
+                    now = target;
+                    assert_eq!(wheel.elapsed(), now);
+                }
+            }
+            assert_eq!(wheel.pending(), model.len());
+        }
+    }
+
+    #[test]
+    fn matches_btreemap_model() {
+        bolero::check!()
+            .with_type::<Vec<Op>>()
+            .for_each(|ops| check(ops));
+    }
+
+    #[test]
+    fn fires_same_deadline_fifo_across_levels() {
+        let mut wheel = Wheel::new();
+        let a = wheel.insert(100, 'a');
+        wheel.advance_to(90);
+        let b = wheel.insert(100, 'b');
+        assert_eq!(wheel.next_expiring(u64::MAX), Some(100));
+        assert_eq!(wheel.pop_expired(), Some((a, 'a')));
+        assert_eq!(wheel.pop_expired(), Some((b, 'b')));
+        assert_eq!(wheel.pop_expired(), None);
+    }
+
+    #[test]
+    fn far_deadlines_cascade_down() {
+        let mut wheel = Wheel::new();
+        let far = u64::MAX - 5;
+        wheel.insert(far, 1);
+        wheel.insert(3_600_000_000_000, 2);
+        assert_eq!(wheel.next_expiring(u64::MAX), Some(3_600_000_000_000));
+        assert_eq!(wheel.pop_expired().map(|(_, v)| v), Some(2));
+        assert_eq!(wheel.next_expiring(u64::MAX), Some(far));
+        assert_eq!(wheel.pop_expired().map(|(_, v)| v), Some(1));
+        assert_eq!(wheel.next_expiring(u64::MAX), None);
+    }
+
+    #[test]
+    fn limit_stops_before_later_deadlines() {
+        let mut wheel = Wheel::new();
+        wheel.insert(1_000, ());
+        assert_eq!(wheel.next_expiring(999), None);
+        wheel.advance_to(999);
+        assert_eq!(wheel.next_expiring(1_000), Some(1_000));
+    }
+}
