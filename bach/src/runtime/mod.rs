@@ -48,6 +48,8 @@ pub(crate) struct Inner {
     time_limit: Cell<Option<u64>>,
     abort_on_panic: Cell<bool>,
     failure: RefCell<Option<String>>,
+    /// Set with `failure`; a `Cell` so the hot loop checks it cheaply.
+    failed: Cell<bool>,
 }
 
 impl Inner {
@@ -141,12 +143,13 @@ impl Inner {
         // Keep the task so teardown drops it inside the simulation.
         self.executor.suspend(polling.index, polling.task);
         self.failure.borrow_mut().get_or_insert(message);
+        self.failed.set(true);
     }
 
     /// Polls until nothing is ready or a task failed.
     fn drain(&self) -> Result<(), Stop> {
         while self.poll_one() {
-            if self.failure.borrow().is_some() {
+            if self.failed.get() {
                 return Err(Stop::Failed);
             }
         }
@@ -315,6 +318,7 @@ impl Simulation {
                 time_limit: Cell::new(None),
                 abort_on_panic: Cell::new(true),
                 failure: RefCell::new(None),
+                failed: Cell::new(false),
             })
         });
         Self {

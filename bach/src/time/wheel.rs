@@ -15,61 +15,79 @@
 //!   the first occupied slot at or after `elapsed`'s slot, using one `u64`
 //!   occupancy bitmap per level (`rotate_right` + `trailing_zeros`).
 //!
-//! When `elapsed` reaches the start of an occupied slot at level `l > 0`, the
-//! slot's entries cascade: each is filed again relative to the new `elapsed`,
-//! landing at a lower level. An entry cascades at most once per level.
+//! When `elapsed` reaches an occupied slot at level `l > 0`, the slot's
+//! entries cascade: each is filed again relative to the new `elapsed`,
+//! landing at a lower level. Advancing jumps `elapsed` to the slot's earliest
+//! deadline (not just the slot's start), so that entry reaches level 0 in one
+//! cascade; an entry cascades at most once per level.
 //! Level-0 slots hold entries that expire exactly at the slot's tick; they
 //! are popped one by one in insertion order (entries with equal deadlines
 //! fire first-in, first-out, because a later insertion is always filed at a
 //! level no higher than an earlier one with the same deadline).
 //!
-//! Entries live in a `slab` and form intrusive doubly-linked lists per slot,
-//! so insert, cancel and pop are O(1) and steady-state use allocates nothing.
+//! Entries live in a `slab`; each slot is a vector of entry keys in
+//! insertion order, and each entry remembers its position. Insert appends,
+//! cancel leaves a tombstone (compacted once tombstones outnumber live keys,
+//! so cancel is amortised O(1)), and expiring advances a cursor. Vectors keep
+//! their capacity, so steady-state use allocates nothing. Vectors rather than
+//! intrusive lists matter at scale: cascading walks a contiguous array of
+//! keys, so the cache misses on the entries overlap instead of forming a
+//! chain of dependent loads.
+//!
 //! An entry is owned by whoever inserted it: expiring it only unlinks it and
-//! hands out its value; the owner frees the slot with [`Wheel::remove`], which
-//! also works on entries that have not expired (cancellation).
+//! hands out its value; the owner frees it with [`Wheel::remove`], which also
+//! works on entries that have not expired (cancellation).
 
 const LEVEL_BITS: u32 = 6;
 const SLOTS: usize = 1 << LEVEL_BITS;
 /// Number of levels: `ceil(64 / 6)` covers every `u64` deadline.
 pub(crate) const LEVELS: usize = 11;
-const NIL: u32 = u32::MAX;
+/// A cancelled position in a slot's key vector.
+const TOMBSTONE: u32 = u32::MAX;
 
 /// A handle to one entry of a [`Wheel`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct Key(u32);
 
+#[derive(Clone, Copy, Debug)]
+struct Location {
+    level: u8,
+    slot: u8,
+    position: u32,
+}
+
 #[derive(Debug)]
 struct Entry<T> {
     deadline: u64,
     value: Option<T>,
-    prev: u32,
-    next: u32,
-    /// Level and slot while linked; `None` once expired.
-    location: Option<(u8, u8)>,
+    /// Where the entry is filed; `None` once expired.
+    location: Option<Location>,
 }
 
-#[derive(Clone, Copy)]
-struct List {
+#[derive(Default)]
+struct Slot {
+    /// Entry keys in insertion order; cancelled ones are tombstones.
+    keys: Vec<u32>,
+    /// Keys before this index were already expired (level 0) or moved.
     head: u32,
-    tail: u32,
+    /// Keys that are not tombstones, from `head` on.
+    live: u32,
+    /// A lower bound of the slot's deadlines: exact until an entry is
+    /// cancelled, never above the true minimum. It tells where to jump
+    /// without reading the entries.
+    min: u64,
 }
-
-const EMPTY: List = List {
-    head: NIL,
-    tail: NIL,
-};
 
 struct Level {
     occupied: u64,
-    slots: [List; SLOTS],
+    slots: [Slot; SLOTS],
 }
 
 /// The wheel. `T` is what an expired entry hands back (a waker, an event).
 pub(crate) struct Wheel<T> {
     elapsed: u64,
     entries: slab::Slab<Entry<T>>,
-    levels: Box<[Level; LEVELS]>,
+    levels: Box<[Level]>,
     linked: usize,
 }
 
@@ -81,14 +99,19 @@ impl<T> Default for Wheel<T> {
 
 impl<T> Wheel<T> {
     pub(crate) fn new() -> Self {
-        const LEVEL: Level = Level {
-            occupied: 0,
-            slots: [EMPTY; SLOTS],
-        };
+        let levels = (0..LEVELS)
+            .map(|_| Level {
+                occupied: 0,
+                slots: std::array::from_fn(|_| Slot {
+                    min: u64::MAX,
+                    ..Slot::default()
+                }),
+            })
+            .collect();
         Self {
             elapsed: 0,
             entries: slab::Slab::new(),
-            levels: Box::new([LEVEL; LEVELS]),
+            levels,
             linked: 0,
         }
     }
@@ -112,11 +135,9 @@ impl<T> Wheel<T> {
         let index = self.entries.insert(Entry {
             deadline,
             value: Some(value),
-            prev: NIL,
-            next: NIL,
             location: None,
         });
-        assert!(index < NIL as usize, "too many timers");
+        assert!(index < TOMBSTONE as usize, "too many timers");
         self.link(index as u32);
         Key(index as u32)
     }
@@ -140,11 +161,9 @@ impl<T> Wheel<T> {
     #[inline]
     pub(crate) fn remove(&mut self, key: Key) -> Option<T> {
         let index = key.0 as usize;
-        if !self.entries.contains(index) {
-            return None;
-        }
-        if self.entries[index].location.is_some() {
-            self.unlink(key.0);
+        let location = self.entries.get(index)?.location;
+        if let Some(location) = location {
+            self.unlink(location);
         }
         self.entries.remove(index).value
     }
@@ -152,14 +171,12 @@ impl<T> Wheel<T> {
     /// The exact earliest deadline, without changing the wheel.
     pub(crate) fn peek(&self) -> Option<u64> {
         let (level, slot, _) = self.next_expiration()?;
-        let mut cursor = self.levels[level].slots[slot].head;
-        let mut earliest = u64::MAX;
-        while cursor != NIL {
-            let entry = &self.entries[cursor as usize];
-            earliest = earliest.min(entry.deadline);
-            cursor = entry.next;
-        }
-        Some(earliest)
+        let slot = &self.levels[level].slots[slot];
+        slot.keys[slot.head as usize..]
+            .iter()
+            .filter(|key| **key != TOMBSTONE)
+            .map(|key| self.entries[*key as usize].deadline)
+            .min()
     }
 
     /// Moves `elapsed` forward to the earliest deadline, if it is `<= limit`,
@@ -174,32 +191,52 @@ impl<T> Wheel<T> {
             if start > limit {
                 return None;
             }
-            self.elapsed = start;
             if level == 0 {
+                self.elapsed = start;
                 return Some(start);
             }
+            // Jump straight to the slot's earliest deadline when it is within
+            // reach: every entry of the slot refiles relative to it, so the
+            // earliest lands at level 0 after a single cascade instead of one
+            // cascade per level. Nothing else expires before it (lower levels
+            // are empty, other slots start later).
+            let earliest = self.levels[level].slots[slot].min.max(start);
+            self.elapsed = if earliest <= limit { earliest } else { start };
             self.cascade(level, slot);
+            if self.has_expired_at_elapsed() {
+                return Some(self.elapsed);
+            }
         }
     }
 
     /// Pops one entry expiring exactly at `elapsed`, in insertion order.
     #[inline]
     pub(crate) fn pop_expired(&mut self) -> Option<(Key, T)> {
-        let slot = (self.elapsed & (SLOTS as u64 - 1)) as usize;
-        let head = self.levels[0].slots[slot].head;
-        if head == NIL {
-            return None;
+        let slot_index = (self.elapsed & (SLOTS as u64 - 1)) as usize;
+        let slot = &mut self.levels[0].slots[slot_index];
+        while slot.live > 0 {
+            let key = slot.keys[slot.head as usize];
+            slot.head += 1;
+            if key == TOMBSTONE {
+                continue;
+            }
+            slot.live -= 1;
+            if slot.live == 0 {
+                Self::reset_slot(&mut self.levels[0], slot_index);
+            }
+            self.linked -= 1;
+            let entry = &mut self.entries[key as usize];
+            debug_assert_eq!(entry.deadline, self.elapsed);
+            entry.location = None;
+            let value = entry.value.take()?;
+            return Some((Key(key), value));
         }
-        debug_assert_eq!(self.entries[head as usize].deadline, self.elapsed);
-        self.unlink(head);
-        let value = self.entries[head as usize].value.take()?;
-        Some((Key(head), value))
+        None
     }
 
     /// Moves `elapsed` to `now`, which must not pass an unexpired deadline.
     pub(crate) fn advance_to(&mut self, now: u64) {
         debug_assert!(now >= self.elapsed);
-        debug_assert!(self.peek().is_none_or(|d| d >= now) || self.has_expired_at_elapsed());
         // Cascade every slot whose range starts at or before `now`.
         while self.next_expiring(now).is_some() {
             if self.elapsed == now || self.has_expired_at_elapsed() {
@@ -211,15 +248,16 @@ impl<T> Wheel<T> {
 
     fn has_expired_at_elapsed(&self) -> bool {
         let slot = (self.elapsed & (SLOTS as u64 - 1)) as usize;
-        self.levels[0].slots[slot].head != NIL
+        self.levels[0].slots[slot].live > 0
     }
 
     /// Drops every entry.
     pub(crate) fn clear(&mut self) {
         self.entries.clear();
         for level in self.levels.iter_mut() {
-            level.occupied = 0;
-            level.slots = [EMPTY; SLOTS];
+            for slot in 0..SLOTS {
+                Self::reset_slot(level, slot);
+            }
         }
         self.linked = 0;
     }
@@ -235,32 +273,49 @@ impl<T> Wheel<T> {
                 continue;
             }
             let shift = LEVEL_BITS * level as u32;
-            let now_slot = ((self.elapsed as u128 >> shift) as u64 & (SLOTS as u64 - 1)) as u32;
-            let rotated = lvl.occupied.rotate_right(now_slot);
-            let slot = (rotated.trailing_zeros() + now_slot) as usize % SLOTS;
-            let slot_span = 1u128 << shift;
-            let level_span = slot_span << LEVEL_BITS;
-            let level_start = self.elapsed as u128 & !(level_span - 1);
-            let mut start = level_start + slot as u128 * slot_span;
-            if start < (self.elapsed as u128 & !(slot_span - 1)) {
-                start += level_span;
+            let now_slot = ((self.elapsed >> shift) & (SLOTS as u64 - 1)) as u32;
+            let slot =
+                (lvl.occupied.rotate_right(now_slot).trailing_zeros() + now_slot) as usize % SLOTS;
+            // Bits above this level come from `elapsed`; the top level has none.
+            let above = shift + LEVEL_BITS;
+            let high = if above >= 64 {
+                0
+            } else {
+                self.elapsed >> above << above
+            };
+            let mut start = high | ((slot as u64) << shift);
+            if (slot as u32) < now_slot {
+                // Wrapped into the next rotation of this level (cannot happen
+                // while entries share `elapsed`'s higher bits; kept for safety).
+                start = start.saturating_add(1u64.checked_shl(above).unwrap_or(u64::MAX));
             }
-            // An entry's slot start is at most its deadline, so it fits a u64.
-            return Some((level, slot, start.max(self.elapsed as u128) as u64));
+            return Some((level, slot, start.max(self.elapsed)));
         }
         None
     }
 
     fn cascade(&mut self, level: usize, slot: usize) {
-        let mut cursor = self.levels[level].slots[slot].head;
-        self.levels[level].slots[slot] = EMPTY;
-        self.levels[level].occupied &= !(1u64 << slot);
-        while cursor != NIL {
-            let next = self.entries[cursor as usize].next;
-            self.linked -= 1;
-            self.link(cursor);
-            cursor = next;
+        let mut keys = std::mem::take(&mut self.levels[level].slots[slot].keys);
+        let head = self.levels[level].slots[slot].head as usize;
+        self.linked -= self.levels[level].slots[slot].live as usize;
+        Self::reset_slot(&mut self.levels[level], slot);
+        for &key in &keys[head..] {
+            if key != TOMBSTONE {
+                self.link(key);
+            }
         }
+        // Keep the vector's capacity for the slot's next use.
+        keys.clear();
+        self.levels[level].slots[slot].keys = keys;
+    }
+
+    fn reset_slot(level: &mut Level, slot: usize) {
+        let s = &mut level.slots[slot];
+        s.keys.clear();
+        s.head = 0;
+        s.live = 0;
+        s.min = u64::MAX;
+        level.occupied &= !(1u64 << slot);
     }
 
     #[inline]
@@ -274,47 +329,55 @@ impl<T> Wheel<T> {
     fn link(&mut self, index: u32) {
         let deadline = self.entries[index as usize].deadline;
         let level = self.level_for(deadline);
-        let slot = ((deadline as u128 >> (LEVEL_BITS * level as u32)) as u64 & (SLOTS as u64 - 1))
-            as usize;
-        let list = &mut self.levels[level].slots[slot];
-        let tail = list.tail;
-        if tail == NIL {
-            list.head = index;
-        }
-        list.tail = index;
-        self.levels[level].occupied |= 1u64 << slot;
-        if tail != NIL {
-            self.entries[tail as usize].next = index;
-        }
-        let entry = &mut self.entries[index as usize];
-        entry.prev = tail;
-        entry.next = NIL;
-        entry.location = Some((level as u8, slot as u8));
+        let slot = ((deadline >> (LEVEL_BITS * level as u32)) & (SLOTS as u64 - 1)) as usize;
+        let lvl = &mut self.levels[level];
+        lvl.occupied |= 1u64 << slot;
+        let s = &mut lvl.slots[slot];
+        let position = s.keys.len() as u32;
+        s.keys.push(index);
+        s.live += 1;
+        s.min = s.min.min(deadline);
+        self.entries[index as usize].location = Some(Location {
+            level: level as u8,
+            slot: slot as u8,
+            position,
+        });
         self.linked += 1;
     }
 
     #[inline]
-    fn unlink(&mut self, index: u32) {
-        let entry = &mut self.entries[index as usize];
-        let (level, slot) = entry.location.take().expect("entry is linked");
-        let (prev, next) = (entry.prev, entry.next);
-        entry.prev = NIL;
-        entry.next = NIL;
-        let (level, slot) = (level as usize, slot as usize);
-        if prev == NIL {
-            self.levels[level].slots[slot].head = next;
-        } else {
-            self.entries[prev as usize].next = next;
-        }
-        if next == NIL {
-            self.levels[level].slots[slot].tail = prev;
-        } else {
-            self.entries[next as usize].prev = prev;
-        }
-        if self.levels[level].slots[slot].head == NIL {
-            self.levels[level].occupied &= !(1u64 << slot);
-        }
+    fn unlink(&mut self, location: Location) {
+        let (level, slot) = (location.level as usize, location.slot as usize);
+        let s = &mut self.levels[level].slots[slot];
+        s.keys[location.position as usize] = TOMBSTONE;
+        s.live -= 1;
         self.linked -= 1;
+        if s.live == 0 {
+            Self::reset_slot(&mut self.levels[level], slot);
+        } else if s.keys.len() > 2 * s.live as usize + 32 {
+            self.compact(level, slot);
+        }
+    }
+
+    /// Drops a slot's tombstones, keeping order, and renumbers positions.
+    #[cold]
+    fn compact(&mut self, level: usize, slot: usize) {
+        let s = &mut self.levels[level].slots[slot];
+        let head = s.head as usize;
+        let mut write = 0;
+        for read in head..s.keys.len() {
+            let key = s.keys[read];
+            if key == TOMBSTONE {
+                continue;
+            }
+            s.keys[write] = key;
+            if let Some(location) = self.entries[key as usize].location.as_mut() {
+                location.position = write as u32;
+            }
+            write += 1;
+        }
+        s.keys.truncate(write);
+        s.head = 0;
     }
 }
 

@@ -1,0 +1,269 @@
+//! The state shared by both halves of an `mpsc` channel, and the receive
+//! logic common to the bounded and unbounded receivers.
+//!
+//! Capacity is a permit ledger (one permit per free slot, handed to waiting
+//! senders first-in, first-out); messages sit in a `VecDeque` ring buffer
+//! that grows to the channel's working size once and is reused from then
+//! on. Sending and receiving in steady state therefore never allocate.
+
+use crate::sync::{
+    semaphore::{self, Permits},
+    wait::{self, ResourceId, WaitKey, WaitQueue, WakeList},
+};
+use std::{
+    cell::RefCell,
+    collections::VecDeque,
+    fmt,
+    task::{Context, Poll},
+};
+
+use super::error::TryRecvError;
+
+pub(super) struct Chan<T> {
+    /// Capacity of a bounded channel; `None` when unbounded.
+    pub(super) bound: Option<usize>,
+    /// Free slots of a bounded channel (untouched when unbounded).
+    pub(super) permits: RefCell<Permits>,
+    pub(super) inner: RefCell<Inner<T>>,
+}
+
+pub(super) struct Inner<T> {
+    buffer: VecDeque<T>,
+    /// The receiver, when it waits for a message.
+    recv: WaitQueue,
+    /// Senders waiting in `closed()`.
+    closed: WaitQueue,
+    pub(super) senders: usize,
+    pub(super) weak_senders: usize,
+    /// Permits reserved through `reserve*` and not yet used or dropped.
+    reserved: usize,
+    /// `Receiver::close` was called, or the receiver was dropped.
+    pub(super) rx_closed: bool,
+    /// The receiver was dropped: anything sent now is dropped at once.
+    rx_dropped: bool,
+}
+
+impl<T> Chan<T> {
+    pub(super) fn new(bound: Option<usize>) -> Self {
+        let resource = ResourceId::next();
+        // Start small; the ring grows to the working size once.
+        let initial = bound.unwrap_or(0).min(1024);
+        Self {
+            bound,
+            permits: RefCell::new(Permits::new(bound.unwrap_or(0), resource)),
+            inner: RefCell::new(Inner {
+                buffer: VecDeque::with_capacity(initial),
+                recv: WaitQueue::new(resource),
+                closed: WaitQueue::new(resource),
+                senders: 1,
+                weak_senders: 0,
+                reserved: 0,
+                rx_closed: false,
+                rx_dropped: false,
+            }),
+        }
+    }
+
+    pub(super) fn resource(&self) -> ResourceId {
+        self.inner.borrow().recv.resource()
+    }
+
+    /// Buffers a message (its slot, if bounded, is already acquired) and
+    /// wakes the receiver. Hands the message back if the receiver is gone.
+    #[inline]
+    pub(super) fn push(&self, value: T) -> Result<(), T> {
+        let waker = {
+            let mut inner = self.inner.borrow_mut();
+            if inner.rx_dropped {
+                return Err(value);
+            }
+            inner.buffer.push_back(value);
+            inner.recv.wake_one()
+        };
+        wait::wake(waker);
+        Ok(())
+    }
+
+    /// Returns `n` slots (bounded channels only).
+    #[inline]
+    pub(super) fn release(&self, n: usize) {
+        if self.bound.is_some() && n > 0 {
+            semaphore::release(&self.permits, n);
+        }
+    }
+
+    /// Records `n` permits handed out by `reserve*`.
+    pub(super) fn reserve(&self, n: usize) {
+        self.inner.borrow_mut().reserved += n;
+    }
+
+    /// `n` reserved permits were used or dropped.
+    pub(super) fn unreserve(&self, n: usize) {
+        let waker = {
+            let mut inner = self.inner.borrow_mut();
+            inner.reserved -= n;
+            if inner.rx_closed && inner.reserved == 0 {
+                inner.recv.wake_one()
+            } else {
+                None
+            }
+        };
+        wait::wake(waker);
+    }
+
+    /// Whether the receiver is closed or gone.
+    pub(super) fn is_closed(&self) -> bool {
+        self.inner.borrow().rx_closed
+    }
+
+    pub(super) fn add_sender(&self) {
+        self.inner.borrow_mut().senders += 1;
+    }
+
+    pub(super) fn drop_sender(&self) {
+        let waker = {
+            let mut inner = self.inner.borrow_mut();
+            inner.senders -= 1;
+            if inner.senders == 0 {
+                inner.recv.wake_one()
+            } else {
+                None
+            }
+        };
+        wait::wake(waker);
+    }
+
+    /// Polls `Sender::closed`.
+    pub(super) fn poll_closed(&self, key: &mut Option<WaitKey>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut inner = self.inner.borrow_mut();
+        if inner.rx_closed {
+            if let Some(key) = key.take() {
+                inner.closed.remove(key);
+            }
+            return Poll::Ready(());
+        }
+        match key {
+            Some(key) => inner.closed.rearm(key, cx.waker()),
+            None => *key = Some(inner.closed.register(Some(cx.waker()), ())),
+        }
+        Poll::Pending
+    }
+
+    pub(super) fn cancel_closed(&self, key: WaitKey) {
+        self.inner.borrow_mut().closed.remove(key);
+    }
+
+    /// Closes the receiving side: senders fail from now on (except with
+    /// permits reserved before), waiting senders and `closed()` wake up.
+    pub(super) fn close_rx(&self) {
+        self.inner.borrow_mut().rx_closed = true;
+        if self.bound.is_some() {
+            semaphore::close(&self.permits);
+        }
+        let mut wakes = WakeList::new();
+        loop {
+            let more = self.inner.borrow_mut().closed.wake_all(&mut wakes);
+            wakes.wake_all();
+            if !more {
+                break;
+            }
+        }
+    }
+
+    /// The receiver is dropped: close, and drop what is buffered.
+    pub(super) fn drop_rx(&self, key: Option<WaitKey>) {
+        let buffered = {
+            let mut inner = self.inner.borrow_mut();
+            if let Some(key) = key {
+                inner.recv.remove(key);
+            }
+            inner.rx_dropped = true;
+            std::mem::take(&mut inner.buffer)
+        };
+        self.close_rx();
+        // Message destructors may use the channel: run them unborrowed.
+        drop(buffered);
+    }
+
+    /// Polls for the next message.
+    #[inline]
+    pub(super) fn poll_recv(
+        &self,
+        key: &mut Option<WaitKey>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<T>> {
+        let mut inner = self.inner.borrow_mut();
+        if let Some(value) = inner.buffer.pop_front() {
+            if let Some(key) = key.take() {
+                inner.recv.remove(key);
+            }
+            drop(inner);
+            self.release(1);
+            return Poll::Ready(Some(value));
+        }
+        if inner.senders == 0 || (inner.rx_closed && inner.reserved == 0) {
+            if let Some(key) = key.take() {
+                inner.recv.remove(key);
+            }
+            return Poll::Ready(None);
+        }
+        match key {
+            Some(key) => inner.recv.rearm(key, cx.waker()),
+            None => *key = Some(inner.recv.register(Some(cx.waker()), ())),
+        }
+        Poll::Pending
+    }
+
+    /// Moves up to `limit` buffered messages into `buffer`.
+    pub(super) fn drain_into(&self, buffer: &mut Vec<T>, limit: usize) -> usize {
+        let taken = {
+            let mut inner = self.inner.borrow_mut();
+            let n = limit.min(inner.buffer.len());
+            buffer.extend(inner.buffer.drain(..n));
+            n
+        };
+        self.release(taken);
+        taken
+    }
+
+    pub(super) fn try_recv(&self) -> Result<T, TryRecvError> {
+        let mut inner = self.inner.borrow_mut();
+        if let Some(value) = inner.buffer.pop_front() {
+            drop(inner);
+            self.release(1);
+            return Ok(value);
+        }
+        if inner.senders == 0 || (inner.rx_closed && inner.reserved == 0) {
+            Err(TryRecvError::Disconnected)
+        } else {
+            Err(TryRecvError::Empty)
+        }
+    }
+
+    pub(super) fn cancel_recv(&self, key: WaitKey) {
+        self.inner.borrow_mut().recv.remove(key);
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.inner.borrow().buffer.len()
+    }
+
+    /// Whether the receiver will see no more messages after the buffer.
+    pub(super) fn rx_is_closed(&self) -> bool {
+        let inner = self.inner.borrow();
+        inner.rx_closed || inner.senders == 0
+    }
+
+    pub(super) fn debug(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = self.inner.borrow();
+        let mut d = f.debug_struct(name);
+        d.field("resource", &inner.recv.resource())
+            .field("buffered", &inner.buffer.len());
+        if let Some(bound) = self.bound {
+            d.field("capacity", &bound);
+        }
+        d.field("senders", &inner.senders)
+            .field("closed", &inner.rx_closed)
+            .finish()
+    }
+}

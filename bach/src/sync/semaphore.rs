@@ -1,0 +1,542 @@
+//! [`Semaphore`], and the permit ledger that `Mutex`, `RwLock` and bounded
+//! `mpsc` channels are built on.
+//!
+//! A [`Permits`] ledger holds the available permits and the tasks waiting
+//! for some. Permits are handed to waiters in [`WaitQueue::next_waiter`]
+//! order (FIFO): a released permit goes to the oldest waiter — partially, if
+//! it asked for more than there is — and a newcomer never overtakes a queued
+//! waiter, so large requests cannot starve. Handing over is direct: the
+//! woken waiter already owns its permits when it next runs.
+
+use super::wait::{ResourceId, WaitKey, WaitQueue, WakeList};
+use std::{
+    cell::RefCell,
+    fmt,
+    future::Future,
+    pin::Pin,
+    rc::Rc,
+    task::{Context, Poll},
+};
+
+/// What a queued acquirer asked for and has been given so far.
+pub(crate) struct Need {
+    wanted: usize,
+    assigned: usize,
+}
+
+/// Available permits plus the queue of tasks waiting for permits.
+pub(crate) struct Permits {
+    available: usize,
+    closed: bool,
+    waiters: WaitQueue<Need>,
+}
+
+impl Permits {
+    pub(crate) fn new(permits: usize, resource: ResourceId) -> Self {
+        Self {
+            available: permits,
+            closed: false,
+            waiters: WaitQueue::new(resource),
+        }
+    }
+
+    pub(crate) fn resource(&self) -> ResourceId {
+        self.waiters.resource()
+    }
+
+    pub(crate) fn available(&self) -> usize {
+        self.available
+    }
+
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiters.len()
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Takes `n` permits now, if no one is queued ahead and enough are free.
+    #[inline]
+    pub(crate) fn try_acquire(&mut self, n: usize) -> Result<(), TryAcquireError> {
+        if self.closed {
+            return Err(TryAcquireError::Closed);
+        }
+        if self.waiters.is_empty() && self.available >= n {
+            self.available -= n;
+            return Ok(());
+        }
+        Err(TryAcquireError::NoPermits)
+    }
+
+    /// Removes up to `n` available permits for good; returns how many.
+    pub(crate) fn forget(&mut self, n: usize) -> usize {
+        let taken = n.min(self.available);
+        self.available -= taken;
+        taken
+    }
+
+    /// Adds `n` permits and hands them to waiters. Returns `true` if the
+    /// wake list filled up: fire it and call [`Self::assign`] again.
+    #[inline]
+    fn add(&mut self, n: usize, wakes: &mut WakeList) -> bool {
+        self.available = self
+            .available
+            .checked_add(n)
+            .filter(|total| *total <= MAX_PERMITS)
+            .unwrap_or_else(|| {
+                panic!("a semaphore cannot hold more than {MAX_PERMITS} permits")
+            });
+        self.assign(wakes)
+    }
+
+    /// Hands available permits to waiters, in `next_waiter` order.
+    #[inline]
+    fn assign(&mut self, wakes: &mut WakeList) -> bool {
+        while self.available > 0 {
+            let Some(chosen) = self.waiters.next_waiter() else {
+                break;
+            };
+            if wakes.is_full() {
+                return true;
+            }
+            let need = self.waiters.chosen_data(chosen);
+            let take = (need.wanted - need.assigned).min(self.available);
+            need.assigned += take;
+            self.available -= take;
+            if need.assigned < need.wanted {
+                break;
+            }
+            wakes.push(self.waiters.wake(chosen));
+        }
+        false
+    }
+
+    /// Closes: queued and future acquires fail; waiters are woken.
+    fn close(&mut self, wakes: &mut WakeList) -> bool {
+        self.closed = true;
+        self.waiters.wake_all(wakes)
+    }
+
+    /// Polls an acquisition of `wanted` permits whose registration lives in
+    /// `key`. On `Ready` the registration is gone.
+    #[inline]
+    pub(crate) fn poll_acquire(
+        &mut self,
+        cx: &mut Context<'_>,
+        wanted: usize,
+        key: &mut Option<WaitKey>,
+        wakes: &mut WakeList,
+    ) -> Poll<Result<(), AcquireError>> {
+        match key {
+            None => match self.try_acquire(wanted) {
+                Ok(()) => Poll::Ready(Ok(())),
+                Err(TryAcquireError::Closed) => Poll::Ready(Err(AcquireError(()))),
+                Err(TryAcquireError::NoPermits) => {
+                    // First in line: start collecting what is free now.
+                    let assigned = if self.waiters.is_empty() {
+                        std::mem::take(&mut self.available)
+                    } else {
+                        0
+                    };
+                    *key = Some(self.waiters.register(
+                        Some(cx.waker()),
+                        Need { wanted, assigned },
+                    ));
+                    Poll::Pending
+                }
+            },
+            Some(k) => {
+                if !self.waiters.is_woken(k) {
+                    self.waiters.set_waker(k, cx.waker());
+                    return Poll::Pending;
+                }
+                let removed = self.waiters.remove(key.take().expect("checked above"));
+                if removed.data.assigned == removed.data.wanted {
+                    return Poll::Ready(Ok(()));
+                }
+                // Woken by `close` before being served: give back what it got.
+                self.add(removed.data.assigned, wakes);
+                Poll::Ready(Err(AcquireError(())))
+            }
+        }
+    }
+
+    /// An acquisition was abandoned: returns whatever it had been given.
+    pub(crate) fn cancel(&mut self, key: WaitKey, wakes: &mut WakeList) -> bool {
+        let removed = self.waiters.remove(key);
+        self.add(removed.data.assigned, wakes)
+    }
+}
+
+/// Returns `n` permits to a ledger (waking whoever they go to).
+#[inline]
+pub(crate) fn release(permits: &RefCell<Permits>, n: usize) {
+    let mut wakes = WakeList::new();
+    let mut more = permits.borrow_mut().add(n, &mut wakes);
+    wakes.wake_all();
+    while more {
+        more = permits.borrow_mut().assign(&mut wakes);
+        wakes.wake_all();
+    }
+}
+
+/// Closes a ledger, waking every waiter (their acquisitions fail).
+pub(crate) fn close(permits: &RefCell<Permits>) {
+    let mut wakes = WakeList::new();
+    loop {
+        let more = permits.borrow_mut().close(&mut wakes);
+        wakes.wake_all();
+        if !more {
+            break;
+        }
+    }
+}
+
+/// Future acquiring `wanted` permits from a ledger; dropping it before it
+/// completes returns anything already handed to it.
+pub(crate) struct Acquire<'a> {
+    permits: &'a RefCell<Permits>,
+    wanted: usize,
+    key: Option<WaitKey>,
+}
+
+impl<'a> Acquire<'a> {
+    pub(crate) fn new(permits: &'a RefCell<Permits>, wanted: usize) -> Self {
+        Self {
+            permits,
+            wanted,
+            key: None,
+        }
+    }
+}
+
+impl Future for Acquire<'_> {
+    type Output = Result<(), AcquireError>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let mut wakes = WakeList::new();
+        let result =
+            this.permits
+                .borrow_mut()
+                .poll_acquire(cx, this.wanted, &mut this.key, &mut wakes);
+        wakes.wake_all();
+        result
+    }
+}
+
+impl Drop for Acquire<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            let mut wakes = WakeList::new();
+            let mut more = self.permits.borrow_mut().cancel(key, &mut wakes);
+            wakes.wake_all();
+            while more {
+                more = self.permits.borrow_mut().assign(&mut wakes);
+                wakes.wake_all();
+            }
+        }
+    }
+}
+
+/// The largest number of permits a semaphore can hold (tokio's limit).
+pub const MAX_PERMITS: usize = usize::MAX >> 3;
+
+/// Counts permits that tasks acquire and release (tokio's
+/// `Semaphore`).
+///
+/// Waiters are served first-in, first-out: a task asking for many permits
+/// keeps its place, collecting released permits until it has all it asked
+/// for, and no later request overtakes it. Each waiting task is a wait point
+/// the simulation can observe; the waiting order is the deterministic FIFO.
+///
+/// Deviation from tokio: the owned variants take `Rc<Semaphore>` instead of
+/// `Arc<Semaphore>` (simulations are single-threaded).
+pub struct Semaphore {
+    permits: RefCell<Permits>,
+}
+
+impl Semaphore {
+    /// The largest number of permits a semaphore can hold.
+    pub const MAX_PERMITS: usize = MAX_PERMITS;
+
+    /// A semaphore with `permits` permits. Panics above [`MAX_PERMITS`].
+    #[track_caller]
+    pub fn new(permits: usize) -> Self {
+        assert!(
+            permits <= MAX_PERMITS,
+            "a semaphore cannot hold more than {MAX_PERMITS} permits (asked for {permits})"
+        );
+        Self {
+            permits: RefCell::new(Permits::new(permits, ResourceId::next())),
+        }
+    }
+
+    /// Permits that can be acquired right now.
+    pub fn available_permits(&self) -> usize {
+        self.permits.borrow().available()
+    }
+
+    /// Adds `n` permits, handing them to waiters first-in, first-out.
+    /// Panics if the total would exceed [`MAX_PERMITS`].
+    #[track_caller]
+    pub fn add_permits(&self, n: usize) {
+        release(&self.permits, n);
+    }
+
+    /// Removes up to `n` available permits; returns how many were removed.
+    pub fn forget_permits(&self, n: usize) -> usize {
+        self.permits.borrow_mut().forget(n)
+    }
+
+    /// Waits for one permit. Fails only if the semaphore is closed.
+    pub async fn acquire(&self) -> Result<SemaphorePermit<'_>, AcquireError> {
+        self.acquire_many(1).await
+    }
+
+    /// Waits for `n` permits, keeping its place in line while it collects
+    /// them. Fails only if the semaphore is closed.
+    pub async fn acquire_many(&self, n: u32) -> Result<SemaphorePermit<'_>, AcquireError> {
+        Acquire::new(&self.permits, n as usize).await?;
+        Ok(SemaphorePermit {
+            semaphore: self,
+            permits: n as usize,
+        })
+    }
+
+    /// Takes one permit if one is free and nobody is waiting.
+    pub fn try_acquire(&self) -> Result<SemaphorePermit<'_>, TryAcquireError> {
+        self.try_acquire_many(1)
+    }
+
+    /// Takes `n` permits if they are free and nobody is waiting.
+    pub fn try_acquire_many(&self, n: u32) -> Result<SemaphorePermit<'_>, TryAcquireError> {
+        self.permits.borrow_mut().try_acquire(n as usize)?;
+        Ok(SemaphorePermit {
+            semaphore: self,
+            permits: n as usize,
+        })
+    }
+
+    /// [`Self::acquire`] returning a permit that owns the semaphore.
+    pub async fn acquire_owned(self: Rc<Self>) -> Result<OwnedSemaphorePermit, AcquireError> {
+        self.acquire_many_owned(1).await
+    }
+
+    /// [`Self::acquire_many`] returning a permit that owns the semaphore.
+    pub async fn acquire_many_owned(
+        self: Rc<Self>,
+        n: u32,
+    ) -> Result<OwnedSemaphorePermit, AcquireError> {
+        Acquire::new(&self.permits, n as usize).await?;
+        Ok(OwnedSemaphorePermit {
+            semaphore: self,
+            permits: n as usize,
+        })
+    }
+
+    /// [`Self::try_acquire`] returning a permit that owns the semaphore.
+    pub fn try_acquire_owned(self: Rc<Self>) -> Result<OwnedSemaphorePermit, TryAcquireError> {
+        self.try_acquire_many_owned(1)
+    }
+
+    /// [`Self::try_acquire_many`] returning a permit that owns the semaphore.
+    pub fn try_acquire_many_owned(
+        self: Rc<Self>,
+        n: u32,
+    ) -> Result<OwnedSemaphorePermit, TryAcquireError> {
+        self.permits.borrow_mut().try_acquire(n as usize)?;
+        Ok(OwnedSemaphorePermit {
+            semaphore: self,
+            permits: n as usize,
+        })
+    }
+
+    /// Closes the semaphore: waiting and future acquisitions fail with
+    /// [`AcquireError`]; permits already held stay valid.
+    pub fn close(&self) {
+        close(&self.permits);
+    }
+
+    /// Whether [`Self::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.permits.borrow().is_closed()
+    }
+}
+
+impl fmt::Debug for Semaphore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let permits = self.permits.borrow();
+        f.debug_struct("Semaphore")
+            .field("resource", &permits.resource())
+            .field("permits", &permits.available())
+            .field("waiting", &permits.waiting())
+            .field("closed", &permits.is_closed())
+            .finish()
+    }
+}
+
+/// Permits borrowed from a [`Semaphore`]; returned when dropped.
+#[must_use = "dropping the permit releases it at once"]
+pub struct SemaphorePermit<'a> {
+    semaphore: &'a Semaphore,
+    permits: usize,
+}
+
+impl<'a> SemaphorePermit<'a> {
+    /// Keeps the permits out of the semaphore for good.
+    pub fn forget(mut self) {
+        self.permits = 0;
+    }
+
+    /// How many permits this holds.
+    pub fn num_permits(&self) -> usize {
+        self.permits
+    }
+
+    /// Absorbs `other`'s permits. Panics if it is from another semaphore.
+    #[track_caller]
+    pub fn merge(&mut self, mut other: Self) {
+        assert!(
+            std::ptr::eq(self.semaphore, other.semaphore),
+            "merging permits of different semaphores"
+        );
+        self.permits += std::mem::take(&mut other.permits);
+    }
+
+    /// Splits `n` permits off into a new permit, if this holds at least `n`.
+    pub fn split(&mut self, n: usize) -> Option<Self> {
+        if n > self.permits {
+            return None;
+        }
+        self.permits -= n;
+        Some(Self {
+            semaphore: self.semaphore,
+            permits: n,
+        })
+    }
+}
+
+impl Drop for SemaphorePermit<'_> {
+    fn drop(&mut self) {
+        if self.permits > 0 {
+            release(&self.semaphore.permits, self.permits);
+        }
+    }
+}
+
+impl fmt::Debug for SemaphorePermit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SemaphorePermit")
+            .field("permits", &self.permits)
+            .finish()
+    }
+}
+
+/// Permits of an `Rc<Semaphore>`; returned when dropped.
+#[must_use = "dropping the permit releases it at once"]
+pub struct OwnedSemaphorePermit {
+    semaphore: Rc<Semaphore>,
+    permits: usize,
+}
+
+impl OwnedSemaphorePermit {
+    /// Keeps the permits out of the semaphore for good.
+    pub fn forget(mut self) {
+        self.permits = 0;
+    }
+
+    /// How many permits this holds.
+    pub fn num_permits(&self) -> usize {
+        self.permits
+    }
+
+    /// The semaphore the permits belong to.
+    pub fn semaphore(&self) -> &Rc<Semaphore> {
+        &self.semaphore
+    }
+
+    /// Absorbs `other`'s permits. Panics if it is from another semaphore.
+    #[track_caller]
+    pub fn merge(&mut self, mut other: Self) {
+        assert!(
+            Rc::ptr_eq(&self.semaphore, &other.semaphore),
+            "merging permits of different semaphores"
+        );
+        self.permits += std::mem::take(&mut other.permits);
+    }
+
+    /// Splits `n` permits off into a new permit, if this holds at least `n`.
+    pub fn split(&mut self, n: usize) -> Option<Self> {
+        if n > self.permits {
+            return None;
+        }
+        self.permits -= n;
+        Some(Self {
+            semaphore: self.semaphore.clone(),
+            permits: n,
+        })
+    }
+}
+
+impl Drop for OwnedSemaphorePermit {
+    fn drop(&mut self) {
+        if self.permits > 0 {
+            release(&self.semaphore.permits, self.permits);
+        }
+    }
+}
+
+impl fmt::Debug for OwnedSemaphorePermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedSemaphorePermit")
+            .field("permits", &self.permits)
+            .finish()
+    }
+}
+
+/// The semaphore was closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcquireError(pub(crate) ());
+
+impl fmt::Display for AcquireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("semaphore closed")
+    }
+}
+
+impl std::error::Error for AcquireError {}
+
+/// Why a `try_acquire` failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TryAcquireError {
+    /// The semaphore was closed.
+    Closed,
+    /// Not enough permits are free, or other tasks are waiting first.
+    NoPermits,
+}
+
+impl TryAcquireError {
+    /// Whether the semaphore was closed.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Self::Closed)
+    }
+
+    /// Whether there were not enough permits.
+    pub fn is_no_permits(&self) -> bool {
+        matches!(self, Self::NoPermits)
+    }
+}
+
+impl fmt::Display for TryAcquireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Closed => f.write_str("semaphore closed"),
+            Self::NoPermits => f.write_str("no permits available"),
+        }
+    }
+}
+
+impl std::error::Error for TryAcquireError {}

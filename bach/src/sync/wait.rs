@@ -1,0 +1,434 @@
+//! The wait queue behind every `bach::sync` primitive and queue channel.
+//!
+//! Whenever a task has to wait for a primitive (a lock, a permit, a message,
+//! a notification) it registers here, and whenever the primitive can let a
+//! waiter proceed it asks this queue *which* one. That makes this file the
+//! single seam through which interleaving exploration will reorder
+//! contending tasks:
+//!
+//! * every wait point is a [`WaitQueue::register`] call on a queue that
+//!   carries the [`ResourceId`] of its primitive, so an explorer can tell
+//!   which tasks contend for the same resource;
+//! * every decision about who proceeds goes through
+//!   [`WaitQueue::next_waiter`] — today it returns the oldest waiter (FIFO,
+//!   the documented fairness of every primitive); under exploration it is
+//!   the one function that will ask the simulation's choice source instead.
+//!
+//! Waiters live in a slab and are linked into an intrusive doubly-linked
+//! list in arrival order, so registering, unlinking a cancelled waiter and
+//! waking are O(1) and allocate nothing once the slab has grown to the
+//! largest number of simultaneous waiters. A waiter stays in the slab after
+//! it is woken until its future observes (or abandons) the wake-up, so a
+//! primitive can tell a cancelled-after-wake future apart and pass its
+//! wake-up on. Wakers are never invoked while a primitive's state is
+//! borrowed: wake-ups are collected in a [`WakeList`] and fired after the
+//! borrow ends. This module never touches a primitive's own state.
+
+use crate::runtime::{context, Inner};
+use slab::Slab;
+use std::{
+    cell::{Cell, RefCell},
+    fmt,
+    mem::MaybeUninit,
+    rc::Weak,
+    task::Waker,
+};
+
+/// Identity of one primitive instance (a mutex, a channel, a queue): a small
+/// number, dense and in creation order within each simulation, so the same
+/// program creates the same ids on every run and an explorer can match
+/// resources across re-executions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct ResourceId(u32);
+
+thread_local! {
+    /// Next id per live simulation on this thread (a handful of entries).
+    static NEXT_IDS: RefCell<Vec<(Weak<Inner>, u32)>> = const { RefCell::new(Vec::new()) };
+    /// Next id for primitives created outside any simulation.
+    static NEXT_DETACHED: Cell<u32> = const { Cell::new(0) };
+}
+
+impl ResourceId {
+    /// A fresh id: the next number of the current simulation, or of the
+    /// thread's pool when created outside a simulation.
+    pub(crate) fn next() -> ResourceId {
+        let sim = context::try_with(|inner| inner.map(Inner::rc));
+        let Some(sim) = sim else {
+            return NEXT_DETACHED.with(|next| {
+                let id = next.get();
+                next.set(id.wrapping_add(1));
+                ResourceId(id)
+            });
+        };
+        NEXT_IDS.with(|ids| {
+            let mut ids = ids.borrow_mut();
+            ids.retain(|(weak, _)| weak.strong_count() > 0);
+            let this = std::rc::Rc::downgrade(&sim);
+            let slot = match ids.iter().position(|(weak, _)| weak.ptr_eq(&this)) {
+                Some(slot) => slot,
+                None => {
+                    ids.push((this, 0));
+                    ids.len() - 1
+                }
+            };
+            let id = ids[slot].1;
+            ids[slot].1 = id.wrapping_add(1);
+            ResourceId(id)
+        })
+    }
+}
+
+impl fmt::Display for ResourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "resource #{}", self.0)
+    }
+}
+
+const NIL: usize = usize::MAX;
+
+/// Tasks waiting for one resource, in arrival order. `D` is what the
+/// primitive remembers per waiter (e.g. how many permits it asked for).
+pub(crate) struct WaitQueue<D = ()> {
+    resource: ResourceId,
+    slots: Slab<Waiter<D>>,
+    head: usize,
+    tail: usize,
+    linked: usize,
+}
+
+struct Waiter<D> {
+    waker: Option<Waker>,
+    prev: usize,
+    next: usize,
+    woken: bool,
+    data: D,
+}
+
+/// A registration, owned by the future that waits. Hand it back with
+/// [`WaitQueue::remove`] when the future completes or is dropped.
+#[derive(Debug)]
+pub(crate) struct WaitKey(usize);
+
+/// A waiter picked by [`WaitQueue::next_waiter`]; valid until the queue is
+/// next modified.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Chosen(usize);
+
+/// What [`WaitQueue::remove`] found.
+pub(crate) struct Removed<D> {
+    /// Whether the waiter had been woken (and not re-armed) before removal.
+    pub(crate) woken: bool,
+    pub(crate) data: D,
+}
+
+impl<D> WaitQueue<D> {
+    pub(crate) fn new(resource: ResourceId) -> Self {
+        Self {
+            resource,
+            slots: Slab::new(),
+            head: NIL,
+            tail: NIL,
+            linked: 0,
+        }
+    }
+
+    /// The primitive this queue belongs to.
+    pub(crate) fn resource(&self) -> ResourceId {
+        self.resource
+    }
+
+    /// Number of waiters not yet woken.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.linked
+    }
+
+    /// Whether no waiter is waiting (woken ones do not count).
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.linked == 0
+    }
+
+    /// Appends a waiter. `waker` may be `None` for a waiter that registers
+    /// before it is first polled (`Notified::enable`).
+    pub(crate) fn register(&mut self, waker: Option<&Waker>, data: D) -> WaitKey {
+        let index = self.slots.insert(Waiter {
+            waker: waker.cloned(),
+            prev: NIL,
+            next: NIL,
+            woken: false,
+            data,
+        });
+        self.link(index);
+        WaitKey(index)
+    }
+
+    /// Updates the waker of a waiting registration (without cloning when it
+    /// would wake the same task).
+    #[inline]
+    pub(crate) fn set_waker(&mut self, key: &WaitKey, waker: &Waker) {
+        let slot = &mut self.slots[key.0].waker;
+        match slot {
+            Some(current) if current.will_wake(waker) => {}
+            Some(current) => current.clone_from(waker),
+            None => *slot = Some(waker.clone()),
+        }
+    }
+
+    /// Whether this registration has been woken.
+    #[inline]
+    pub(crate) fn is_woken(&self, key: &WaitKey) -> bool {
+        self.slots[key.0].woken
+    }
+
+    /// Puts a woken registration back at the end of the line (its wake-up
+    /// turned out to be stale: someone else took what it was woken for).
+    pub(crate) fn rearm(&mut self, key: &WaitKey, waker: &Waker) {
+        self.set_waker(key, waker);
+        if self.slots[key.0].woken {
+            self.slots[key.0].woken = false;
+            self.link(key.0);
+        }
+    }
+
+    /// The per-waiter data.
+    pub(crate) fn data(&self, key: &WaitKey) -> &D {
+        &self.slots[key.0].data
+    }
+
+    /// Ends a registration, unlinking it if it is still waiting.
+    pub(crate) fn remove(&mut self, key: WaitKey) -> Removed<D> {
+        if !self.slots[key.0].woken {
+            self.unlink(key.0);
+        }
+        let waiter = self.slots.remove(key.0);
+        Removed {
+            woken: waiter.woken,
+            data: waiter.data,
+        }
+    }
+
+    /// **The scheduling seam.** Which waiting task the primitive should
+    /// consider next. Every wake-up of every primitive is decided here and
+    /// nowhere else.
+    ///
+    /// Today the answer is the oldest waiter: FIFO fairness, documented by
+    /// each primitive. Interleaving exploration will replace this body with
+    /// a choice among the waiters of [`Self::resource`] drawn from the
+    /// simulation's choice source; callers already cope with any linked
+    /// waiter being chosen.
+    #[inline]
+    pub(crate) fn next_waiter(&self) -> Option<Chosen> {
+        (self.head != NIL).then_some(Chosen(self.head))
+    }
+
+    /// The data of a chosen waiter.
+    pub(crate) fn chosen_data(&mut self, chosen: Chosen) -> &mut D {
+        &mut self.slots[chosen.0].data
+    }
+
+    /// Marks a chosen waiter woken and unlinks it; returns its waker, to be
+    /// invoked once the primitive's state is no longer borrowed.
+    pub(crate) fn wake(&mut self, chosen: Chosen) -> Option<Waker> {
+        self.unlink(chosen.0);
+        let waiter = &mut self.slots[chosen.0];
+        waiter.woken = true;
+        waiter.waker.take()
+    }
+
+    /// Wakes the waiter [`Self::next_waiter`] picks, if any.
+    #[inline]
+    pub(crate) fn wake_one(&mut self) -> Option<Waker> {
+        let chosen = self.next_waiter()?;
+        self.wake(chosen)
+    }
+
+    /// Wakes waiters (in [`Self::next_waiter`] order) into `wakes` until none
+    /// is left or the list is full; returns `true` if waiters remain.
+    pub(crate) fn wake_all(&mut self, wakes: &mut WakeList) -> bool {
+        while let Some(chosen) = self.next_waiter() {
+            if wakes.is_full() {
+                return true;
+            }
+            wakes.push(self.wake(chosen));
+        }
+        false
+    }
+
+    #[inline]
+    fn link(&mut self, index: usize) {
+        let tail = self.tail;
+        {
+            let waiter = &mut self.slots[index];
+            waiter.prev = tail;
+            waiter.next = NIL;
+        }
+        if tail == NIL {
+            self.head = index;
+        } else {
+            self.slots[tail].next = index;
+        }
+        self.tail = index;
+        self.linked += 1;
+    }
+
+    #[inline]
+    fn unlink(&mut self, index: usize) {
+        let (prev, next) = {
+            let waiter = &self.slots[index];
+            (waiter.prev, waiter.next)
+        };
+        if prev == NIL {
+            self.head = next;
+        } else {
+            self.slots[prev].next = next;
+        }
+        if next == NIL {
+            self.tail = prev;
+        } else {
+            self.slots[next].prev = prev;
+        }
+        self.linked -= 1;
+    }
+}
+
+impl<D> fmt::Debug for WaitQueue<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitQueue")
+            .field("resource", &self.resource)
+            .field("waiting", &self.linked)
+            .finish()
+    }
+}
+
+const WAKE_BATCH: usize = 32;
+
+/// Wakers collected while a primitive's state is borrowed, fired after.
+/// Fixed capacity on the stack: filling it never allocates; a caller with
+/// more to wake fires a batch and continues.
+pub(crate) struct WakeList {
+    wakers: [MaybeUninit<Waker>; WAKE_BATCH],
+    len: usize,
+}
+
+impl WakeList {
+    #[inline]
+    pub(crate) fn new() -> Self {
+        Self {
+            wakers: [const { MaybeUninit::uninit() }; WAKE_BATCH],
+            len: 0,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn is_full(&self) -> bool {
+        self.len == WAKE_BATCH
+    }
+
+    /// Adds a waker (`None` is ignored). Panics if the list is full.
+    #[inline]
+    pub(crate) fn push(&mut self, waker: Option<Waker>) {
+        if let Some(waker) = waker {
+            assert!(!self.is_full(), "WakeList overflow");
+            self.wakers[self.len].write(waker);
+            self.len += 1;
+        }
+    }
+
+    /// Wakes everything collected, in collection order.
+    #[inline]
+    pub(crate) fn wake_all(&mut self) {
+        let len = std::mem::replace(&mut self.len, 0);
+        for slot in &mut self.wakers[..len] {
+            // SAFETY: the first `len` slots were initialised by `push`, and
+            // `len` was reset first, so each is read exactly once.
+            unsafe { slot.assume_init_read() }.wake();
+        }
+    }
+}
+
+impl Drop for WakeList {
+    fn drop(&mut self) {
+        for slot in &mut self.wakers[..self.len] {
+            // SAFETY: as in `wake_all`; these were never read.
+            unsafe { slot.assume_init_drop() };
+        }
+    }
+}
+
+/// Wakes a waker taken out of a wait queue, if there was one.
+#[inline]
+pub(crate) fn wake(waker: Option<Waker>) {
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue() -> WaitQueue<u32> {
+        WaitQueue::new(ResourceId(0))
+    }
+
+    #[test]
+    fn fifo_order_and_cancellation() {
+        let mut q = queue();
+        let a = q.register(None, 1);
+        let b = q.register(None, 2);
+        let c = q.register(None, 3);
+        assert_eq!(q.len(), 3);
+        // b is cancelled before anyone is woken.
+        let removed = q.remove(b);
+        assert!(!removed.woken);
+        assert_eq!(removed.data, 2);
+        let first = q.next_waiter().unwrap();
+        assert_eq!(*q.chosen_data(first), 1);
+        q.wake(first);
+        assert!(q.is_woken(&a));
+        let second = q.next_waiter().unwrap();
+        assert_eq!(*q.chosen_data(second), 3);
+        q.wake(second);
+        assert!(q.is_empty());
+        assert!(q.remove(a).woken);
+        assert!(q.remove(c).woken);
+    }
+
+    #[test]
+    fn rearm_goes_to_the_back() {
+        let waker = Waker::noop();
+        let mut q = queue();
+        let a = q.register(Some(waker), 1);
+        let _b = q.register(Some(waker), 2);
+        q.wake_one();
+        q.rearm(&a, waker);
+        assert!(!q.is_woken(&a));
+        let next = q.next_waiter().unwrap();
+        assert_eq!(*q.chosen_data(next), 2);
+    }
+
+    #[test]
+    fn slab_is_reused_without_growth() {
+        let mut q = queue();
+        for round in 0..1000 {
+            let key = q.register(None, round);
+            q.remove(key);
+        }
+        assert!(q.slots.capacity() <= 4);
+    }
+
+    #[test]
+    fn wake_all_batches() {
+        let waker = Waker::noop();
+        let mut q = queue();
+        for i in 0..(WAKE_BATCH as u32 + 5) {
+            std::mem::forget(q.register(Some(waker), i));
+        }
+        let mut wakes = WakeList::new();
+        assert!(q.wake_all(&mut wakes));
+        wakes.wake_all();
+        assert!(!q.wake_all(&mut wakes));
+        assert!(q.is_empty());
+    }
+}
