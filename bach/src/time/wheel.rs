@@ -29,7 +29,10 @@
 //! insertion order, and each entry remembers its position. Insert appends,
 //! cancel leaves a tombstone (compacted once tombstones outnumber live keys,
 //! so cancel is amortised O(1)), and expiring advances a cursor. Vectors keep
-//! their capacity, so steady-state use allocates nothing. Vectors rather than
+//! their capacity and move between slots through a spare pool as slots
+//! empty and fill, so steady-state use allocates nothing: a vector is only
+//! allocated when more slots are occupied at once than ever before (and
+//! creating a wheel allocates none, which keeps new simulations cheap). Vectors rather than
 //! intrusive lists matter at scale: cascading walks a contiguous array of
 //! keys, so the cache misses on the entries overlap instead of forming a
 //! chain of dependent loads.
@@ -89,6 +92,8 @@ pub(crate) struct Wheel<T> {
     entries: slab::Slab<Entry<T>>,
     levels: Box<[Level]>,
     linked: usize,
+    /// Emptied key vectors, kept for the next slot that fills.
+    spare: Vec<Vec<u32>>,
 }
 
 impl<T> Default for Wheel<T> {
@@ -113,6 +118,7 @@ impl<T> Wheel<T> {
             entries: slab::Slab::new(),
             levels,
             linked: 0,
+            spare: Vec::new(),
         }
     }
 
@@ -222,7 +228,7 @@ impl<T> Wheel<T> {
             }
             slot.live -= 1;
             if slot.live == 0 {
-                Self::reset_slot(&mut self.levels[0], slot_index);
+                self.reset_slot(0, slot_index);
             }
             self.linked -= 1;
             let entry = &mut self.entries[key as usize];
@@ -254,9 +260,9 @@ impl<T> Wheel<T> {
     /// Drops every entry.
     pub(crate) fn clear(&mut self) {
         self.entries.clear();
-        for level in self.levels.iter_mut() {
+        for level in 0..LEVELS {
             for slot in 0..SLOTS {
-                Self::reset_slot(level, slot);
+                self.reset_slot(level, slot);
             }
         }
         self.linked = 0;
@@ -298,24 +304,29 @@ impl<T> Wheel<T> {
         let mut keys = std::mem::take(&mut self.levels[level].slots[slot].keys);
         let head = self.levels[level].slots[slot].head as usize;
         self.linked -= self.levels[level].slots[slot].live as usize;
-        Self::reset_slot(&mut self.levels[level], slot);
+        self.reset_slot(level, slot);
         for &key in &keys[head..] {
             if key != TOMBSTONE {
                 self.link(key);
             }
         }
-        // Keep the vector's capacity for the slot's next use.
         keys.clear();
-        self.levels[level].slots[slot].keys = keys;
+        self.spare.push(keys);
     }
 
-    fn reset_slot(level: &mut Level, slot: usize) {
-        let s = &mut level.slots[slot];
-        s.keys.clear();
+    /// Empties a slot, keeping its vector's capacity in the spare pool.
+    fn reset_slot(&mut self, level: usize, slot: usize) {
+        let lvl = &mut self.levels[level];
+        lvl.occupied &= !(1u64 << slot);
+        let s = &mut lvl.slots[slot];
         s.head = 0;
         s.live = 0;
         s.min = u64::MAX;
-        level.occupied &= !(1u64 << slot);
+        if s.keys.capacity() > 0 {
+            let mut keys = std::mem::take(&mut s.keys);
+            keys.clear();
+            self.spare.push(keys);
+        }
     }
 
     #[inline]
@@ -333,6 +344,11 @@ impl<T> Wheel<T> {
         let lvl = &mut self.levels[level];
         lvl.occupied |= 1u64 << slot;
         let s = &mut lvl.slots[slot];
+        if s.keys.capacity() == 0 {
+            if let Some(keys) = self.spare.pop() {
+                s.keys = keys;
+            }
+        }
         let position = s.keys.len() as u32;
         s.keys.push(index);
         s.live += 1;
@@ -353,7 +369,7 @@ impl<T> Wheel<T> {
         s.live -= 1;
         self.linked -= 1;
         if s.live == 0 {
-            Self::reset_slot(&mut self.levels[level], slot);
+            self.reset_slot(level, slot);
         } else if s.keys.len() > 2 * s.live as usize + 32 {
             self.compact(level, slot);
         }
