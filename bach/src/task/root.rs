@@ -33,7 +33,13 @@ pub(crate) fn take<W>(
     inner_type: &'static str,
 ) -> bool {
     let root = rt.root.get();
-    if root.addr != this_addr || root.type_name != std::any::type_name::<W>() {
+    if root.addr != this_addr {
+        return false;
+    }
+    let name = std::any::type_name::<W>();
+    // The same type's name is normally the same static string: compare the
+    // pointers first and the text only when they differ.
+    if !(std::ptr::eq(root.type_name, name) || root.type_name == name) {
         return false;
     }
     rt.root.set(Root {

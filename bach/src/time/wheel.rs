@@ -314,7 +314,9 @@ impl<T> Wheel<T> {
         self.spare.push(keys);
     }
 
-    /// Empties a slot, keeping its vector's capacity in the spare pool.
+    /// Empties a slot. Level-0 slots keep their vector (all 64 are reused
+    /// every 64 ns of simulated time); higher levels, whose slots recur only
+    /// after a whole rotation, hand theirs to the spare pool.
     fn reset_slot(&mut self, level: usize, slot: usize) {
         let lvl = &mut self.levels[level];
         lvl.occupied &= !(1u64 << slot);
@@ -322,7 +324,9 @@ impl<T> Wheel<T> {
         s.head = 0;
         s.live = 0;
         s.min = u64::MAX;
-        if s.keys.capacity() > 0 {
+        if level == 0 {
+            s.keys.clear();
+        } else if s.keys.capacity() > 0 {
             let mut keys = std::mem::take(&mut s.keys);
             keys.clear();
             self.spare.push(keys);
