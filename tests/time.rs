@@ -92,7 +92,7 @@ fn many_timers_fire_in_deadline_order_then_fifo() {
     let o = order.clone();
     bach::sim(move || {
         // Same deadlines from different insertion times, and across levels.
-        let delays = [5u64, 1, 3600_000, 64, 5, 4096, 1, 262_144, 3];
+        let delays = [5u64, 1, 3_600_000, 64, 5, 4096, 1, 262_144, 3];
         for (i, ms) in delays.into_iter().enumerate() {
             let o = o.clone();
             async move {
@@ -107,7 +107,7 @@ fn many_timers_fire_in_deadline_order_then_fifo() {
         .iter()
         .map(|(t, _)| t.elapsed_since_start().as_millis() as u64)
         .collect();
-    assert_eq!(times, [1, 1, 3, 5, 5, 64, 4096, 262_144, 3600_000]);
+    assert_eq!(times, [1, 1, 3, 5, 5, 64, 4096, 262_144, 3_600_000]);
     let ids: Vec<_> = order.iter().map(|(_, i)| *i).collect();
     assert_eq!(ids, [1, 6, 8, 0, 4, 3, 5, 7, 2]);
 }
