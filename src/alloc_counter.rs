@@ -1,10 +1,16 @@
 //! A global allocator that counts allocations, for tests and benches that
 //! prove hot paths do not allocate.
 //!
-//! ```ignore
+//! ```
+//! use bach_workspace::alloc_counter::{allocations, Counting};
+//!
 //! #[global_allocator]
-//! static ALLOC: bach_workspace::alloc_counter::Counting = bach_workspace::alloc_counter::Counting;
-//! let before = bach_workspace::alloc_counter::allocations();
+//! static ALLOCATOR: Counting = Counting;
+//!
+//! let before = allocations();
+//! let v = vec![1u8; 16];
+//! assert!(allocations() > before);
+//! # drop(v);
 //! ```
 
 use std::{

@@ -45,9 +45,16 @@ fn log_lines_carry_simulated_time_task_and_node() {
     let output = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = output.lines().collect();
     assert_eq!(lines.len(), 2, "{output}");
-    assert!(lines[0].starts_with("- "), "outside a simulation: {}", lines[0]);
+    assert!(
+        lines[0].starts_with("- "),
+        "outside a simulation: {}",
+        lines[0]
+    );
     let line = lines[1];
     assert!(line.starts_with("0:00:01.500000000 "), "{line}");
-    assert!(line.contains(r#"task{id=0 name="worker" node="n1"}"#), "{line}");
+    assert!(
+        line.contains(r#"task{id=0 name="worker" node="n1"}"#),
+        "{line}"
+    );
     assert!(line.contains("hello from a task value=7"), "{line}");
 }

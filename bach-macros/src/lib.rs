@@ -12,7 +12,9 @@ use syn::{
 
 /// Runs an `async fn` test inside a bach simulation.
 ///
-/// ```ignore
+/// (This crate cannot run the example itself; `tests/tasks.rs` does.)
+///
+/// ```text
 /// #[bach::test]
 /// async fn sleeps() {
 ///     bach::time::sleep(std::time::Duration::from_secs(1)).await;

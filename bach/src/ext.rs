@@ -85,3 +85,5 @@ impl DurationLiteral for u64 {
         Duration::from_nanos(self)
     }
 }
+
+pub use crate::queue::{Metered, QueueExt};

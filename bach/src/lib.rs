@@ -54,8 +54,10 @@
 mod executor;
 pub mod ext;
 pub mod group;
+pub mod queue;
 pub mod rand;
 pub mod runtime;
+pub mod sync;
 pub mod task;
 pub mod time;
 #[cfg(feature = "tracing")]

@@ -93,12 +93,10 @@ impl Inner {
             waker::generation(polling.id.as_u64()),
         );
         let mut cx = Context::from_waker(&waker);
+        #[cfg(feature = "tracing")]
+        let _span = crate::tracing::task_span(self, &polling).entered();
         let task = polling.task.as_mut();
-        let result = {
-            #[cfg(feature = "tracing")]
-            let _span = crate::tracing::task_span(self, &polling).entered();
-            catch_unwind(AssertUnwindSafe(|| task.poll(&mut cx, &self.root)))
-        };
+        let result = catch_unwind(AssertUnwindSafe(|| task.poll(&mut cx, &self.root)));
         self.root.set(Root::NONE);
         self.current_group.set(GroupId::MAIN);
         match result {

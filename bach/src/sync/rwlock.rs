@@ -105,7 +105,7 @@ impl<T: ?Sized> RwLock<T> {
     /// [`Self::write`] returning a guard that owns the lock.
     pub async fn write_owned(self: Rc<Self>) -> OwnedRwLockWriteGuard<T> {
         self.acquire(self.max_readers).await;
-        OwnedRwLockWriteGuard { lock: self }
+        OwnedRwLockWriteGuard { lock: Some(self) }
     }
 
     /// [`Self::try_read`] returning a guard that owns the lock.
@@ -117,7 +117,7 @@ impl<T: ?Sized> RwLock<T> {
     /// [`Self::try_write`] returning a guard that owns the lock.
     pub fn try_write_owned(self: Rc<Self>) -> Result<OwnedRwLockWriteGuard<T>, TryLockError> {
         self.try_acquire(self.max_readers)?;
-        Ok(OwnedRwLockWriteGuard { lock: self })
+        Ok(OwnedRwLockWriteGuard { lock: Some(self) })
     }
 
     /// The protected value, through exclusive access to the lock itself.
@@ -278,17 +278,24 @@ pub struct OwnedRwLockWriteGuard<T: ?Sized> {
 
 impl<T: ?Sized> OwnedRwLockWriteGuard<T> {
     fn lock(&self) -> &RwLock<T> {
-        self.lock.as_ref().expect("the guard owns its lock until dropped")
+        self.lock
+            .as_ref()
+            .expect("the guard owns its lock until dropped")
     }
 
     /// The lock this guard writes.
     pub fn rwlock(this: &Self) -> &Rc<RwLock<T>> {
-        this.lock.as_ref().expect("the guard owns its lock until dropped")
+        this.lock
+            .as_ref()
+            .expect("the guard owns its lock until dropped")
     }
 
     /// Turns write access into read access without letting a writer in.
     pub fn downgrade(mut self) -> OwnedRwLockReadGuard<T> {
-        let lock = self.lock.take().expect("the guard owns its lock until dropped");
+        let lock = self
+            .lock
+            .take()
+            .expect("the guard owns its lock until dropped");
         lock.release(lock.max_readers - 1);
         OwnedRwLockReadGuard { lock }
     }

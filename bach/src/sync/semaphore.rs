@@ -84,9 +84,7 @@ impl Permits {
             .available
             .checked_add(n)
             .filter(|total| *total <= MAX_PERMITS)
-            .unwrap_or_else(|| {
-                panic!("a semaphore cannot hold more than {MAX_PERMITS} permits")
-            });
+            .unwrap_or_else(|| panic!("a semaphore cannot hold more than {MAX_PERMITS} permits"));
         self.assign(wakes)
     }
 
@@ -139,10 +137,10 @@ impl Permits {
                     } else {
                         0
                     };
-                    *key = Some(self.waiters.register(
-                        Some(cx.waker()),
-                        Need { wanted, assigned },
-                    ));
+                    *key = Some(
+                        self.waiters
+                            .register(Some(cx.waker()), Need { wanted, assigned }),
+                    );
                     Poll::Pending
                 }
             },
@@ -172,6 +170,21 @@ impl Permits {
 /// Returns `n` permits to a ledger (waking whoever they go to).
 #[inline]
 pub(crate) fn release(permits: &RefCell<Permits>, n: usize) {
+    {
+        // Fast path, every uncontended unlock and every channel receive:
+        // nobody to hand permits to.
+        let mut ledger = permits.borrow_mut();
+        let total = ledger.available + n;
+        if ledger.waiters.is_empty() && total <= MAX_PERMITS {
+            ledger.available = total;
+            return;
+        }
+    }
+    release_slow(permits, n);
+}
+
+#[inline(never)]
+fn release_slow(permits: &RefCell<Permits>, n: usize) {
     let mut wakes = WakeList::new();
     let mut more = permits.borrow_mut().add(n, &mut wakes);
     wakes.wake_all();
@@ -211,32 +224,53 @@ impl<'a> Acquire<'a> {
     }
 }
 
+impl Acquire<'_> {
+    #[inline(never)]
+    fn poll_slow(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), AcquireError>> {
+        let mut wakes = WakeList::new();
+        let result =
+            self.permits
+                .borrow_mut()
+                .poll_acquire(cx, self.wanted, &mut self.key, &mut wakes);
+        wakes.wake_all();
+        result
+    }
+
+    #[inline(never)]
+    fn cancel(&mut self, key: WaitKey) {
+        let mut wakes = WakeList::new();
+        let mut more = self.permits.borrow_mut().cancel(key, &mut wakes);
+        wakes.wake_all();
+        while more {
+            more = self.permits.borrow_mut().assign(&mut wakes);
+            wakes.wake_all();
+        }
+    }
+}
+
 impl Future for Acquire<'_> {
     type Output = Result<(), AcquireError>;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let mut wakes = WakeList::new();
-        let result =
-            this.permits
-                .borrow_mut()
-                .poll_acquire(cx, this.wanted, &mut this.key, &mut wakes);
-        wakes.wake_all();
-        result
+        if this.key.is_none() {
+            // Fast path: free permits and nobody queued ahead.
+            match this.permits.borrow_mut().try_acquire(this.wanted) {
+                Ok(()) => return Poll::Ready(Ok(())),
+                Err(TryAcquireError::Closed) => return Poll::Ready(Err(AcquireError(()))),
+                Err(TryAcquireError::NoPermits) => {}
+            }
+        }
+        this.poll_slow(cx)
     }
 }
 
 impl Drop for Acquire<'_> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            let mut wakes = WakeList::new();
-            let mut more = self.permits.borrow_mut().cancel(key, &mut wakes);
-            wakes.wake_all();
-            while more {
-                more = self.permits.borrow_mut().assign(&mut wakes);
-                wakes.wake_all();
-            }
+            self.cancel(key);
         }
     }
 }

@@ -52,28 +52,32 @@ impl ResourceId {
     /// A fresh id: the next number of the current simulation, or of the
     /// thread's pool when created outside a simulation.
     pub(crate) fn next() -> ResourceId {
-        let sim = context::try_with(|inner| inner.map(Inner::rc));
-        let Some(sim) = sim else {
-            return NEXT_DETACHED.with(|next| {
+        context::try_with(|inner| match inner {
+            Some(inner) => NEXT_IDS.with(|ids| {
+                let mut ids = ids.borrow_mut();
+                let this = inner as *const Inner;
+                // A live `Weak` keeps its allocation, so an address match
+                // is the same simulation.
+                let found = ids
+                    .iter_mut()
+                    .find(|(weak, _)| weak.as_ptr() == this && weak.strong_count() > 0);
+                let next = match found {
+                    Some((_, next)) => next,
+                    None => {
+                        ids.retain(|(weak, _)| weak.strong_count() > 0);
+                        ids.push((std::rc::Rc::downgrade(&inner.rc()), 0));
+                        &mut ids.last_mut().expect("just pushed").1
+                    }
+                };
+                let id = *next;
+                *next = id.wrapping_add(1);
+                ResourceId(id)
+            }),
+            None => NEXT_DETACHED.with(|next| {
                 let id = next.get();
                 next.set(id.wrapping_add(1));
                 ResourceId(id)
-            });
-        };
-        NEXT_IDS.with(|ids| {
-            let mut ids = ids.borrow_mut();
-            ids.retain(|(weak, _)| weak.strong_count() > 0);
-            let this = std::rc::Rc::downgrade(&sim);
-            let slot = match ids.iter().position(|(weak, _)| weak.ptr_eq(&this)) {
-                Some(slot) => slot,
-                None => {
-                    ids.push((this, 0));
-                    ids.len() - 1
-                }
-            };
-            let id = ids[slot].1;
-            ids[slot].1 = id.wrapping_add(1);
-            ResourceId(id)
+            }),
         })
     }
 }
@@ -191,9 +195,9 @@ impl<D> WaitQueue<D> {
         }
     }
 
-    /// The per-waiter data.
-    pub(crate) fn data(&self, key: &WaitKey) -> &D {
-        &self.slots[key.0].data
+    /// Number of registrations, woken or not, not yet removed.
+    pub(crate) fn registered(&self) -> usize {
+        self.slots.len()
     }
 
     /// Ends a registration, unlinking it if it is still waiting.
@@ -348,6 +352,7 @@ impl WakeList {
 }
 
 impl Drop for WakeList {
+    #[inline]
     fn drop(&mut self) {
         for slot in &mut self.wakers[..self.len] {
             // SAFETY: as in `wake_all`; these were never read.
@@ -423,7 +428,7 @@ mod tests {
         let waker = Waker::noop();
         let mut q = queue();
         for i in 0..(WAKE_BATCH as u32 + 5) {
-            std::mem::forget(q.register(Some(waker), i));
+            q.register(Some(waker), i);
         }
         let mut wakes = WakeList::new();
         assert!(q.wake_all(&mut wakes));

@@ -31,10 +31,7 @@ pub fn channel<T>(buffer: usize) -> (Sender<T>, Receiver<T>) {
         "mpsc bounded channel buffer of {buffer} exceeds the limit"
     );
     let chan = Rc::new(Chan::new(Some(buffer)));
-    (
-        Sender { chan: chan.clone() },
-        Receiver { chan, key: None },
-    )
+    (Sender { chan: chan.clone() }, Receiver { chan, key: None })
 }
 
 /// Sends messages into a bounded channel. Clone it for more senders; the
@@ -244,7 +241,10 @@ impl<T> Future for SendFuture<'_, T> {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(acquired) => acquired,
         };
-        let value = this.value.take().expect("SendFuture polled after completion");
+        let value = this
+            .value
+            .take()
+            .expect("SendFuture polled after completion");
         if acquired.is_err() {
             return Poll::Ready(Err(SendError(value)));
         }

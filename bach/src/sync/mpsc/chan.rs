@@ -64,10 +64,6 @@ impl<T> Chan<T> {
         }
     }
 
-    pub(super) fn resource(&self) -> ResourceId {
-        self.inner.borrow().recv.resource()
-    }
-
     /// Buffers a message (its slot, if bounded, is already acquired) and
     /// wakes the receiver. Hands the message back if the receiver is gone.
     #[inline]
