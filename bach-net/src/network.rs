@@ -181,6 +181,19 @@ impl Network {
         }
     }
 
+    /// Fails with `InvalidInput`, naming the link, if a `payload_len`-byte
+    /// payload exceeds [`mtu`](Self::mtu); the check [`send`](Self::send)
+    /// starts with, for callers that must refuse a packet before anything
+    /// else sees it.
+    #[inline]
+    pub fn check_mtu(&self, from: NodeId, to: NodeId, payload_len: usize) -> io::Result<()> {
+        let mtu = self.mtu(from, to);
+        if payload_len > mtu {
+            return Err(self.too_large(from, to, payload_len, mtu));
+        }
+        Ok(())
+    }
+
     // ----- faults -----
 
     /// Cuts both directions between every node of `side_a` and every node of
@@ -337,6 +350,18 @@ impl Network {
     #[inline]
     pub fn record_drop(&mut self, from: NodeId, to: NodeId, reason: DropReason) {
         let (f, t) = (self.nodes.checked(from), self.nodes.checked(to));
+        self.count_drop(f, t, reason);
+    }
+
+    /// Counts a packet from `from` to `to` that the runtime dropped for
+    /// `reason` before handing it to [`send`](Self::send) (for example a
+    /// monitor dropped it as it left the socket): it counts as sent and as
+    /// dropped, so `sent` still covers every packet a socket emitted.
+    #[inline]
+    pub fn record_dropped_send(&mut self, from: NodeId, to: NodeId, reason: DropReason) {
+        let (f, t) = (self.nodes.checked(from), self.nodes.checked(to));
+        self.stats.sent += 1;
+        self.node_stats[f].sent += 1;
         self.count_drop(f, t, reason);
     }
 
@@ -823,6 +848,11 @@ mod tests {
             .to_string()
             .contains("mtu of 65507 bytes on link client -> client"));
         assert_eq!(net.stats().sent, 1, "refused sends are not counted");
+        assert!(net.check_mtu(n[0], n[1], 1472).is_ok());
+        assert_eq!(
+            net.check_mtu(n[0], n[1], 1473).unwrap_err().to_string(),
+            "payload of 1473 bytes exceeds the mtu of 1472 bytes on link client -> server"
+        );
     }
 
     #[test]
@@ -1140,6 +1170,21 @@ mod tests {
         assert_eq!(
             listed,
             [(DropReason::DropIncoming, 2), (DropReason::NoSocket, 1)]
+        );
+    }
+
+    #[test]
+    fn runtime_drops_before_send_count_as_sent_and_dropped() {
+        let (mut net, n) = network(&["a", "b"]);
+        net.record_dropped_send(n[0], n[1], DropReason::Monitor);
+        assert_eq!(net.stats().sent, 1);
+        assert_eq!(net.stats().dropped.get(DropReason::Monitor), 1);
+        assert_eq!(net.node_stats(n[0]).sent, 1);
+        assert_eq!(
+            net.node_stats(n[1])
+                .dropped_as_receiver
+                .get(DropReason::Monitor),
+            1
         );
     }
 

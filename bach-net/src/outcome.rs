@@ -5,8 +5,9 @@
 //! or two [`Delivery`] times (two when the link duplicated the packet). The
 //! runtime schedules each delivery on its timer wheel at send time; iterating
 //! an outcome never allocates. Some drop reasons are never produced by the
-//! model itself but by the runtime when a scheduled delivery arrives
-//! (`NodeDown`, `ReceiveBufferFull`, `NoSocket`); they live here so every
+//! model itself but by the runtime (`NodeDown`, `ReceiveBufferFull`,
+//! `NoSocket` when a scheduled delivery arrives, `Monitor` when a user's
+//! monitor drops a packet); they live here so every
 //! packet's fate has one vocabulary in stats, traces and captures.
 
 use std::fmt;
@@ -35,13 +36,16 @@ pub enum DropReason {
     NodeDown,
     /// The receiving socket's buffer was full (runtime).
     ReceiveBufferFull,
-    /// No socket was bound at the destination port (runtime).
+    /// No socket was bound at the destination port, or the socket there is
+    /// connected to another peer (runtime).
     NoSocket,
+    /// A monitor installed by the user dropped it (runtime).
+    Monitor,
 }
 
 impl DropReason {
     /// How many reasons exist: the length of per-reason counter arrays.
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 12;
 
     /// Every reason, in declaration order (`ALL[r.index()] == r`).
     pub const ALL: [DropReason; Self::COUNT] = [
@@ -56,6 +60,7 @@ impl DropReason {
         DropReason::NodeDown,
         DropReason::ReceiveBufferFull,
         DropReason::NoSocket,
+        DropReason::Monitor,
     ];
 
     /// The position of this reason in [`ALL`](Self::ALL).
@@ -79,6 +84,7 @@ impl DropReason {
             DropReason::NodeDown => "node-down",
             DropReason::ReceiveBufferFull => "receive-buffer-full",
             DropReason::NoSocket => "no-socket",
+            DropReason::Monitor => "monitor",
         }
     }
 
@@ -98,6 +104,7 @@ impl DropReason {
             DropReason::NodeDown => "dropped: node-down",
             DropReason::ReceiveBufferFull => "dropped: receive-buffer-full",
             DropReason::NoSocket => "dropped: no-socket",
+            DropReason::Monitor => "dropped: monitor",
         }
     }
 }

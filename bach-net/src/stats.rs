@@ -43,7 +43,9 @@ impl DropCounts {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Packets handed to [`Network::send`](crate::Network::send) (loopback
-    /// included; sends refused for exceeding the MTU excluded).
+    /// included; sends refused for exceeding the MTU excluded), plus those
+    /// reported through
+    /// [`Network::record_dropped_send`](crate::Network::record_dropped_send).
     pub sent: u64,
     /// Copies delivered, as reported by the runtime through `record_delivered`.
     pub delivered: u64,

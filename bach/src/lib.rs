@@ -37,6 +37,20 @@
 //!   (`BACH_SEED=…`).
 //! * [`time::sleep`] measures from its creation (tokio semantics).
 //!
+//! ## The network
+//!
+//! Groups are nodes: each gets an address (`10.0.0.1` for `main`, then one
+//! per group in creation order) and its name resolves like a host name.
+//! [`net::UdpSocket`] follows tokio's API (`UdpSocket::bind("server:8080")`,
+//! `send_to`, `recv_from`, …) over directed links with latency, jitter,
+//! loss, duplication, corruption and bandwidth; packets in flight are
+//! events on the same clock as timers. Fault scripts partition, disconnect
+//! and heal from a task at chosen times ([`net::partition`], [`net::heal`],
+//! [`net::link`]), monitors ([`net::monitor`]) see every packet and may
+//! drop, delay, duplicate or corrupt it, and every packet's fate is counted
+//! ([`net::stats`]). With `BACH_PCAP_DIR=target/bach/pcaps` each simulation
+//! also writes a pcapng capture that Wireshark opens, node names included.
+//!
 //! ## Reproducing a failure
 //!
 //! Simulations are seeded from `BACH_SEED` (default 0). A failure prints the
@@ -54,6 +68,7 @@
 mod executor;
 pub mod ext;
 pub mod group;
+pub mod net;
 pub mod queue;
 pub mod rand;
 pub mod runtime;

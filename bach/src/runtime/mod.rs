@@ -6,12 +6,14 @@
 //!
 //! 1. poll every ready task, first-in first-out, until none is ready (the
 //!    clock stands still);
-//! 2. jump the clock to the earliest pending timer and fire every timer due
-//!    at that instant.
+//! 2. jump the clock to the earliest pending event and fire every event due
+//!    at that instant: a timer wakes its task, a packet arrives (see `net`).
 //!
 //! `run` stops after phase 1 once every primary future has completed (or,
 //! if none was ever created, when nothing is left to do); with primaries
-//! left but nothing ready and no timer pending it reports a deadlock at once.
+//! left but nothing ready, no timer pending and no packet in flight it
+//! reports a deadlock at once (packets in flight are events on the same
+//! timer wheel, so "wheel empty" covers both).
 //! A panicking task ends the run: the panic resurfaces from `run` with the
 //! task, node, simulated time and seed in its message. This module never
 //! reads the wall clock and never consults randomness itself.
@@ -23,7 +25,11 @@ use crate::{
     group::{GroupId, GroupTable},
     rand::{ChoiceSource, Seeded},
     task::root::Root,
-    time::{ticks, wheel::Wheel, Duration, Instant},
+    time::{
+        ticks,
+        wheel::{Key, Wheel},
+        Duration, Instant,
+    },
 };
 use std::{
     cell::{Cell, RefCell},
@@ -33,6 +39,23 @@ use std::{
     task::{Context, Poll, Waker},
 };
 
+/// What an entry of the timer wheel does when it fires.
+pub(crate) enum TimerEvent {
+    /// Wake a task (a `Sleep`, which owns the entry and frees it).
+    Wake(Waker),
+    /// Deliver the arrival batch whose first packet has this key
+    /// (`net::state`); the run loop frees the entry.
+    Deliver(u32),
+}
+
+impl TimerEvent {
+    /// Wakes the task behind `cx`.
+    #[inline]
+    pub(crate) fn wake(cx: &Context<'_>) -> Self {
+        TimerEvent::Wake(cx.waker().clone())
+    }
+}
+
 /// Shared state of one simulation. Reached through `context` while
 /// entered, or through an `Rc` held by join handles.
 pub(crate) struct Inner {
@@ -40,11 +63,19 @@ pub(crate) struct Inner {
     this: Weak<Inner>,
     now: Cell<u64>,
     pub(crate) executor: Executor,
-    pub(crate) timers: RefCell<Wheel<Waker>>,
+    pub(crate) timers: RefCell<Wheel<TimerEvent>>,
+    /// How many entries were ever put on `timers`: every insertion goes
+    /// through [`Inner::insert_timer`] (or counts itself, like `Sleep`), so
+    /// the network can tell whether anything was scheduled since its last
+    /// packet (see `net::state::Batch`).
+    pub(crate) timer_inserts: Cell<u64>,
     pub(crate) rand: RefCell<Box<dyn ChoiceSource>>,
     pub(crate) groups: RefCell<GroupTable>,
     pub(crate) current_group: Cell<GroupId>,
     pub(crate) root: Cell<Root>,
+    // ----- network (bach::net) -----
+    pub(crate) net: RefCell<crate::net::state::State>,
+    // -----
     time_limit: Cell<Option<u64>>,
     abort_on_panic: Cell<bool>,
     failure: RefCell<Option<String>>,
@@ -74,6 +105,30 @@ impl Inner {
 
     fn reproduce(&self) -> String {
         self.rand.borrow().reproduce()
+    }
+
+    /// How to reproduce this run, for messages outside this module.
+    pub(crate) fn reproduce_string(&self) -> String {
+        self.reproduce()
+    }
+
+    /// Puts an event on the timer wheel, counting it in `timer_inserts`.
+    #[inline]
+    pub(crate) fn insert_timer(&self, deadline: u64, event: TimerEvent) -> Key {
+        self.timer_inserts.set(self.timer_inserts.get() + 1);
+        self.timers.borrow_mut().insert(deadline, event)
+    }
+
+    /// A weak handle, for objects that must not keep the simulation alive.
+    pub(crate) fn rc_weak(&self) -> Weak<Inner> {
+        self.this.clone()
+    }
+
+    /// Ends the run with `message` (a failure outside any task, such as a
+    /// network monitor panicking while a packet arrives).
+    pub(crate) fn fail(&self, message: String) {
+        self.failure.borrow_mut().get_or_insert(message);
+        self.failed.set(true);
     }
 
     /// Polls one ready task. Returns `false` if none was ready.
@@ -146,6 +201,9 @@ impl Inner {
 
     /// Polls until nothing is ready or a task failed.
     fn drain(&self) -> Result<(), Stop> {
+        if self.failed.get() {
+            return Err(Stop::Failed);
+        }
         while self.poll_one() {
             if self.failed.get() {
                 return Err(Stop::Failed);
@@ -175,26 +233,37 @@ impl Inner {
         Ok(None)
     }
 
-    /// Fires every timer due now.
+    /// Fires every event due now.
     fn fire_due(&self) {
         loop {
             let popped = self.timers.borrow_mut().pop_expired();
             match popped {
-                Some((_, waker)) => waker.wake(),
+                Some((key, event)) => self.fire(key, event),
                 None => break,
             }
         }
     }
 
-    /// Fires one timer due now, if any.
+    /// Fires one event due now, if any.
     fn fire_one(&self) -> bool {
         let popped = self.timers.borrow_mut().pop_expired();
         match popped {
-            Some((_, waker)) => {
-                waker.wake();
+            Some((key, event)) => {
+                self.fire(key, event);
                 true
             }
             None => false,
+        }
+    }
+
+    #[inline]
+    fn fire(&self, key: Key, event: TimerEvent) {
+        match event {
+            TimerEvent::Wake(waker) => waker.wake(),
+            TimerEvent::Deliver(packet) => {
+                self.timers.borrow_mut().remove(key);
+                crate::net::state::deliver(self, packet);
+            }
         }
     }
 
@@ -263,6 +332,7 @@ impl Inner {
         let _entered = context::Entered::new(self);
         self.executor.clear();
         self.timers.borrow_mut().clear();
+        self.net.borrow_mut().teardown();
     }
 }
 
@@ -287,7 +357,7 @@ enum Stop {
 /// assert_eq!(sim.elapsed(), Duration::from_secs(2));
 /// ```
 pub struct Simulation {
-    inner: Rc<Inner>,
+    pub(crate) inner: Rc<Inner>,
     torn_down: bool,
 }
 
@@ -309,10 +379,12 @@ impl Simulation {
                 now: Cell::new(0),
                 executor: Executor::default(),
                 timers: RefCell::new(Wheel::new()),
+                timer_inserts: Cell::new(0),
                 rand: RefCell::new(Box::new(Seeded::new(seed))),
                 groups: RefCell::new(GroupTable::default()),
                 current_group: Cell::new(GroupId::MAIN),
                 root: Cell::new(Root::NONE),
+                net: RefCell::new(crate::net::state::State::new(seed)),
                 time_limit: Cell::new(None),
                 abort_on_panic: Cell::new(true),
                 failure: RefCell::new(None),
@@ -327,12 +399,15 @@ impl Simulation {
 
     /// Seeds the default choice source (replacing any source set before).
     pub fn seed(self, seed: u64) -> Self {
-        self.choice_source(Seeded::new(seed))
+        let this = self.choice_source(Seeded::new(seed));
+        this.inner.net.borrow_mut().capture.set_seed(Some(seed));
+        this
     }
 
     /// Replaces the choice source: a fuzzer's driver, an explorer, a replay.
     pub fn choice_source(self, source: impl ChoiceSource + 'static) -> Self {
         *self.inner.rand.borrow_mut() = Box::new(source);
+        self.inner.net.borrow_mut().capture.set_seed(None);
         self
     }
 
@@ -366,6 +441,7 @@ impl Simulation {
         let output = self.enter(f);
         let stop = self.with_entered(|inner| inner.run_primaries());
         self.check(stop);
+        self.inner.net.borrow_mut().capture.flush();
         output
     }
 
@@ -376,8 +452,10 @@ impl Simulation {
     }
 
     /// Processes the next event: polls every ready task if any is ready;
-    /// otherwise moves the clock to the next timer, fires it and polls what
-    /// it woke. Returns `false` when nothing is left to do.
+    /// otherwise moves the clock to the next event (a timer, or packets
+    /// arriving: those sent in one go to arrive at the same instant count as
+    /// one event), fires it and polls what it woke. Returns `false` when
+    /// nothing is left to do.
     #[track_caller]
     pub fn step(&mut self) -> bool {
         self.assert_alive();
@@ -461,14 +539,16 @@ impl Simulation {
         Duration::from_nanos(self.inner.now())
     }
 
-    /// When the next timer fires, if any is pending.
+    /// When the next event (a timer, or a packet arriving) is due, if any.
     pub fn next_event_time(&self) -> Option<Instant> {
         self.inner.timers.borrow().peek().map(Instant::from_nanos)
     }
 
-    /// Number of pending timers.
+    /// Number of pending timers (packets in flight not included; see
+    /// [`packets_in_flight`](Self::packets_in_flight)).
     pub fn pending_timers(&self) -> usize {
-        self.inner.timers.borrow().pending()
+        let events = self.inner.timers.borrow().pending();
+        events - self.inner.net.borrow().scheduled_events()
     }
 
     /// Number of tasks that have not completed.

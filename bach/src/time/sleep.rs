@@ -1,7 +1,7 @@
 //! The [`Sleep`] future.
 
 use super::{ticks, wheel::Key, Duration, Instant};
-use crate::runtime::context;
+use crate::runtime::{context, TimerEvent};
 use std::{
     future::Future,
     pin::Pin,
@@ -80,18 +80,24 @@ impl Sleep {
                 return Poll::Ready(());
             }
             let mut timers = inner.timers.borrow_mut();
+            let count_insert = || inner.timer_inserts.set(inner.timer_inserts.get() + 1);
             match self.key {
-                None => self.key = Some(timers.insert(self.deadline, cx.waker().clone())),
+                None => {
+                    count_insert();
+                    self.key = Some(timers.insert(self.deadline, TimerEvent::wake(cx)));
+                }
                 Some(key) => match timers.value_mut(key) {
-                    Some(waker) => {
+                    Some(TimerEvent::Wake(waker)) => {
                         if !waker.will_wake(cx.waker()) {
                             waker.clone_from(cx.waker());
                         }
                     }
-                    None => {
-                        // Expired at an earlier deadline before a reset; re-arm.
+                    // Expired at an earlier deadline before a reset; re-arm.
+                    // (A sleep's key never holds a packet delivery.)
+                    _ => {
                         timers.remove(key);
-                        self.key = Some(timers.insert(self.deadline, cx.waker().clone()));
+                        count_insert();
+                        self.key = Some(timers.insert(self.deadline, TimerEvent::wake(cx)));
                     }
                 },
             }

@@ -1,0 +1,128 @@
+//! The network model's decisions, drawn from the simulation's one choice
+//! source.
+//!
+//! `bach_net` asks a [`Decisions`] value whether a packet is lost, corrupted
+//! or duplicated and how long it travels. [`Choices`] answers from the
+//! simulation's [`ChoiceSource`], so the seed (or a fuzzer's bytes) decides
+//! every packet's fate:
+//!
+//! * `chance(fault, p)`: one raw 64-bit draw compared with `p · 2⁶⁴` (certain
+//!   outcomes, `p <= 0` or `p >= 1`, draw nothing). Every fault decision is
+//!   thus exactly one draw, whichever its probability, which keeps replay
+//!   simple; an explorer that wants to branch on faults intercepts here.
+//! * `below(n)`: an unbiased integer in `0..n` by multiply-and-reject over
+//!   raw draws (usually one).
+//! * `unit()`: the top 53 bits of one draw, as an `f64` in `[0, 1)`.
+//!
+//! The source is borrowed per draw, never across a call into user code.
+
+use crate::rand::ChoiceSource;
+use bach_net::{Decisions, Fault};
+use std::cell::RefCell;
+
+/// [`Decisions`] over the simulation's choice source.
+pub(crate) struct Choices<'a>(pub(crate) &'a RefCell<Box<dyn ChoiceSource>>);
+
+impl Choices<'_> {
+    #[inline]
+    fn draw(&mut self) -> u64 {
+        self.0.borrow_mut().next_u64()
+    }
+}
+
+/// `2⁶⁴` as a float, to scale probabilities to thresholds.
+const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
+
+impl Decisions for Choices<'_> {
+    #[inline]
+    fn chance(&mut self, _fault: Fault, p: f64) -> bool {
+        // `!(p > 0.0)` so that NaN means "never".
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
+        if !(p > 0.0) {
+            return false;
+        }
+        if p >= 1.0 {
+            return true;
+        }
+        // `as` saturates, so p just below 1 maps to u64::MAX, not 0.
+        let threshold = (p * TWO_POW_64) as u64;
+        self.draw() < threshold
+    }
+
+    #[inline]
+    fn below(&mut self, bound: u64) -> u64 {
+        if bound <= 1 {
+            return 0;
+        }
+        // Lemire's multiply-and-reject: unbiased, and almost never loops.
+        let threshold = bound.wrapping_neg() % bound;
+        loop {
+            let product = u128::from(self.draw()) * u128::from(bound);
+            if (product as u64) >= threshold {
+                return (product >> 64) as u64;
+            }
+        }
+    }
+
+    #[inline]
+    fn unit(&mut self) -> f64 {
+        (self.draw() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rand::Seeded;
+
+    fn source(seed: u64) -> RefCell<Box<dyn ChoiceSource>> {
+        RefCell::new(Box::new(Seeded::new(seed)))
+    }
+
+    /// Counts draws, to check which decisions consume the source.
+    struct Counting(std::rc::Rc<std::cell::Cell<u64>>);
+    impl ChoiceSource for Counting {
+        fn choose(&mut self, _options: usize) -> usize {
+            0
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.0.set(self.0.get() + 1);
+            u64::MAX / 2
+        }
+    }
+
+    #[test]
+    fn certain_outcomes_draw_nothing_and_others_draw_once() {
+        let drawn = std::rc::Rc::new(std::cell::Cell::new(0));
+        let cell: RefCell<Box<dyn ChoiceSource>> = RefCell::new(Box::new(Counting(drawn.clone())));
+        let mut choices = Choices(&cell);
+        assert!(!choices.chance(Fault::Loss, 0.0));
+        assert!(!choices.chance(Fault::Loss, f64::NAN));
+        assert!(choices.chance(Fault::Loss, 1.0));
+        assert_eq!(choices.below(1), 0);
+        assert_eq!(drawn.get(), 0);
+        // A half-way draw against p = 0.6 and p = 0.4.
+        assert!(choices.chance(Fault::Corrupt, 0.6));
+        assert!(!choices.chance(Fault::Corrupt, 0.4));
+        assert_eq!(drawn.get(), 2);
+    }
+
+    #[test]
+    fn frequencies_match_probabilities() {
+        let cell = source(3);
+        let mut choices = Choices(&cell);
+        let hits = (0..100_000)
+            .filter(|_| choices.chance(Fault::Loss, 0.25))
+            .count();
+        assert!((24_000..26_000).contains(&hits), "{hits}");
+        let mut counts = [0u32; 5];
+        for _ in 0..50_000 {
+            counts[choices.below(5) as usize] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| (9_500..10_500).contains(&c)),
+            "{counts:?}"
+        );
+        assert!((0..1000).all(|_| (0.0..1.0).contains(&choices.unit())));
+    }
+}

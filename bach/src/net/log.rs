@@ -1,0 +1,93 @@
+//! The packet log: one event per packet fate, for tests and traces.
+//!
+//! Every packet produces a [`PacketFate::Sent`] event when it leaves its
+//! socket, then one event per copy saying what became of it:
+//! [`Delivered`](PacketFate::Delivered) to the destination socket or
+//! [`Dropped`](PacketFate::Dropped) with a reason (at send or on arrival).
+//! Recording is opt-in ([`Simulation::record_packets`]); while it is off
+//! the only cost is one branch per fate. Events are stored compactly (node
+//! indices, ports) and expanded into [`PacketEvent`]s when read.
+//!
+//! [`Simulation::record_packets`]: crate::Simulation::record_packets
+
+use super::DropReason;
+use crate::{
+    group::{Group, GroupId},
+    runtime::Inner,
+    time::Instant,
+};
+use std::net::SocketAddr;
+
+/// What happened to a packet (or one copy of it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PacketFate {
+    /// It left its socket; further events tell the fate of each copy.
+    Sent,
+    /// It reached the destination socket's receive buffer.
+    Delivered,
+    /// It was dropped, at send or on arrival.
+    Dropped(DropReason),
+}
+
+/// One entry of the packet log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PacketEvent {
+    /// When it happened.
+    pub time: Instant,
+    /// The packet's id, shared by its copies (and its capture records).
+    pub id: u64,
+    /// The sending node.
+    pub from: Group,
+    /// The destination node.
+    pub to: Group,
+    /// Source address and port.
+    pub src: SocketAddr,
+    /// Destination address and port.
+    pub dst: SocketAddr,
+    /// Payload length in bytes.
+    pub len: usize,
+    /// What happened.
+    pub fate: PacketFate,
+    /// Whether this copy is an extra one made by duplication.
+    pub duplicate: bool,
+    /// Whether this copy's payload was corrupted.
+    pub corrupted: bool,
+}
+
+/// A compact log entry: nodes by index, addresses rebuilt on read.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RawEvent {
+    pub(crate) time: u64,
+    pub(crate) id: u64,
+    pub(crate) from: u32,
+    pub(crate) to: u32,
+    pub(crate) src_port: u16,
+    pub(crate) dst_port: u16,
+    pub(crate) len: u32,
+    pub(crate) fate: PacketFate,
+    pub(crate) duplicate: bool,
+    pub(crate) corrupted: bool,
+}
+
+impl RawEvent {
+    /// Expands the entry; `group_of` maps a node index to its group.
+    pub(crate) fn expand(
+        &self,
+        inner: &Inner,
+        group_of: impl Fn(u32) -> GroupId,
+        addr_of: impl Fn(u32) -> std::net::IpAddr,
+    ) -> PacketEvent {
+        PacketEvent {
+            time: Instant::from_nanos(self.time),
+            id: self.id,
+            from: Group::from_id(inner, group_of(self.from)),
+            to: Group::from_id(inner, group_of(self.to)),
+            src: SocketAddr::new(addr_of(self.from), self.src_port),
+            dst: SocketAddr::new(addr_of(self.to), self.dst_port),
+            len: self.len as usize,
+            fate: self.fate,
+            duplicate: self.duplicate,
+            corrupted: self.corrupted,
+        }
+    }
+}

@@ -1,0 +1,1163 @@
+//! The simulation's network state and the life of a packet.
+//!
+//! [`State`] sits in the simulation (`Inner::net`) and owns the
+//! [`bach_net::Network`] (nodes, links, faults, counters), the sockets and
+//! their port tables, the packets in flight, the monitors, the capture and
+//! the packet log. The rest of `net` are thin public faces over it.
+//!
+//! Nodes are groups. The node table is filled lazily, in group creation
+//! order, whenever the network is used, so a group's name resolves as soon
+//! as the group exists and addresses depend only on creation order: with the
+//! default plan `main` (group 0) is `10.0.0.1`, the next group `10.0.0.2`,
+//! and so on. A group whose name cannot be a host name (empty, with `:`, an
+//! IP literal) has no address; binding a socket there fails with the reason.
+//!
+//! A packet's life, all on the simulation's one timer wheel:
+//!
+//! 1. [`send`]: resolve the destination node, check the MTU, ask the
+//!    monitors, let the link model decide (drawing from the choice source),
+//!    record the egress, then store each surviving copy as a [`Packet`] and
+//!    [`schedule`] its arrival: copies due at the same instant with nothing
+//!    else scheduled in between share one `TimerEvent::Deliver` ([`Batch`]).
+//! 2. [`deliver`] (the run loop calls it when the event fires): per copy,
+//!    drop it if the receiver is disconnected now, ask the monitors, find the
+//!    socket by port, check the connected peer and the receive buffer, queue
+//!    its key and wake the receivers; record the ingress.
+//! 3. [`poll_recv`]: copy the oldest queued datagram out and free it.
+//!
+//! A fault injected while a packet is in flight never recalls it; only the
+//! receiver's state on arrival matters. Per packet there is no hashing, no
+//! `String` and, in steady state, no allocation (see `payload`); a packet
+//! is stored once, from send to receive. No state here is iterated in an
+//! order that could depend on anything but the run.
+
+use super::{
+    addr::Target,
+    capture::{Capture, Note, Record},
+    choices::Choices,
+    log::{PacketFate, RawEvent},
+    monitor::{self, Combined, Monitor, PacketView},
+    payload::{Payload, Pool},
+};
+use crate::{
+    group::{GroupId, GroupTable},
+    runtime::{Inner, TimerEvent},
+    time::Instant,
+};
+use bach_net::{Direction, DropReason, Network, NodeId, SendOutcome};
+use std::{
+    cell::RefMut,
+    collections::VecDeque,
+    io,
+    net::{IpAddr, SocketAddr},
+    panic::{catch_unwind, AssertUnwindSafe},
+    task::{Context, Poll, Waker},
+    time::Duration,
+};
+
+/// The first port handed out for `port 0` binds (IANA's dynamic range).
+const EPHEMERAL_START: u16 = 49_152;
+/// Default receive buffer of a socket, in payload bytes.
+pub(crate) const DEFAULT_RECV_BUFFER: usize = 256 * 1024;
+/// `node_of_group` entry of a group that is not a network node.
+const NO_NODE: u32 = u32::MAX;
+
+/// The network state of one simulation.
+pub(crate) struct State {
+    pub(crate) network: Network,
+    /// Node index of each group, by group index (`NO_NODE` if it has none).
+    node_of_group: Vec<u32>,
+    /// Group of each node, by node index.
+    group_of_node: Vec<GroupId>,
+    /// Why a group is not a node, for its error messages.
+    unavailable: Vec<(u32, io::ErrorKind, Box<str>)>,
+    /// Bound ports of each node, by node index.
+    ports: Vec<Ports>,
+    sockets: slab::Slab<Socket>,
+    /// Packet copies in flight or queued in a receive buffer.
+    packets: Packets,
+    /// The arrival batch a new packet may join (see [`schedule`]).
+    batch: Option<Batch>,
+    /// Timer wheel entries (arrival batches) the network has pending.
+    scheduled: usize,
+    pool: Pool,
+    pub(crate) monitors: Vec<Box<dyn Monitor>>,
+    pub(crate) capture: Capture,
+    log: Option<Vec<RawEvent>>,
+    next_packet_id: u64,
+    /// The host name resolved last: a loop sending to `"server:1337"`
+    /// compares one string instead of searching the node table. Nodes are
+    /// never renamed or removed, so it never goes stale.
+    last_name: Option<(Box<str>, NodeId)>,
+}
+
+/// The sockets bound on one node.
+#[derive(Default)]
+struct Ports {
+    /// `(port, socket key)`, sorted by port.
+    bound: Vec<(u16, u32)>,
+    /// Where the search for the next ephemeral port starts.
+    next_ephemeral: u16,
+}
+
+impl Ports {
+    #[inline]
+    fn get(&self, port: u16) -> Option<u32> {
+        let index = self.bound.binary_search_by_key(&port, |(p, _)| *p).ok()?;
+        Some(self.bound[index].1)
+    }
+
+    fn insert(&mut self, port: u16, key: u32) {
+        let index = self
+            .bound
+            .binary_search_by_key(&port, |(p, _)| *p)
+            .expect_err("the port is free");
+        self.bound.insert(index, (port, key));
+    }
+
+    fn remove(&mut self, port: u16) {
+        if let Ok(index) = self.bound.binary_search_by_key(&port, |(p, _)| *p) {
+            self.bound.remove(index);
+        }
+    }
+
+    /// The next free port of the dynamic range, round-robin from the last one.
+    fn ephemeral(&mut self) -> Option<u16> {
+        let span = u32::from(u16::MAX - EPHEMERAL_START) + 1;
+        let start = self.next_ephemeral.max(EPHEMERAL_START);
+        for offset in 0..span {
+            let port =
+                EPHEMERAL_START + ((u32::from(start - EPHEMERAL_START) + offset) % span) as u16;
+            if self.get(port).is_none() {
+                self.next_ephemeral = port.checked_add(1).unwrap_or(EPHEMERAL_START);
+                return Some(port);
+            }
+        }
+        None
+    }
+}
+
+/// One bound socket.
+struct Socket {
+    /// Unique in the process, so a handle never reaches another socket
+    /// that reused the slot (or another simulation's).
+    serial: u64,
+    node: NodeId,
+    port: u16,
+    /// The connected peer: its node, port and the address it was given as.
+    peer: Option<(NodeId, u16, SocketAddr)>,
+    /// Keys of the queued packets, oldest first.
+    queue: VecDeque<u32>,
+    queued_bytes: usize,
+    capacity_bytes: usize,
+    /// Tasks waiting for a datagram; all are woken on arrival.
+    waiters: Vec<Waker>,
+}
+
+/// Packet keys use the low bits of `Packet::link`, flags the high ones.
+const KEY_BITS: u32 = 28;
+/// No next packet in an arrival batch (and one more than the largest key).
+const NONE: u32 = (1 << KEY_BITS) - 1;
+/// This copy is an extra one made by duplication.
+const DUPLICATE: u32 = 1 << KEY_BITS;
+/// This copy's payload was corrupted.
+const CORRUPTED: u32 = 1 << (KEY_BITS + 1);
+/// A monitor made this copy.
+const MONITOR_COPY: u32 = 1 << (KEY_BITS + 2);
+/// The receive monitors already saw this copy.
+const RECEIVED: u32 = 1 << (KEY_BITS + 3);
+
+/// A packet copy, from the moment it is sent until it is received or
+/// dropped: first in flight (in an arrival batch), then, once delivered,
+/// queued in its socket's receive buffer by key. It never moves in between.
+///
+/// Exactly one cache line: with a million packets at once, each arrival
+/// and each receive costs one memory access, not two.
+#[repr(align(64))]
+struct Packet {
+    payload: Payload,
+    id: u64,
+    /// Delay added by monitors, for the capture comment.
+    delayed: u64,
+    from: NodeId,
+    to: NodeId,
+    src_port: u16,
+    dst_port: u16,
+    /// The next packet of the same arrival batch (`NONE` at the end) in the
+    /// low `KEY_BITS` bits, flags above.
+    link: u32,
+}
+
+// The slot of a packet (`Option<Packet>`, using the payload's niche) is one
+// cache line.
+const _: () = assert!(std::mem::size_of::<Option<Packet>>() == 64);
+
+impl Packet {
+    #[inline]
+    fn next(&self) -> u32 {
+        self.link & NONE
+    }
+
+    #[inline]
+    fn set_next(&mut self, next: u32) {
+        self.link = (self.link & !NONE) | next;
+    }
+
+    #[inline]
+    fn has(&self, flag: u32) -> bool {
+        self.link & flag != 0
+    }
+
+    #[inline]
+    fn set(&mut self, flag: u32) {
+        self.link |= flag;
+    }
+}
+
+/// The flags of a copy, as `Packet::link` bits.
+#[inline]
+fn flags(duplicate: bool, corrupted: bool, monitor_copy: bool, received: bool) -> u32 {
+    (u32::from(duplicate) * DUPLICATE)
+        | (u32::from(corrupted) * CORRUPTED)
+        | (u32::from(monitor_copy) * MONITOR_COPY)
+        | (u32::from(received) * RECEIVED)
+}
+
+/// Packets arriving at the same instant, scheduled back to back: one
+/// timer-wheel entry (`TimerEvent::Deliver(head)`) and a chain through
+/// `Packet::next`. A packet joins the newest batch only if it arrives at
+/// the same instant and nothing else was put on the wheel since, which is
+/// exactly when a separate entry would have fired right after the batch:
+/// batching changes no order, it only saves a wheel entry per packet.
+#[derive(Clone, Copy)]
+struct Batch {
+    head: u32,
+    tail: u32,
+    at: u64,
+    /// `Inner::timer_inserts` when the batch was scheduled.
+    inserts: u64,
+}
+
+/// Packet storage: a slab with a LIFO free list, so keys stay dense and
+/// recently freed (cache-warm) slots are reused first.
+///
+/// Slots live in fixed-size chunks that never move: growing never copies
+/// (a cache-line-aligned `Vec` would be reallocated by copying, a million
+/// packets at a time) and a packet's address is stable.
+#[derive(Default)]
+struct Packets {
+    chunks: Vec<Box<[Option<Packet>]>>,
+    /// Keys handed out so far from fresh chunk space.
+    fresh: u32,
+    free: Vec<u32>,
+    /// Packets scheduled and not yet arrived.
+    in_flight: usize,
+}
+
+/// Slots per chunk (64 KiB).
+const CHUNK_BITS: u32 = 10;
+const CHUNK: usize = 1 << CHUNK_BITS;
+
+impl Packets {
+    #[inline]
+    fn slot(&mut self, key: u32) -> &mut Option<Packet> {
+        &mut self.chunks[(key >> CHUNK_BITS) as usize][key as usize & (CHUNK - 1)]
+    }
+
+    #[inline]
+    fn insert(&mut self, packet: Packet) -> u32 {
+        let key = match self.free.pop() {
+            Some(key) => key,
+            None => {
+                let key = self.fresh;
+                assert!(key < NONE, "fewer than 2^28 - 1 packets at once");
+                if key as usize & (CHUNK - 1) == 0 {
+                    let mut chunk = Vec::with_capacity(CHUNK);
+                    chunk.resize_with(CHUNK, || None);
+                    self.chunks.push(chunk.into_boxed_slice());
+                }
+                self.fresh += 1;
+                key
+            }
+        };
+        *self.slot(key) = Some(packet);
+        key
+    }
+
+    #[inline]
+    fn get(&self, key: u32) -> &Packet {
+        self.chunks[(key >> CHUNK_BITS) as usize][key as usize & (CHUNK - 1)]
+            .as_ref()
+            .expect("a packet key refers to a live packet")
+    }
+
+    #[inline]
+    fn get_mut(&mut self, key: u32) -> &mut Packet {
+        self.slot(key)
+            .as_mut()
+            .expect("a packet key refers to a live packet")
+    }
+
+    #[inline]
+    fn remove(&mut self, key: u32) -> Packet {
+        let packet = self
+            .slot(key)
+            .take()
+            .expect("a packet key refers to a live packet");
+        self.free.push(key);
+        packet
+    }
+
+    fn clear(&mut self) {
+        self.chunks.clear();
+        self.fresh = 0;
+        self.free.clear();
+        self.in_flight = 0;
+    }
+
+    /// Hints the CPU to load a packet that will be read soon.
+    ///
+    /// A receive buffer holds packets from many senders, scattered through
+    /// the slab in send order; with a million packets at once each read is a
+    /// cache miss unless it was requested a few datagrams earlier.
+    #[inline]
+    fn prefetch(&self, key: u32) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(chunk) = self.chunks.get((key >> CHUNK_BITS) as usize) {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let slot = &chunk[key as usize & (CHUNK - 1)];
+            // SAFETY: prefetching has no memory-safety preconditions; the
+            // address is that of a slot anyway.
+            #[allow(unused_unsafe)]
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>((slot as *const Option<Packet>).cast());
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = key;
+    }
+}
+
+/// How many queued datagrams ahead a receive prefetches.
+const PREFETCH_AHEAD: usize = 4;
+
+/// What a socket handle needs to find its socket.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Handle {
+    pub(crate) key: u32,
+    pub(crate) serial: u64,
+}
+
+thread_local! {
+    static NEXT_SERIAL: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Borrows the network state of `inner`, with its node table up to date.
+///
+/// Panics with an explanation when called re-entrantly, which only a
+/// monitor calling `bach::net` can cause.
+#[inline]
+pub(crate) fn borrow(inner: &Inner) -> RefMut<'_, State> {
+    let Ok(mut state) = inner.net.try_borrow_mut() else {
+        reentrant()
+    };
+    state.sync(&inner.groups.borrow());
+    state
+}
+
+#[cold]
+#[track_caller]
+fn reentrant() -> ! {
+    panic!(
+        "bach::net was called from inside a network monitor; monitors decide from the packet \
+         they are given and may not use bach::net themselves"
+    )
+}
+
+impl State {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self {
+            network: Network::new(),
+            node_of_group: Vec::new(),
+            group_of_node: Vec::new(),
+            unavailable: Vec::new(),
+            ports: Vec::new(),
+            sockets: slab::Slab::new(),
+            packets: Packets::default(),
+            batch: None,
+            scheduled: 0,
+            pool: Pool::default(),
+            monitors: Vec::new(),
+            capture: Capture::from_env(seed),
+            log: None,
+            next_packet_id: 0,
+            last_name: None,
+        }
+    }
+
+    /// Adds the groups created since the last call as network nodes.
+    #[inline]
+    fn sync(&mut self, groups: &GroupTable) {
+        if groups.len() != self.node_of_group.len() {
+            self.add_groups(groups);
+        }
+    }
+
+    #[cold]
+    fn add_groups(&mut self, groups: &GroupTable) {
+        for index in self.node_of_group.len()..groups.len() {
+            let group = GroupId(index as u32);
+            match self.network.add_node(&groups.name(group)) {
+                Ok(node) => {
+                    debug_assert_eq!(node.index(), self.group_of_node.len());
+                    self.node_of_group.push(node.as_u32());
+                    self.group_of_node.push(group);
+                    self.ports.push(Ports::default());
+                }
+                Err(error) => {
+                    self.node_of_group.push(NO_NODE);
+                    self.unavailable
+                        .push((index as u32, error.kind(), error.to_string().into()));
+                }
+            }
+        }
+    }
+
+    /// Replaces the address plan; only possible before any node exists.
+    pub(crate) fn set_address_plan(&mut self, plan: bach_net::AddressPlan) -> Result<(), String> {
+        if !self.network.nodes().is_empty() {
+            return Err(format!(
+                "the address plan cannot change to {plan}: nodes already have addresses from {}",
+                self.network.nodes().plan()
+            ));
+        }
+        let default = *self.network.default_link();
+        self.network = Network::with_address_plan(plan);
+        self.network
+            .set_default_link(default)
+            .expect("the default link was valid before");
+        Ok(())
+    }
+
+    /// The node a group runs on.
+    pub(crate) fn node_of(&self, group: GroupId) -> io::Result<NodeId> {
+        match self.node_of_group.get(group.0 as usize) {
+            Some(&node) if node != NO_NODE => Ok(NodeId::from_u32(node)),
+            _ => {
+                let (kind, why) = self
+                    .unavailable
+                    .iter()
+                    .find(|(g, _, _)| *g == group.0)
+                    .map(|(_, kind, why)| (*kind, &**why))
+                    .unwrap_or((io::ErrorKind::AddrNotAvailable, "unknown group"));
+                Err(io::Error::new(
+                    kind,
+                    format!("this node has no network address: {why}"),
+                ))
+            }
+        }
+    }
+
+    /// The group of a node.
+    #[inline]
+    pub(crate) fn group_of(&self, node: NodeId) -> GroupId {
+        self.group_of_node[node.index()]
+    }
+
+    /// The node called `name`; `NotFound` lists the known names.
+    pub(crate) fn node_by_name(&self, name: &str) -> io::Result<NodeId> {
+        self.network.nodes().lookup(name)
+    }
+
+    /// Resolves a target to an address; `localhost` is node `here`.
+    pub(crate) fn resolve(
+        &mut self,
+        target: Target<'_>,
+        here: Option<NodeId>,
+    ) -> io::Result<SocketAddr> {
+        match target {
+            Target::Addr(addr) => Ok(addr),
+            Target::Host(name, port) => {
+                let nodes = self.network.nodes();
+                if let Some((last, node)) = &self.last_name {
+                    if **last == *name {
+                        return Ok(SocketAddr::new(nodes.addr(*node), port));
+                    }
+                }
+                if let Some(node) = nodes.node_by_name(name) {
+                    self.last_name = Some((name.into(), node));
+                    return Ok(SocketAddr::new(nodes.addr(node), port));
+                }
+                if let (Some(here), true) = (here, name.eq_ignore_ascii_case("localhost")) {
+                    return Ok(SocketAddr::new(nodes.addr(here), port));
+                }
+                Err(nodes.lookup(name).expect_err("not a node name"))
+            }
+        }
+    }
+
+    /// The node that receives packets sent from `from` to `ip`.
+    #[inline]
+    fn route(&self, from: NodeId, ip: IpAddr) -> io::Result<NodeId> {
+        if let Some(node) = self.network.nodes().node_by_addr(ip) {
+            return Ok(node);
+        }
+        if ip.is_loopback() || ip.is_unspecified() {
+            return Ok(from);
+        }
+        Err(io::Error::new(
+            io::ErrorKind::HostUnreachable,
+            format!(
+                "no node has address {ip} (nodes are numbered from {})",
+                self.network.nodes().plan()
+            ),
+        ))
+    }
+
+    /// Binds a socket on node `here` to `addr`.
+    pub(crate) fn bind(
+        &mut self,
+        here: NodeId,
+        addr: SocketAddr,
+    ) -> io::Result<(Handle, SocketAddr)> {
+        let nodes = self.network.nodes();
+        let own = nodes.addr(here);
+        let ip = addr.ip();
+        if !(ip.is_unspecified() || ip.is_loopback() || ip == own) {
+            let owner = match nodes.node_by_addr(ip) {
+                Some(node) => format!("it belongs to node `{}`", nodes.name(node)),
+                None => "no node has it".to_string(),
+            };
+            return Err(io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                format!(
+                    "cannot bind {addr} on node `{}` ({own}): {owner}; a socket binds its own \
+                     node's address, 0.0.0.0 or 127.0.0.1",
+                    nodes.name(here)
+                ),
+            ));
+        }
+        let ports = &mut self.ports[here.index()];
+        let port = match addr.port() {
+            0 => ports.ephemeral().ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!(
+                        "no free ephemeral port on node `{}`: all of {EPHEMERAL_START}..=65535 are bound",
+                        nodes.name(here)
+                    ),
+                )
+            })?,
+            port if ports.get(port).is_some() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!(
+                        "address {} is already in use on node `{}`",
+                        SocketAddr::new(own, port),
+                        nodes.name(here)
+                    ),
+                ))
+            }
+            port => port,
+        };
+        let serial = NEXT_SERIAL.with(|next| {
+            let serial = next.get();
+            next.set(serial + 1);
+            serial
+        });
+        let key = self.sockets.insert(Socket {
+            serial,
+            node: here,
+            port,
+            peer: None,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            capacity_bytes: DEFAULT_RECV_BUFFER,
+            waiters: Vec::new(),
+        });
+        let key = u32::try_from(key).expect("fewer than 2^32 sockets");
+        ports.insert(port, key);
+        Ok((Handle { key, serial }, SocketAddr::new(own, port)))
+    }
+
+    #[inline]
+    fn socket(&mut self, handle: Handle) -> io::Result<&mut Socket> {
+        socket_in(&mut self.sockets, handle)
+    }
+
+    /// The node a socket is bound on.
+    pub(crate) fn socket_node(&self, handle: Handle) -> Option<NodeId> {
+        self.sockets
+            .get(handle.key as usize)
+            .filter(|socket| socket.serial == handle.serial)
+            .map(|socket| socket.node)
+    }
+
+    /// Unbinds and frees a socket; its queued datagrams are discarded.
+    pub(crate) fn close(&mut self, handle: Handle) {
+        if self.socket(handle).is_err() {
+            return;
+        }
+        let socket = self.sockets.remove(handle.key as usize);
+        self.ports[socket.node.index()].remove(socket.port);
+        for key in socket.queue {
+            let packet = self.packets.remove(key);
+            self.pool.recycle(packet.payload);
+        }
+    }
+
+    /// Connects a socket to `peer` (resolved by the caller).
+    pub(crate) fn connect(&mut self, handle: Handle, peer: SocketAddr) -> io::Result<()> {
+        let from = self.socket(handle)?.node;
+        let node = self.route(from, peer.ip())?;
+        let peer_addr = SocketAddr::new(self.network.nodes().addr(node), peer.port());
+        self.socket(handle)?.peer = Some((node, peer.port(), peer_addr));
+        Ok(())
+    }
+
+    /// The connected peer of a socket.
+    pub(crate) fn peer(&mut self, handle: Handle) -> io::Result<Option<SocketAddr>> {
+        Ok(self.socket(handle)?.peer.map(|(_, _, addr)| addr))
+    }
+
+    /// Sets the receive buffer size of a socket, in payload bytes.
+    pub(crate) fn set_recv_buffer(&mut self, handle: Handle, bytes: usize) -> io::Result<()> {
+        self.socket(handle)?.capacity_bytes = bytes;
+        Ok(())
+    }
+
+    /// The receive buffer size of a socket, in payload bytes.
+    pub(crate) fn recv_buffer(&mut self, handle: Handle) -> io::Result<usize> {
+        Ok(self.socket(handle)?.capacity_bytes)
+    }
+
+    /// Forgets a waiter that no longer waits (its future was dropped).
+    pub(crate) fn forget_waiter(&mut self, handle: Handle, waker: &Waker) {
+        if let Ok(socket) = self.socket(handle) {
+            socket.waiters.retain(|w| !w.will_wake(waker));
+        }
+    }
+
+    /// Packet copies scheduled but not yet arrived.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.packets.in_flight
+    }
+
+    /// Timer-wheel entries the network owns (arrival batches).
+    pub(crate) fn scheduled_events(&self) -> usize {
+        self.scheduled
+    }
+
+    /// Starts (or stops) recording the packet log.
+    pub(crate) fn record_packets(&mut self, on: bool) {
+        match (on, self.log.is_some()) {
+            (true, false) => self.log = Some(Vec::new()),
+            (false, true) => self.log = None,
+            _ => {}
+        }
+    }
+
+    /// The packet log recorded so far.
+    pub(crate) fn packet_log(&self, inner: &Inner) -> Vec<super::PacketEvent> {
+        let Some(log) = &self.log else {
+            return Vec::new();
+        };
+        let nodes = self.network.nodes();
+        log.iter()
+            .map(|event| {
+                event.expand(
+                    inner,
+                    |node| self.group_of(NodeId::from_u32(node)),
+                    |node| nodes.addr(NodeId::from_u32(node)),
+                )
+            })
+            .collect()
+    }
+
+    /// Drops every packet in flight and closes the capture (teardown).
+    pub(crate) fn teardown(&mut self) {
+        self.packets.clear();
+        self.batch = None;
+        self.scheduled = 0;
+        for (_, socket) in self.sockets.iter_mut() {
+            socket.queue.clear();
+            socket.waiters.clear();
+        }
+        self.capture.close();
+    }
+
+    #[inline]
+    fn addr(&self, node: NodeId, port: u16) -> SocketAddr {
+        SocketAddr::new(self.network.nodes().addr(node), port)
+    }
+
+    /// Records an event in the packet log, if it is on.
+    #[inline]
+    fn log(&mut self, event: impl FnOnce() -> RawEvent) {
+        if let Some(log) = &mut self.log {
+            log.push(event());
+        }
+    }
+
+    /// Writes a capture record, if capture is on.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn capture(
+        &mut self,
+        at: u64,
+        direction: Direction,
+        (from, src_port): (NodeId, u16),
+        (to, dst_port): (NodeId, u16),
+        id: u64,
+        payload: &[u8],
+        note: Note,
+    ) {
+        if !self.capture.is_on() {
+            return;
+        }
+        let record = Record {
+            node: match direction {
+                Direction::Egress => from,
+                Direction::Ingress => to,
+            },
+            at,
+            direction,
+            src: self.addr(from, src_port),
+            dst: self.addr(to, dst_port),
+            id,
+            payload,
+            note,
+        };
+        self.capture.record(self.network.nodes(), &record);
+    }
+
+    fn view<'a>(&'a self, now: u64, packet: &'a Packet) -> PacketView<'a> {
+        let nodes = self.network.nodes();
+        PacketView {
+            time: Instant::from_nanos(now),
+            id: packet.id,
+            from: nodes.name(packet.from),
+            to: nodes.name(packet.to),
+            src: self.addr(packet.from, packet.src_port),
+            dst: self.addr(packet.to, packet.dst_port),
+            payload: packet.payload.as_slice(),
+            duplicate: packet.has(DUPLICATE),
+        }
+    }
+}
+
+#[inline]
+fn socket_in(sockets: &mut slab::Slab<Socket>, handle: Handle) -> io::Result<&mut Socket> {
+    match sockets.get_mut(handle.key as usize) {
+        Some(socket) if socket.serial == handle.serial => Ok(socket),
+        _ => Err(closed()),
+    }
+}
+
+fn closed() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "the socket's simulation has ended (its sockets were closed)",
+    )
+}
+
+/// Sends `payload` from a socket to `dst`; see the module docs.
+///
+/// Fails with `HostUnreachable` if no node has `dst`'s address and with
+/// `InvalidInput` if the payload exceeds the link's MTU.
+pub(crate) fn send(
+    inner: &Inner,
+    handle: Handle,
+    payload: &[u8],
+    dst: SocketAddr,
+) -> io::Result<usize> {
+    let now = inner.now();
+    let mut state = borrow(inner);
+    let st = &mut *state;
+    let socket = st.socket(handle)?;
+    let (from, src_port) = (socket.node, socket.port);
+    let to = st.route(from, dst.ip())?;
+    let dst_port = dst.port();
+    let len = payload.len();
+    st.network.check_mtu(from, to, len)?;
+    let id = st.next_packet_id;
+    st.next_packet_id += 1;
+
+    let verdict = if st.monitors.is_empty() {
+        Combined::default()
+    } else {
+        let mut monitors = std::mem::take(&mut st.monitors);
+        let view = PacketView {
+            time: Instant::from_nanos(now),
+            id,
+            from: st.network.nodes().name(from),
+            to: st.network.nodes().name(to),
+            src: st.addr(from, src_port),
+            dst: st.addr(to, dst_port),
+            payload,
+            duplicate: false,
+        };
+        // Restore the monitors even if one panics (the panic fails the task).
+        let verdict = catch_unwind(AssertUnwindSafe(|| {
+            monitor::consult(&mut monitors, &view, false)
+        }));
+        st.monitors = monitors;
+        match verdict {
+            Ok(verdict) => verdict,
+            Err(payload) => std::panic::resume_unwind(payload),
+        }
+    };
+
+    let event = |fate, duplicate, corrupted| RawEvent {
+        time: now,
+        id,
+        from: from.as_u32(),
+        to: to.as_u32(),
+        src_port,
+        dst_port,
+        len: len as u32,
+        fate,
+        duplicate,
+        corrupted,
+    };
+    let ends = ((from, src_port), (to, dst_port));
+
+    if verdict.drop {
+        st.network
+            .record_dropped_send(from, to, DropReason::Monitor);
+        let note = Note {
+            dropped: Some(DropReason::Monitor),
+            ..Note::default()
+        };
+        st.capture(now, Direction::Egress, ends.0, ends.1, id, payload, note);
+        st.log(|| event(PacketFate::Sent, false, false));
+        st.log(|| event(PacketFate::Dropped(DropReason::Monitor), false, false));
+        return Ok(len);
+    }
+
+    for copy in 0..=verdict.extra {
+        let monitor_copy = copy > 0;
+        let outcome = st.network.send(
+            Duration::from_nanos(now),
+            from,
+            to,
+            len,
+            &mut Choices(&inner.rand),
+        )?;
+        st.log(|| event(PacketFate::Sent, monitor_copy, false));
+        let (original, duplicate) = match outcome {
+            SendOutcome::Dropped(reason) => {
+                let note = Note {
+                    dropped: Some(reason),
+                    ..Note::default()
+                };
+                st.capture(now, Direction::Egress, ends.0, ends.1, id, payload, note);
+                st.log(|| event(PacketFate::Dropped(reason), monitor_copy, false));
+                continue;
+            }
+            SendOutcome::Delivered {
+                original,
+                duplicate,
+            } => (original, duplicate),
+        };
+        let note = Note {
+            dropped: None,
+            duplicated: duplicate.is_some(),
+            corrupted: verdict.corrupt
+                || original.corrupted
+                || duplicate.is_some_and(|copy| copy.corrupted),
+            monitor_copy,
+            delayed: verdict.delay,
+        };
+        st.capture(now, Direction::Egress, ends.0, ends.1, id, payload, note);
+        for delivery in std::iter::once(original).chain(duplicate) {
+            let corrupted = delivery.corrupted || verdict.corrupt;
+            let at = crate::time::ticks(delivery.at).saturating_add(verdict.delay);
+            let key = st.packets.insert(Packet {
+                payload: st.pool.payload_for(payload),
+                id,
+                from,
+                to,
+                src_port,
+                dst_port,
+                delayed: verdict.delay,
+                link: NONE
+                    | flags(
+                        delivery.duplicate || monitor_copy,
+                        corrupted,
+                        monitor_copy,
+                        false,
+                    ),
+            });
+            let copy = &mut st.packets.get_mut(key).payload;
+            copy.fill(payload);
+            if corrupted {
+                bach_net::corrupt(copy.as_mut_slice(), &mut Choices(&inner.rand));
+            }
+            schedule(inner, st, at, key);
+        }
+    }
+    Ok(len)
+}
+
+/// Schedules packet `key` to arrive at `at`: appended to the newest
+/// arrival batch if it may join it (see [`Batch`]), else as a new batch.
+#[inline]
+fn schedule(inner: &Inner, st: &mut State, at: u64, key: u32) {
+    st.packets.in_flight += 1;
+    st.packets.get_mut(key).set_next(NONE);
+    let inserts = inner.timer_inserts.get();
+    if let Some(batch) = &mut st.batch {
+        if batch.at == at && batch.inserts == inserts {
+            let tail = batch.tail;
+            batch.tail = key;
+            st.packets.get_mut(tail).set_next(key);
+            return;
+        }
+    }
+    inner.insert_timer(at, TimerEvent::Deliver(key));
+    st.scheduled += 1;
+    st.batch = Some(Batch {
+        head: key,
+        tail: key,
+        at,
+        inserts: inner.timer_inserts.get(),
+    });
+}
+
+/// An arrival batch is due (called by the run loop with its first key).
+pub(crate) fn deliver(inner: &Inner, head: u32) {
+    let now = inner.now();
+    let mut state = borrow(inner);
+    let st = &mut *state;
+    st.scheduled -= 1;
+    if st.batch.is_some_and(|batch| batch.head == head) {
+        st.batch = None;
+    }
+    let mut key = head;
+    while key != NONE {
+        let next = st.packets.get(key).next();
+        st.packets.in_flight -= 1;
+        if let Err(message) = deliver_one(inner, st, now, key) {
+            drop(state);
+            inner.fail(message);
+            return;
+        }
+        key = next;
+    }
+}
+
+/// One packet arrives: checks the receiver, asks the monitors, queues it.
+/// Fails (ending the run) if a monitor panics.
+#[inline]
+fn deliver_one(inner: &Inner, st: &mut State, now: u64, key: u32) -> Result<(), String> {
+    if st.network.is_disconnected(st.packets.get(key).to) {
+        drop_on_arrival(st, now, key, DropReason::ReceiverDisconnected);
+        return Ok(());
+    }
+    if !st.packets.get(key).has(RECEIVED) && !st.monitors.is_empty() {
+        st.packets.get_mut(key).set(RECEIVED);
+        let mut monitors = std::mem::take(&mut st.monitors);
+        let verdict = {
+            let view = st.view(now, st.packets.get(key));
+            catch_unwind(AssertUnwindSafe(|| {
+                monitor::consult(&mut monitors, &view, true)
+            }))
+        };
+        st.monitors = monitors;
+        let verdict = verdict.map_err(|payload| {
+            format!(
+                "a network monitor panicked on receiving a packet at {} ({}): {}",
+                Instant::from_nanos(now),
+                inner.reproduce_string(),
+                crate::executor::cell::panic_message(payload.as_ref())
+            )
+        })?;
+        if verdict.drop {
+            drop_on_arrival(st, now, key, DropReason::Monitor);
+            return Ok(());
+        }
+        let packet = st.packets.get_mut(key);
+        if verdict.corrupt {
+            bach_net::corrupt(packet.payload.as_mut_slice(), &mut Choices(&inner.rand));
+            packet.set(CORRUPTED);
+        }
+        packet.delayed = packet.delayed.saturating_add(verdict.delay);
+        for _ in 0..verdict.extra {
+            let original = st.packets.get(key);
+            let copy = Packet {
+                payload: st.pool.payload(original.payload.as_slice()),
+                id: original.id,
+                from: original.from,
+                to: original.to,
+                src_port: original.src_port,
+                dst_port: original.dst_port,
+                delayed: original.delayed,
+                link: NONE | flags(true, original.has(CORRUPTED), true, true),
+            };
+            let copy = st.packets.insert(copy);
+            if verdict.delay > 0 {
+                schedule(inner, st, now.saturating_add(verdict.delay), copy);
+            } else {
+                arrive(st, now, copy);
+            }
+        }
+        if verdict.delay > 0 {
+            schedule(inner, st, now.saturating_add(verdict.delay), key);
+            return Ok(());
+        }
+    }
+    arrive(st, now, key);
+    Ok(())
+}
+
+/// Queues an arrived packet on its socket, or drops it.
+#[inline]
+fn arrive(st: &mut State, now: u64, key: u32) {
+    let packet = st.packets.get(key);
+    let (from, to, src_port, dst_port) = (packet.from, packet.to, packet.src_port, packet.dst_port);
+    let len = packet.payload.len();
+    let Some(socket_key) = st.ports[to.index()].get(dst_port) else {
+        drop_on_arrival(st, now, key, DropReason::NoSocket);
+        return;
+    };
+    let socket = &mut st.sockets[socket_key as usize];
+    if let Some((node, port, _)) = socket.peer {
+        if (node, port) != (from, src_port) {
+            drop_on_arrival(st, now, key, DropReason::NoSocket);
+            return;
+        }
+    }
+    if !socket.queue.is_empty() && socket.queued_bytes + len > socket.capacity_bytes {
+        drop_on_arrival(st, now, key, DropReason::ReceiveBufferFull);
+        return;
+    }
+    socket.queued_bytes += len;
+    socket.queue.push_back(key);
+    for waiter in socket.waiters.drain(..) {
+        waiter.wake();
+    }
+    st.network.record_delivered(to);
+    if st.capture.is_on() {
+        let packet = st.packets.get(key);
+        let note = Note {
+            dropped: None,
+            duplicated: packet.has(DUPLICATE),
+            corrupted: packet.has(CORRUPTED),
+            monitor_copy: packet.has(MONITOR_COPY),
+            delayed: packet.delayed,
+        };
+        let record = Record {
+            node: to,
+            at: now,
+            direction: Direction::Ingress,
+            src: st.addr(from, src_port),
+            dst: st.addr(to, dst_port),
+            id: packet.id,
+            payload: packet.payload.as_slice(),
+            note,
+        };
+        st.capture.record(st.network.nodes(), &record);
+    }
+    if st.log.is_some() {
+        let event = arrival_event(now, st.packets.get(key), PacketFate::Delivered);
+        st.log(|| event);
+    }
+}
+
+fn drop_on_arrival(st: &mut State, now: u64, key: u32, reason: DropReason) {
+    let packet = st.packets.remove(key);
+    st.network.record_drop(packet.from, packet.to, reason);
+    let note = Note {
+        dropped: Some(reason),
+        ..Note::default()
+    };
+    st.capture(
+        now,
+        Direction::Ingress,
+        (packet.from, packet.src_port),
+        (packet.to, packet.dst_port),
+        packet.id,
+        packet.payload.as_slice(),
+        note,
+    );
+    st.log(|| arrival_event(now, &packet, PacketFate::Dropped(reason)));
+    st.pool.recycle(packet.payload);
+}
+
+fn arrival_event(now: u64, packet: &Packet, fate: PacketFate) -> RawEvent {
+    RawEvent {
+        time: now,
+        id: packet.id,
+        from: packet.from.as_u32(),
+        to: packet.to.as_u32(),
+        src_port: packet.src_port,
+        dst_port: packet.dst_port,
+        len: packet.payload.len() as u32,
+        fate,
+        duplicate: packet.has(DUPLICATE),
+        corrupted: packet.has(CORRUPTED),
+    }
+}
+
+/// What a receive call wants.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Take {
+    /// Remove the datagram.
+    Pop,
+    /// Leave it queued.
+    Peek,
+    /// Only wait until one is queued.
+    Ready,
+}
+
+/// Copies the oldest queued datagram into `buf` (truncating it, as UDP
+/// does). With `cx`, registers the task to be woken when none is queued;
+/// without, fails with `WouldBlock`.
+#[inline]
+pub(crate) fn poll_recv(
+    inner: &Inner,
+    handle: Handle,
+    cx: Option<&mut Context<'_>>,
+    buf: &mut [u8],
+    take: Take,
+) -> Poll<io::Result<(usize, SocketAddr)>> {
+    let mut state = borrow(inner);
+    let st = &mut *state;
+    let socket = match socket_in(&mut st.sockets, handle) {
+        Ok(socket) => socket,
+        Err(error) => return Poll::Ready(Err(error)),
+    };
+    let Some(&key) = socket.queue.front() else {
+        return match cx {
+            Some(cx) => {
+                if !socket.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                    socket.waiters.push(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            None => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "no datagram is queued on this socket",
+            ))),
+        };
+    };
+    let packet = st.packets.get(key);
+    let (from, port) = (packet.from, packet.src_port);
+    let bytes = packet.payload.as_slice();
+    let n = bytes.len().min(buf.len());
+    if take != Take::Ready {
+        buf[..n].copy_from_slice(&bytes[..n]);
+    }
+    if take == Take::Pop {
+        socket.queue.pop_front();
+        socket.queued_bytes -= bytes.len();
+        if let Some(&ahead) = socket.queue.get(PREFETCH_AHEAD - 1) {
+            st.packets.prefetch(ahead);
+        }
+        let packet = st.packets.remove(key);
+        st.pool.recycle(packet.payload);
+    }
+    let src = SocketAddr::new(st.network.nodes().addr(from), port);
+    Poll::Ready(Ok((n, src)))
+}
