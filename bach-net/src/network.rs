@@ -319,11 +319,13 @@ impl Network {
             duplicated && chance(d, Fault::Corrupt, config.corrupt_probability);
 
         let original = Delivery {
+            departs: departure,
             at: departure.saturating_add(config.sample_delay(d)),
             corrupted,
             duplicate: false,
         };
         let duplicate = duplicated.then(|| Delivery {
+            departs: departure,
             at: departure.saturating_add(config.sample_delay(d)),
             corrupted: duplicate_corrupted,
             duplicate: true,
@@ -395,6 +397,7 @@ impl Network {
         self.node_stats[node.index()].sent += 1;
         Ok(SendOutcome::Delivered {
             original: Delivery {
+                departs: now,
                 at: now,
                 corrupted: false,
                 duplicate: false,
@@ -632,6 +635,7 @@ mod tests {
             outcome,
             SendOutcome::Delivered {
                 original: Delivery {
+                    departs: 5 * MS,
                     at: 6 * MS,
                     corrupted: false,
                     duplicate: false
@@ -669,6 +673,7 @@ mod tests {
             assert_eq!(
                 deliveries,
                 [Delivery {
+                    departs: now,
                     at: now,
                     corrupted: false,
                     duplicate: false

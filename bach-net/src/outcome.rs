@@ -119,6 +119,9 @@ impl fmt::Display for DropReason {
 /// One copy of a packet arriving at its destination.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Delivery {
+    /// When the copy leaves the sender (after any bandwidth queueing), as
+    /// simulated time since the start.
+    pub departs: Duration,
     /// When the copy arrives, as simulated time since the start.
     pub at: Duration,
     /// Whether the runtime must flip a payload bit of this copy (with
@@ -241,6 +244,7 @@ mod tests {
     #[test]
     fn outcome_iterates_original_then_duplicate() {
         let copy = |ms, duplicate| Delivery {
+            departs: Duration::ZERO,
             at: Duration::from_millis(ms),
             corrupted: false,
             duplicate,

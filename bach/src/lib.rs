@@ -69,12 +69,14 @@ mod executor;
 pub mod ext;
 pub mod group;
 pub mod net;
+pub mod node;
 pub mod queue;
 pub mod rand;
 pub mod runtime;
 pub mod sync;
 pub mod task;
 pub mod time;
+pub mod trace;
 #[cfg(feature = "tracing")]
 pub mod tracing;
 

@@ -245,6 +245,60 @@ impl Executor {
         }
     }
 
+    /// Cancels every unfinished task on `group` (a node crash). Futures are
+    /// dropped here, one by one and outside any borrow, so their destructors
+    /// run inside the simulation; a task that is being polled (it crashed
+    /// its own node) is cancelled as soon as its poll returns. Returns the
+    /// ids of the cancelled tasks, in slab order.
+    pub(crate) fn cancel_group(
+        &self,
+        group: GroupId,
+        cancel: impl Fn(TaskId) -> join::JoinError,
+    ) -> Vec<TaskId> {
+        let victims: Vec<(usize, TaskId)> = self
+            .tasks
+            .borrow()
+            .iter()
+            .filter(|(_, s)| s.group == group && s.flags & FINISHED == 0)
+            .map(|(index, s)| (index, s.id))
+            .collect();
+        let mut cancelled = Vec::with_capacity(victims.len());
+        for (index, id) in victims {
+            let task = {
+                let mut tasks = self.tasks.borrow_mut();
+                match tasks
+                    .get_mut(index)
+                    .filter(|s| s.id == id && s.flags & FINISHED == 0)
+                {
+                    Some(slot) => {
+                        slot.flags |= ABORTED;
+                        slot.task.take()
+                    }
+                    None => continue,
+                }
+            };
+            cancelled.push(id);
+            // `None`: the task is being polled; the run loop cancels it when
+            // the poll returns (the ABORTED flag is set).
+            let Some(mut task) = task else {
+                let mut tasks = self.tasks.borrow_mut();
+                if let Some(slot) = tasks.get_mut(index) {
+                    if slot.flags & QUEUED == 0 {
+                        slot.flags |= QUEUED;
+                        drop(tasks);
+                        self.ready.borrow_mut().push_back(index);
+                    }
+                }
+                continue;
+            };
+            task.as_mut().finish_with(cancel(id));
+            let previous = self.current.replace(None);
+            drop(self.complete(index, task));
+            self.current.set(previous);
+        }
+        cancelled
+    }
+
     /// Index of the task being polled, if any.
     #[inline]
     pub(crate) fn current(&self) -> Option<usize> {

@@ -69,6 +69,15 @@ pub(crate) fn waker(sim: usize, index: usize, generation: u32) -> Waker {
     unsafe { Waker::from_raw(RawWaker::new(data, &VTABLE)) }
 }
 
+/// The task index behind `waker`, if it is a task waker of simulation `sim`.
+pub(crate) fn task_of(waker: &Waker, sim: usize) -> Option<usize> {
+    if !std::ptr::eq(waker.vtable(), &VTABLE) {
+        return None;
+    }
+    let (tag, index, _) = unpack(waker.data() as usize);
+    (tag == sim_tag(sim)).then_some(index)
+}
+
 static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake, drop_waker);
 
 fn clone(data: *const ()) -> RawWaker {

@@ -189,6 +189,80 @@ pin_project! {
     }
 }
 
+impl<F> Grouped<F>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    /// Spawns this future as a task that belongs to the node from the start
+    /// (what `.group("a").spawn()` resolves to). Panics outside a simulation
+    /// or if the node is crashed.
+    #[track_caller]
+    pub fn spawn(self) -> crate::task::JoinHandle<F::Output> {
+        context::with("bach::spawn", |inner| self.spawn_on(inner, None))
+    }
+
+    /// Like [`Grouped::spawn`], naming the task.
+    #[track_caller]
+    pub fn spawn_named<N: fmt::Display>(self, name: N) -> crate::task::JoinHandle<F::Output> {
+        context::with("bach::task::spawn_named", |inner| {
+            self.spawn_on(inner, Some(Rc::from(name.to_string())))
+        })
+    }
+
+    #[track_caller]
+    fn spawn_on(self, inner: &Inner, name: Option<Rc<str>>) -> crate::task::JoinHandle<F::Output> {
+        let group = self.group;
+        spawn_grouped(inner, group, self, name)
+    }
+}
+
+impl<F> crate::task::Primary<Grouped<F>>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    /// Spawns this primary future as a task that belongs to the node from
+    /// the start (what `.group("a").primary().spawn()` resolves to).
+    #[track_caller]
+    pub fn spawn(self) -> crate::task::JoinHandle<F::Output> {
+        let group = self.get_ref().group;
+        context::with("bach::spawn", |inner| {
+            spawn_grouped(inner, group, self, None)
+        })
+    }
+
+    /// Like [`spawn`](Self::spawn), naming the task.
+    #[track_caller]
+    pub fn spawn_named<N: fmt::Display>(self, name: N) -> crate::task::JoinHandle<F::Output> {
+        let group = self.get_ref().group;
+        context::with("bach::task::spawn_named", |inner| {
+            spawn_grouped(inner, group, self, Some(Rc::from(name.to_string())))
+        })
+    }
+}
+
+/// Spawns `future` with `group` as the current node.
+#[track_caller]
+fn spawn_grouped<T: Future + 'static>(
+    inner: &Inner,
+    group: GroupId,
+    future: T,
+    name: Option<Rc<str>>,
+) -> crate::task::JoinHandle<T::Output>
+where
+    T::Output: 'static,
+{
+    struct Restore<'a>(&'a Inner, GroupId);
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            self.0.current_group.set(self.1);
+        }
+    }
+    let _restore = Restore(inner, inner.current_group.replace(group));
+    crate::task::spawn_in(inner, future, name)
+}
+
 impl<F: Future> Future for Grouped<F> {
     type Output = F::Output;
 
@@ -205,6 +279,9 @@ impl<F: Future> Future for Grouped<F> {
                 std::any::type_name::<F>(),
             ) {
                 // This future is the whole task: the task lives on the node.
+                if rt.nodes.borrow().is_crashed(group) {
+                    crate::task::crashed_spawn(rt, group);
+                }
                 if let Some(index) = rt.executor.current() {
                     rt.executor.set_group(index, group);
                 }

@@ -33,7 +33,10 @@
 //! ```
 
 use super::state::{self, State};
-use crate::runtime::{context, Inner};
+use crate::{
+    runtime::{context, Inner},
+    trace::RawKind,
+};
 use bach_net::{Latency, LinkConfig, NodeId, NodeStats, Stats};
 use std::{io, rc::Weak, time::Duration};
 
@@ -49,9 +52,24 @@ fn nodes<N: AsRef<str>>(st: &State, names: &[N]) -> Vec<NodeId> {
 }
 
 pub(crate) fn partition_in<A: AsRef<str>, B: AsRef<str>>(inner: &Inner, a: &[A], b: &[B]) {
-    let mut st = state::borrow(inner);
-    let (a, b) = (nodes(&st, a), nodes(&st, b));
-    st.network.partition(&a, &b);
+    {
+        let mut st = state::borrow(inner);
+        let (a, b) = (nodes(&st, a), nodes(&st, b));
+        st.network.partition(&a, &b);
+    }
+    trace_fault(inner, || format!("partition {} | {}", list(a), list(b)));
+}
+
+/// Records a fault change in the trace (formatting only when recording).
+fn trace_fault(inner: &Inner, description: impl FnOnce() -> String) {
+    if inner.trace.enabled() {
+        inner.trace_event(RawKind::Fault(description().into()));
+    }
+}
+
+fn list<N: AsRef<str>>(names: &[N]) -> String {
+    let names: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
+    format!("[{}]", names.join(", "))
 }
 
 pub(crate) fn partition_oneway_in<A: AsRef<str>, B: AsRef<str>>(
@@ -59,13 +77,19 @@ pub(crate) fn partition_oneway_in<A: AsRef<str>, B: AsRef<str>>(
     from: &[A],
     to: &[B],
 ) {
-    let mut st = state::borrow(inner);
-    let (from, to) = (nodes(&st, from), nodes(&st, to));
-    st.network.partition_oneway(&from, &to);
+    {
+        let mut st = state::borrow(inner);
+        let (from, to) = (nodes(&st, from), nodes(&st, to));
+        st.network.partition_oneway(&from, &to);
+    }
+    trace_fault(inner, || {
+        format!("partition {} -> {}", list(from), list(to))
+    });
 }
 
 pub(crate) fn heal_in(inner: &Inner) {
     state::borrow(inner).network.heal();
+    trace_fault(inner, || "heal".to_string());
 }
 
 pub(crate) fn set_connected_in(inner: &Inner, name: &str, connected: bool) {
@@ -76,18 +100,29 @@ pub(crate) fn set_connected_in(inner: &Inner, name: &str, connected: bool) {
     } else {
         st.network.disconnect(node);
     }
+    drop(st);
+    trace_fault(inner, || {
+        format!(
+            "{} {name}",
+            if connected { "connect" } else { "disconnect" }
+        )
+    });
 }
 
 pub(crate) fn drop_incoming_in(inner: &Inner, name: &str, drop: bool) {
     let mut st = state::borrow(inner);
     let node = node(&st, name);
     st.network.drop_incoming(node, drop);
+    std::mem::drop(st);
+    trace_fault(inner, || format!("drop incoming to {name}: {drop}"));
 }
 
 pub(crate) fn drop_outgoing_in(inner: &Inner, name: &str, drop: bool) {
     let mut st = state::borrow(inner);
     let node = node(&st, name);
     st.network.drop_outgoing(node, drop);
+    std::mem::drop(st);
+    trace_fault(inner, || format!("drop outgoing from {name}: {drop}"));
 }
 
 pub(crate) fn link_in(inner: &Inner, from: &str, to: &str) -> Link {

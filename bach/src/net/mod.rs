@@ -94,7 +94,7 @@ mod addr;
 mod capture;
 mod choices;
 mod control;
-mod log;
+pub(crate) mod log;
 pub mod monitor;
 mod payload;
 mod simulation;
@@ -109,6 +109,7 @@ pub use control::{
     connect, default_link, disconnect, drop_incoming, drop_outgoing, heal, link, node_stats,
     partition, partition_oneway, set_default_link, stats, Link,
 };
+pub(crate) use log::RawEvent as RawPacketEvent;
 pub use log::{PacketEvent, PacketFate};
 pub use socket::UdpSocket;
 pub use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -138,4 +139,24 @@ pub fn try_lookup<T: ToSocketAddrs>(host: T) -> io::Result<SocketAddr> {
         let here = st.node_of(inner.current_group.get()).ok();
         st.resolve(target, here)
     })
+}
+
+/// A node crashed: packets to it are dropped on arrival, packets it had not
+/// yet put on the wire are discarded, and binding on it fails.
+pub(crate) fn node_crashed(inner: &crate::runtime::Inner, group: crate::group::GroupId) {
+    set_node_down(inner, group, true);
+}
+
+/// A node booted again after a crash.
+pub(crate) fn node_restarted(inner: &crate::runtime::Inner, group: crate::group::GroupId) {
+    set_node_down(inner, group, false);
+}
+
+fn set_node_down(inner: &crate::runtime::Inner, group: crate::group::GroupId, down: bool) {
+    let now = inner.now();
+    let mut st = state::borrow(inner);
+    st.sync(&inner.groups.borrow());
+    if let Ok(node) = st.node_of(group) {
+        st.set_down(node, now, down);
+    }
 }

@@ -9,7 +9,7 @@
 //! does not pin memory. This module knows nothing about addresses or time.
 
 /// Payloads up to this many bytes are stored inline.
-pub(crate) const INLINE: usize = 30;
+pub(crate) const INLINE: usize = 15;
 /// At most this many spare buffers are kept.
 const MAX_POOLED: usize = 1024;
 /// Buffers larger than this are freed rather than kept.

@@ -45,6 +45,7 @@ use crate::{
     time::Instant,
 };
 use bach_net::{Direction, DropReason, Network, NodeId, SendOutcome};
+use std::rc::Rc;
 use std::{
     cell::RefMut,
     collections::VecDeque,
@@ -84,6 +85,14 @@ pub(crate) struct State {
     pub(crate) monitors: Vec<Box<dyn Monitor>>,
     pub(crate) capture: Capture,
     log: Option<Vec<RawEvent>>,
+    /// Crashes of each node, by node index, as `(time, first packet id sent
+    /// after the crash)`: a packet still queued at its sender when the
+    /// sender crashed is discarded on arrival.
+    crashes: Vec<Vec<(u64, u64)>>,
+    /// Whether each node is down (crashed), by node index.
+    down: Vec<bool>,
+    /// The simulation's trace; packet fates are recorded as they happen.
+    pub(crate) trace: Rc<crate::trace::Recorder>,
     next_packet_id: u64,
     /// The host name resolved last: a loop sending to `"server:1337"`
     /// compares one string instead of searching the node table. Nodes are
@@ -179,6 +188,9 @@ struct Packet {
     id: u64,
     /// Delay added by monitors, for the capture comment.
     delayed: u64,
+    /// When the copy leaves its sender (after bandwidth queueing): a crash
+    /// of the sender before then discards it.
+    departs: u64,
     from: NodeId,
     to: NodeId,
     src_port: u16,
@@ -375,7 +387,7 @@ fn reentrant() -> ! {
 }
 
 impl State {
-    pub(crate) fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64, trace: Rc<crate::trace::Recorder>) -> Self {
         Self {
             network: Network::new(),
             node_of_group: Vec::new(),
@@ -390,6 +402,9 @@ impl State {
             monitors: Vec::new(),
             capture: Capture::from_env(seed),
             log: None,
+            crashes: Vec::new(),
+            down: Vec::new(),
+            trace,
             next_packet_id: 0,
             last_name: None,
         }
@@ -397,7 +412,7 @@ impl State {
 
     /// Adds the groups created since the last call as network nodes.
     #[inline]
-    fn sync(&mut self, groups: &GroupTable) {
+    pub(crate) fn sync(&mut self, groups: &GroupTable) {
         if groups.len() != self.node_of_group.len() {
             self.add_groups(groups);
         }
@@ -520,6 +535,15 @@ impl State {
         here: NodeId,
         addr: SocketAddr,
     ) -> io::Result<(Handle, SocketAddr)> {
+        if self.is_down(here) {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                format!(
+                    "cannot bind {addr} on node `{}`: the node is crashed",
+                    self.network.nodes().name(here)
+                ),
+            ));
+        }
         let nodes = self.network.nodes();
         let own = nodes.addr(here);
         let ip = addr.ip();
@@ -657,6 +681,46 @@ impl State {
         }
     }
 
+    #[inline]
+    fn is_down(&self, node: NodeId) -> bool {
+        self.down.get(node.index()).copied().unwrap_or(false)
+    }
+
+    /// Marks `node` crashed (`true`) or booted again (`false`).
+    pub(crate) fn set_down(&mut self, node: NodeId, now: u64, down: bool) {
+        let index = node.index();
+        if self.down.len() <= index {
+            self.down.resize(index + 1, false);
+            self.crashes.resize_with(index + 1, Vec::new);
+        }
+        self.down[index] = down;
+        if down {
+            self.crashes[index].push((now, self.next_packet_id));
+        }
+    }
+
+    /// Whether the sender of a packet with this id and departure time had
+    /// crashed before the packet left it.
+    #[inline]
+    fn sender_crashed_first(&self, from: NodeId, id: u64, departs: u64) -> bool {
+        let Some(crashes) = self.crashes.get(from.index()).filter(|c| !c.is_empty()) else {
+            return false;
+        };
+        // The first crash after the packet was sent decides.
+        let first = crashes.partition_point(|(_, next_id)| *next_id <= id);
+        crashes.get(first).is_some_and(|(time, _)| *time < departs)
+    }
+
+    /// Expands one compact packet record.
+    pub(crate) fn expand(&self, inner: &Inner, event: &RawEvent) -> super::PacketEvent {
+        let nodes = self.network.nodes();
+        event.expand(
+            inner,
+            |node| self.group_of(NodeId::from_u32(node)),
+            |node| nodes.addr(NodeId::from_u32(node)),
+        )
+    }
+
     /// The packet log recorded so far.
     pub(crate) fn packet_log(&self, inner: &Inner) -> Vec<super::PacketEvent> {
         let Some(log) = &self.log else {
@@ -694,8 +758,16 @@ impl State {
     /// Records an event in the packet log, if it is on.
     #[inline]
     fn log(&mut self, event: impl FnOnce() -> RawEvent) {
+        let tracing = self.trace.enabled();
+        if self.log.is_none() && !tracing {
+            return;
+        }
+        let event = event();
+        if tracing {
+            self.trace.record_packet(event);
+        }
         if let Some(log) = &mut self.log {
-            log.push(event());
+            log.push(event);
         }
     }
 
@@ -881,6 +953,7 @@ pub(crate) fn send(
                 src_port,
                 dst_port,
                 delayed: verdict.delay,
+                departs: crate::time::ticks(delivery.departs),
                 link: NONE
                     | flags(
                         delivery.duplicate || monitor_copy,
@@ -993,6 +1066,7 @@ fn deliver_one(inner: &Inner, st: &mut State, now: u64, key: u32) -> Result<(), 
                 src_port: original.src_port,
                 dst_port: original.dst_port,
                 delayed: original.delayed,
+                departs: original.departs,
                 link: NONE | flags(true, original.has(CORRUPTED), true, true),
             };
             let copy = st.packets.insert(copy);
@@ -1016,6 +1090,10 @@ fn deliver_one(inner: &Inner, st: &mut State, now: u64, key: u32) -> Result<(), 
 fn arrive(st: &mut State, now: u64, key: u32) {
     let packet = st.packets.get(key);
     let (from, to, src_port, dst_port) = (packet.from, packet.to, packet.src_port, packet.dst_port);
+    if st.is_down(to) || st.sender_crashed_first(from, packet.id, packet.departs) {
+        drop_on_arrival(st, now, key, DropReason::NodeDown);
+        return;
+    }
     let len = packet.payload.len();
     let Some(socket_key) = st.ports[to.index()].get(dst_port) else {
         drop_on_arrival(st, now, key, DropReason::NoSocket);
@@ -1059,7 +1137,7 @@ fn arrive(st: &mut State, now: u64, key: u32) {
         };
         st.capture.record(st.network.nodes(), &record);
     }
-    if st.log.is_some() {
+    if st.log.is_some() || st.trace.enabled() {
         let event = arrival_event(now, st.packets.get(key), PacketFate::Delivered);
         st.log(|| event);
     }

@@ -30,6 +30,7 @@ use crate::{
         wheel::{Key, Wheel},
         Duration, Instant,
     },
+    trace::{RawEvent, RawKind},
 };
 use std::{
     cell::{Cell, RefCell},
@@ -76,6 +77,10 @@ pub(crate) struct Inner {
     // ----- network (bach::net) -----
     pub(crate) net: RefCell<crate::net::state::State>,
     // -----
+    /// The event trace (shared with the network state).
+    pub(crate) trace: Rc<crate::trace::Recorder>,
+    /// Node lifecycle and clocks, by group.
+    pub(crate) nodes: RefCell<crate::node::Nodes>,
     time_limit: Cell<Option<u64>>,
     abort_on_panic: Cell<bool>,
     failure: RefCell<Option<String>>,
@@ -148,21 +153,98 @@ impl Inner {
             waker::generation(polling.id.as_u64()),
         );
         let mut cx = Context::from_waker(&waker);
+        if self.trace.enabled() {
+            self.trace.set_current(self.executor.label(polling.index));
+        }
         #[cfg(feature = "tracing")]
         let _span = crate::tracing::task_span(self, &polling).entered();
         let task = polling.task.as_mut();
         let result = catch_unwind(AssertUnwindSafe(|| task.poll(&mut cx, &self.root)));
         self.root.set(Root::NONE);
         self.current_group.set(GroupId::MAIN);
+        let tracing = self.trace.enabled();
         match result {
             Ok(Poll::Pending) => self.executor.suspend(polling.index, polling.task),
-            Ok(Poll::Ready(())) => drop(self.executor.complete(polling.index, polling.task)),
+            Ok(Poll::Ready(())) => {
+                if tracing {
+                    self.trace_task(polling.index, RawKind::Complete);
+                }
+                drop(self.executor.complete(polling.index, polling.task))
+            }
             Err(payload) => self.task_panicked(polling, payload),
+        }
+        if tracing {
+            self.trace.set_current(None);
+            self.flush_trace_sink();
         }
         true
     }
 
+    /// Records an event about the task in slot `index`.
+    pub(crate) fn trace_task(&self, index: usize, kind: RawKind) {
+        if let Some(label) = self.executor.label(index) {
+            self.trace.push(RawEvent {
+                time: self.now(),
+                node: Some(label.group),
+                task: Some((label.id, label.name)),
+                kind,
+            });
+        }
+    }
+
+    /// Records an event about a task given by id (it may have no slot any
+    /// more, e.g. when cancelled by a crash).
+    pub(crate) fn trace_task_event(&self, group: GroupId, id: crate::task::TaskId, kind: RawKind) {
+        if self.trace.enabled() {
+            self.trace.push(RawEvent {
+                time: self.now(),
+                node: Some(group),
+                task: Some((id, None)),
+                kind,
+            });
+        }
+    }
+
+    /// Records an event on a node, outside any particular task.
+    pub(crate) fn trace_node_event(&self, group: GroupId, kind: RawKind) {
+        if self.trace.enabled() {
+            self.trace.push(RawEvent {
+                time: self.now(),
+                node: Some(group),
+                task: None,
+                kind,
+            });
+        }
+    }
+
+    /// Records an event in the current context (node and task).
+    pub(crate) fn trace_event(&self, kind: RawKind) {
+        if self.trace.enabled() {
+            self.trace.push(RawEvent {
+                time: self.now(),
+                node: Some(self.current_group.get()),
+                task: self.trace.current(),
+                kind,
+            });
+        }
+    }
+
+    /// Prints events recorded since the last flush to the live sink
+    /// (`BACH_TRACE`), at a point where no simulation state is borrowed.
+    pub(crate) fn flush_trace_sink(&self) {
+        if !self.trace.has_sink() {
+            return;
+        }
+        for raw in self.trace.take_unprinted() {
+            let event = crate::trace::expand(self, &raw);
+            self.trace.print(&event);
+        }
+    }
+
     fn cancel(&self, mut polling: Polling) {
+        if self.trace.enabled() {
+            self.trace_task(polling.index, RawKind::Cancel);
+        }
         // Dropping the future runs its destructors inside the simulation.
         polling
             .task
@@ -174,6 +256,10 @@ impl Inner {
 
     #[cold]
     fn task_panicked(&self, mut polling: Polling, payload: Box<dyn std::any::Any + Send>) {
+        if self.trace.enabled() {
+            let message: Rc<str> = panic_message(payload.as_ref()).into();
+            self.trace_task(polling.index, RawKind::Panic(message));
+        }
         if !self.abort_on_panic.get() {
             polling
                 .task
@@ -259,12 +345,21 @@ impl Inner {
     #[inline]
     fn fire(&self, key: Key, event: TimerEvent) {
         match event {
-            TimerEvent::Wake(waker) => waker.wake(),
+            TimerEvent::Wake(waker) => {
+                if self.trace.enabled() {
+                    match waker::task_of(&waker, self.sim_id) {
+                        Some(index) => self.trace_task(index, RawKind::TimerFire),
+                        None => self.trace_node_event(GroupId::MAIN, RawKind::TimerFire),
+                    }
+                }
+                waker.wake()
+            }
             TimerEvent::Deliver(packet) => {
                 self.timers.borrow_mut().remove(key);
                 crate::net::state::deliver(self, packet);
             }
         }
+        self.flush_trace_sink();
     }
 
     /// The loop behind `run`: until primaries finish, or quiescence.
@@ -333,6 +428,8 @@ impl Inner {
         self.executor.clear();
         self.timers.borrow_mut().clear();
         self.net.borrow_mut().teardown();
+        self.flush_trace_sink();
+        self.trace.flush();
     }
 }
 
@@ -372,6 +469,10 @@ impl Simulation {
     /// Panics if `BACH_SEED` is set but is not an unsigned integer.
     pub fn new() -> Self {
         let seed = seed_from_env();
+        let trace = Rc::new(crate::trace::Recorder::default());
+        if let Err(error) = trace.configure_from_env() {
+            panic!("{error}");
+        }
         let inner = context::register(|sim_id| {
             Rc::new_cyclic(|this| Inner {
                 sim_id,
@@ -384,7 +485,9 @@ impl Simulation {
                 groups: RefCell::new(GroupTable::default()),
                 current_group: Cell::new(GroupId::MAIN),
                 root: Cell::new(Root::NONE),
-                net: RefCell::new(crate::net::state::State::new(seed)),
+                net: RefCell::new(crate::net::state::State::new(seed, trace.clone())),
+                trace,
+                nodes: RefCell::new(crate::node::Nodes::default()),
                 time_limit: Cell::new(None),
                 abort_on_panic: Cell::new(true),
                 failure: RefCell::new(None),
@@ -554,6 +657,114 @@ impl Simulation {
     /// Number of tasks that have not completed.
     pub fn live_tasks(&self) -> usize {
         self.inner.executor.live_tasks()
+    }
+
+    /// Runs up to `n` steps (see [`Simulation::step`]); returns how many
+    /// ran (fewer when the simulation ran out of events).
+    #[track_caller]
+    pub fn steps(&mut self, n: usize) -> usize {
+        (0..n).take_while(|_| self.step()).count()
+    }
+
+    /// Events waiting on the timer wheel: timers plus packet arrivals
+    /// (copies due at the same instant from one burst count once).
+    pub fn pending_events(&self) -> usize {
+        self.inner.timers.borrow().pending()
+    }
+
+    /// Registers restartable software for node `name` and boots it now; see
+    /// [`node::host`](crate::node::host).
+    pub fn host<F, Fut>(&mut self, name: &str, factory: F)
+    where
+        F: Fn() -> Fut + 'static,
+        Fut: std::future::Future<Output = ()> + 'static,
+    {
+        self.enter(|| crate::node::host(name, factory))
+    }
+
+    /// Crashes node `name` now; see [`node::crash`](crate::node::crash).
+    pub fn crash(&mut self, name: &str) {
+        self.enter(|| crate::node::crash(name))
+    }
+
+    /// Restarts node `name` now; see [`node::restart`](crate::node::restart).
+    pub fn restart(&mut self, name: &str) {
+        self.enter(|| crate::node::restart(name))
+    }
+
+    /// Turns event recording on or off (see [`trace`](crate::trace)).
+    pub fn record_trace(self, on: bool) -> Self {
+        self.inner.trace.set_enabled(on);
+        self
+    }
+
+    /// How many events the trace keeps (default 65 536); older ones are
+    /// overwritten, so memory stays flat on long runs.
+    pub fn trace_capacity(self, events: usize) -> Self {
+        self.inner.trace.set_capacity(events);
+        self
+    }
+
+    /// The recorded events, oldest first (empty unless recording is on).
+    pub fn trace(&self) -> Vec<crate::trace::Event> {
+        self.inner
+            .trace
+            .snapshot()
+            .iter()
+            .map(|raw| crate::trace::expand(&self.inner, raw))
+            .collect()
+    }
+
+    /// How many events fell out of the trace's ring buffer.
+    pub fn trace_overwritten(&self) -> u64 {
+        self.inner.trace.overwritten()
+    }
+
+    /// Runs `body` (as [`Simulation::run`] would) twice with `seed` and
+    /// trace recording on, and panics if the two traces differ, naming the
+    /// first divergent event. Catches bodies that read the wall clock, OS
+    /// randomness or `HashMap` iteration order.
+    #[track_caller]
+    pub fn check_determinism(seed: u64, body: impl Fn()) {
+        let run = || {
+            let mut sim = Simulation::new()
+                .seed(seed)
+                .record_trace(true)
+                .trace_capacity(usize::MAX);
+            sim.run(&body);
+            let lines: Vec<String> = sim
+                .trace()
+                .iter()
+                .map(|event| {
+                    let mut line = Vec::new();
+                    let _ = crate::trace::write_console(&mut line, event);
+                    String::from_utf8_lossy(&line).trim_end().to_string()
+                })
+                .collect();
+            lines
+        };
+        let (first, second) = (run(), run());
+        if first == second {
+            return;
+        }
+        let index = first
+            .iter()
+            .zip(&second)
+            .position(|(a, b)| a != b)
+            .unwrap_or(first.len().min(second.len()));
+        let show = |lines: &[String]| {
+            lines
+                .get(index)
+                .cloned()
+                .unwrap_or_else(|| "(no event: the run ended)".into())
+        };
+        panic!(
+            "the simulation is nondeterministic (seed {seed}): the first difference at event #{index}\n  run 1: {}\n  run 2: {}\n\
+             Look for reads of the wall clock, OS randomness or HashMap/HashSet iteration order in the code \
+             that produced these events.",
+            show(&first),
+            show(&second)
+        );
     }
 
     fn with_entered<R>(&mut self, f: impl FnOnce(&Inner) -> R) -> R {

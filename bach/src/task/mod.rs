@@ -69,9 +69,26 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
+    let group = inner.current_group.get();
+    if inner.nodes.borrow().is_crashed(group) {
+        crashed_spawn(inner, group);
+    }
     let task = Box::pin(TaskCell::new(future));
-    let (index, id) = inner.executor.insert(task, name, inner.current_group.get());
+    let (index, id) = inner.executor.insert(task, name, group);
+    if inner.trace.enabled() {
+        inner.trace_task(index, crate::trace::RawKind::Spawn);
+    }
     JoinHandle::new(inner.rc(), index, id)
+}
+
+#[cold]
+#[track_caller]
+pub(crate) fn crashed_spawn(inner: &Inner, group: crate::group::GroupId) -> ! {
+    let name = inner.groups.borrow().name(group);
+    panic!(
+        "cannot spawn a task on node `{name}`: node `{name}` is crashed \
+         (restart it with `bach::node::restart(\"{name}\")` first)"
+    )
 }
 
 /// Yields to every other task that is ready at this instant, then resumes
@@ -189,6 +206,13 @@ impl PrimaryGuard {
 impl Drop for PrimaryGuard {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+impl<F> Primary<F> {
+    /// The wrapped future.
+    pub fn get_ref(&self) -> &F {
+        &self.inner
     }
 }
 

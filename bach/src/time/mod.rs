@@ -9,12 +9,14 @@
 
 mod interval;
 mod sleep;
+mod system;
 mod timeout;
 pub(crate) mod wheel;
 
 pub use core::time::Duration;
 pub use interval::{interval, interval_at, Interval, MissedTickBehavior};
 pub use sleep::{sleep, sleep_until, Sleep};
+pub use system::{SystemTime, SystemTimeError, SIMULATION_EPOCH_SECS, UNIX_EPOCH};
 pub use timeout::{error, timeout, timeout_at, Timeout};
 
 use crate::runtime::context;

@@ -85,6 +85,7 @@ impl Sleep {
                 None => {
                     count_insert();
                     self.key = Some(timers.insert(self.deadline, TimerEvent::wake(cx)));
+                    inner.trace_event(crate::trace::RawKind::TimerSet(self.deadline));
                 }
                 Some(key) => match timers.value_mut(key) {
                     Some(TimerEvent::Wake(waker)) => {
@@ -110,7 +111,10 @@ impl Sleep {
             let sim = self.sim;
             let done = context::try_with(|inner| match inner.filter(|inner| inner.sim_id == sim) {
                 Some(inner) => {
-                    inner.timers.borrow_mut().remove(key);
+                    let pending = inner.timers.borrow_mut().remove(key).is_some();
+                    if pending {
+                        inner.trace_event(crate::trace::RawKind::TimerCancel);
+                    }
                     true
                 }
                 None => false,

@@ -1,0 +1,184 @@
+//! Where trace events are kept: a bounded ring of compact records, plus an
+//! optional live sink (stderr or a JSON-lines file) chosen by `BACH_TRACE`.
+
+use crate::{executor::TaskLabel, group::GroupId, net::RawPacketEvent as RawPacket, task::TaskId};
+use std::{
+    cell::{Cell, RefCell},
+    collections::VecDeque,
+    fs::File,
+    io::{self, BufWriter, Write},
+    rc::Rc,
+};
+
+/// Events kept by default: enough for the interesting end of most runs,
+/// bounded so that memory stays flat however long a run is.
+pub(crate) const DEFAULT_CAPACITY: usize = 65_536;
+
+/// A compact trace record: ids instead of names.
+#[derive(Clone, Debug)]
+pub(crate) struct RawEvent {
+    pub(crate) time: u64,
+    /// `None` for packets: their node follows from the fate.
+    pub(crate) node: Option<GroupId>,
+    pub(crate) task: Option<(TaskId, Option<Rc<str>>)>,
+    pub(crate) kind: RawKind,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum RawKind {
+    Spawn,
+    Complete,
+    Cancel,
+    Panic(Rc<str>),
+    TimerSet(u64),
+    TimerFire,
+    TimerCancel,
+    Packet(RawPacket),
+    NodeCrash,
+    NodeRestart,
+    Fault(Rc<str>),
+    Note(Rc<str>),
+}
+
+/// Where events go as they happen.
+pub(crate) enum Sink {
+    Stderr,
+    Jsonl(BufWriter<File>),
+}
+
+pub(crate) struct Recorder {
+    enabled: Cell<bool>,
+    capacity: Cell<usize>,
+    events: RefCell<VecDeque<RawEvent>>,
+    overwritten: Cell<u64>,
+    sink: RefCell<Option<Sink>>,
+    /// Events recorded but not yet printed to the sink.
+    unprinted: RefCell<Vec<RawEvent>>,
+    /// The task being polled, for events recorded deep inside it.
+    current: RefCell<Option<(TaskId, Option<Rc<str>>)>>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Self {
+            enabled: Cell::new(false),
+            capacity: Cell::new(DEFAULT_CAPACITY),
+            events: RefCell::new(VecDeque::new()),
+            overwritten: Cell::new(0),
+            sink: RefCell::new(None),
+            unprinted: RefCell::new(Vec::new()),
+            current: RefCell::new(None),
+        }
+    }
+}
+
+impl Recorder {
+    /// Whether events are being recorded (the hot-path check).
+    #[inline]
+    pub(crate) fn enabled(&self) -> bool {
+        self.enabled.get()
+    }
+
+    pub(crate) fn set_enabled(&self, on: bool) {
+        self.enabled.set(on);
+    }
+
+    pub(crate) fn set_capacity(&self, capacity: usize) {
+        let capacity = capacity.max(1);
+        self.capacity.set(capacity);
+        let mut events = self.events.borrow_mut();
+        while events.len() > capacity {
+            events.pop_front();
+            self.overwritten.set(self.overwritten.get() + 1);
+        }
+    }
+
+    pub(crate) fn push(&self, event: RawEvent) {
+        if self.has_sink() {
+            self.unprinted.borrow_mut().push(event.clone());
+        }
+        let mut events = self.events.borrow_mut();
+        if events.len() >= self.capacity.get() {
+            events.pop_front();
+            self.overwritten.set(self.overwritten.get() + 1);
+        }
+        events.push_back(event);
+    }
+
+    /// Records a packet fate in the current task's context.
+    pub(crate) fn record_packet(&self, packet: RawPacket) {
+        self.push(RawEvent {
+            time: packet.time,
+            node: None,
+            task: self.current(),
+            kind: RawKind::Packet(packet),
+        });
+    }
+
+    pub(crate) fn set_current(&self, label: Option<TaskLabel>) {
+        *self.current.borrow_mut() = label.map(|label| (label.id, label.name));
+    }
+
+    pub(crate) fn current(&self) -> Option<(TaskId, Option<Rc<str>>)> {
+        self.current.borrow().clone()
+    }
+
+    #[inline]
+    pub(crate) fn has_sink(&self) -> bool {
+        self.sink.borrow().is_some()
+    }
+
+    pub(crate) fn take_unprinted(&self) -> Vec<RawEvent> {
+        std::mem::take(&mut *self.unprinted.borrow_mut())
+    }
+
+    /// Prints one event to the live sink.
+    pub(crate) fn print(&self, event: &super::Event) {
+        match self.sink.borrow_mut().as_mut() {
+            Some(Sink::Stderr) => {
+                let _ = super::write_console(io::stderr().lock(), event);
+            }
+            Some(Sink::Jsonl(file)) => {
+                let _ = super::write_json(file, event);
+            }
+            None => {}
+        }
+    }
+
+    /// The recorded events, oldest first.
+    pub(crate) fn snapshot(&self) -> Vec<RawEvent> {
+        self.events.borrow().iter().cloned().collect()
+    }
+
+    /// Events that fell out of the ring because it was full.
+    pub(crate) fn overwritten(&self) -> u64 {
+        self.overwritten.get()
+    }
+
+    /// Configures recording and the live sink from `BACH_TRACE`:
+    /// `1`/`stderr` prints to stderr, anything else names a JSON-lines file.
+    pub(crate) fn configure_from_env(&self) -> io::Result<()> {
+        let Ok(value) = std::env::var("BACH_TRACE") else {
+            return Ok(());
+        };
+        let sink = match value.trim() {
+            "" | "0" | "off" => return Ok(()),
+            "1" | "stderr" => Sink::Stderr,
+            path => {
+                let file = File::create(path).map_err(|e| {
+                    io::Error::new(e.kind(), format!("BACH_TRACE: cannot create `{path}`: {e}"))
+                })?;
+                Sink::Jsonl(BufWriter::new(file))
+            }
+        };
+        *self.sink.borrow_mut() = Some(sink);
+        self.enabled.set(true);
+        Ok(())
+    }
+
+    pub(crate) fn flush(&self) {
+        if let Some(Sink::Jsonl(file)) = self.sink.borrow_mut().as_mut() {
+            let _ = file.flush();
+        }
+    }
+}
