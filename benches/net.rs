@@ -21,9 +21,9 @@ const ROUND_TRIPS: u64 = 100_000;
 const MESH_MESSAGES: u64 = 1_000_000;
 const PACING: Duration = Duration::from_millis(2);
 
-fn stream_ours(pcap: Option<&PathBuf>) {
+fn stream_ours(pcap: Option<&PathBuf>, trace: bool) {
     use bach::{ext::*, net::UdpSocket};
-    let mut sim = bach::Simulation::new().no_pcap();
+    let mut sim = bach::Simulation::new().no_pcap().record_trace(trace);
     if let Some(dir) = pcap {
         sim = sim.pcap_dir(dir);
     }
@@ -91,10 +91,14 @@ fn udp_stream(c: &mut Criterion) {
     group.throughput(Throughput::Elements(STREAM));
     group.sample_size(20);
     group.bench_function(BenchmarkId::new("bach", STREAM), |b| {
-        b.iter(|| stream_ours(None))
+        b.iter(|| stream_ours(None, false))
     });
     group.bench_function(BenchmarkId::new("bach+pcap", STREAM), |b| {
-        b.iter(|| stream_ours(Some(&dir)))
+        b.iter(|| stream_ours(Some(&dir), false))
+    });
+    // Trace recording on (every timer, packet and task event in the ring).
+    group.bench_function(BenchmarkId::new("bach+trace", STREAM), |b| {
+        b.iter(|| stream_ours(None, true))
     });
     group.bench_function(BenchmarkId::new("bach-0.2", STREAM), |b| b.iter(stream_02));
     group.finish();

@@ -313,6 +313,24 @@ impl Executor {
         })
     }
 
+    /// Id and node of the task in slot `index` (no name: cheaper).
+    #[inline]
+    pub(crate) fn identity(&self, index: usize) -> Option<(TaskId, GroupId)> {
+        self.tasks
+            .borrow()
+            .get(index)
+            .map(|slot| (slot.id, slot.group))
+    }
+
+    /// The name of a live task, by id (a scan: for diagnostics only).
+    pub(crate) fn name_of(&self, id: TaskId) -> Option<Rc<str>> {
+        self.tasks
+            .borrow()
+            .iter()
+            .find(|(_, slot)| slot.id == id)
+            .and_then(|(_, slot)| slot.name.clone())
+    }
+
     pub(crate) fn set_group(&self, index: usize, group: GroupId) {
         if let Some(slot) = self.tasks.borrow_mut().get_mut(index) {
             slot.group = group;

@@ -154,7 +154,7 @@ impl Inner {
         );
         let mut cx = Context::from_waker(&waker);
         if self.trace.enabled() {
-            self.trace.set_current(self.executor.label(polling.index));
+            self.trace.set_current(Some(polling.id));
         }
         #[cfg(feature = "tracing")]
         let _span = crate::tracing::task_span(self, &polling).entered();
@@ -182,11 +182,11 @@ impl Inner {
 
     /// Records an event about the task in slot `index`.
     pub(crate) fn trace_task(&self, index: usize, kind: RawKind) {
-        if let Some(label) = self.executor.label(index) {
+        if let Some((id, group)) = self.executor.identity(index) {
             self.trace.push(RawEvent {
                 time: self.now(),
-                node: Some(label.group),
-                task: Some((label.id, label.name)),
+                node: Some(group),
+                task: Some(id),
                 kind,
             });
         }
@@ -199,7 +199,7 @@ impl Inner {
             self.trace.push(RawEvent {
                 time: self.now(),
                 node: Some(group),
-                task: Some((id, None)),
+                task: Some(id),
                 kind,
             });
         }
@@ -236,8 +236,11 @@ impl Inner {
             return;
         }
         for raw in self.trace.take_unprinted() {
-            let event = crate::trace::expand(self, &raw);
+            self.trace.note_name(&raw);
+            let name_of = |id| self.trace.live_name(id);
+            let event = crate::trace::expand(self, &raw, &name_of);
             self.trace.print(&event);
+            self.trace.forget_name(&raw);
         }
     }
 
@@ -707,12 +710,7 @@ impl Simulation {
 
     /// The recorded events, oldest first (empty unless recording is on).
     pub fn trace(&self) -> Vec<crate::trace::Event> {
-        self.inner
-            .trace
-            .snapshot()
-            .iter()
-            .map(|raw| crate::trace::expand(&self.inner, raw))
-            .collect()
+        crate::trace::expand_all(&self.inner, &self.inner.trace.snapshot())
     }
 
     /// How many events fell out of the trace's ring buffer.

@@ -76,7 +76,8 @@ where
     let task = Box::pin(TaskCell::new(future));
     let (index, id) = inner.executor.insert(task, name, group);
     if inner.trace.enabled() {
-        inner.trace_task(index, crate::trace::RawKind::Spawn);
+        let name = inner.executor.label(index).and_then(|label| label.name);
+        inner.trace_task(index, crate::trace::RawKind::Spawn(name));
     }
     JoinHandle::new(inner.rc(), index, id)
 }

@@ -107,8 +107,13 @@ pub enum EventKind {
     },
 }
 
-/// Expands a compact record into an [`Event`] (names resolved).
-pub(crate) fn expand(inner: &Inner, raw: &RawEvent) -> Event {
+/// Expands a compact record into an [`Event`]; `name_of` resolves task
+/// names (from spawn events, or live tasks).
+pub(crate) fn expand(
+    inner: &Inner,
+    raw: &RawEvent,
+    name_of: &dyn Fn(TaskId) -> Option<std::rc::Rc<str>>,
+) -> Event {
     let name = |group| inner.groups.borrow().name(group).to_string();
     let (node, kind) = match &raw.kind {
         RawKind::Packet(packet) => {
@@ -124,7 +129,7 @@ pub(crate) fn expand(inner: &Inner, raw: &RawEvent) -> Event {
         other => {
             let node = raw.node.map(name).unwrap_or_default();
             let kind = match other {
-                RawKind::Spawn => EventKind::TaskSpawned,
+                RawKind::Spawn(_) => EventKind::TaskSpawned,
                 RawKind::Complete => EventKind::TaskCompleted,
                 RawKind::Cancel => EventKind::TaskCancelled,
                 RawKind::Panic(message) => EventKind::TaskPanicked {
@@ -151,12 +156,32 @@ pub(crate) fn expand(inner: &Inner, raw: &RawEvent) -> Event {
     Event {
         time: Instant::from_nanos(raw.time),
         node,
-        task: raw.task.as_ref().map(|(id, name)| TaskRef {
-            id: *id,
-            name: name.as_deref().map(str::to_string),
+        task: raw.task.map(|id| TaskRef {
+            id,
+            name: name_of(id).as_deref().map(str::to_string),
         }),
         kind,
     }
+}
+
+/// Expands a whole recording, resolving names from its spawn events and,
+/// for tasks spawned before the oldest kept event, from live tasks.
+pub(crate) fn expand_all(inner: &Inner, raws: &[RawEvent]) -> Vec<Event> {
+    let mut names = std::collections::HashMap::new();
+    for raw in raws {
+        if let (Some(id), RawKind::Spawn(Some(name))) = (raw.task, &raw.kind) {
+            names.insert(id, name.clone());
+        }
+    }
+    let name_of = |id: TaskId| {
+        names
+            .get(&id)
+            .cloned()
+            .or_else(|| inner.executor.name_of(id))
+    };
+    raws.iter()
+        .map(|raw| expand(inner, raw, &name_of))
+        .collect()
 }
 
 /// Records a free-form note in the trace of the current simulation (a no-op

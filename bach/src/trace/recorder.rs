@@ -1,7 +1,7 @@
 //! Where trace events are kept: a bounded ring of compact records, plus an
 //! optional live sink (stderr or a JSON-lines file) chosen by `BACH_TRACE`.
 
-use crate::{executor::TaskLabel, group::GroupId, net::RawPacketEvent as RawPacket, task::TaskId};
+use crate::{group::GroupId, net::RawPacketEvent as RawPacket, task::TaskId};
 use std::{
     cell::{Cell, RefCell},
     collections::VecDeque,
@@ -20,13 +20,15 @@ pub(crate) struct RawEvent {
     pub(crate) time: u64,
     /// `None` for packets: their node follows from the fate.
     pub(crate) node: Option<GroupId>,
-    pub(crate) task: Option<(TaskId, Option<Rc<str>>)>,
+    /// The task (names live on its `Spawn` event, to keep records small).
+    pub(crate) task: Option<TaskId>,
     pub(crate) kind: RawKind,
 }
 
 #[derive(Clone, Debug)]
 pub(crate) enum RawKind {
-    Spawn,
+    /// Carries the task's name, if it has one.
+    Spawn(Option<Rc<str>>),
     Complete,
     Cancel,
     Panic(Rc<str>),
@@ -52,10 +54,16 @@ pub(crate) struct Recorder {
     events: RefCell<VecDeque<RawEvent>>,
     overwritten: Cell<u64>,
     sink: RefCell<Option<Sink>>,
+    /// Whether `sink` is set (checked on every event, so not a `RefCell`).
+    sinking: Cell<bool>,
+    /// Where the next event goes once the ring is full (the oldest one).
+    head: Cell<usize>,
     /// Events recorded but not yet printed to the sink.
     unprinted: RefCell<Vec<RawEvent>>,
     /// The task being polled, for events recorded deep inside it.
-    current: RefCell<Option<(TaskId, Option<Rc<str>>)>>,
+    current: Cell<Option<TaskId>>,
+    /// Names of live named tasks, for printing events as they happen.
+    live_names: RefCell<std::collections::HashMap<TaskId, Rc<str>>>,
 }
 
 impl Default for Recorder {
@@ -66,8 +74,11 @@ impl Default for Recorder {
             events: RefCell::new(VecDeque::new()),
             overwritten: Cell::new(0),
             sink: RefCell::new(None),
+            sinking: Cell::new(false),
+            head: Cell::new(0),
             unprinted: RefCell::new(Vec::new()),
-            current: RefCell::new(None),
+            current: Cell::new(None),
+            live_names: RefCell::new(std::collections::HashMap::new()),
         }
     }
 }
@@ -85,24 +96,35 @@ impl Recorder {
 
     pub(crate) fn set_capacity(&self, capacity: usize) {
         let capacity = capacity.max(1);
-        self.capacity.set(capacity);
         let mut events = self.events.borrow_mut();
+        events.rotate_left(self.head.get());
+        self.head.set(0);
         while events.len() > capacity {
             events.pop_front();
             self.overwritten.set(self.overwritten.get() + 1);
         }
+        self.capacity.set(capacity);
     }
 
+    #[inline]
     pub(crate) fn push(&self, event: RawEvent) {
-        if self.has_sink() {
+        if self.sinking.get() {
             self.unprinted.borrow_mut().push(event.clone());
         }
         let mut events = self.events.borrow_mut();
-        if events.len() >= self.capacity.get() {
-            events.pop_front();
-            self.overwritten.set(self.overwritten.get() + 1);
+        if events.len() < self.capacity.get() {
+            events.push_back(event);
+            return;
         }
-        events.push_back(event);
+        // Full: overwrite the oldest in place (no shifting, no growth).
+        let head = self.head.get();
+        events[head] = event;
+        self.head.set(if head + 1 == events.len() {
+            0
+        } else {
+            head + 1
+        });
+        self.overwritten.set(self.overwritten.get() + 1);
     }
 
     /// Records a packet fate in the current task's context.
@@ -115,17 +137,39 @@ impl Recorder {
         });
     }
 
-    pub(crate) fn set_current(&self, label: Option<TaskLabel>) {
-        *self.current.borrow_mut() = label.map(|label| (label.id, label.name));
+    #[inline]
+    pub(crate) fn set_current(&self, task: Option<TaskId>) {
+        self.current.set(task);
     }
 
-    pub(crate) fn current(&self) -> Option<(TaskId, Option<Rc<str>>)> {
-        self.current.borrow().clone()
+    #[inline]
+    pub(crate) fn current(&self) -> Option<TaskId> {
+        self.current.get()
+    }
+
+    /// The name of a live task, while printing events as they happen.
+    pub(crate) fn live_name(&self, id: TaskId) -> Option<Rc<str>> {
+        self.live_names.borrow().get(&id).cloned()
+    }
+
+    /// Tracks task names for the live sink (bounded by live tasks).
+    pub(crate) fn note_name(&self, raw: &RawEvent) {
+        if let (Some(id), RawKind::Spawn(Some(name))) = (raw.task, &raw.kind) {
+            self.live_names.borrow_mut().insert(id, name.clone());
+        }
+    }
+
+    pub(crate) fn forget_name(&self, raw: &RawEvent) {
+        if let (Some(id), RawKind::Complete | RawKind::Cancel | RawKind::Panic(_)) =
+            (raw.task, &raw.kind)
+        {
+            self.live_names.borrow_mut().remove(&id);
+        }
     }
 
     #[inline]
     pub(crate) fn has_sink(&self) -> bool {
-        self.sink.borrow().is_some()
+        self.sinking.get()
     }
 
     pub(crate) fn take_unprinted(&self) -> Vec<RawEvent> {
@@ -147,7 +191,14 @@ impl Recorder {
 
     /// The recorded events, oldest first.
     pub(crate) fn snapshot(&self) -> Vec<RawEvent> {
-        self.events.borrow().iter().cloned().collect()
+        let events = self.events.borrow();
+        let head = self.head.get();
+        events
+            .iter()
+            .skip(head)
+            .chain(events.iter().take(head))
+            .cloned()
+            .collect()
     }
 
     /// Events that fell out of the ring because it was full.
@@ -172,6 +223,7 @@ impl Recorder {
             }
         };
         *self.sink.borrow_mut() = Some(sink);
+        self.sinking.set(true);
         self.enabled.set(true);
         Ok(())
     }
