@@ -238,3 +238,68 @@ fn notes_and_faults_appear_in_order() {
     );
     assert_eq!(*seen.borrow(), 1);
 }
+
+#[test]
+fn timers_and_node_lifecycle_are_traced() {
+    let mut sim = Simulation::new().record_trace(true);
+    sim.run(|| {
+        bach::node::host("n", || async {
+            5.ms().sleep().await;
+        });
+        async {
+            drop(1.s().sleep()); // never polled: no timer was armed
+            let mut cancelled = Box::pin(2.s().sleep());
+            assert!(futures::poll!(cancelled.as_mut()).is_pending());
+            drop(cancelled);
+            1.ms().sleep().await;
+            bach::node::crash("n");
+            bach::node::restart("n");
+        }
+        .group("ops")
+        .primary()
+        .spawn_named("ops");
+    });
+    let lines = console(&sim.trace());
+    let expected = [
+        "   0.000000000  n         ++ spawned [n#0]",
+        "   0.000000000  ops       ++ spawned [ops#1]",
+        "   0.000000000  n         timer set for 0.005 [n#0]",
+        "   0.000000000  ops       timer set for 2 [ops#1]",
+        "   0.000000000  ops       timer cancelled [ops#1]",
+        "   0.000000000  ops       timer set for 0.001 [ops#1]",
+        "   0.001000000  ops       timer fired [ops#1]",
+        "   0.001000000  n         ** crashed",
+        "   0.001000000  n         -- cancelled [n#0]",
+        "   0.001000000  n         timer cancelled [n#0]",
+        "   0.001000000  n         ** restarted",
+        "   0.001000000  n         ++ spawned [n#2]",
+        "   0.001000000  ops       -- completed [ops#1]",
+        // The rebooted software's first poll, at the same instant.
+        "   0.001000000  n         timer set for 0.006 [n#2]",
+    ];
+    assert_eq!(lines, expected, "\nactual:\n{}", lines.join("\n"));
+}
+
+#[test]
+fn bach_trace_1_prints_to_stderr_as_it_happens() {
+    if std::env::var("BACH_TRACE_STDERR_CHILD").is_ok() {
+        let mut sim = Simulation::new();
+        two_node_ping(&mut sim);
+        return;
+    }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "bach_trace_1_prints_to_stderr_as_it_happens",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("BACH_TRACE_STDERR_CHILD", "1")
+        .env("BACH_TRACE", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for line in EXPECTED_PING {
+        assert!(stderr.contains(line), "missing `{line}` in:\n{stderr}");
+    }
+}

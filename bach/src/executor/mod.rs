@@ -250,10 +250,15 @@ impl Executor {
     /// run inside the simulation; a task that is being polled (it crashed
     /// its own node) is cancelled as soon as its poll returns. Returns the
     /// ids of the cancelled tasks, in slab order.
+    ///
+    /// `around(Some(id))` runs just before a task's future is dropped and
+    /// `around(None)` just after, so the caller can set the context (trace,
+    /// current node) in which its destructors run.
     pub(crate) fn cancel_group(
         &self,
         group: GroupId,
         cancel: impl Fn(TaskId) -> join::JoinError,
+        around: impl Fn(Option<TaskId>),
     ) -> Vec<TaskId> {
         let victims: Vec<(usize, TaskId)> = self
             .tasks
@@ -291,10 +296,12 @@ impl Executor {
                 }
                 continue;
             };
+            around(Some(id));
             task.as_mut().finish_with(cancel(id));
             let previous = self.current.replace(None);
             drop(self.complete(index, task));
             self.current.set(previous);
+            around(None);
         }
         cancelled
     }

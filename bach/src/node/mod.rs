@@ -142,12 +142,22 @@ pub(crate) fn crash_in(inner: &Inner, group: GroupId) {
         state.crashed = true;
     }
     inner.trace_node_event(group, RawKind::NodeCrash);
-    let cancelled = inner
+    // Destructors of the node's tasks run as those tasks, on that node.
+    let outer = (inner.trace.current(), inner.current_group.get());
+    let around = |victim: Option<crate::task::TaskId>| match victim {
+        Some(id) => {
+            inner.trace_task_event(group, id, RawKind::Cancel);
+            inner.trace.set_current(Some(id));
+            inner.current_group.set(group);
+        }
+        None => {
+            inner.trace.set_current(outer.0);
+            inner.current_group.set(outer.1);
+        }
+    };
+    inner
         .executor
-        .cancel_group(group, crate::executor::join::JoinError::cancelled);
-    for id in cancelled {
-        inner.trace_task_event(group, id, RawKind::Cancel);
-    }
+        .cancel_group(group, crate::executor::join::JoinError::cancelled, around);
     crate::net::node_crashed(inner, group);
 }
 

@@ -247,6 +247,7 @@ impl Inner {
     fn cancel(&self, mut polling: Polling) {
         if self.trace.enabled() {
             self.trace_task(polling.index, RawKind::Cancel);
+            self.trace.set_current(Some(polling.id));
         }
         // Dropping the future runs its destructors inside the simulation.
         polling
@@ -254,6 +255,7 @@ impl Inner {
             .as_mut()
             .finish_with(JoinError::cancelled(polling.id));
         self.current_group.set(GroupId::MAIN);
+        self.trace.set_current(None);
         drop(self.executor.complete(polling.index, polling.task));
     }
 
