@@ -36,13 +36,23 @@ pub(crate) enum Stage<F: Future> {
 
 pub(crate) struct TaskCell<F: Future> {
     stage: Stage<F>,
+    /// Whether the future was polled before: only the first poll publishes
+    /// the root (wrappers adopt the task then, see `task::root`).
+    started: bool,
 }
 
 impl<F: Future> TaskCell<F> {
     pub(crate) fn new(future: F) -> Self {
         Self {
             stage: Stage::Running(future),
+            started: false,
         }
+    }
+
+    fn first_poll(self: Pin<&mut Self>) -> bool {
+        // SAFETY: `started` is not structurally pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        !std::mem::replace(&mut this.started, true)
     }
 
     fn stage(self: Pin<&mut Self>) -> Pin<&mut Stage<F>> {
@@ -54,7 +64,8 @@ impl<F: Future> TaskCell<F> {
 
 impl<F: Future> ErasedTask for TaskCell<F> {
     #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>, root: &Cell<Root>) -> Poll<()> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>, root: &Cell<Root>) -> Poll<()> {
+        let first = self.as_mut().first_poll();
         let mut stage = self.stage();
         // SAFETY: the future is pinned inside the boxed cell and never moved;
         // it is dropped in place by `set` below.
@@ -62,10 +73,12 @@ impl<F: Future> ErasedTask for TaskCell<F> {
             Stage::Running(future) => unsafe { Pin::new_unchecked(future) },
             _ => return Poll::Ready(()),
         };
-        root.set(Root {
-            addr: &*future as *const F as *const (),
-            type_name: std::any::type_name::<F>(),
-        });
+        if first {
+            root.set(Root {
+                addr: &*future as *const F as *const (),
+                type_name: std::any::type_name::<F>(),
+            });
+        }
         match future.poll(cx) {
             Poll::Ready(output) => {
                 stage.set(Stage::Finished(Ok(output)));

@@ -164,7 +164,11 @@ pub fn primary<F: Future>(future: F) -> Primary<F> {
     });
     Primary {
         inner: future,
-        guard: PrimaryGuard { sim, done: false },
+        guard: PrimaryGuard {
+            sim,
+            done: false,
+            marked: false,
+        },
     }
 }
 
@@ -181,6 +185,8 @@ pin_project! {
 struct PrimaryGuard {
     sim: usize,
     done: bool,
+    /// Whether the task awaiting this future was marked primary already.
+    marked: bool,
 }
 
 impl PrimaryGuard {
@@ -224,13 +230,17 @@ impl<F: Future> Future for Primary<F> {
         let this_addr = &*self as *const Self as *const ();
         let this = self.project();
         let inner_addr = &*this.inner as *const F as *const ();
-        context::with("Primary::poll", |rt| {
-            // Pass "being the whole task" through to the wrapped future.
-            root::take::<Self>(rt, this_addr, inner_addr, std::any::type_name::<F>());
-            if let Some(index) = rt.executor.current() {
-                rt.executor.mark_primary(index);
-            }
-        });
+        if !this.guard.marked {
+            // First poll: mark the task (for deadlock reports) and pass
+            // "being the whole task" through to the wrapped future.
+            this.guard.marked = true;
+            context::with("Primary::poll", |rt| {
+                root::take::<Self>(rt, this_addr, inner_addr, std::any::type_name::<F>());
+                if let Some(index) = rt.executor.current() {
+                    rt.executor.mark_primary(index);
+                }
+            });
+        }
         let result = this.inner.poll(cx);
         if result.is_ready() {
             this.guard.finish();
