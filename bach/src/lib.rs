@@ -51,10 +51,38 @@
 //! ([`net::stats`]). With `BACH_PCAP_DIR=target/bach/pcaps` each simulation
 //! also writes a pcapng capture that Wireshark opens, node names included.
 //!
+//! ## Nodes, crashes and clocks
+//!
+//! [`node::host`] gives a node restartable software; [`node::crash`] drops
+//! every task of the node inside the simulation (sockets close, timers
+//! vanish, packets on their way to it are dropped on arrival) and
+//! [`node::restart`] boots it again with the same address. Each node has a
+//! wall clock ([`time::SystemTime`]) with its own offset and drift, for
+//! reproducing clock-skew bugs; [`node::Chaos`] injects random crashes and
+//! partitions drawn from the simulation's choice source.
+//!
+//! ## Sync primitives and queues
+//!
+//! [`sync`] has tokio's `mpsc`, `oneshot`, `Mutex`, `RwLock`, `Semaphore`,
+//! `Notify` and `watch`, native to the simulation (deterministic first-in,
+//! first-out wake order); [`queue`] has composable queues (FIFO, LIFO,
+//! priority; latent, lossy, sojourn-measuring) with metrics, for queueing
+//! models.
+//!
+//! ## Seeing what happened
+//!
+//! [`Simulation::record_trace`] records every task, timer, packet, node and
+//! fault event in a bounded ring ([`Simulation::trace`]); `BACH_TRACE=1`
+//! prints them as they happen and `BACH_TRACE=run.jsonl` writes JSON lines
+//! (see [`trace`]). [`Simulation::step`], [`Simulation::run_for`] and
+//! friends run a simulation one event, or one stretch of time, at a time.
+//!
 //! ## Reproducing a failure
 //!
 //! Simulations are seeded from `BACH_SEED` (default 0). A failure prints the
-//! seed; rerun the test with `BACH_SEED=<seed>` to get the same run again.
+//! seed; rerun the test with `BACH_SEED=<seed>` (and `BACH_TRACE=1`) to get
+//! the same run again, traced. [`Simulation::check_determinism`] runs a body
+//! twice and names the first event where the runs differ.
 //!
 //! ## Determinism rules
 //!

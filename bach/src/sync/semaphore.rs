@@ -296,7 +296,7 @@ impl Semaphore {
     /// The largest number of permits a semaphore can hold.
     pub const MAX_PERMITS: usize = MAX_PERMITS;
 
-    /// A semaphore with `permits` permits. Panics above [`MAX_PERMITS`].
+    /// A semaphore with `permits` permits. Panics above [`Semaphore::MAX_PERMITS`].
     #[track_caller]
     pub fn new(permits: usize) -> Self {
         assert!(
@@ -314,7 +314,7 @@ impl Semaphore {
     }
 
     /// Adds `n` permits, handing them to waiters first-in, first-out.
-    /// Panics if the total would exceed [`MAX_PERMITS`].
+    /// Panics if the total would exceed [`Semaphore::MAX_PERMITS`].
     #[track_caller]
     pub fn add_permits(&self, n: usize) {
         release(&self.permits, n);
