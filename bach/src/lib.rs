@@ -70,6 +70,7 @@ pub mod ext;
 pub mod group;
 pub mod net;
 pub mod node;
+pub mod process;
 pub mod queue;
 pub mod rand;
 pub mod runtime;
