@@ -400,9 +400,17 @@ impl Drop for AliveGuard {
     }
 }
 
-/// The host task of slot `id`.
-async fn run(id: usize, socket: Rc<UdpSocket>) {
-    let _alive = AliveGuard(id);
+/// The host task of slot `id`. The guard lives in the future from the
+/// start, so a process whose node crashes before its first poll dies too.
+fn run(id: usize, socket: Rc<UdpSocket>) -> impl std::future::Future<Output = ()> {
+    let alive = AliveGuard(id);
+    async move {
+        let _alive = alive;
+        serve(id, socket).await
+    }
+}
+
+async fn serve(id: usize, socket: Rc<UdpSocket>) {
     let mut buf = vec![0u8; crate::net::MAX_UDP_PAYLOAD];
     let mut sleep: Option<Sleep> = None;
     poll_fn(|cx| {
