@@ -51,6 +51,17 @@
 //! ([`net::stats`]). With `BACH_PCAP_DIR=target/bach/pcaps` each simulation
 //! also writes a pcapng capture that Wireshark opens, node names included.
 //!
+//! ## Processes
+//!
+//! For systems written as message handlers rather than async code (courses,
+//! AnySystem and dslab-mp ports), [`process`] hosts AnySystem-style
+//! processes on tasks: `Process::on_message`/`on_local_message`/`on_timer`,
+//! a [`process::Context`] to send messages, emit local messages and set
+//! named timers, and `Simulation` methods to add processes, send local
+//! messages, step until a process reports, inspect process state and inject
+//! network faults. Messages between nodes are datagrams on the simulated
+//! network, so every fault, the trace and the capture apply.
+//!
 //! ## Reproducing a failure
 //!
 //! Simulations are seeded from `BACH_SEED` (default 0). A failure prints the

@@ -9,9 +9,10 @@ use std::{rc::Rc, time::Duration};
 /// One action requested by a handler.
 #[derive(Debug)]
 pub(crate) enum Action {
+    /// `to` is the slot of the receiving process.
     Send {
         msg: Message,
-        to: String,
+        to: usize,
     },
     Local(Message),
     SetTimer {
@@ -36,18 +37,36 @@ pub struct Context {
 }
 
 impl Context {
-    pub(crate) fn new(name: Rc<str>, node: Rc<str>, group: GroupId) -> Self {
+    pub(crate) fn new(name: Rc<str>, node: Rc<str>, group: GroupId, actions: Vec<Action>) -> Self {
         Self {
             name,
             node,
             group,
-            actions: Vec::new(),
+            actions,
         }
     }
 
-    /// Sends `msg` to the process named `to` (on any node).
-    pub fn send(&mut self, msg: Message, to: impl Into<String>) {
-        self.actions.push(Action::Send { msg, to: to.into() });
+    /// Sends `msg` to the process named `to` (on any node). Panics if no
+    /// process was ever added under that name (listing the known ones).
+    #[track_caller]
+    pub fn send(&mut self, msg: Message, to: impl AsRef<str>) {
+        let to = to.as_ref();
+        let target = crate::runtime::context::with("bach::process::Context::send", |inner| {
+            let reg = inner.processes.borrow();
+            match reg.by_name.get(to) {
+                Some(&target) => target,
+                None => {
+                    let known: Vec<&str> = reg.by_name.keys().map(|name| &**name).collect();
+                    panic!(
+                        "process `{}` sent {} to unknown process `{to}` (known: {})",
+                        self.name,
+                        msg.tip,
+                        known.join(", ")
+                    )
+                }
+            }
+        });
+        self.actions.push(Action::Send { msg, to: target });
     }
 
     /// Emits a local message to the outside world (the test reads it with

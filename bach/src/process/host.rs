@@ -82,6 +82,8 @@ pub(crate) struct Slot {
     pub(crate) sent: u64,
     pub(crate) received: u64,
     pub(crate) log: Vec<ProcessEvent>,
+    /// The action buffer handed to each handler's context (reused).
+    actions: Vec<Action>,
 }
 
 impl Slot {
@@ -149,6 +151,7 @@ pub(crate) fn add(inner: &Inner, name: &str, node: &str, process: Box<dyn Proces
             sent: 0,
             received: 0,
             log: Vec::new(),
+            actions: Vec::new(),
         });
         reg.by_name.insert(name.clone(), id);
         drop(reg);
@@ -157,21 +160,40 @@ pub(crate) fn add(inner: &Inner, name: &str, node: &str, process: Box<dyn Proces
         inner.current_group.set(previous);
         id
     };
-    handle(inner, id, Incoming::Start, false);
+    handle(inner, id, Incoming::Start, &|| "on_start".into(), false);
     id
 }
 
 /// What a handler is called for.
-pub(crate) enum Incoming {
+pub(crate) enum Incoming<'a> {
     Start,
-    Message { from: Rc<str>, msg: Message },
+    Message { from: &'a str, msg: Message },
     Local(Message),
-    Timer(String),
+    Timer(&'a str),
+}
+
+/// Describes an incoming message for a panic report (only called then, so
+/// the hot path never formats or clones).
+fn describe(incoming: &Incoming<'_>) -> String {
+    match incoming {
+        Incoming::Start => "on_start".to_string(),
+        Incoming::Message { from, msg } => format!("message {msg} from `{from}`"),
+        Incoming::Local(msg) => format!("local message {msg}"),
+        Incoming::Timer(name) => format!("timer `{name}`"),
+    }
 }
 
 /// Runs the handler of slot `id` for `incoming`, then applies its actions.
-/// A panicking handler panics again with the process and what it handled.
-pub(crate) fn handle(inner: &Inner, id: usize, incoming: Incoming, in_task: bool) {
+/// A panicking handler panics again with the process and what it handled,
+/// as told by `what` (called only on a panic: the message itself has moved
+/// into the handler).
+pub(crate) fn handle(
+    inner: &Inner,
+    id: usize,
+    incoming: Incoming<'_>,
+    what: &dyn Fn() -> String,
+    in_task: bool,
+) {
     let (mut process, mut ctx) = {
         let mut reg = registry(inner);
         let record = reg.record_events;
@@ -181,7 +203,12 @@ pub(crate) fn handle(inner: &Inner, id: usize, incoming: Incoming, in_task: bool
             .process
             .take()
             .expect("a process handles one thing at a time");
-        let ctx = Context::new(slot.name.clone(), slot.node.clone(), slot.group);
+        let ctx = Context::new(
+            slot.name.clone(),
+            slot.node.clone(),
+            slot.group,
+            std::mem::take(&mut slot.actions),
+        );
         if record {
             let kind = match &incoming {
                 Incoming::Start => None,
@@ -190,7 +217,7 @@ pub(crate) fn handle(inner: &Inner, id: usize, incoming: Incoming, in_task: bool
                     msg: msg.clone(),
                 }),
                 Incoming::Local(msg) => Some(ProcessEventKind::LocalMessageReceived(msg.clone())),
-                Incoming::Timer(name) => Some(ProcessEventKind::TimerFired(name.clone())),
+                Incoming::Timer(name) => Some(ProcessEventKind::TimerFired(name.to_string())),
             };
             if let Some(kind) = kind {
                 slot.log.push(ProcessEvent {
@@ -216,28 +243,28 @@ pub(crate) fn handle(inner: &Inner, id: usize, incoming: Incoming, in_task: bool
         }
     }
     let previous = inner.current_group.replace(ctx.group);
-    let result = catch_unwind(AssertUnwindSafe(|| match &incoming {
+    let result = catch_unwind(AssertUnwindSafe(|| match incoming {
         Incoming::Start => process.on_start(&mut ctx),
-        Incoming::Message { from, msg } => process.on_message(msg.clone(), from, &mut ctx),
-        Incoming::Local(msg) => process.on_local_message(msg.clone(), &mut ctx),
+        Incoming::Message { from, msg } => process.on_message(msg, from, &mut ctx),
+        Incoming::Local(msg) => process.on_local_message(msg, &mut ctx),
         Incoming::Timer(name) => process.on_timer(name, &mut ctx),
     }));
     inner.current_group.set(previous);
     registry(inner).slots[id].process = Some(process);
     if let Err(payload) = result {
-        let what = match &incoming {
-            Incoming::Start => "on_start".to_string(),
-            Incoming::Message { from, msg } => format!("message {msg} from `{from}`"),
-            Incoming::Local(msg) => format!("local message {msg}"),
-            Incoming::Timer(name) => format!("timer `{name}`"),
-        };
         let message = crate::executor::cell::panic_message(payload.as_ref());
         resume_unwind(Box::new(format!(
-            "process `{}` panicked while handling {what}: {message}",
-            ctx.name
+            "process `{}` panicked while handling {}: {message}",
+            ctx.name,
+            what()
         )));
     }
-    apply(inner, id, ctx.actions, in_task);
+    let mut actions = ctx.actions;
+    apply(inner, id, &mut actions, in_task);
+    let slot = &mut registry(inner).slots[id];
+    if slot.actions.capacity() < actions.capacity() {
+        slot.actions = actions; // keep the larger buffer for the next handler
+    }
 }
 
 fn trace(inner: &Inner, group: GroupId, line: String) {
@@ -248,11 +275,11 @@ fn trace(inner: &Inner, group: GroupId, line: String) {
 
 /// Applies a handler's actions in order. `in_task`: the handler ran inside
 /// the process's own task (which re-checks its timers by itself).
-fn apply(inner: &Inner, id: usize, actions: Vec<Action>, in_task: bool) {
+fn apply(inner: &Inner, id: usize, actions: &mut Vec<Action>, in_task: bool) {
     let mut wake_self = false;
-    for action in actions {
+    for action in actions.drain(..) {
         match action {
-            Action::Send { msg, to } => send(inner, id, msg, &to),
+            Action::Send { msg, to } => send(inner, id, msg, to),
             Action::Local(msg) => {
                 if inner.trace.enabled() {
                     let (name, group) = {
@@ -318,17 +345,10 @@ fn apply(inner: &Inner, id: usize, actions: Vec<Action>, in_task: bool) {
     }
 }
 
-fn send(inner: &Inner, id: usize, msg: Message, to: &str) {
+fn send(inner: &Inner, id: usize, msg: Message, target: usize) {
     let mut reg = registry(inner);
-    let Some(&target) = reg.by_name.get(to) else {
-        let known: Vec<&str> = reg.by_name.keys().map(|name| &**name).collect();
-        panic!(
-            "process `{}` sent {} to unknown process `{to}` (known: {})",
-            reg.slots[id].name,
-            msg.tip,
-            known.join(", ")
-        );
-    };
+    let to = reg.slots[target].name.clone();
+    let to = &*to;
     reg.messages += 1;
     reg.traffic += msg.size() as u64;
     let record = reg.record_events;
@@ -417,25 +437,40 @@ async fn serve(id: usize, socket: Rc<UdpSocket>) {
         context::with("bach::process host", |inner| loop {
             let next = registry(inner).slots[id].inbox.pop_front();
             if let Some((from, msg)) = next {
-                handle(inner, id, Incoming::Message { from, msg }, true);
+                // Same-node messages are rare enough to pay a copy for
+                // the panic report.
+                let copy = Incoming::Message {
+                    from: &from,
+                    msg: msg.clone(),
+                };
+                let incoming = Incoming::Message { from: &from, msg };
+                handle(inner, id, incoming, &|| describe(&copy), true);
                 continue;
             }
             match socket.poll_recv_from(cx, &mut buf) {
                 Poll::Ready(Ok((len, _))) => {
-                    let decoded = message::decode(&buf[..len]);
+                    let wire = &buf[..len];
+                    let decoded = message::decode(wire);
                     // Anything else on the process's port is not for it.
                     let mine = |to: &str| *registry(inner).slots[id].name == *to;
                     if let Some(decoded) = decoded.filter(|d| mine(&d.to)) {
-                        let from: Rc<str> = decoded.from.into();
-                        handle(
-                            inner,
-                            id,
-                            Incoming::Message {
-                                from,
-                                msg: decoded.msg,
-                            },
-                            true,
-                        );
+                        let msg = Message {
+                            tip: decoded.tip.into_owned(),
+                            data: decoded.data.into_owned(),
+                        };
+                        let incoming = Incoming::Message {
+                            from: &decoded.from,
+                            msg,
+                        };
+                        // On a panic, decode the datagram again.
+                        let what = || match message::decode(wire) {
+                            Some(d) => describe(&Incoming::Message {
+                                from: &d.from,
+                                msg: Message::new(d.tip, d.data),
+                            }),
+                            None => "a message".into(),
+                        };
+                        handle(inner, id, incoming, &what, true);
                     }
                     continue;
                 }
@@ -459,7 +494,8 @@ async fn serve(id: usize, socket: Rc<UdpSocket>) {
                     if timer.poll_at(cx).is_ready() {
                         sleep = None;
                         registry(inner).slots[id].timers.remove(&name);
-                        handle(inner, id, Incoming::Timer(name), true);
+                        let what = || format!("timer `{name}`");
+                        handle(inner, id, Incoming::Timer(&name), &what, true);
                         continue;
                     }
                 }

@@ -16,7 +16,7 @@
 //! (invalid UTF-8 is replaced, like `String::from_utf8_lossy`).
 
 use serde::{de::DeserializeOwned, Serialize};
-use std::fmt;
+use std::{borrow::Cow, fmt};
 
 /// A message between processes, or between a process and the test (local
 /// messages): a type tag and a payload (JSON text by convention).
@@ -121,16 +121,17 @@ pub(crate) fn encode(out: &mut Vec<u8>, from: &str, to: &str, msg: &Message) {
     }
 }
 
-/// A decoded datagram.
-pub(crate) struct Decoded {
-    pub(crate) from: String,
-    pub(crate) to: String,
-    pub(crate) msg: Message,
+/// A decoded datagram, borrowing from it where it can.
+pub(crate) struct Decoded<'a> {
+    pub(crate) from: Cow<'a, str>,
+    pub(crate) to: Cow<'a, str>,
+    pub(crate) tip: Cow<'a, str>,
+    pub(crate) data: Cow<'a, str>,
 }
 
-/// Parses a header copy laid out forwards; returns the fields and the
-/// copy's length.
-fn parse_header(copy: &[u8]) -> Option<(String, String, String, usize)> {
+/// Splits a header copy laid out forwards into its fields; returns them
+/// and the copy's length.
+fn parse_header(copy: &[u8]) -> Option<([&[u8]; 3], usize)> {
     let len = usize::from(u16::from_be_bytes([*copy.first()?, *copy.get(1)?]));
     let total = 2 + len + 4;
     let body = copy.get(..2 + len)?;
@@ -139,43 +140,47 @@ fn parse_header(copy: &[u8]) -> Option<(String, String, String, usize)> {
         return None;
     }
     let mut fields = body[2..].splitn(3, |&b| b == 0);
-    let from = String::from_utf8(fields.next()?.to_vec()).ok()?;
-    let to = String::from_utf8(fields.next()?.to_vec()).ok()?;
-    let tip = String::from_utf8(fields.next()?.to_vec()).ok()?;
-    Some((from, to, tip, total))
+    Some(([fields.next()?, fields.next()?, fields.next()?], total))
+}
+
+fn text(bytes: &[u8]) -> Option<&str> {
+    std::str::from_utf8(bytes).ok()
 }
 
 /// Decodes a datagram; `None` if it is not a process message at all.
-pub(crate) fn decode(wire: &[u8]) -> Option<Decoded> {
-    let (header, header_len) = match parse_header(wire) {
-        Some((from, to, tip, len)) => ((from, to, tip), len),
-        None => {
-            // The first copy was hit: read the mirrored copy at the end.
-            let n = wire.len();
-            let len = usize::from(u16::from_be_bytes([
-                *wire.get(n.checked_sub(1)?)?,
-                *wire.get(n.checked_sub(2)?)?,
-            ]));
-            let total = 2 + len + 4;
-            let tail: Vec<u8> = wire
-                .get(n.checked_sub(total)?..)?
-                .iter()
-                .rev()
-                .copied()
-                .collect();
-            let (from, to, tip, len) = parse_header(&tail)?;
-            ((from, to, tip), len)
-        }
+pub(crate) fn decode(wire: &[u8]) -> Option<Decoded<'_>> {
+    let data_of = |header_len: usize| -> Option<Cow<'_, str>> {
+        let data = wire.get(header_len..wire.len().checked_sub(header_len)?)?;
+        Some(String::from_utf8_lossy(data))
     };
-    let data = wire.get(header_len..wire.len().checked_sub(header_len)?)?;
-    let (from, to, tip) = header;
+    if let Some(([from, to, tip], len)) = parse_header(wire) {
+        return Some(Decoded {
+            from: Cow::Borrowed(text(from)?),
+            to: Cow::Borrowed(text(to)?),
+            tip: Cow::Borrowed(text(tip)?),
+            data: data_of(len)?,
+        });
+    }
+    // The first copy was hit: read the mirrored copy at the end.
+    let n = wire.len();
+    let len = usize::from(u16::from_be_bytes([
+        *wire.get(n.checked_sub(1)?)?,
+        *wire.get(n.checked_sub(2)?)?,
+    ]));
+    let total = 2 + len + 4;
+    let tail: Vec<u8> = wire
+        .get(n.checked_sub(total)?..)?
+        .iter()
+        .rev()
+        .copied()
+        .collect();
+    let ([from, to, tip], len) = parse_header(&tail)?;
+    let owned = |bytes: &[u8]| text(bytes).map(|s| Cow::Owned(s.to_string()));
     Some(Decoded {
-        from,
-        to,
-        msg: Message {
-            tip,
-            data: String::from_utf8_lossy(data).into_owned(),
-        },
+        from: owned(from)?,
+        to: owned(to)?,
+        tip: owned(tip)?,
+        data: data_of(len)?,
     })
 }
 
@@ -189,18 +194,15 @@ mod tests {
         let mut wire = Vec::new();
         encode(&mut wire, "client", "server", &msg);
         let clean = decode(&wire).expect("decodes");
-        assert_eq!(
-            (clean.from.as_str(), clean.to.as_str()),
-            ("client", "server")
-        );
-        assert_eq!(clean.msg, msg);
+        assert_eq!((&*clean.from, &*clean.to), ("client", "server"));
+        assert_eq!((&*clean.tip, &*clean.data), (msg.tip(), msg.data()));
         for bit in 0..wire.len() * 8 {
             let mut hit = wire.clone();
             hit[bit / 8] ^= 1 << (bit % 8);
             let got = decode(&hit).unwrap_or_else(|| panic!("bit {bit}: undecodable"));
             assert_eq!(got.from, "client", "bit {bit}");
             assert_eq!(got.to, "server", "bit {bit}");
-            assert_eq!(got.msg.tip, "PING", "bit {bit}");
+            assert_eq!(got.tip, "PING", "bit {bit}");
         }
     }
 }

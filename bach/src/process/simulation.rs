@@ -80,7 +80,8 @@ impl Simulation {
                     registry(inner).slots[id].alive,
                     "send_local: process `{process}` is not running (its node crashed)"
                 );
-                host::handle(inner, id, Incoming::Local(msg), false);
+                let what = format!("local message {msg}");
+                host::handle(inner, id, Incoming::Local(msg), &|| what.clone(), false);
             })
         })
     }
