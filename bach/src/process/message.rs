@@ -105,6 +105,7 @@ pub(crate) fn encode(out: &mut Vec<u8>, from: &str, to: &str, msg: &Message) {
     out.clear();
     let header_len = from.len() + to.len() + msg.tip.len() + 2;
     let len = u16::try_from(header_len).expect("process names and tip fit in 64 KiB");
+    out.reserve(2 * (header_len + 6) + msg.data.len());
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(from.as_bytes());
     out.push(0);
@@ -115,10 +116,12 @@ pub(crate) fn encode(out: &mut Vec<u8>, from: &str, to: &str, msg: &Message) {
     out.extend_from_slice(&sum.to_be_bytes());
     let header_end = out.len();
     out.extend_from_slice(msg.data.as_bytes());
-    for i in (0..header_end).rev() {
-        let byte = out[i];
-        out.push(byte);
-    }
+    // The mirrored copy: the header's bytes in reverse order.
+    let start = out.len();
+    out.resize(start + header_end, 0);
+    let (head, mirror) = out.split_at_mut(start);
+    mirror.copy_from_slice(&head[..header_end]);
+    mirror.reverse();
 }
 
 /// A decoded datagram, borrowing from it where it can.
