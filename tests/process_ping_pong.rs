@@ -327,3 +327,38 @@ fn same_seed_same_trace_under_faults() {
     assert_eq!(first, run(7));
     assert_ne!(first, run(8), "another seed, another run");
 }
+
+#[test]
+fn incoming_drops_and_disabled_links_act_per_direction() {
+    let mut sim = Simulation::new();
+    basic(&mut sim);
+    assert_eq!(sim.process_names(), ["client", "server"]);
+    sim.drop_incoming("server-node", true);
+    sim.send_local("client", ping());
+    assert_eq!(
+        sim.step_until_local_message("client"),
+        Err(StepError::NoEvents)
+    );
+    assert_eq!(sim.received_message_count("server"), 0);
+    sim.drop_incoming("server-node", false);
+    // Only the answer's direction is disabled: the PING gets through.
+    sim.disable_link("server-node", "client-node");
+    sim.send_local("client", ping());
+    assert_eq!(
+        sim.step_until_local_message("client"),
+        Err(StepError::NoEvents)
+    );
+    assert_eq!(sim.received_message_count("server"), 1);
+    sim.enable_link("server-node", "client-node");
+    sim.send_local("client", ping());
+    assert_eq!(sim.step_until_local_message("client").unwrap().len(), 1);
+}
+
+#[test]
+#[should_panic(expected = "process `client` panicked while handling local message PING")]
+fn a_panic_in_a_local_message_handler_names_the_process() {
+    let mut sim = Simulation::new();
+    sim.add_process("client", "client-node", Server::default());
+    // `Server` does not take local messages.
+    sim.send_local("client", ping());
+}

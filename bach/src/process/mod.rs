@@ -15,8 +15,8 @@
 //! when the handler returns. The test drives the system through
 //! [`Simulation`](crate::Simulation) methods: `add_process`, `send_local`,
 //! `step_until_local_message`, `read_local_messages`, `process::<P>()`,
-//! message counters, node crashes and network faults (see
-//! [`process::Simulation` methods](crate::Simulation#impl-Simulation-3)).
+//! message counters, node crashes and network faults (all documented on
+//! [`Simulation`](crate::Simulation)).
 //!
 //! ```
 //! use bach::{process::{Context, Message, Process}, Simulation};
