@@ -162,6 +162,29 @@ impl Network {
         self.set_link(from, to, config)
     }
 
+    /// Applies `edit` to the default config and to every link configured on
+    /// its own (a network-wide change such as "lose 10% of all packets").
+    /// Fails with `InvalidInput`, changing nothing, if any result is invalid.
+    pub fn update_all_links(&mut self, edit: impl Fn(&mut LinkConfig)) -> io::Result<()> {
+        let mut default = self.default_link;
+        edit(&mut default);
+        default.validate()?;
+        let mut overrides = self.overrides.clone();
+        // Order-independent: each entry is edited on its own.
+        for config in overrides.values_mut() {
+            edit(config);
+            config.validate()?;
+        }
+        self.default_link = default;
+        self.overrides = overrides;
+        Ok(())
+    }
+
+    /// Makes every link follow the default config again.
+    pub fn reset_all_links(&mut self) {
+        self.overrides.clear();
+    }
+
     /// Makes `from -> to` follow the default config again.
     pub fn reset_link(&mut self, from: NodeId, to: NodeId) {
         self.nodes.checked(from);

@@ -77,6 +77,17 @@
 //! (see [`trace`]). [`Simulation::step`], [`Simulation::run_for`] and
 //! friends run a simulation one event, or one stretch of time, at a time.
 //!
+//! ## Processes
+//!
+//! For systems written as message handlers rather than async code (courses,
+//! AnySystem and dslab-mp ports), [`process`] hosts AnySystem-style
+//! processes on tasks: `Process::on_message`/`on_local_message`/`on_timer`,
+//! a [`process::Context`] to send messages, emit local messages and set
+//! named timers, and `Simulation` methods to add processes, send local
+//! messages, step until a process reports, inspect process state and inject
+//! network faults. Messages between nodes are datagrams on the simulated
+//! network, so every fault, the trace and the capture apply.
+//!
 //! ## Reproducing a failure
 //!
 //! Simulations are seeded from `BACH_SEED` (default 0). A failure prints the
@@ -98,6 +109,7 @@ pub mod ext;
 pub mod group;
 pub mod net;
 pub mod node;
+pub mod process;
 pub mod queue;
 pub mod rand;
 pub mod runtime;

@@ -81,6 +81,8 @@ pub(crate) struct Inner {
     pub(crate) trace: Rc<crate::trace::Recorder>,
     /// Node lifecycle and clocks, by group.
     pub(crate) nodes: RefCell<crate::node::Nodes>,
+    /// Processes hosted on tasks (`bach::process`).
+    pub(crate) processes: RefCell<crate::process::Registry>,
     time_limit: Cell<Option<u64>>,
     abort_on_panic: Cell<bool>,
     failure: RefCell<Option<String>>,
@@ -493,6 +495,7 @@ impl Simulation {
                 net: RefCell::new(crate::net::state::State::new(seed, trace.clone())),
                 trace,
                 nodes: RefCell::new(crate::node::Nodes::default()),
+                processes: RefCell::new(crate::process::Registry::default()),
                 time_limit: Cell::new(None),
                 abort_on_panic: Cell::new(true),
                 failure: RefCell::new(None),

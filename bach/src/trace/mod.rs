@@ -105,6 +105,13 @@ pub enum EventKind {
         /// The note.
         message: String,
     },
+    /// A process handled or sent something (see [`process`](crate::process)):
+    /// `client --> server  PING {"value":"Hello!"}` for a send, `<--` for a
+    /// receipt, `>>>`/`<<<` for local messages in and out, `!--` for a timer.
+    Process {
+        /// The line, naming the processes involved.
+        line: String,
+    },
 }
 
 /// Expands a compact record into an [`Event`]; `name_of` resolves task
@@ -147,6 +154,9 @@ pub(crate) fn expand(
                 },
                 RawKind::Note(message) => EventKind::Note {
                     message: message.to_string(),
+                },
+                RawKind::Process(line) => EventKind::Process {
+                    line: line.to_string(),
                 },
                 RawKind::Packet(_) => unreachable!("handled above"),
             };

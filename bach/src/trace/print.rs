@@ -39,6 +39,7 @@ pub fn write_console(mut w: impl Write, event: &Event) -> io::Result<()> {
             )?;
             write_packet_flags(&mut w, packet)?;
         }
+        EventKind::Process { line } => write!(w, "{line}")?,
         other => {
             write!(w, "{:<8}  ", event.node)?;
             match other {
@@ -53,7 +54,9 @@ pub fn write_console(mut w: impl Write, event: &Event) -> io::Result<()> {
                 EventKind::NodeRestarted => write!(w, "** restarted")?,
                 EventKind::Fault { description } => write!(w, "## {description}")?,
                 EventKind::Note { message } => write!(w, "# {message}")?,
-                EventKind::Packet(_) => unreachable!("handled above"),
+                EventKind::Packet(_) | EventKind::Process { .. } => {
+                    unreachable!("handled above")
+                }
             }
             task(&mut w)?;
         }
@@ -117,6 +120,7 @@ pub fn write_json(mut w: impl Write, event: &Event) -> io::Result<()> {
             ("fault", vec![("description", description.clone().into())])
         }
         EventKind::Note { message } => ("note", vec![("message", message.clone().into())]),
+        EventKind::Process { line } => ("process", vec![("line", line.clone().into())]),
         EventKind::Packet(packet) => {
             let fate = match packet.fate {
                 PacketFate::Sent => "packet_sent",

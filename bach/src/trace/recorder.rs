@@ -40,6 +40,8 @@ pub(crate) enum RawKind {
     NodeRestart,
     Fault(Rc<str>),
     Note(Rc<str>),
+    /// A process-level line (`client --> server  PING {..}`).
+    Process(Rc<str>),
 }
 
 /// Where events go as they happen.

@@ -1,0 +1,513 @@
+//! Hosting processes on tasks: the per-simulation registry, the host task
+//! of each process, handler invocation and the application of actions.
+//!
+//! Each process is one task on its node (named after the process) owning a
+//! [`UdpSocket`] bound to the process's port: `7000 + n` for the node's
+//! `n`-th process (counting every process ever added there). The task waits
+//! for three things only: same-node messages pushed to its inbox, datagrams
+//! on its socket, and its earliest named timer (one [`Sleep`], re-armed as
+//! timers change). The registry never holds a borrow while user code runs:
+//! a handler gets the process box taken out of its slot and put back after.
+
+use super::{
+    context::Action,
+    message::{self, Message},
+    Context, Process, ProcessEvent, ProcessEventKind,
+};
+use crate::{
+    group::GroupId,
+    net::{SocketAddr, UdpSocket},
+    runtime::{context, Inner},
+    time::Sleep,
+    trace::RawKind,
+};
+use std::{
+    any::Any,
+    collections::{BTreeMap, VecDeque},
+    future::poll_fn,
+    panic::{catch_unwind, resume_unwind, AssertUnwindSafe},
+    rc::{Rc, Weak},
+    task::{Poll, Waker},
+    time::Duration,
+};
+
+/// The first port of a node's processes.
+pub(crate) const FIRST_PORT: u16 = 7000;
+
+/// [`Process`] plus downcasting, for `Simulation::process`.
+pub(crate) trait ProcessAny: Process {
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<P: Process> ProcessAny for P {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// Every process of one simulation, by slot (slots are never reused).
+#[derive(Default)]
+pub(crate) struct Registry {
+    /// The current incarnation of each name.
+    pub(crate) by_name: BTreeMap<Rc<str>, usize>,
+    pub(crate) slots: Vec<Slot>,
+    /// Processes ever added per node (for ports).
+    ports: BTreeMap<GroupId, u16>,
+    /// Keep a per-process event log (off by default: memory stays flat).
+    pub(crate) record_events: bool,
+    /// Messages sent between processes (same node or not).
+    pub(crate) messages: u64,
+    /// Bytes of tip and data of those messages.
+    pub(crate) traffic: u64,
+    /// Reused encoding buffer.
+    scratch: Vec<u8>,
+}
+
+pub(crate) struct Slot {
+    pub(crate) name: Rc<str>,
+    pub(crate) node: Rc<str>,
+    pub(crate) group: GroupId,
+    addr: SocketAddr,
+    /// `None` only while one of its handlers runs.
+    pub(crate) process: Option<Box<dyn ProcessAny>>,
+    /// False once its task is gone (node crashed).
+    pub(crate) alive: bool,
+    inbox: VecDeque<(Rc<str>, Message)>,
+    /// Active timers: name → (deadline, order of setting).
+    timers: BTreeMap<String, (u64, u64)>,
+    timer_seq: u64,
+    pub(crate) local_outbox: Vec<Message>,
+    waker: Option<Waker>,
+    socket: Weak<UdpSocket>,
+    pub(crate) sent: u64,
+    pub(crate) received: u64,
+    pub(crate) log: Vec<ProcessEvent>,
+    /// The action buffer handed to each handler's context (reused).
+    actions: Vec<Action>,
+}
+
+impl Slot {
+    fn earliest_timer(&self) -> Option<(u64, &str)> {
+        self.timers
+            .iter()
+            .min_by_key(|(_, &(deadline, seq))| (deadline, seq))
+            .map(|(name, &(deadline, _))| (deadline, name.as_str()))
+    }
+}
+
+pub(crate) fn registry(inner: &Inner) -> std::cell::RefMut<'_, Registry> {
+    inner
+        .processes
+        .try_borrow_mut()
+        .expect("the process registry is not borrowed while user code runs")
+}
+
+/// Adds `process` as `name` on `node`, runs `on_start`, applies its actions.
+pub(crate) fn add(inner: &Inner, name: &str, node: &str, process: Box<dyn ProcessAny>) -> usize {
+    let group = inner.groups.borrow_mut().intern(node);
+    let id = {
+        let mut reg = registry(inner);
+        if let Some(&old) = reg.by_name.get(name) {
+            assert!(
+                !reg.slots[old].alive,
+                "add_process: a process named `{name}` already runs (on node `{}`)",
+                reg.slots[old].node
+            );
+        }
+        let port = {
+            let next = reg.ports.entry(group).or_insert(0);
+            let port = FIRST_PORT
+                .checked_add(*next)
+                .unwrap_or_else(|| panic!("add_process: node `{node}` ran out of process ports"));
+            *next += 1;
+            port
+        };
+        let id = reg.slots.len();
+        let previous = inner.current_group.replace(group);
+        let bound = futures::FutureExt::now_or_never(UdpSocket::bind(("0.0.0.0", port)));
+        inner.current_group.set(previous);
+        let socket = match bound {
+            Some(Ok(socket)) => Rc::new(socket),
+            Some(Err(error)) => panic!(
+                "add_process: cannot bind process `{name}` to port {port} on node `{node}`: {error}"
+            ),
+            None => unreachable!("binding a UDP socket completes at once"),
+        };
+        let addr = socket.local_addr().expect("a bound socket has an address");
+        let name: Rc<str> = name.into();
+        reg.slots.push(Slot {
+            name: name.clone(),
+            node: node.into(),
+            group,
+            addr,
+            process: Some(process),
+            alive: true,
+            inbox: VecDeque::new(),
+            timers: BTreeMap::new(),
+            timer_seq: 0,
+            local_outbox: Vec::new(),
+            waker: None,
+            socket: Rc::downgrade(&socket),
+            sent: 0,
+            received: 0,
+            log: Vec::new(),
+            actions: Vec::new(),
+        });
+        reg.by_name.insert(name.clone(), id);
+        drop(reg);
+        let previous = inner.current_group.replace(group);
+        drop(crate::task::spawn_in(inner, run(id, socket), Some(name)));
+        inner.current_group.set(previous);
+        id
+    };
+    handle(inner, id, Incoming::Start, &|| "on_start".into(), false);
+    id
+}
+
+/// What a handler is called for.
+pub(crate) enum Incoming<'a> {
+    Start,
+    Message { from: &'a str, msg: Message },
+    Local(Message),
+    Timer(&'a str),
+}
+
+/// Describes an incoming message for a panic report (only called then, so
+/// the hot path never formats or clones).
+fn describe(incoming: &Incoming<'_>) -> String {
+    match incoming {
+        Incoming::Start => "on_start".to_string(),
+        Incoming::Message { from, msg } => format!("message {msg} from `{from}`"),
+        Incoming::Local(msg) => format!("local message {msg}"),
+        Incoming::Timer(name) => format!("timer `{name}`"),
+    }
+}
+
+/// Runs the handler of slot `id` for `incoming`, then applies its actions.
+/// A panicking handler panics again with the process and what it handled,
+/// as told by `what` (called only on a panic: the message itself has moved
+/// into the handler).
+pub(crate) fn handle(
+    inner: &Inner,
+    id: usize,
+    incoming: Incoming<'_>,
+    what: &dyn Fn() -> String,
+    in_task: bool,
+) {
+    let (mut process, mut ctx) = {
+        let mut reg = registry(inner);
+        let record = reg.record_events;
+        let now = inner.now();
+        let slot = &mut reg.slots[id];
+        let process = slot
+            .process
+            .take()
+            .expect("a process handles one thing at a time");
+        let ctx = Context::new(
+            slot.name.clone(),
+            slot.node.clone(),
+            slot.group,
+            std::mem::take(&mut slot.actions),
+        );
+        if record {
+            let kind = match &incoming {
+                Incoming::Start => None,
+                Incoming::Message { from, msg } => Some(ProcessEventKind::MessageReceived {
+                    from: from.to_string(),
+                    msg: msg.clone(),
+                }),
+                Incoming::Local(msg) => Some(ProcessEventKind::LocalMessageReceived(msg.clone())),
+                Incoming::Timer(name) => Some(ProcessEventKind::TimerFired(name.to_string())),
+            };
+            if let Some(kind) = kind {
+                slot.log.push(ProcessEvent {
+                    time: Duration::from_nanos(now),
+                    kind,
+                });
+            }
+        }
+        if let Incoming::Message { .. } = incoming {
+            slot.received += 1;
+        }
+        (process, ctx)
+    };
+    if inner.trace.enabled() {
+        let line = match &incoming {
+            Incoming::Start => None,
+            Incoming::Message { from, msg } => Some(format!("{} <-- {from}  {msg}", ctx.name)),
+            Incoming::Local(msg) => Some(format!("{} >>> {msg}", ctx.name)),
+            Incoming::Timer(timer) => Some(format!("{} !-- timer `{timer}` fired", ctx.name)),
+        };
+        if let Some(line) = line {
+            trace(inner, ctx.group, line);
+        }
+    }
+    let previous = inner.current_group.replace(ctx.group);
+    let result = catch_unwind(AssertUnwindSafe(|| match incoming {
+        Incoming::Start => process.on_start(&mut ctx),
+        Incoming::Message { from, msg } => process.on_message(msg, from, &mut ctx),
+        Incoming::Local(msg) => process.on_local_message(msg, &mut ctx),
+        Incoming::Timer(name) => process.on_timer(name, &mut ctx),
+    }));
+    inner.current_group.set(previous);
+    registry(inner).slots[id].process = Some(process);
+    if let Err(payload) = result {
+        let message = crate::executor::cell::panic_message(payload.as_ref());
+        resume_unwind(Box::new(format!(
+            "process `{}` panicked while handling {}: {message}",
+            ctx.name,
+            what()
+        )));
+    }
+    let mut actions = ctx.actions;
+    apply(inner, id, &mut actions, in_task);
+    let slot = &mut registry(inner).slots[id];
+    if slot.actions.capacity() < actions.capacity() {
+        slot.actions = actions; // keep the larger buffer for the next handler
+    }
+}
+
+fn trace(inner: &Inner, group: GroupId, line: String) {
+    let previous = inner.current_group.replace(group);
+    inner.trace_event(RawKind::Process(line.into()));
+    inner.current_group.set(previous);
+}
+
+/// Applies a handler's actions in order. `in_task`: the handler ran inside
+/// the process's own task (which re-checks its timers by itself).
+fn apply(inner: &Inner, id: usize, actions: &mut Vec<Action>, in_task: bool) {
+    let mut wake_self = false;
+    for action in actions.drain(..) {
+        match action {
+            Action::Send { msg, to } => send(inner, id, msg, to),
+            Action::Local(msg) => {
+                if inner.trace.enabled() {
+                    let (name, group) = {
+                        let reg = registry(inner);
+                        (reg.slots[id].name.clone(), reg.slots[id].group)
+                    };
+                    trace(inner, group, format!("{name} <<< {msg}"));
+                }
+                let mut reg = registry(inner);
+                let record = reg.record_events;
+                let slot = &mut reg.slots[id];
+                if record {
+                    slot.log.push(ProcessEvent {
+                        time: Duration::from_nanos(inner.now()),
+                        kind: ProcessEventKind::LocalMessageSent(msg.clone()),
+                    });
+                }
+                slot.local_outbox.push(msg);
+            }
+            Action::SetTimer { name, delay, once } => {
+                let mut reg = registry(inner);
+                let record = reg.record_events;
+                let slot = &mut reg.slots[id];
+                if once && slot.timers.contains_key(&name) {
+                    continue;
+                }
+                let deadline = inner.now().saturating_add(crate::time::ticks(delay));
+                slot.timer_seq += 1;
+                let seq = slot.timer_seq;
+                if record {
+                    slot.log.push(ProcessEvent {
+                        time: Duration::from_nanos(inner.now()),
+                        kind: ProcessEventKind::TimerSet {
+                            name: name.clone(),
+                            delay,
+                        },
+                    });
+                }
+                slot.timers.insert(name, (deadline, seq));
+                wake_self = true;
+            }
+            Action::CancelTimer(name) => {
+                let mut reg = registry(inner);
+                let record = reg.record_events;
+                let slot = &mut reg.slots[id];
+                if slot.timers.remove(&name).is_some() {
+                    if record {
+                        slot.log.push(ProcessEvent {
+                            time: Duration::from_nanos(inner.now()),
+                            kind: ProcessEventKind::TimerCancelled(name),
+                        });
+                    }
+                    wake_self = true;
+                }
+            }
+        }
+    }
+    if wake_self && !in_task {
+        let waker = registry(inner).slots[id].waker.take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+fn send(inner: &Inner, id: usize, msg: Message, target: usize) {
+    let mut reg = registry(inner);
+    let to = reg.slots[target].name.clone();
+    let to = &*to;
+    reg.messages += 1;
+    reg.traffic += msg.size() as u64;
+    let record = reg.record_events;
+    let (from, from_group) = {
+        let slot = &mut reg.slots[id];
+        slot.sent += 1;
+        if record {
+            slot.log.push(ProcessEvent {
+                time: Duration::from_nanos(inner.now()),
+                kind: ProcessEventKind::MessageSent {
+                    to: to.to_string(),
+                    msg: msg.clone(),
+                },
+            });
+        }
+        (slot.name.clone(), slot.group)
+    };
+    if inner.trace.enabled() {
+        drop(reg);
+        trace(inner, from_group, format!("{from} --> {to}  {msg}"));
+        reg = registry(inner);
+    }
+    if reg.slots[target].group == from_group {
+        // Same node: reliable and immediate (this instant).
+        let slot = &mut reg.slots[target];
+        if !slot.alive {
+            return;
+        }
+        slot.inbox.push_back((from, msg));
+        let waker = slot.waker.take();
+        drop(reg);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        return;
+    }
+    let Some(socket) = reg.slots[id].socket.upgrade() else {
+        return; // the sender's node crashed
+    };
+    let addr = reg.slots[target].addr;
+    let mut wire = std::mem::take(&mut reg.scratch);
+    message::encode(&mut wire, &from, to, &msg);
+    drop(reg);
+    let sent = socket.try_send_to(&wire, addr);
+    registry(inner).scratch = wire;
+    if let Err(error) = sent {
+        panic!(
+            "process `{from}` cannot send {} to `{to}`: {error}",
+            msg.tip
+        );
+    }
+}
+
+/// Marks a process dead when its task goes (crash, or the end of the run).
+struct AliveGuard(usize);
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        context::try_with(|inner| {
+            if let Some(mut reg) = inner.and_then(|inner| inner.processes.try_borrow_mut().ok()) {
+                if let Some(slot) = reg.slots.get_mut(self.0) {
+                    slot.alive = false;
+                    slot.inbox.clear();
+                    slot.timers.clear();
+                    slot.waker = None;
+                }
+            }
+        })
+    }
+}
+
+/// The host task of slot `id`. The guard lives in the future from the
+/// start, so a process whose node crashes before its first poll dies too.
+fn run(id: usize, socket: Rc<UdpSocket>) -> impl std::future::Future<Output = ()> {
+    let alive = AliveGuard(id);
+    async move {
+        let _alive = alive;
+        serve(id, socket).await
+    }
+}
+
+async fn serve(id: usize, socket: Rc<UdpSocket>) {
+    let mut buf = vec![0u8; crate::net::MAX_UDP_PAYLOAD];
+    let mut sleep: Option<Sleep> = None;
+    poll_fn(|cx| {
+        context::with("bach::process host", |inner| loop {
+            let next = registry(inner).slots[id].inbox.pop_front();
+            if let Some((from, msg)) = next {
+                // Same-node messages are rare enough to pay a copy for
+                // the panic report.
+                let copy = Incoming::Message {
+                    from: &from,
+                    msg: msg.clone(),
+                };
+                let incoming = Incoming::Message { from: &from, msg };
+                handle(inner, id, incoming, &|| describe(&copy), true);
+                continue;
+            }
+            match socket.poll_recv_from(cx, &mut buf) {
+                Poll::Ready(Ok((len, _))) => {
+                    let wire = &buf[..len];
+                    let decoded = message::decode(wire);
+                    // Anything else on the process's port is not for it.
+                    let mine = |to: &str| *registry(inner).slots[id].name == *to;
+                    if let Some(decoded) = decoded.filter(|d| mine(&d.to)) {
+                        let msg = Message {
+                            tip: decoded.tip.into_owned(),
+                            data: decoded.data.into_owned(),
+                        };
+                        let incoming = Incoming::Message {
+                            from: &decoded.from,
+                            msg,
+                        };
+                        // On a panic, decode the datagram again.
+                        let what = || match message::decode(wire) {
+                            Some(d) => describe(&Incoming::Message {
+                                from: &d.from,
+                                msg: Message::new(d.tip, d.data),
+                            }),
+                            None => "a message".into(),
+                        };
+                        handle(inner, id, incoming, &what, true);
+                    }
+                    continue;
+                }
+                Poll::Ready(Err(_)) => return Poll::Ready(()),
+                Poll::Pending => {}
+            }
+            let due = {
+                let reg = registry(inner);
+                reg.slots[id]
+                    .earliest_timer()
+                    .map(|(deadline, name)| (deadline, name.to_string()))
+            };
+            match due {
+                None => sleep = None,
+                Some((deadline, name)) => {
+                    let at = crate::time::Instant::from_nanos(deadline);
+                    let timer = sleep.get_or_insert_with(|| crate::time::sleep_until(at));
+                    if timer.deadline() != at {
+                        std::pin::Pin::new(&mut *timer).reset(at);
+                    }
+                    if timer.poll_at(cx).is_ready() {
+                        sleep = None;
+                        registry(inner).slots[id].timers.remove(&name);
+                        let what = || format!("timer `{name}`");
+                        handle(inner, id, Incoming::Timer(&name), &what, true);
+                        continue;
+                    }
+                }
+            }
+            let mut reg = registry(inner);
+            let slot = &mut reg.slots[id];
+            match &slot.waker {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                _ => slot.waker = Some(cx.waker().clone()),
+            }
+            return Poll::Pending;
+        })
+    })
+    .await
+}

@@ -1,0 +1,211 @@
+//! [`Message`]: what processes exchange — a type tag (`tip`) and a payload,
+//! JSON by convention — and its compact wire form.
+//!
+//! On the wire a message to another node is one UDP datagram:
+//!
+//! ```text
+//! header | data | header-reversed
+//! header          = u16 len, from, 0, to, 0, tip, u32 checksum
+//! ```
+//!
+//! Names, tip and data stay readable text in a Wireshark capture. The header
+//! appears twice (at the start, and mirrored at the end) with a checksum, so
+//! that the network's corruption fault — one flipped bit per corrupted copy —
+//! can only ever alter the data: the receiver always recovers who sent the
+//! message and its tip, and gets a still valid [`Message`] whose data differs
+//! (invalid UTF-8 is replaced, like `String::from_utf8_lossy`).
+
+use serde::{de::DeserializeOwned, Serialize};
+use std::{borrow::Cow, fmt};
+
+/// A message between processes, or between a process and the test (local
+/// messages): a type tag and a payload (JSON text by convention).
+///
+/// ```
+/// use bach::process::Message;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize, PartialEq, Debug)]
+/// struct Ping { value: String }
+///
+/// let msg = Message::json("PING", &Ping { value: "Hello!".into() });
+/// assert_eq!(msg.tip(), "PING");
+/// assert_eq!(msg.data(), r#"{"value":"Hello!"}"#);
+/// assert_eq!(msg.parse::<Ping>().unwrap(), Ping { value: "Hello!".into() });
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Message {
+    /// The message type, e.g. `PING`.
+    pub tip: String,
+    /// The payload, JSON text by convention.
+    pub data: String,
+}
+
+impl Message {
+    /// A message with type `tip` and payload `data` (taken as is).
+    pub fn new(tip: impl Into<String>, data: impl Into<String>) -> Self {
+        Self {
+            tip: tip.into(),
+            data: data.into(),
+        }
+    }
+
+    /// A message with type `tip` whose payload is `value` as JSON. Panics
+    /// if `value` cannot be serialized (a map with non-string keys, or a
+    /// `Serialize` impl that fails).
+    #[track_caller]
+    pub fn json(tip: impl Into<String>, value: &impl Serialize) -> Self {
+        let tip = tip.into();
+        let data = serde_json::to_string(value).unwrap_or_else(|error| {
+            panic!("Message::json: cannot serialize the data of a `{tip}` message: {error}")
+        });
+        Self { tip, data }
+    }
+
+    /// The message type.
+    pub fn tip(&self) -> &str {
+        &self.tip
+    }
+
+    /// The payload.
+    pub fn data(&self) -> &str {
+        &self.data
+    }
+
+    /// Parses the payload as JSON; fails if it is not a valid `T` (for
+    /// instance after the network corrupted it).
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(&self.data)
+    }
+
+    /// Bytes of tip and data (what `Simulation::traffic` counts).
+    pub fn size(&self) -> usize {
+        self.tip.len() + self.data.len()
+    }
+}
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.tip, self.data)
+    }
+}
+
+fn checksum(bytes: &[u8]) -> u32 {
+    // FNV-1a: any single flipped bit changes it.
+    let mut hash = 0x811c_9dc5u32;
+    for &b in bytes {
+        hash ^= u32::from(b);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash
+}
+
+/// Encodes a message from `from` to `to` into `out` (cleared first).
+pub(crate) fn encode(out: &mut Vec<u8>, from: &str, to: &str, msg: &Message) {
+    out.clear();
+    let header_len = from.len() + to.len() + msg.tip.len() + 2;
+    let len = u16::try_from(header_len).expect("process names and tip fit in 64 KiB");
+    out.reserve(2 * (header_len + 6) + msg.data.len());
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(from.as_bytes());
+    out.push(0);
+    out.extend_from_slice(to.as_bytes());
+    out.push(0);
+    out.extend_from_slice(msg.tip.as_bytes());
+    let sum = checksum(&out[..]);
+    out.extend_from_slice(&sum.to_be_bytes());
+    let header_end = out.len();
+    out.extend_from_slice(msg.data.as_bytes());
+    // The mirrored copy: the header's bytes in reverse order.
+    let start = out.len();
+    out.resize(start + header_end, 0);
+    let (head, mirror) = out.split_at_mut(start);
+    mirror.copy_from_slice(&head[..header_end]);
+    mirror.reverse();
+}
+
+/// A decoded datagram, borrowing from it where it can.
+pub(crate) struct Decoded<'a> {
+    pub(crate) from: Cow<'a, str>,
+    pub(crate) to: Cow<'a, str>,
+    pub(crate) tip: Cow<'a, str>,
+    pub(crate) data: Cow<'a, str>,
+}
+
+/// Splits a header copy laid out forwards into its fields; returns them
+/// and the copy's length.
+fn parse_header(copy: &[u8]) -> Option<([&[u8]; 3], usize)> {
+    let len = usize::from(u16::from_be_bytes([*copy.first()?, *copy.get(1)?]));
+    let total = 2 + len + 4;
+    let body = copy.get(..2 + len)?;
+    let sum = copy.get(2 + len..total)?;
+    if checksum(body).to_be_bytes() != sum {
+        return None;
+    }
+    let mut fields = body[2..].splitn(3, |&b| b == 0);
+    Some(([fields.next()?, fields.next()?, fields.next()?], total))
+}
+
+fn text(bytes: &[u8]) -> Option<&str> {
+    std::str::from_utf8(bytes).ok()
+}
+
+/// Decodes a datagram; `None` if it is not a process message at all.
+pub(crate) fn decode(wire: &[u8]) -> Option<Decoded<'_>> {
+    let data_of = |header_len: usize| -> Option<Cow<'_, str>> {
+        let data = wire.get(header_len..wire.len().checked_sub(header_len)?)?;
+        Some(String::from_utf8_lossy(data))
+    };
+    if let Some(([from, to, tip], len)) = parse_header(wire) {
+        return Some(Decoded {
+            from: Cow::Borrowed(text(from)?),
+            to: Cow::Borrowed(text(to)?),
+            tip: Cow::Borrowed(text(tip)?),
+            data: data_of(len)?,
+        });
+    }
+    // The first copy was hit: read the mirrored copy at the end.
+    let n = wire.len();
+    let len = usize::from(u16::from_be_bytes([
+        *wire.get(n.checked_sub(1)?)?,
+        *wire.get(n.checked_sub(2)?)?,
+    ]));
+    let total = 2 + len + 4;
+    let tail: Vec<u8> = wire
+        .get(n.checked_sub(total)?..)?
+        .iter()
+        .rev()
+        .copied()
+        .collect();
+    let ([from, to, tip], len) = parse_header(&tail)?;
+    let owned = |bytes: &[u8]| text(bytes).map(|s| Cow::Owned(s.to_string()));
+    Some(Decoded {
+        from: owned(from)?,
+        to: owned(to)?,
+        tip: owned(tip)?,
+        data: data_of(len)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_single_bit_flip_leaves_names_and_tip_intact() {
+        let msg = Message::new("PING", r#"{"value":"Hello!"}"#);
+        let mut wire = Vec::new();
+        encode(&mut wire, "client", "server", &msg);
+        let clean = decode(&wire).expect("decodes");
+        assert_eq!((&*clean.from, &*clean.to), ("client", "server"));
+        assert_eq!((&*clean.tip, &*clean.data), (msg.tip(), msg.data()));
+        for bit in 0..wire.len() * 8 {
+            let mut hit = wire.clone();
+            hit[bit / 8] ^= 1 << (bit % 8);
+            let got = decode(&hit).unwrap_or_else(|| panic!("bit {bit}: undecodable"));
+            assert_eq!(got.from, "client", "bit {bit}");
+            assert_eq!(got.to, "server", "bit {bit}");
+            assert_eq!(got.tip, "PING", "bit {bit}");
+        }
+    }
+}

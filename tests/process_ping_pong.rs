@@ -1,0 +1,364 @@
+//! Ping-pong between processes, AnySystem's first scenario: exact times and
+//! counts on a reliable network, faults decided at send time, retries under
+//! loss, corruption, handler panics and reproducible traces.
+
+mod process_common;
+
+use bach::{
+    process::{Message, ProcessEventKind, StepError},
+    Simulation,
+};
+use process_common::{trace_lines, BasicClient, RetryClient, Server};
+use std::time::Duration;
+
+const DATA: &str = r#"{"value":"Hello!"}"#;
+
+fn ping() -> Message {
+    Message::new("PING", DATA)
+}
+
+fn basic(sim: &mut Simulation) {
+    sim.add_process("server", "server-node", Server::default());
+    sim.add_process(
+        "client",
+        "client-node",
+        BasicClient {
+            server: "server".into(),
+        },
+    );
+}
+
+#[test]
+fn reliable_ping_pong_gets_exactly_one_pong() {
+    let mut sim = Simulation::new().record_trace(true);
+    basic(&mut sim);
+    sim.send_local("client", ping());
+    assert_eq!(
+        sim.sent_message_count("client"),
+        1,
+        "send_local sends at once"
+    );
+    let pongs = sim.step_until_local_message("client").unwrap();
+    assert_eq!(pongs, [Message::new("PONG", DATA)]);
+    // Default links: 1 ms each way.
+    assert_eq!(sim.elapsed(), Duration::from_millis(2));
+    assert_eq!(sim.sent_message_count("client"), 1);
+    assert_eq!(sim.received_message_count("client"), 1);
+    assert_eq!(sim.sent_message_count("server"), 1);
+    assert_eq!(sim.received_message_count("server"), 1);
+    assert_eq!(sim.network_message_count(), 2);
+    assert_eq!(sim.traffic(), 2 * (4 + DATA.len() as u64));
+    assert_eq!(sim.process::<Server>("server").unwrap().pings, 1);
+    assert_eq!(sim.process_state("server").as_deref(), Some("pings=1"));
+    assert!(sim.process::<Server>("client").is_none(), "wrong type");
+    // Nothing more ever arrives.
+    sim.run_until_idle();
+    assert!(sim.read_local_messages("client").is_empty());
+
+    let lines = trace_lines(&sim);
+    let expected = [
+        r#"   0.000000000  client --> server  PING {"value":"Hello!"}"#,
+        r#"   0.001000000  server <-- client  PING {"value":"Hello!"}"#,
+        r#"   0.001000000  server --> client  PONG {"value":"Hello!"}"#,
+        r#"   0.002000000  client <-- server  PONG {"value":"Hello!"}"#,
+        r#"   0.002000000  client <<< PONG {"value":"Hello!"}"#,
+    ];
+    let process_lines: Vec<&str> = lines
+        .iter()
+        .map(String::as_str)
+        .filter(|line| line.contains("client") && !line.contains("UDP") && !line.contains("spawn"))
+        .filter(|line| line.contains("-->") || line.contains("<--") || line.contains("<<<"))
+        .collect();
+    assert_eq!(process_lines, expected, "trace:\n{}", lines.join("\n"));
+}
+
+#[test]
+fn messages_travel_as_udp_datagrams() {
+    let mut sim = Simulation::new().record_packets(true);
+    basic(&mut sim);
+    sim.send_local("client", ping());
+    sim.step_until_local_message("client").unwrap();
+    let stats = sim.net_stats();
+    assert_eq!(stats.sent, 2);
+    assert_eq!(stats.delivered, 2);
+    let log = sim.packet_log();
+    let first = log.first().expect("the PING datagram is logged");
+    assert_eq!(
+        (first.from.name(), first.to.name()),
+        ("client-node", "server-node")
+    );
+    assert_eq!(first.dst.port(), 7000, "first process on its node");
+}
+
+#[test]
+fn same_node_messages_are_reliable_and_immediate() {
+    let mut sim = Simulation::new();
+    sim.add_process("server", "host", Server::default());
+    sim.add_process(
+        "client",
+        "host",
+        BasicClient {
+            server: "server".into(),
+        },
+    );
+    sim.set_drop_rate(1.0);
+    sim.send_local("client", ping());
+    let pongs = sim.step_until_local_message("client").unwrap();
+    assert_eq!(pongs.len(), 1);
+    assert_eq!(sim.elapsed(), Duration::ZERO);
+    assert_eq!(
+        sim.net_stats().sent,
+        0,
+        "no datagram for a same-node message"
+    );
+}
+
+#[test]
+fn a_fault_set_before_sending_loses_the_message() {
+    let mut sim = Simulation::new();
+    basic(&mut sim);
+    sim.drop_outgoing("client-node", true);
+    sim.send_local("client", ping());
+    assert_eq!(
+        sim.step_until_local_message("client"),
+        Err(StepError::NoEvents)
+    );
+    assert_eq!(sim.received_message_count("server"), 0);
+    assert_eq!(sim.process::<Server>("server").unwrap().pings, 0);
+}
+
+#[test]
+fn a_fault_set_after_sending_does_not_recall_the_message() {
+    let mut sim = Simulation::new();
+    basic(&mut sim);
+    sim.send_local("client", ping());
+    // The PING is on the wire: the partition only catches the PONG.
+    sim.make_partition(&["client-node"], &["server-node"]);
+    assert_eq!(
+        sim.step_until_local_message("client"),
+        Err(StepError::NoEvents)
+    );
+    assert_eq!(sim.received_message_count("server"), 1);
+    assert_eq!(sim.sent_message_count("server"), 1);
+    assert_eq!(sim.received_message_count("client"), 0);
+    // After a reset the network is perfect again.
+    sim.reset();
+    sim.send_local("client", ping());
+    assert_eq!(sim.step_until_local_message("client").unwrap().len(), 1);
+}
+
+#[test]
+fn retry_client_survives_half_the_messages_lost_for_100_seeds() {
+    let mut dropped = 0;
+    for seed in 0..100 {
+        let mut sim = Simulation::new().seed(seed);
+        sim.add_process("server", "server-node", Server::default());
+        sim.add_process(
+            "client",
+            "client-node",
+            RetryClient::new("server", Duration::from_millis(5), true),
+        );
+        sim.set_drop_rate(0.5);
+        sim.send_local("client", ping());
+        let pongs = sim
+            .step_until_local_message("client")
+            .unwrap_or_else(|error| panic!("seed {seed}: {error}"));
+        assert_eq!(pongs, [Message::new("PONG", DATA)], "seed {seed}");
+        // The retry timer is cancelled: nothing else happens, ever.
+        sim.run_until_idle();
+        assert!(sim.read_local_messages("client").is_empty(), "seed {seed}");
+        assert!(sim
+            .process::<RetryClient>("client")
+            .unwrap()
+            .pending
+            .is_none());
+        dropped += sim.net_stats().dropped.total();
+    }
+    assert!(dropped > 50, "the network did lose messages ({dropped})");
+}
+
+#[test]
+fn basic_client_fails_under_loss_for_some_seed() {
+    let failed = (0..20).any(|seed| {
+        let mut sim = Simulation::new().seed(seed);
+        basic(&mut sim);
+        sim.set_drop_rate(0.5);
+        sim.send_local("client", ping());
+        sim.step_until_local_message("client").is_err()
+    });
+    assert!(
+        failed,
+        "a client without retries must lose a PING or PONG sometimes"
+    );
+}
+
+#[test]
+fn corrupted_messages_are_still_messages_with_altered_data() {
+    let mut altered = 0;
+    for seed in 0..20 {
+        let mut sim = Simulation::new().seed(seed).record_process_events(true);
+        basic(&mut sim);
+        sim.set_corruption_rate(1.0);
+        sim.send_local("client", ping());
+        sim.step_until_local_message("client").unwrap();
+        let log = sim.event_log("server");
+        let received: Vec<_> = log
+            .iter()
+            .filter_map(|event| match &event.kind {
+                ProcessEventKind::MessageReceived { from, msg } => Some((from, msg)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(received.len(), 1, "seed {seed}");
+        let (from, msg) = received[0];
+        assert_eq!(
+            from, "client",
+            "seed {seed}: the sender survives corruption"
+        );
+        assert_eq!(
+            msg.tip(),
+            "PING",
+            "seed {seed}: the tip survives corruption"
+        );
+        if msg.data() != DATA {
+            altered += 1;
+        }
+        assert_eq!(sim.net_stats().corrupted, 2, "seed {seed}");
+    }
+    assert!(altered > 0, "some corruption hit the data");
+}
+
+#[test]
+fn event_log_records_what_the_process_did() {
+    let mut sim = Simulation::new().record_process_events(true);
+    basic(&mut sim);
+    sim.send_local("client", ping());
+    sim.step_until_local_message("client").unwrap();
+    let kinds: Vec<_> = sim
+        .event_log("client")
+        .into_iter()
+        .map(|event| (event.time, event.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (
+                Duration::ZERO,
+                ProcessEventKind::LocalMessageReceived(ping())
+            ),
+            (
+                Duration::ZERO,
+                ProcessEventKind::MessageSent {
+                    to: "server".into(),
+                    msg: ping()
+                }
+            ),
+            (
+                Duration::from_millis(2),
+                ProcessEventKind::MessageReceived {
+                    from: "server".into(),
+                    msg: Message::new("PONG", DATA)
+                }
+            ),
+            (
+                Duration::from_millis(2),
+                ProcessEventKind::LocalMessageSent(Message::new("PONG", DATA))
+            ),
+        ]
+    );
+    let quiet = {
+        let mut sim = Simulation::new();
+        basic(&mut sim);
+        sim.send_local("client", ping());
+        sim.step_until_local_message("client").unwrap();
+        sim.event_log("client")
+    };
+    assert!(quiet.is_empty(), "the log is off by default");
+}
+
+#[test]
+#[should_panic(
+    expected = "process `server` panicked while handling message PING {\"value\":\"Hello!\"} from `client`: boom"
+)]
+fn a_panicking_handler_names_the_process_and_the_message() {
+    struct Faulty;
+    impl bach::process::Process for Faulty {
+        fn on_message(&mut self, _: Message, _: &str, _: &mut bach::process::Context) {
+            panic!("boom");
+        }
+    }
+    let mut sim = Simulation::new();
+    sim.add_process("server", "server-node", Faulty);
+    sim.add_process(
+        "client",
+        "client-node",
+        BasicClient {
+            server: "server".into(),
+        },
+    );
+    sim.send_local("client", ping());
+    let _ = sim.step_until_local_message("client");
+}
+
+#[test]
+fn same_seed_same_trace_under_faults() {
+    let run = |seed| {
+        let mut sim = Simulation::new()
+            .seed(seed)
+            .record_trace(true)
+            .trace_capacity(usize::MAX);
+        sim.add_process("server", "server-node", Server::default());
+        sim.add_process(
+            "client",
+            "client-node",
+            RetryClient::new("server", Duration::from_millis(20), true),
+        );
+        sim.set_drop_rate(0.3);
+        sim.set_duplication_rate(0.3);
+        sim.set_delays(Duration::from_millis(1), Duration::from_millis(30));
+        for i in 0..5 {
+            sim.send_local("client", Message::json("PING", &i));
+            sim.step_until_local_message("client").unwrap();
+        }
+        trace_lines(&sim)
+    };
+    let first = run(7);
+    assert!(first.len() > 20);
+    assert_eq!(first, run(7));
+    assert_ne!(first, run(8), "another seed, another run");
+}
+
+#[test]
+fn incoming_drops_and_disabled_links_act_per_direction() {
+    let mut sim = Simulation::new();
+    basic(&mut sim);
+    assert_eq!(sim.process_names(), ["client", "server"]);
+    sim.drop_incoming("server-node", true);
+    sim.send_local("client", ping());
+    assert_eq!(
+        sim.step_until_local_message("client"),
+        Err(StepError::NoEvents)
+    );
+    assert_eq!(sim.received_message_count("server"), 0);
+    sim.drop_incoming("server-node", false);
+    // Only the answer's direction is disabled: the PING gets through.
+    sim.disable_link("server-node", "client-node");
+    sim.send_local("client", ping());
+    assert_eq!(
+        sim.step_until_local_message("client"),
+        Err(StepError::NoEvents)
+    );
+    assert_eq!(sim.received_message_count("server"), 1);
+    sim.enable_link("server-node", "client-node");
+    sim.send_local("client", ping());
+    assert_eq!(sim.step_until_local_message("client").unwrap().len(), 1);
+}
+
+#[test]
+#[should_panic(expected = "process `client` panicked while handling local message PING")]
+fn a_panic_in_a_local_message_handler_names_the_process() {
+    let mut sim = Simulation::new();
+    sim.add_process("client", "client-node", Server::default());
+    // `Server` does not take local messages.
+    sim.send_local("client", ping());
+}
