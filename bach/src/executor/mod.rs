@@ -248,8 +248,8 @@ impl Executor {
     /// Cancels every unfinished task on `group` (a node crash). Futures are
     /// dropped here, one by one and outside any borrow, so their destructors
     /// run inside the simulation; a task that is being polled (it crashed
-    /// its own node) is cancelled as soon as its poll returns. Returns the
-    /// ids of the cancelled tasks, in slab order.
+    /// its own node) is cancelled as soon as its poll returns. Tasks are
+    /// cancelled in slab order.
     ///
     /// `around(Some(id))` runs just before a task's future is dropped and
     /// `around(None)` just after, so the caller can set the context (trace,
@@ -259,7 +259,7 @@ impl Executor {
         group: GroupId,
         cancel: impl Fn(TaskId) -> join::JoinError,
         around: impl Fn(Option<TaskId>),
-    ) -> Vec<TaskId> {
+    ) {
         let victims: Vec<(usize, TaskId)> = self
             .tasks
             .borrow()
@@ -267,7 +267,6 @@ impl Executor {
             .filter(|(_, s)| s.group == group && s.flags & FINISHED == 0)
             .map(|(index, s)| (index, s.id))
             .collect();
-        let mut cancelled = Vec::with_capacity(victims.len());
         for (index, id) in victims {
             let task = {
                 let mut tasks = self.tasks.borrow_mut();
@@ -282,7 +281,6 @@ impl Executor {
                     None => continue,
                 }
             };
-            cancelled.push(id);
             // `None`: the task is being polled; the run loop cancels it when
             // the poll returns (the ABORTED flag is set).
             let Some(mut task) = task else {
@@ -303,7 +301,6 @@ impl Executor {
             self.current.set(previous);
             around(None);
         }
-        cancelled
     }
 
     /// Index of the task being polled, if any.

@@ -6,7 +6,7 @@
 //! nothing, waking pushes the index onto the ready queue: no `Arc`, no
 //! allocation, no atomic operation.
 
-use crate::runtime::{context, Inner};
+use crate::runtime::context;
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
 #[cfg(target_pointer_width = "64")]
@@ -112,10 +112,6 @@ fn wake_slow(sim: usize, index: usize, generation: u32) {
     // Woken from test code between steps, or by another simulation's task on
     // this thread. A simulation that has already ended ignores the wake.
     if let Some(inner) = context::lookup(sim) {
-        wake_inner(&inner, index, generation);
+        inner.executor.wake(index, generation);
     }
-}
-
-fn wake_inner(inner: &Inner, index: usize, generation: u32) {
-    inner.executor.wake(index, generation);
 }

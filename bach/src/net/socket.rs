@@ -393,18 +393,5 @@ fn with_sim_slow<R>(sim: usize, f: impl FnOnce(&Inner) -> R) -> R {
 
 /// Like [`with_sim`], but does nothing if the simulation is gone.
 fn try_with_sim(sim: usize, f: impl FnOnce(&Inner)) {
-    let mut f = Some(f);
-    let done = context::try_with(|inner| match inner {
-        Some(inner) if inner.sim_id == sim => {
-            (f.take().expect("called once"))(inner);
-            true
-        }
-        _ => false,
-    });
-    if !done {
-        if let Some(inner) = context::lookup(sim) {
-            let _entered = context::Entered::new(&inner);
-            (f.take().expect("not called yet"))(&inner);
-        }
-    }
+    context::with_sim_if_alive(sim, f)
 }

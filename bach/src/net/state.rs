@@ -1042,7 +1042,7 @@ fn deliver_one(inner: &Inner, st: &mut State, now: u64, key: u32) -> Result<(), 
             format!(
                 "a network monitor panicked on receiving a packet at {} ({}): {}",
                 Instant::from_nanos(now),
-                inner.reproduce_string(),
+                inner.reproduce(),
                 crate::executor::cell::panic_message(payload.as_ref())
             )
         })?;

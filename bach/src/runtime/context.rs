@@ -49,6 +49,28 @@ pub(crate) fn lookup(id: usize) -> Option<Rc<Inner>> {
         .flatten()
 }
 
+/// Runs `f` with simulation `sim` if it is still alive: the current one
+/// when it matches (the fast path), else found through the registry and
+/// entered for the call (objects dropped or used from test code between
+/// steps). Does nothing if the simulation has ended. For destructors and
+/// other places with no error channel.
+pub(crate) fn with_sim_if_alive(sim: usize, f: impl FnOnce(&Inner)) {
+    let mut f = Some(f);
+    let done = try_with(|inner| match inner {
+        Some(inner) if inner.sim_id == sim => {
+            (f.take().expect("called once"))(inner);
+            true
+        }
+        _ => false,
+    });
+    if !done {
+        if let Some(inner) = lookup(sim) {
+            let _entered = Entered::new(&inner);
+            (f.take().expect("not called yet"))(&inner);
+        }
+    }
+}
+
 /// Whether this OS thread ever hosted a simulation.
 pub(crate) fn thread_hosted_simulation() -> bool {
     HOSTED.try_with(|h| h.get()).unwrap_or(false)

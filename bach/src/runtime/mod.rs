@@ -110,13 +110,9 @@ impl Inner {
         }
     }
 
-    fn reproduce(&self) -> String {
+    /// How to reproduce this run, for failure messages.
+    pub(crate) fn reproduce(&self) -> String {
         self.rand.borrow().reproduce()
-    }
-
-    /// How to reproduce this run, for messages outside this module.
-    pub(crate) fn reproduce_string(&self) -> String {
-        self.reproduce()
     }
 
     /// Puts an event on the timer wheel, counting it in `timer_inserts`.

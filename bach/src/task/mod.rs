@@ -194,19 +194,7 @@ impl PrimaryGuard {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
-        let sim = self.sim;
-        let found = context::try_with(|inner| match inner.filter(|i| i.sim_id == sim) {
-            Some(inner) => {
-                inner.executor.primary_finished();
-                true
-            }
-            None => false,
-        });
-        if !found {
-            if let Some(inner) = context::lookup(sim) {
-                inner.executor.primary_finished();
-            }
-        }
+        context::with_sim_if_alive(self.sim, |inner| inner.executor.primary_finished());
     }
 }
 

@@ -108,23 +108,12 @@ impl Sleep {
 
     fn release(&mut self) {
         if let Some(key) = self.key.take() {
-            let sim = self.sim;
-            let done = context::try_with(|inner| match inner.filter(|inner| inner.sim_id == sim) {
-                Some(inner) => {
-                    let pending = inner.timers.borrow_mut().remove(key).is_some();
-                    if pending {
-                        inner.trace_event(crate::trace::RawKind::TimerCancel);
-                    }
-                    true
+            context::with_sim_if_alive(self.sim, |inner| {
+                let pending = inner.timers.borrow_mut().remove(key).is_some();
+                if pending {
+                    inner.trace_event(crate::trace::RawKind::TimerCancel);
                 }
-                None => false,
             });
-            // Dropped from test code between steps: find the simulation by id.
-            if !done {
-                if let Some(inner) = context::lookup(sim) {
-                    inner.timers.borrow_mut().remove(key);
-                }
-            }
         }
     }
 }
