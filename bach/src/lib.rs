@@ -104,6 +104,7 @@
 
 #![deny(missing_docs)]
 
+pub mod check;
 mod executor;
 pub mod ext;
 pub mod group;

@@ -83,6 +83,8 @@ pub(crate) struct Inner {
     pub(crate) nodes: RefCell<crate::node::Nodes>,
     /// Processes hosted on tasks (`bach::process`).
     pub(crate) processes: RefCell<crate::process::Registry>,
+    /// Interleaving exploration (`check::interleave`), off by default.
+    pub(crate) interleave: crate::check::interleave::Interleave,
     time_limit: Cell<Option<u64>>,
     abort_on_panic: Cell<bool>,
     failure: RefCell<Option<String>>,
@@ -137,13 +139,26 @@ impl Inner {
     /// Polls one ready task. Returns `false` if none was ready.
     #[inline]
     fn poll_one(&self) -> bool {
-        let Some(mut polling) = self.executor.next_ready() else {
+        let exploring = self.interleave.enabled();
+        let next = if exploring {
+            self.executor
+                .next_ready_with(|ready| self.interleave.pick(self, ready))
+        } else {
+            self.executor.next_ready()
+        };
+        let Some(mut polling) = next else {
             return false;
         };
         self.current_group.set(polling.group);
         if polling.aborted {
+            if exploring {
+                self.interleave.forget(polling.index);
+            }
             self.cancel(polling);
             return true;
+        }
+        if exploring {
+            self.interleave.begin_poll(polling.index);
         }
         let waker = waker::waker(
             self.sim_id,
@@ -161,6 +176,10 @@ impl Inner {
         self.root.set(Root::NONE);
         self.current_group.set(GroupId::MAIN);
         let tracing = self.trace.enabled();
+        if exploring {
+            self.interleave
+                .end_poll(polling.index, !matches!(result, Ok(Poll::Pending)));
+        }
         match result {
             Ok(Poll::Pending) => self.executor.suspend(polling.index, polling.task),
             Ok(Poll::Ready(())) => {
@@ -492,6 +511,7 @@ impl Simulation {
                 trace,
                 nodes: RefCell::new(crate::node::Nodes::default()),
                 processes: RefCell::new(crate::process::Registry::default()),
+                interleave: Default::default(),
                 time_limit: Cell::new(None),
                 abort_on_panic: Cell::new(true),
                 failure: RefCell::new(None),
@@ -515,6 +535,26 @@ impl Simulation {
     pub fn choice_source(self, source: impl ChoiceSource + 'static) -> Self {
         *self.inner.rand.borrow_mut() = Box::new(source);
         self.inner.net.borrow_mut().capture.set_seed(None);
+        self
+    }
+
+    /// Explores interleavings: when several ready tasks contend for shared
+    /// resources at the same instant, the choice source picks their order
+    /// (see [`check`](crate::check)). Every async operation on a sync
+    /// primitive, queue or socket becomes a scheduling point. Off by
+    /// default (ready tasks run first-in, first-out). Set it before the
+    /// simulation creates primitives.
+    pub fn interleavings(self, on: bool) -> Self {
+        self.inner.interleave.set_enabled(on);
+        self
+    }
+
+    /// Partial-order reduction while exploring interleavings (on by
+    /// default): only tasks whose footprints share a resource are
+    /// permuted. Turning it off makes every ready set one choice — for
+    /// comparing exploration sizes.
+    pub fn reduction(self, on: bool) -> Self {
+        self.inner.interleave.set_reduction(on);
         self
     }
 

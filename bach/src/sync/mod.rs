@@ -46,7 +46,7 @@ mod notify;
 pub mod oneshot;
 mod rwlock;
 mod semaphore;
-mod wait;
+pub(crate) mod wait;
 pub mod watch;
 
 pub use mutex::{Mutex, MutexGuard, OwnedMutexGuard, TryLockError};

@@ -1,0 +1,4 @@
+//! Searching for bugs: interleaving exploration, strategies, replay tokens,
+//! seed sweeps and fuzzing.
+
+pub(crate) mod interleave;
