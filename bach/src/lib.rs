@@ -139,6 +139,10 @@ pub fn is_active() -> bool {
 
 #[doc(hidden)]
 pub mod __private {
+    /// bolero, for `#[bach::test(fuzz)]`.
+    #[cfg(feature = "bolero")]
+    pub use bolero;
+
     /// A waker that does nothing, for macros that read finished futures.
     pub fn noop_waker() -> std::task::Waker {
         std::task::Waker::noop().clone()

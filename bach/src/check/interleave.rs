@@ -365,9 +365,7 @@ pub(crate) fn point(cx: &Context<'_>, resource: ResourceId) -> Poll<()> {
 #[inline]
 pub(crate) fn point_endpoints(cx: &Context<'_>, keys: &[Key]) -> Poll<()> {
     context::try_with(|inner| match inner {
-        Some(inner) if inner.interleave.enabled() => {
-            inner.interleave.point_keys(inner, cx, keys)
-        }
+        Some(inner) if inner.interleave.enabled() => inner.interleave.point_keys(inner, cx, keys),
         _ => Poll::Ready(()),
     })
 }

@@ -161,8 +161,7 @@ impl Executor {
             // Drop stale and duplicate entries so `pick` sees real choices.
             ready.retain(|&index| match tasks.get_mut(index) {
                 Some(slot)
-                    if slot.flags & (QUEUED | FINISHED | SEEN) == QUEUED
-                        && slot.task.is_some() =>
+                    if slot.flags & (QUEUED | FINISHED | SEEN) == QUEUED && slot.task.is_some() =>
                 {
                     slot.flags |= SEEN;
                     true

@@ -478,6 +478,8 @@ enum Stop {
 pub struct Simulation {
     pub(crate) inner: Rc<Inner>,
     torn_down: bool,
+    /// Replaying `BACH_REPLAY`: seed and interleaving settings are fixed.
+    pub(crate) env_replay: bool,
 }
 
 impl Default for Simulation {
@@ -518,14 +520,27 @@ impl Simulation {
                 failed: Cell::new(false),
             })
         });
-        Self {
+        let sim = Self {
             inner,
             torn_down: false,
+            env_replay: false,
+        };
+        match replay_from_env() {
+            Some(recording) => {
+                let mut sim = sim.replay_recording(recording);
+                sim.env_replay = true;
+                sim
+            }
+            None => sim,
         }
     }
 
     /// Seeds the default choice source (replacing any source set before).
+    /// Ignored while `BACH_REPLAY` is set: the replay decides every choice.
     pub fn seed(self, seed: u64) -> Self {
+        if self.env_replay {
+            return self;
+        }
         let this = self.choice_source(Seeded::new(seed));
         this.inner.net.borrow_mut().capture.set_seed(Some(seed));
         this
@@ -545,6 +560,9 @@ impl Simulation {
     /// default (ready tasks run first-in, first-out). Set it before the
     /// simulation creates primitives.
     pub fn interleavings(self, on: bool) -> Self {
+        if self.env_replay {
+            return self;
+        }
         self.inner.interleave.set_enabled(on);
         self
     }
@@ -554,6 +572,9 @@ impl Simulation {
     /// permuted. Turning it off makes every ready set one choice — for
     /// comparing exploration sizes.
     pub fn reduction(self, on: bool) -> Self {
+        if self.env_replay {
+            return self;
+        }
         self.inner.interleave.set_reduction(on);
         self
     }
@@ -857,7 +878,20 @@ impl std::fmt::Debug for Simulation {
     }
 }
 
-fn seed_from_env() -> u64 {
+/// The replay `BACH_REPLAY` asks for, if set. Panics with a clear message
+/// if the variable is set but not a token.
+pub(crate) fn replay_from_env() -> Option<crate::check::token::Recording> {
+    let value = std::env::var("BACH_REPLAY").ok()?;
+    if value.trim().is_empty() {
+        return None;
+    }
+    match crate::check::token::Recording::parse(&value) {
+        Ok(recording) => Some(recording),
+        Err(error) => panic!("BACH_REPLAY: {error}"),
+    }
+}
+
+pub(crate) fn seed_from_env() -> u64 {
     let Ok(value) = std::env::var("BACH_SEED") else {
         return 0;
     };
