@@ -2,3 +2,5 @@
 //! seed sweeps and fuzzing.
 
 pub(crate) mod interleave;
+mod sweep;
+pub use sweep::{sweep, Sweep, SweepFailure, SweepReport};
