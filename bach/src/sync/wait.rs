@@ -81,7 +81,11 @@ impl ResourceId {
                 };
                 let id = *next;
                 *next = id.wrapping_add(1) & !EXPLORED;
-                let flag = if inner.interleave.enabled() { EXPLORED } else { 0 };
+                let flag = if inner.interleave.enabled() {
+                    EXPLORED
+                } else {
+                    0
+                };
                 ResourceId(id | flag)
             }),
             None => NEXT_DETACHED.with(|next| {
