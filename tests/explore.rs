@@ -46,12 +46,13 @@ fn dfs_enumerates_every_discrete_choice_once() {
     assert!(report.complete());
 }
 
-/// Two channels, two senders on each, sending at the same instant; the
-/// receivers log the arrival order per channel and globally.
+/// Two channels, two senders on each, sending at the same instant; after
+/// every send, the primary task drains both channels and records the
+/// arrival order.
 fn two_channels_two_senders() {
-    let log = Rc::new(RefCell::new(Vec::new()));
+    let mut receivers = Vec::new();
     for channel in ["a", "b"] {
-        let (tx, mut rx) = mpsc::channel::<String>(4);
+        let (tx, rx) = mpsc::channel::<String>(4);
         for sender in 1..=2 {
             let tx = tx.clone();
             async move {
@@ -59,21 +60,17 @@ fn two_channels_two_senders() {
             }
             .spawn();
         }
-        drop(tx);
-        let log = log.clone();
-        async move {
-            // Receive after every send happened, so only send order counts.
-            1.ms().sleep().await;
-            while let Some(message) = rx.recv().await {
-                log.borrow_mut().push(message);
-            }
-        }
-        .primary()
-        .spawn();
+        receivers.push(rx);
     }
     async move {
-        2.ms().sleep().await;
-        observed(log.borrow().clone());
+        1.ms().sleep().await;
+        let mut log = Vec::new();
+        for rx in &mut receivers {
+            while let Ok(message) = rx.try_recv() {
+                log.push(message);
+            }
+        }
+        observed(log);
     }
     .primary()
     .spawn();
@@ -98,6 +95,7 @@ fn reduction_explores_each_channel_order_once() {
     take_seen();
     let reduced = Explorer::new().run(two_channels_two_senders);
     let seen = take_seen();
+
     // 2 orders on channel a × 2 on channel b, each exactly once.
     assert_eq!(reduced.executions(), 4, "{reduced}");
     assert!(reduced.complete());
@@ -110,6 +108,7 @@ fn reduction_explores_each_channel_order_once() {
     let full = Explorer::new()
         .reduction(false)
         .run(two_channels_two_senders);
+
     let seen_full = take_seen();
     // Without reduction the independent channels are permuted against each
     // other (and against tasks with nothing to contend for), for the same
@@ -122,17 +121,19 @@ fn reduction_explores_each_channel_order_once() {
     assert_eq!(full.executions(), FULL_TWO_CHANNELS, "{full}");
 }
 
-/// Executions without reduction for `two_channels_two_senders` (asserted
-/// exactly, so a change in the search shape is noticed).
-const FULL_TWO_CHANNELS: u64 = 0;
+/// Executions without reduction for `two_channels_two_senders`: every
+/// order of 9 polls (the primary's one, and each sender's two: declare at
+/// the scheduling point, then send) that keeps each sender's two in
+/// sequence, 9! / 2!⁴.
+const FULL_TWO_CHANNELS: u64 = 22_680;
 
-/// One sender on each of two channels: nothing contends.
+/// Two tasks, each locking its own mutex twice: nothing contends.
 fn independent_senders() {
-    for channel in ["a", "b"] {
-        let (tx, mut rx) = mpsc::channel::<&'static str>(1);
-        async move { tx.send(channel).await.unwrap() }.spawn();
+    for _ in 0..2 {
+        let lock = Mutex::new(0);
         async move {
-            rx.recv().await.unwrap();
+            *lock.lock().await += 1;
+            *lock.lock().await += 1;
         }
         .primary()
         .spawn();
@@ -180,10 +181,17 @@ fn lost_update() {
 
 #[test]
 fn plain_runs_miss_the_lost_update() {
-    Simulation::new().seed(0).run(lost_update);
-    // Exploring with reduction but FIFO choices (the first execution of a
-    // depth-first search) does not hit it either.
-    Explorer::new().max_executions(1).run(lost_update);
+    for seed in 0..20 {
+        Simulation::new().seed(seed).run(lost_update);
+    }
+    // Every lock is a scheduling point when exploring, so even the first
+    // depth-first execution (always the oldest contender) splits `a`'s
+    // read from its write.
+    let failure = Explorer::new()
+        .max_executions(1)
+        .try_run(lost_update)
+        .unwrap_err();
+    assert_eq!(failure.execution(), 1);
 }
 
 #[test]

@@ -145,12 +145,14 @@ fn expand(
             ("fuzz", Meta::Path(_)) => fuzz = Some(false),
             ("fuzz", Meta::NameValue(nv)) => match string_value(&nv.value, "fuzz")?.as_str() {
                 "exhaustive" => fuzz = Some(true),
-                other => return Err(syn::Error::new(
-                    nv.value.span(),
-                    format!(
+                other => {
+                    return Err(syn::Error::new(
+                        nv.value.span(),
+                        format!(
                         "unknown fuzz mode `{other}` (expected `fuzz` or `fuzz = \"exhaustive\"`)"
                     ),
-                )),
+                    ))
+                }
             },
             ("time_limit", Meta::NameValue(nv)) => {
                 let nanos = parse_duration(&nv.value)?;

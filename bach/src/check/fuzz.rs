@@ -86,7 +86,7 @@ fn run<F: FnOnce() -> R, R>(sim: Simulation, scheduler: Bolero, body: F) -> R {
 }
 
 /// Runs `body` (as [`Simulation::run`] does) with every choice from
-/// bolero's driver, interleavings explored; see the [module docs](self).
+/// bolero's driver, interleavings explored; see [`bach::check`](crate::check).
 ///
 /// ```
 /// bolero::check!().with_iterations(20).run(|| {
