@@ -95,6 +95,16 @@
 //! the same run again, traced. [`Simulation::check_determinism`] runs a body
 //! twice and names the first event where the runs differ.
 //!
+//! ## Searching for bugs
+//!
+//! [`check`] runs a body for many seeds on all cores ([`check::sweep`]),
+//! explores task interleavings with partial-order reduction under DFS,
+//! random or PCT strategies ([`check::Explorer`]), lets bolero's fuzzers
+//! drive every choice (`check::fuzz`, feature `bolero`) and prints a
+//! `BACH_REPLAY=<token>` for every failure it finds, which reruns exactly
+//! that execution. `#[bach::test(seeds = N, interleavings, fuzz)]` exposes
+//! the same from a test attribute.
+//!
 //! ## Determinism rules
 //!
 //! Inside a simulation, do not read the wall clock (`std::time`), OS
