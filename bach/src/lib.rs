@@ -95,6 +95,16 @@
 //! the same run again, traced. [`Simulation::check_determinism`] runs a body
 //! twice and names the first event where the runs differ.
 //!
+//! ## Searching for bugs
+//!
+//! [`check`] runs a body for many seeds on all cores ([`check::sweep`]),
+//! explores task interleavings with partial-order reduction under DFS,
+//! random or PCT strategies ([`check::Explorer`]), lets bolero's fuzzers
+//! drive every choice (`check::fuzz`, feature `bolero`) and prints a
+//! `BACH_REPLAY=<token>` for every failure it finds, which reruns exactly
+//! that execution. `#[bach::test(seeds = N, interleavings, fuzz)]` exposes
+//! the same from a test attribute.
+//!
 //! ## Determinism rules
 //!
 //! Inside a simulation, do not read the wall clock (`std::time`), OS
@@ -104,6 +114,7 @@
 
 #![deny(missing_docs)]
 
+pub mod check;
 mod executor;
 pub mod ext;
 pub mod group;
@@ -138,6 +149,10 @@ pub fn is_active() -> bool {
 
 #[doc(hidden)]
 pub mod __private {
+    /// bolero, for `#[bach::test(fuzz)]`.
+    #[cfg(feature = "bolero")]
+    pub use bolero;
+
     /// A waker that does nothing, for macros that read finished futures.
     pub fn noop_waker() -> std::task::Waker {
         std::task::Waker::noop().clone()

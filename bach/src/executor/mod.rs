@@ -31,6 +31,8 @@ const FINISHED: u8 = 1 << 1;
 const ABORTED: u8 = 1 << 2;
 const DETACHED: u8 = 1 << 3;
 const PRIMARY: u8 = 1 << 4;
+/// Scratch mark while the ready queue is compacted (`next_ready_with`).
+const SEEN: u8 = 1 << 5;
 
 struct Slot {
     /// `None` while the task is being polled.
@@ -63,6 +65,8 @@ pub(crate) struct TaskLabel {
 pub(crate) struct Executor {
     tasks: RefCell<slab::Slab<Slot>>,
     ready: RefCell<VecDeque<usize>>,
+    /// A copy of the ready queue handed to an exploring scheduler.
+    scratch: RefCell<Vec<usize>>,
     current: Cell<Option<usize>>,
     next_id: Cell<u64>,
     live_primaries: Cell<usize>,
@@ -142,6 +146,51 @@ impl Executor {
                 task,
             });
         }
+    }
+
+    /// Like [`Self::next_ready`], but `pick` chooses which ready task (a
+    /// position in the FIFO-ordered, deduplicated list of ready slot
+    /// indices it receives, always at least two) is polled next. Used when
+    /// exploring interleavings; `pick` may use the executor (read-only).
+    pub(crate) fn next_ready_with(&self, pick: impl FnOnce(&[usize]) -> usize) -> Option<Polling> {
+        let mut scratch = std::mem::take(&mut *self.scratch.borrow_mut());
+        scratch.clear();
+        {
+            let mut ready = self.ready.borrow_mut();
+            let mut tasks = self.tasks.borrow_mut();
+            // Drop stale and duplicate entries so `pick` sees real choices.
+            ready.retain(|&index| match tasks.get_mut(index) {
+                Some(slot)
+                    if slot.flags & (QUEUED | FINISHED | SEEN) == QUEUED && slot.task.is_some() =>
+                {
+                    slot.flags |= SEEN;
+                    true
+                }
+                _ => false,
+            });
+            for &index in ready.iter() {
+                tasks[index].flags &= !SEEN;
+            }
+            if ready.len() >= 2 {
+                scratch.extend(ready.iter().copied());
+            }
+        }
+        if scratch.len() >= 2 {
+            let position = pick(&scratch);
+            let index = self
+                .ready
+                .borrow_mut()
+                .remove(position)
+                .expect("the scheduler picked a position in the ready list");
+            self.ready.borrow_mut().push_front(index);
+        }
+        *self.scratch.borrow_mut() = scratch;
+        self.next_ready()
+    }
+
+    /// The id of the task in slot `index`. Panics on an empty slot.
+    pub(crate) fn task_id(&self, index: usize) -> TaskId {
+        self.tasks.borrow()[index].id
     }
 
     /// Returns a task that is still pending to its slot.

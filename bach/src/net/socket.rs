@@ -7,19 +7,30 @@
 //! network state (`state`); this module only adapts it to futures and
 //! `poll_*` functions. Sockets are closed (their port freed, their queued
 //! datagrams discarded) when dropped.
+//!
+//! Under interleaving exploration a socket operation touches *endpoints*
+//! (`check::interleave::endpoint`): a send touches the sending socket's
+//! address and the destination, a receive the socket's own address. Async
+//! operations (`send_to`, `send`, `recv_from`, `recv`, `peek_from`,
+//! `readable` and their `poll_*` forms) are scheduling points, taken in
+//! exactly one place each (`poll_send_to` and the private `poll`); `try_*`
+//! operations record a touch.
 
 use super::{
     addr::{Target, ToSocketAddrs},
     state::{self, Handle, Take},
 };
-use crate::runtime::{context, Inner};
+use crate::{
+    check::interleave::{self, Key},
+    runtime::{context, Inner},
+};
 use std::{
     fmt,
-    future::Future,
+    future::{poll_fn, Future},
     io,
     net::SocketAddr,
     pin::Pin,
-    task::{Context, Poll, Waker},
+    task::{ready, Context, Poll, Waker},
 };
 
 /// A UDP socket on a simulated node.
@@ -124,37 +135,39 @@ impl UdpSocket {
     /// `HostUnreachable` if no node has the address, or as name resolution
     /// fails (`NotFound`).
     pub async fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], target: A) -> io::Result<usize> {
-        self.try_send_to(buf, target)
+        let dst = with_sim(self.sim, |inner| self.resolve(inner, target))?;
+        poll_fn(|cx| self.poll_send_to(cx, buf, dst)).await
     }
 
     /// [`send_to`](Self::send_to) without `async`.
     pub fn try_send_to<A: ToSocketAddrs>(&self, buf: &[u8], target: A) -> io::Result<usize> {
         with_sim(self.sim, |inner| {
-            let dst = match target.to_target()? {
-                Target::Addr(addr) => addr,
-                host => {
-                    let mut st = state::borrow(inner);
-                    let here = st.socket_node(self.handle);
-                    st.resolve(host, here)?
-                }
-            };
-            state::send(inner, self.handle, buf, dst)
+            let dst = self.resolve(inner, target)?;
+            match self.send_resolved(inner, None, buf, dst) {
+                Poll::Ready(result) => result,
+                Poll::Pending => unreachable!("sending without a context never waits"),
+            }
         })
     }
 
-    /// [`send_to`](Self::send_to) as a poll function; always ready.
+    /// [`send_to`](Self::send_to) as a poll function. Ready at once, except
+    /// when the simulation explores interleavings: then its first poll is a
+    /// scheduling point.
     pub fn poll_send_to(
         &self,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
         buf: &[u8],
         target: SocketAddr,
     ) -> Poll<io::Result<usize>> {
-        Poll::Ready(self.try_send_to(buf, target))
+        with_sim(self.sim, |inner| {
+            self.send_resolved(inner, Some(cx), buf, target)
+        })
     }
 
     /// Sends `buf` to the connected peer; `NotConnected` without one.
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.try_send(buf)
+        let peer = self.peer_addr()?;
+        poll_fn(|cx| self.poll_send_to(cx, buf, peer)).await
     }
 
     /// [`send`](Self::send) without `async`.
@@ -163,9 +176,11 @@ impl UdpSocket {
         self.try_send_to(buf, peer)
     }
 
-    /// [`send`](Self::send) as a poll function; always ready.
-    pub fn poll_send(&self, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Poll::Ready(self.try_send(buf))
+    /// [`send`](Self::send) as a poll function; see
+    /// [`poll_send_to`](Self::poll_send_to).
+    pub fn poll_send(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let peer = self.peer_addr()?;
+        self.poll_send_to(cx, buf, peer)
     }
 
     /// Waits until the socket can send, which is always.
@@ -263,6 +278,50 @@ impl UdpSocket {
         })
     }
 
+    /// Resolves a send's destination (a host name through the node table).
+    fn resolve<A: ToSocketAddrs>(&self, inner: &Inner, target: A) -> io::Result<SocketAddr> {
+        Ok(match target.to_target()? {
+            Target::Addr(addr) => addr,
+            host => {
+                let mut st = state::borrow(inner);
+                let here = st.socket_node(self.handle);
+                st.resolve(host, here)?
+            }
+        })
+    }
+
+    /// Sends to a resolved destination: after the scheduling point when
+    /// `cx` is given (an async send), recording a touch when not (`try_*`).
+    #[inline]
+    fn send_resolved(
+        &self,
+        inner: &Inner,
+        cx: Option<&Context<'_>>,
+        buf: &[u8],
+        dst: SocketAddr,
+    ) -> Poll<io::Result<usize>> {
+        if inner.interleave.enabled() {
+            let keys = self.send_endpoints(dst);
+            match cx {
+                Some(cx) => ready!(interleave::point_endpoints(cx, &keys)),
+                None => keys.into_iter().for_each(interleave::touch_endpoint),
+            }
+        }
+        Poll::Ready(state::send(inner, self.handle, buf, dst))
+    }
+
+    /// The endpoints a send to `dst` touches: this socket and the
+    /// destination (a loopback destination is this node's address).
+    #[cold]
+    fn send_endpoints(&self, dst: SocketAddr) -> [Key; 2] {
+        let dst = if dst.ip().is_loopback() {
+            SocketAddr::new(self.local.ip(), dst.port())
+        } else {
+            dst
+        };
+        [interleave::endpoint(self.local), interleave::endpoint(dst)]
+    }
+
     fn poll(
         &self,
         cx: &mut Context<'_>,
@@ -270,12 +329,19 @@ impl UdpSocket {
         take: Take,
     ) -> Poll<io::Result<(usize, SocketAddr)>> {
         with_sim(self.sim, |inner| {
+            if inner.interleave.enabled() {
+                let key = interleave::endpoint(self.local);
+                ready!(interleave::point_endpoints(cx, &[key]));
+            }
             state::poll_recv(inner, self.handle, Some(cx), buf, take)
         })
     }
 
     fn poll_now(&self, buf: &mut [u8], take: Take) -> io::Result<(usize, SocketAddr)> {
         match with_sim(self.sim, |inner| {
+            if inner.interleave.enabled() {
+                interleave::touch_endpoint(interleave::endpoint(self.local));
+            }
             state::poll_recv(inner, self.handle, None, buf, take)
         }) {
             Poll::Ready(result) => result,

@@ -1,7 +1,12 @@
 //! The channel adapter: any [`Queue`] as an async sender / receiver pair.
+//!
+//! Under interleaving exploration the whole channel is one resource: a
+//! send's scheduling point is `SendFuture`'s poll, a receive's is
+//! [`Receiver::poll_recv`], and every synchronous access records a touch.
 
 use super::{PopError, PushError, Queue, QueueMetrics};
 use crate::{
+    check::interleave,
     sync::{ResourceId, WaitKey, WaitQueue, WakeList},
     time::{sleep_until, Instant, Sleep},
 };
@@ -11,7 +16,7 @@ use std::{
     future::Future,
     pin::Pin,
     rc::Rc,
-    task::{Context, Poll, Waker},
+    task::{ready, Context, Poll, Waker},
 };
 
 struct State<Q: ?Sized> {
@@ -37,9 +42,11 @@ pub(super) fn channel<T: 'static, Q: Queue<T> + 'static>(queue: Q) -> (Sender<T>
     }));
     (
         Sender {
+            resource,
             shared: shared.clone(),
         },
         Receiver {
+            resource,
             shared,
             key: None,
             sleep: None,
@@ -88,6 +95,8 @@ fn debug<T>(shared: &Shared<T>, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::
 /// the last one is dropped the queue closes (receivers drain it, then get
 /// `None`).
 pub struct Sender<T> {
+    /// The channel's id (also in its wait queues), readable without a borrow.
+    resource: ResourceId,
     shared: Shared<T>,
 }
 
@@ -98,6 +107,7 @@ impl<T> Sender<T> {
     /// back, once the queue is closed.
     pub fn send(&self, item: T) -> impl Future<Output = Result<(), SendError<T>>> + '_ {
         SendFuture {
+            resource: self.resource,
             shared: &self.shared,
             item: Some(item),
             key: None,
@@ -107,6 +117,7 @@ impl<T> Sender<T> {
     /// Pushes `item` now, with the queue's own result: `Ok(Some(x))` if `x`
     /// was discarded by policy, [`PushError::Full`] if full.
     pub fn try_send(&self, item: T) -> Result<Option<T>, PushError<T>> {
+        interleave::touch(self.resource);
         let (result, waker) = {
             let mut state = self.shared.borrow_mut();
             let result = state.queue.push(item);
@@ -123,16 +134,19 @@ impl<T> Sender<T> {
 
     /// Closes the queue: sends fail from now on; receivers drain it.
     pub fn close(&self) {
+        interleave::touch(self.resource);
         close(&self.shared);
     }
 
     /// Whether the queue is closed.
     pub fn is_closed(&self) -> bool {
+        interleave::touch(self.resource);
         self.shared.borrow().queue.is_closed()
     }
 
     /// Items stored right now.
     pub fn len(&self) -> usize {
+        interleave::touch(self.resource);
         self.shared.borrow().queue.len()
     }
 
@@ -159,8 +173,10 @@ impl<T> Sender<T> {
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
+        interleave::touch(self.resource);
         self.shared.borrow_mut().senders += 1;
         Self {
+            resource: self.resource,
             shared: self.shared.clone(),
         }
     }
@@ -168,6 +184,7 @@ impl<T> Clone for Sender<T> {
 
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
+        interleave::touch(self.resource);
         let last = {
             let mut state = self.shared.borrow_mut();
             state.senders -= 1;
@@ -186,6 +203,7 @@ impl<T> fmt::Debug for Sender<T> {
 }
 
 struct SendFuture<'a, T> {
+    resource: ResourceId,
     shared: &'a Shared<T>,
     item: Option<T>,
     key: Option<WaitKey>,
@@ -199,6 +217,7 @@ impl<T> Future for SendFuture<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        ready!(interleave::point(cx, this.resource));
         let item = this.item.take().expect("send polled after completion");
         let mut guard = this.shared.borrow_mut();
         let state = &mut *guard;
@@ -246,6 +265,7 @@ impl<T> Future for SendFuture<'_, T> {
 impl<T> Drop for SendFuture<'_, T> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
+            interleave::touch(self.resource);
             let waker = {
                 let mut state = self.shared.borrow_mut();
                 // Woken for room it will not use: pass the turn on.
@@ -264,6 +284,8 @@ impl<T> Drop for SendFuture<'_, T> {
 /// (each item goes to one of them); when the last one is dropped the queue
 /// closes and waiting senders fail. Also a [`Stream`](futures::Stream).
 pub struct Receiver<T> {
+    /// The channel's id (also in its wait queues), readable without a borrow.
+    resource: ResourceId,
     shared: Shared<T>,
     key: Option<WaitKey>,
     /// The timer for a not-yet-ready head item, reused across waits.
@@ -280,6 +302,7 @@ impl<T> Receiver<T> {
     /// Pops now: [`PopError::Empty`], [`PopError::NotReady`] or
     /// [`PopError::Closed`] when there is nothing to take.
     pub fn try_recv(&mut self) -> Result<T, PopError> {
+        interleave::touch(self.resource);
         let (result, waker) = {
             let mut state = self.shared.borrow_mut();
             let result = state.queue.pop();
@@ -297,6 +320,7 @@ impl<T> Receiver<T> {
     /// Polls for the next ready item (the registration stays with the
     /// receiver until an item or the end arrives).
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        ready!(interleave::point(cx, self.resource));
         let ready_at = {
             let mut guard = self.shared.borrow_mut();
             let state = &mut *guard;
@@ -361,6 +385,7 @@ impl<T> Receiver<T> {
     /// wake-up goes to the next waiting receiver.
     fn cancel(&mut self) {
         if let Some(key) = self.key.take() {
+            interleave::touch(self.resource);
             let waker = {
                 let mut state = self.shared.borrow_mut();
                 if state.poppers.remove(key).woken {
@@ -376,16 +401,19 @@ impl<T> Receiver<T> {
     /// Closes the queue: sends fail from now on; stored items can still be
     /// received.
     pub fn close(&self) {
+        interleave::touch(self.resource);
         close(&self.shared);
     }
 
     /// Whether the queue is closed.
     pub fn is_closed(&self) -> bool {
+        interleave::touch(self.resource);
         self.shared.borrow().queue.is_closed()
     }
 
     /// Items stored right now (ready or not).
     pub fn len(&self) -> usize {
+        interleave::touch(self.resource);
         self.shared.borrow().queue.len()
     }
 
@@ -407,8 +435,10 @@ impl<T> Receiver<T> {
 
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
+        interleave::touch(self.resource);
         self.shared.borrow_mut().receivers += 1;
         Self {
+            resource: self.resource,
             shared: self.shared.clone(),
             key: None,
             sleep: None,
@@ -419,6 +449,7 @@ impl<T> Clone for Receiver<T> {
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         self.cancel();
+        interleave::touch(self.resource);
         let last = {
             let mut state = self.shared.borrow_mut();
             state.receivers -= 1;

@@ -32,6 +32,18 @@ pub trait ChoiceSource {
     /// A uniformly distributed 64-bit word.
     fn next_u64(&mut self) -> u64;
 
+    /// Picks which of the ready tasks `tasks` runs next (an index into
+    /// `tasks`), when the simulation explores interleavings
+    /// ([`Simulation::interleavings`]). `tasks` holds at least two tasks,
+    /// oldest first, that contend for shared resources. The default is
+    /// `choose(tasks.len())`; strategies that track tasks (PCT's
+    /// priorities) override it.
+    ///
+    /// [`Simulation::interleavings`]: crate::Simulation::interleavings
+    fn schedule(&mut self, tasks: &[crate::task::TaskId]) -> usize {
+        self.choose(tasks.len())
+    }
+
     /// How to reproduce this run, for failure messages
     /// (e.g. `"seed 7; rerun with BACH_SEED=7"`).
     fn reproduce(&self) -> String {

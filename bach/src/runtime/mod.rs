@@ -83,6 +83,8 @@ pub(crate) struct Inner {
     pub(crate) nodes: RefCell<crate::node::Nodes>,
     /// Processes hosted on tasks (`bach::process`).
     pub(crate) processes: RefCell<crate::process::Registry>,
+    /// Interleaving exploration (`check::interleave`), off by default.
+    pub(crate) interleave: crate::check::interleave::Interleave,
     time_limit: Cell<Option<u64>>,
     abort_on_panic: Cell<bool>,
     failure: RefCell<Option<String>>,
@@ -137,13 +139,26 @@ impl Inner {
     /// Polls one ready task. Returns `false` if none was ready.
     #[inline]
     fn poll_one(&self) -> bool {
-        let Some(mut polling) = self.executor.next_ready() else {
+        let exploring = self.interleave.enabled();
+        let next = if exploring {
+            self.executor
+                .next_ready_with(|ready| self.interleave.pick(self, ready))
+        } else {
+            self.executor.next_ready()
+        };
+        let Some(mut polling) = next else {
             return false;
         };
         self.current_group.set(polling.group);
         if polling.aborted {
+            if exploring {
+                self.interleave.forget(polling.index);
+            }
             self.cancel(polling);
             return true;
+        }
+        if exploring {
+            self.interleave.begin_poll(polling.index);
         }
         let waker = waker::waker(
             self.sim_id,
@@ -161,6 +176,10 @@ impl Inner {
         self.root.set(Root::NONE);
         self.current_group.set(GroupId::MAIN);
         let tracing = self.trace.enabled();
+        if exploring {
+            self.interleave
+                .end_poll(polling.index, !matches!(result, Ok(Poll::Pending)));
+        }
         match result {
             Ok(Poll::Pending) => self.executor.suspend(polling.index, polling.task),
             Ok(Poll::Ready(())) => {
@@ -459,6 +478,8 @@ enum Stop {
 pub struct Simulation {
     pub(crate) inner: Rc<Inner>,
     torn_down: bool,
+    /// Replaying `BACH_REPLAY`: seed and interleaving settings are fixed.
+    pub(crate) env_replay: bool,
 }
 
 impl Default for Simulation {
@@ -492,20 +513,34 @@ impl Simulation {
                 trace,
                 nodes: RefCell::new(crate::node::Nodes::default()),
                 processes: RefCell::new(crate::process::Registry::default()),
+                interleave: Default::default(),
                 time_limit: Cell::new(None),
                 abort_on_panic: Cell::new(true),
                 failure: RefCell::new(None),
                 failed: Cell::new(false),
             })
         });
-        Self {
+        let sim = Self {
             inner,
             torn_down: false,
+            env_replay: false,
+        };
+        match replay_from_env() {
+            Some(recording) => {
+                let mut sim = sim.replay_recording(recording);
+                sim.env_replay = true;
+                sim
+            }
+            None => sim,
         }
     }
 
     /// Seeds the default choice source (replacing any source set before).
+    /// Ignored while `BACH_REPLAY` is set: the replay decides every choice.
     pub fn seed(self, seed: u64) -> Self {
+        if self.env_replay {
+            return self;
+        }
         let this = self.choice_source(Seeded::new(seed));
         this.inner.net.borrow_mut().capture.set_seed(Some(seed));
         this
@@ -515,6 +550,32 @@ impl Simulation {
     pub fn choice_source(self, source: impl ChoiceSource + 'static) -> Self {
         *self.inner.rand.borrow_mut() = Box::new(source);
         self.inner.net.borrow_mut().capture.set_seed(None);
+        self
+    }
+
+    /// Explores interleavings: when several ready tasks contend for shared
+    /// resources at the same instant, the choice source picks their order
+    /// (see [`check`](crate::check)). Every async operation on a sync
+    /// primitive, queue or socket becomes a scheduling point. Off by
+    /// default (ready tasks run first-in, first-out). Set it before the
+    /// simulation creates primitives.
+    pub fn interleavings(self, on: bool) -> Self {
+        if self.env_replay {
+            return self;
+        }
+        self.inner.interleave.set_enabled(on);
+        self
+    }
+
+    /// Partial-order reduction while exploring interleavings (on by
+    /// default): only tasks whose footprints share a resource are
+    /// permuted. Turning it off makes every ready set one choice — for
+    /// comparing exploration sizes.
+    pub fn reduction(self, on: bool) -> Self {
+        if self.env_replay {
+            return self;
+        }
+        self.inner.interleave.set_reduction(on);
         self
     }
 
@@ -817,7 +878,20 @@ impl std::fmt::Debug for Simulation {
     }
 }
 
-fn seed_from_env() -> u64 {
+/// The replay `BACH_REPLAY` asks for, if set. Panics with a clear message
+/// if the variable is set but not a token.
+pub(crate) fn replay_from_env() -> Option<crate::check::token::Recording> {
+    let value = std::env::var("BACH_REPLAY").ok()?;
+    if value.trim().is_empty() {
+        return None;
+    }
+    match crate::check::token::Recording::parse(&value) {
+        Ok(recording) => Some(recording),
+        Err(error) => panic!("BACH_REPLAY: {error}"),
+    }
+}
+
+pub(crate) fn seed_from_env() -> u64 {
     let Ok(value) = std::env::var("BACH_SEED") else {
         return 0;
     };

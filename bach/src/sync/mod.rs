@@ -8,10 +8,15 @@
 //!
 //! What this module owns: the state of each primitive and one wait queue
 //! (`wait.rs`) through which every primitive parks and wakes tasks. Waiters
-//! are served first-in, first-out, so wake order is deterministic; the one
-//! function that picks the next waiter is where interleaving exploration
-//! will plug in, and every primitive carries a small resource id there so
-//! an explorer can tell which tasks contend for the same thing.
+//! are served first-in, first-out, so wake order is deterministic, and
+//! every primitive carries a small resource id so an explorer can tell which
+//! tasks contend for the same thing. Under interleaving exploration
+//! ([`Simulation::interleavings`](crate::Simulation::interleavings)) every
+//! async operation (`lock`, `acquire`, `send`, `recv`, `notified`,
+//! `changed`, …) starts with a scheduling point, where the choice source
+//! decides which contending task reaches the primitive first; synchronous
+//! operations (`try_*`, unlocking, `notify_one`, `close`, …) record that the
+//! task touched the primitive. With exploration off both cost a bit test.
 //!
 //! What it never does: use atomics or OS locks (state is `RefCell`/`Cell`,
 //! and the types are `!Send`), spawn tasks, read a clock (except
@@ -46,7 +51,7 @@ mod notify;
 pub mod oneshot;
 mod rwlock;
 mod semaphore;
-mod wait;
+pub(crate) mod wait;
 pub mod watch;
 
 pub use mutex::{Mutex, MutexGuard, OwnedMutexGuard, TryLockError};

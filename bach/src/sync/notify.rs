@@ -1,12 +1,13 @@
 //! [`Notify`]: wake one waiting task, or all of them, without data.
 
 use super::wait::{self, ResourceId, WaitKey, WaitQueue, WakeList};
+use crate::check::interleave;
 use std::{
     cell::RefCell,
     fmt,
     future::Future,
     pin::Pin,
-    task::{Context, Poll},
+    task::{ready, Context, Poll},
 };
 
 /// How a registered waiter was woken.
@@ -39,23 +40,29 @@ struct State {
 ///
 /// Deviation from tokio: no `notify_last`; waiters are woken in FIFO order.
 pub struct Notify {
+    /// The id of `state.waiters`, readable without a borrow.
+    resource: ResourceId,
     state: RefCell<State>,
 }
 
 impl Notify {
     /// A `Notify` with no stored permit.
     pub fn new() -> Self {
+        let resource = ResourceId::next();
         Self {
+            resource,
             state: RefCell::new(State {
                 permit: false,
                 generation: 0,
-                waiters: WaitQueue::new(ResourceId::next()),
+                waiters: WaitQueue::new(resource),
             }),
         }
     }
 
     /// A future that completes when this is notified.
     pub fn notified(&self) -> Notified<'_> {
+        // Reads the generation `notify_waiters` compares against.
+        interleave::touch(self.resource);
         Notified {
             notify: self,
             generation: self.state.borrow().generation,
@@ -65,6 +72,7 @@ impl Notify {
 
     /// Wakes the oldest waiter, or stores a permit if none waits.
     pub fn notify_one(&self) {
+        interleave::touch(self.resource);
         let waker = {
             let mut state = self.state.borrow_mut();
             match state.waiters.next_waiter() {
@@ -83,6 +91,7 @@ impl Notify {
 
     /// Wakes every `Notified` future created before this call.
     pub fn notify_waiters(&self) {
+        interleave::touch(self.resource);
         let mut wakes = WakeList::new();
         self.state.borrow_mut().generation += 1;
         loop {
@@ -152,6 +161,7 @@ impl Notified<'_> {
 
     /// Advances the state machine; `waker` is `None` for `enable`.
     fn step(&mut self, waker: Option<&std::task::Waker>) -> bool {
+        interleave::touch(self.notify.resource);
         let mut state = self.notify.state.borrow_mut();
         match &self.state {
             Stage::Init => {
@@ -188,6 +198,10 @@ impl Future for Notified<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        if matches!(this.state, Stage::Init | Stage::Waiting(_)) {
+            // Once notified (through `enable`) it only returns.
+            ready!(interleave::point(cx, this.notify.resource));
+        }
         if this.step(Some(cx.waker())) {
             this.state = Stage::Done;
             Poll::Ready(())
@@ -201,6 +215,7 @@ impl Drop for Notified<'_> {
     fn drop(&mut self) {
         let forward = match std::mem::replace(&mut self.state, Stage::Done) {
             Stage::Waiting(key) => {
+                interleave::touch(self.notify.resource);
                 let removed = self.notify.state.borrow_mut().waiters.remove(key);
                 removed.data == Woken::One
             }

@@ -8,13 +8,14 @@
 //! [`channel`].
 
 use super::wait::{self, ResourceId, WaitKey, WaitQueue};
+use crate::check::interleave;
 use std::{
     cell::RefCell,
     fmt,
     future::{poll_fn, Future},
     pin::Pin,
     rc::Rc,
-    task::{Context, Poll},
+    task::{ready, Context, Poll},
 };
 
 /// Errors of the oneshot channel.
@@ -78,10 +79,12 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
     }));
     (
         Sender {
+            resource,
             state: Some(state.clone()),
             key: None,
         },
         Receiver {
+            resource,
             state: Some(state),
             key: None,
         },
@@ -90,6 +93,7 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
 
 /// Sends the channel's single value.
 pub struct Sender<T> {
+    resource: ResourceId,
     state: Option<Rc<RefCell<State<T>>>>,
     key: Option<WaitKey>,
 }
@@ -98,6 +102,7 @@ impl<T> Sender<T> {
     /// Sends `value`, consuming the sender. Returns it back if the receiver
     /// was dropped or closed.
     pub fn send(mut self, value: T) -> Result<(), T> {
+        interleave::touch(self.resource);
         let state = self.state.take().expect("the sender is alive until sent");
         let waker = {
             let mut st = state.borrow_mut();
@@ -117,6 +122,7 @@ impl<T> Sender<T> {
 
     /// Whether the receiver was dropped or closed.
     pub fn is_closed(&self) -> bool {
+        interleave::touch(self.resource);
         self.state
             .as_ref()
             .is_none_or(|state| state.borrow().receiver_closed)
@@ -132,6 +138,7 @@ impl<T> Sender<T> {
         let Some(state) = &self.state else {
             return Poll::Ready(());
         };
+        ready!(interleave::point(cx, self.resource));
         let mut st = state.borrow_mut();
         if st.receiver_closed {
             if let Some(key) = self.key.take() {
@@ -152,6 +159,7 @@ impl<T> Drop for Sender<T> {
         let Some(state) = self.state.take() else {
             return;
         };
+        interleave::touch(self.resource);
         let waker = {
             let mut st = state.borrow_mut();
             if let Some(key) = self.key.take() {
@@ -176,6 +184,7 @@ impl<T> fmt::Debug for Sender<T> {
 
 /// Receives the channel's value; await it directly.
 pub struct Receiver<T> {
+    resource: ResourceId,
     /// `None` once the value (or the error) has been returned.
     state: Option<Rc<RefCell<State<T>>>>,
     key: Option<WaitKey>,
@@ -187,6 +196,7 @@ impl<T> Receiver<T> {
         let Some(state) = &self.state else {
             return Err(TryRecvError::Closed);
         };
+        interleave::touch(self.resource);
         let mut st = state.borrow_mut();
         if let Some(value) = st.value.take() {
             if let Some(key) = self.key.take() {
@@ -209,6 +219,7 @@ impl<T> Receiver<T> {
         let Some(state) = &self.state else {
             return;
         };
+        interleave::touch(self.resource);
         let waker = {
             let mut st = state.borrow_mut();
             st.receiver_closed = true;
@@ -224,6 +235,7 @@ impl<T> Receiver<T> {
 
     /// Whether no value is waiting (sent but not yet received).
     pub fn is_empty(&self) -> bool {
+        interleave::touch(self.resource);
         self.state
             .as_ref()
             .is_none_or(|state| state.borrow().value.is_none())
@@ -235,6 +247,7 @@ impl<T> Future for Receiver<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        ready!(interleave::point(cx, this.resource));
         let state = this
             .state
             .as_ref()
@@ -265,6 +278,7 @@ impl<T> Drop for Receiver<T> {
         let Some(state) = self.state.take() else {
             return;
         };
+        interleave::touch(self.resource);
         let (waker, value) = {
             let mut st = state.borrow_mut();
             if let Some(key) = self.key.take() {

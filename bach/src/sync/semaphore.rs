@@ -9,13 +9,14 @@
 //! woken waiter already owns its permits when it next runs.
 
 use super::wait::{ResourceId, WaitKey, WaitQueue, WakeList};
+use crate::check::interleave;
 use std::{
     cell::RefCell,
     fmt,
     future::Future,
     pin::Pin,
     rc::Rc,
-    task::{Context, Poll},
+    task::{ready, Context, Poll},
 };
 
 /// What a queued acquirer asked for and has been given so far.
@@ -24,10 +25,18 @@ pub(crate) struct Need {
     assigned: usize,
 }
 
+/// [`Permits::gate`] bits: anything set sends [`Acquire`] off its fast path.
+const CLOSED: u8 = 1;
+/// The resource is explored: every acquisition starts at its scheduling
+/// point.
+const EXPLORED: u8 = 2;
+
 /// Available permits plus the queue of tasks waiting for permits.
 pub(crate) struct Permits {
     available: usize,
-    closed: bool,
+    /// [`CLOSED`] and [`EXPLORED`]: one byte, so `Acquire`'s fast path
+    /// tests both for the price of the closed check alone.
+    gate: u8,
     waiters: WaitQueue<Need>,
 }
 
@@ -35,7 +44,7 @@ impl Permits {
     pub(crate) fn new(permits: usize, resource: ResourceId) -> Self {
         Self {
             available: permits,
-            closed: false,
+            gate: if resource.explored() { EXPLORED } else { 0 },
             waiters: WaitQueue::new(resource),
         }
     }
@@ -45,6 +54,7 @@ impl Permits {
     }
 
     pub(crate) fn available(&self) -> usize {
+        interleave::touch(self.resource());
         self.available
     }
 
@@ -53,13 +63,23 @@ impl Permits {
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed
+        interleave::touch(self.resource());
+        self.gate & CLOSED != 0
     }
 
-    /// Takes `n` permits now, if no one is queued ahead and enough are free.
+    /// Takes `n` permits now, if no one is queued ahead and enough are free
+    /// (a synchronous access: recorded for exploration).
     #[inline]
     pub(crate) fn try_acquire(&mut self, n: usize) -> Result<(), TryAcquireError> {
-        if self.closed {
+        interleave::touch(self.resource());
+        self.take_now(n)
+    }
+
+    /// [`Self::try_acquire`] for [`Acquire`]'s slow path, whose scheduling
+    /// point has recorded the access.
+    #[inline]
+    fn take_now(&mut self, n: usize) -> Result<(), TryAcquireError> {
+        if self.gate & CLOSED != 0 {
             return Err(TryAcquireError::Closed);
         }
         if self.waiters.is_empty() && self.available >= n {
@@ -69,8 +89,21 @@ impl Permits {
         Err(TryAcquireError::NoPermits)
     }
 
+    /// [`Acquire`]'s fast path: takes `n` permits if the ledger is open, not
+    /// explored, nobody is queued and enough are free. `false` sends the
+    /// caller to the slow path (which starts with the scheduling point).
+    #[inline]
+    fn take_fast(&mut self, n: usize) -> bool {
+        if self.gate == 0 && self.waiters.is_empty() && self.available >= n {
+            self.available -= n;
+            return true;
+        }
+        false
+    }
+
     /// Removes up to `n` available permits for good; returns how many.
     pub(crate) fn forget(&mut self, n: usize) -> usize {
+        interleave::touch(self.resource());
         let taken = n.min(self.available);
         self.available -= taken;
         taken
@@ -112,7 +145,8 @@ impl Permits {
 
     /// Closes: queued and future acquires fail; waiters are woken.
     fn close(&mut self, wakes: &mut WakeList) -> bool {
-        self.closed = true;
+        interleave::touch(self.resource());
+        self.gate |= CLOSED;
         self.waiters.wake_all(wakes)
     }
 
@@ -127,7 +161,7 @@ impl Permits {
         wakes: &mut WakeList,
     ) -> Poll<Result<(), AcquireError>> {
         match key {
-            None => match self.try_acquire(wanted) {
+            None => match self.take_now(wanted) {
                 Ok(()) => Poll::Ready(Ok(())),
                 Err(TryAcquireError::Closed) => Poll::Ready(Err(AcquireError(()))),
                 Err(TryAcquireError::NoPermits) => {
@@ -167,13 +201,30 @@ impl Permits {
     }
 }
 
-/// Returns `n` permits to a ledger (waking whoever they go to).
+/// Returns `n` permits to a ledger (waking whoever they go to): an unlock,
+/// a dropped permit. Recorded for exploration.
 #[inline]
 pub(crate) fn release(permits: &RefCell<Permits>, n: usize) {
+    release_inner(permits, n, true);
+}
+
+/// [`release`] by a caller that has already recorded its access to the
+/// ledger's resource in this poll (a channel receive, after its scheduling
+/// point).
+#[inline]
+pub(crate) fn release_touched(permits: &RefCell<Permits>, n: usize) {
+    release_inner(permits, n, false);
+}
+
+#[inline(always)]
+fn release_inner(permits: &RefCell<Permits>, n: usize, touch: bool) {
     {
         // Fast path, every uncontended unlock and every channel receive:
         // nobody to hand permits to.
         let mut ledger = permits.borrow_mut();
+        if touch {
+            interleave::touch(ledger.resource());
+        }
         let total = ledger.available + n;
         if ledger.waiters.is_empty() && total <= MAX_PERMITS {
             ledger.available = total;
@@ -208,6 +259,10 @@ pub(crate) fn close(permits: &RefCell<Permits>) {
 
 /// Future acquiring `wanted` permits from a ledger; dropping it before it
 /// completes returns anything already handed to it.
+///
+/// Its poll is the scheduling point of every operation built on it
+/// (`Semaphore::acquire*`, `Mutex::lock*`, `RwLock::read*`/`write*`, bounded
+/// `mpsc` sends and reservations): those must not add a point of their own.
 pub(crate) struct Acquire<'a> {
     permits: &'a RefCell<Permits>,
     wanted: usize,
@@ -227,6 +282,9 @@ impl<'a> Acquire<'a> {
 impl Acquire<'_> {
     #[inline(never)]
     fn poll_slow(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), AcquireError>> {
+        // The point may wake this task: not while the ledger is borrowed.
+        let resource = self.permits.borrow().resource();
+        ready!(interleave::point(cx, resource));
         let mut wakes = WakeList::new();
         let result =
             self.permits
@@ -254,13 +312,10 @@ impl Future for Acquire<'_> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if this.key.is_none() {
-            // Fast path: free permits and nobody queued ahead.
-            match this.permits.borrow_mut().try_acquire(this.wanted) {
-                Ok(()) => return Poll::Ready(Ok(())),
-                Err(TryAcquireError::Closed) => return Poll::Ready(Err(AcquireError(()))),
-                Err(TryAcquireError::NoPermits) => {}
-            }
+        // Fast path: free permits and nobody queued ahead (never taken
+        // under exploration, see `take_fast`).
+        if this.key.is_none() && this.permits.borrow_mut().take_fast(this.wanted) {
+            return Poll::Ready(Ok(()));
         }
         this.poll_slow(cx)
     }

@@ -3,16 +3,19 @@
 //! Whenever a task has to wait for a primitive (a lock, a permit, a message,
 //! a notification) it registers here, and whenever the primitive can let a
 //! waiter proceed it asks this queue *which* one. That makes this file the
-//! single seam through which interleaving exploration will reorder
-//! contending tasks:
+//! seam through which interleaving exploration (`check::interleave`) learns
+//! which tasks contend:
 //!
 //! * every wait point is a [`WaitQueue::register`] call on a queue that
-//!   carries the [`ResourceId`] of its primitive, so an explorer can tell
-//!   which tasks contend for the same resource;
-//! * every decision about who proceeds goes through
-//!   [`WaitQueue::next_waiter`] — today it returns the oldest waiter (FIFO,
-//!   the documented fairness of every primitive); under exploration it is
-//!   the one function that will ask the simulation's choice source instead.
+//!   carries the [`ResourceId`] of its primitive, and registering counts as
+//!   touching that resource;
+//! * every wake-up goes through [`WaitQueue::wake`], which tells the
+//!   explorer that the woken task's next poll touches the resource;
+//! * who proceeds is decided by [`WaitQueue::next_waiter`]: the oldest
+//!   waiter, the documented FIFO fairness of every primitive. Exploration
+//!   keeps that promise (a tokio mutex is fair, so an unfair hand-off would
+//!   be a false alarm); it varies the order in which tasks *reach* the
+//!   primitive instead, at the scheduling point of each async operation.
 //!
 //! Waiters live in a slab and are linked into an intrusive doubly-linked
 //! list in arrival order, so registering, unlinking a cancelled waiter and
@@ -24,7 +27,10 @@
 //! borrowed: wake-ups are collected in a [`WakeList`] and fired after the
 //! borrow ends. This module never touches a primitive's own state.
 
-use crate::runtime::{context, Inner};
+use crate::{
+    check::interleave,
+    runtime::{context, Inner},
+};
 use slab::Slab;
 use std::{
     cell::{Cell, RefCell},
@@ -40,6 +46,10 @@ use std::{
 /// resources across re-executions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct ResourceId(u32);
+
+/// Set in ids created inside a simulation that explores interleavings, so
+/// operations know with one bit test whether to report to the explorer.
+const EXPLORED: u32 = 1 << 31;
 
 thread_local! {
     /// Next id per live simulation on this thread (a handful of entries).
@@ -70,21 +80,39 @@ impl ResourceId {
                     }
                 };
                 let id = *next;
-                *next = id.wrapping_add(1);
-                ResourceId(id)
+                *next = id.wrapping_add(1) & !EXPLORED;
+                let flag = if inner.interleave.enabled() {
+                    EXPLORED
+                } else {
+                    0
+                };
+                ResourceId(id | flag)
             }),
             None => NEXT_DETACHED.with(|next| {
                 let id = next.get();
-                next.set(id.wrapping_add(1));
+                next.set(id.wrapping_add(1) & !EXPLORED);
                 ResourceId(id)
             }),
         })
+    }
+
+    /// The dense number of this resource within its simulation.
+    #[inline]
+    pub(crate) fn index(self) -> u32 {
+        self.0 & !EXPLORED
+    }
+
+    /// Whether operations on this resource are scheduling points (it was
+    /// created in a simulation exploring interleavings).
+    #[inline]
+    pub(crate) fn explored(self) -> bool {
+        self.0 & EXPLORED != 0
     }
 }
 
 impl fmt::Display for ResourceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "resource #{}", self.0)
+        write!(f, "resource #{}", self.index())
     }
 }
 
@@ -156,6 +184,7 @@ impl<D> WaitQueue<D> {
     /// Appends a waiter. `waker` may be `None` for a waiter that registers
     /// before it is first polled (`Notified::enable`).
     pub(crate) fn register(&mut self, waker: Option<&Waker>, data: D) -> WaitKey {
+        interleave::touch(self.resource);
         let index = self.slots.insert(Waiter {
             waker: waker.cloned(),
             prev: NIL,
@@ -212,15 +241,9 @@ impl<D> WaitQueue<D> {
         }
     }
 
-    /// **The scheduling seam.** Which waiting task the primitive should
-    /// consider next. Every wake-up of every primitive is decided here and
-    /// nowhere else.
-    ///
-    /// Today the answer is the oldest waiter: FIFO fairness, documented by
-    /// each primitive. Interleaving exploration will replace this body with
-    /// a choice among the waiters of [`Self::resource`] drawn from the
-    /// simulation's choice source; callers already cope with any linked
-    /// waiter being chosen.
+    /// Which waiting task the primitive should consider next: the oldest
+    /// (FIFO fairness, documented by each primitive, and kept under
+    /// exploration). Every wake-up of every primitive is decided here.
     #[inline]
     pub(crate) fn next_waiter(&self) -> Option<Chosen> {
         (self.head != NIL).then_some(Chosen(self.head))
@@ -237,7 +260,11 @@ impl<D> WaitQueue<D> {
         self.unlink(chosen.0);
         let waiter = &mut self.slots[chosen.0];
         waiter.woken = true;
-        waiter.waker.take()
+        let waker = waiter.waker.take();
+        if let Some(waker) = &waker {
+            interleave::woke(self.resource, waker);
+        }
+        waker
     }
 
     /// Wakes the waiter [`Self::next_waiter`] picks, if any.

@@ -10,6 +10,7 @@
 //! a `Ref` is alive panics with an explanation (tokio would deadlock).
 
 use super::wait::{ResourceId, WaitKey, WaitQueue, WakeList};
+use crate::check::interleave;
 use std::{
     cell::{self, RefCell},
     fmt,
@@ -17,7 +18,7 @@ use std::{
     ops::Deref,
     pin::Pin,
     rc::Rc,
-    task::{Context, Poll},
+    task::{ready, Context, Poll},
 };
 
 /// Errors of the watch channel.
@@ -68,11 +69,19 @@ struct State {
 }
 
 struct Shared<T> {
+    /// The channel's id (also in its wait queues), readable without a borrow.
+    resource: ResourceId,
     value: RefCell<T>,
     state: RefCell<State>,
 }
 
 impl<T> Shared<T> {
+    /// Records a synchronous access by the running task (exploration).
+    #[inline]
+    fn touch(&self) {
+        interleave::touch(self.resource);
+    }
+
     fn value_mut(&self) -> cell::RefMut<'_, T> {
         self.value.try_borrow_mut().unwrap_or_else(|_| {
             panic!(
@@ -84,6 +93,7 @@ impl<T> Shared<T> {
 
     /// Records a new version and wakes every waiting receiver.
     fn publish(&self) {
+        self.touch();
         self.state.borrow_mut().version += 1;
         wake_all(&self.state, |state| &mut state.changed);
     }
@@ -118,6 +128,7 @@ impl<T> Sender<T> {
         let resource = ResourceId::next();
         Self {
             shared: Rc::new(Shared {
+                resource,
                 value: RefCell::new(init),
                 state: RefCell::new(State {
                     version: 0,
@@ -133,6 +144,7 @@ impl<T> Sender<T> {
     /// Replaces the value and notifies receivers; fails (returning the
     /// value, unchanged channel) if there is no receiver.
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
+        self.shared.touch();
         if self.shared.state.borrow().receivers == 0 {
             return Err(SendError(value));
         }
@@ -158,6 +170,7 @@ impl<T> Sender<T> {
     /// Modifies the value in place; notifies receivers only if `modify`
     /// returns `true`. Returns what `modify` returned.
     pub fn send_if_modified<F: FnOnce(&mut T) -> bool>(&self, modify: F) -> bool {
+        self.shared.touch();
         let modified = modify(&mut self.shared.value_mut());
         if modified {
             self.shared.publish();
@@ -167,6 +180,7 @@ impl<T> Sender<T> {
 
     /// The current value.
     pub fn borrow(&self) -> Ref<'_, T> {
+        self.shared.touch();
         Ref {
             inner: self.shared.value.borrow(),
             has_changed: false,
@@ -181,6 +195,7 @@ impl<T> Sender<T> {
     /// Completes when every receiver is gone.
     pub async fn closed(&self) {
         let mut waiting = ClosedWait {
+            resource: self.shared.resource,
             state: &self.shared.state,
             key: None,
         };
@@ -189,6 +204,7 @@ impl<T> Sender<T> {
 
     /// A new receiver that has seen the current value.
     pub fn subscribe(&self) -> Receiver<T> {
+        self.shared.touch();
         let mut state = self.shared.state.borrow_mut();
         state.receivers += 1;
         Receiver {
@@ -199,11 +215,13 @@ impl<T> Sender<T> {
 
     /// Number of live receivers.
     pub fn receiver_count(&self) -> usize {
+        self.shared.touch();
         self.shared.state.borrow().receivers
     }
 
     /// Number of live senders.
     pub fn sender_count(&self) -> usize {
+        self.shared.touch();
         self.shared.state.borrow().senders
     }
 
@@ -215,6 +233,7 @@ impl<T> Sender<T> {
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
+        self.shared.touch();
         self.shared.state.borrow_mut().senders += 1;
         Self {
             shared: self.shared.clone(),
@@ -224,6 +243,7 @@ impl<T> Clone for Sender<T> {
 
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
+        self.shared.touch();
         let last = {
             let mut state = self.shared.state.borrow_mut();
             state.senders -= 1;
@@ -246,12 +266,14 @@ impl<T: fmt::Debug> fmt::Debug for Sender<T> {
 
 /// A sender's registration in `closed`, removed when dropped.
 struct ClosedWait<'a> {
+    resource: ResourceId,
     state: &'a RefCell<State>,
     key: Option<WaitKey>,
 }
 
 impl ClosedWait<'_> {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        ready!(interleave::point(cx, self.resource));
         let mut state = self.state.borrow_mut();
         if state.receivers == 0 {
             if let Some(key) = self.key.take() {
@@ -285,6 +307,7 @@ pub struct Receiver<T> {
 impl<T> Receiver<T> {
     /// The current value, without marking it seen.
     pub fn borrow(&self) -> Ref<'_, T> {
+        self.shared.touch();
         let version = self.shared.state.borrow().version;
         Ref {
             inner: self.shared.value.borrow(),
@@ -294,6 +317,7 @@ impl<T> Receiver<T> {
 
     /// The current value, marking it seen.
     pub fn borrow_and_update(&mut self) -> Ref<'_, T> {
+        self.shared.touch();
         let version = self.shared.state.borrow().version;
         let has_changed = version != self.version;
         self.version = version;
@@ -306,6 +330,7 @@ impl<T> Receiver<T> {
     /// Whether a value this receiver has not seen exists. Fails if every
     /// sender is gone.
     pub fn has_changed(&self) -> Result<bool, RecvError> {
+        self.shared.touch();
         let state = self.shared.state.borrow();
         if state.senders == 0 {
             return Err(RecvError(()));
@@ -315,11 +340,13 @@ impl<T> Receiver<T> {
 
     /// Makes the current value count as unseen.
     pub fn mark_changed(&mut self) {
+        self.shared.touch();
         self.version = self.shared.state.borrow().version.wrapping_sub(1);
     }
 
     /// Makes the current value count as seen.
     pub fn mark_unchanged(&mut self) {
+        self.shared.touch();
         self.version = self.shared.state.borrow().version;
     }
 
@@ -359,6 +386,7 @@ impl<T> Receiver<T> {
 
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
+        self.shared.touch();
         self.shared.state.borrow_mut().receivers += 1;
         Self {
             shared: self.shared.clone(),
@@ -369,6 +397,7 @@ impl<T> Clone for Receiver<T> {
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
+        self.shared.touch();
         let last = {
             let mut state = self.shared.state.borrow_mut();
             state.receivers -= 1;
@@ -401,6 +430,7 @@ impl<T> Future for Changed<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        ready!(interleave::point(cx, this.receiver.shared.resource));
         let mut state = this.receiver.shared.state.borrow_mut();
         let result = if state.version != this.receiver.version {
             this.receiver.version = state.version;

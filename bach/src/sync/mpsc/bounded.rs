@@ -545,6 +545,7 @@ pub struct WeakSender<T> {
 impl<T> WeakSender<T> {
     /// A `Sender`, if any other `Sender` is still alive.
     pub fn upgrade(&self) -> Option<Sender<T>> {
+        self.chan.touch();
         let mut inner = self.chan.inner.borrow_mut();
         if inner.senders == 0 {
             return None;

@@ -5,21 +5,32 @@
 //! senders first-in, first-out); messages sit in a `VecDeque` ring buffer
 //! that grows to the channel's working size once and is reused from then
 //! on. Sending and receiving in steady state therefore never allocate.
+//!
+//! Under interleaving exploration the channel is one resource: a bounded
+//! send's scheduling point is its `Acquire` (the slot), a receive's is
+//! `Chan::poll_recv`, and every synchronous access (`push`, `try_recv`,
+//! closing, counting) records a touch.
 
-use crate::sync::{
-    semaphore::{self, Permits},
-    wait::{self, ResourceId, WaitKey, WaitQueue, WakeList},
+use crate::{
+    check::interleave,
+    sync::{
+        semaphore::{self, Permits},
+        wait::{self, ResourceId, WaitKey, WaitQueue, WakeList},
+    },
 };
 use std::{
     cell::RefCell,
     collections::VecDeque,
     fmt,
-    task::{Context, Poll},
+    task::{ready, Context, Poll},
 };
 
 use super::error::TryRecvError;
 
 pub(super) struct Chan<T> {
+    /// The channel's id (also its ledger's and wait queues'), readable
+    /// without a borrow.
+    pub(super) resource: ResourceId,
     /// Capacity of a bounded channel; `None` when unbounded.
     pub(super) bound: Option<usize>,
     /// Free slots of a bounded channel (untouched when unbounded).
@@ -49,6 +60,7 @@ impl<T> Chan<T> {
         // Start small; the ring grows to the working size once.
         let initial = bound.unwrap_or(0).min(1024);
         Self {
+            resource,
             bound,
             permits: RefCell::new(Permits::new(bound.unwrap_or(0), resource)),
             inner: RefCell::new(Inner {
@@ -66,6 +78,8 @@ impl<T> Chan<T> {
 
     /// Buffers a message (its slot, if bounded, is already acquired) and
     /// wakes the receiver. Hands the message back if the receiver is gone.
+    /// Records no touch: every caller has already passed a scheduling point
+    /// or touched the channel (acquiring the slot, `is_closed`, `unreserve`).
     #[inline]
     pub(super) fn push(&self, value: T) -> Result<(), T> {
         let waker = {
@@ -80,11 +94,18 @@ impl<T> Chan<T> {
         Ok(())
     }
 
-    /// Returns `n` slots (bounded channels only).
+    /// Records a synchronous access by the running task (exploration).
+    #[inline]
+    pub(super) fn touch(&self) {
+        interleave::touch(self.resource);
+    }
+
+    /// Returns `n` slots (bounded channels only). Records no touch: every
+    /// caller has passed a scheduling point or touched the channel.
     #[inline]
     pub(super) fn release(&self, n: usize) {
         if self.bound.is_some() && n > 0 {
-            semaphore::release(&self.permits, n);
+            semaphore::release_touched(&self.permits, n);
         }
     }
 
@@ -95,6 +116,7 @@ impl<T> Chan<T> {
 
     /// `n` reserved permits were used or dropped.
     pub(super) fn unreserve(&self, n: usize) {
+        self.touch();
         let waker = {
             let mut inner = self.inner.borrow_mut();
             inner.reserved -= n;
@@ -109,14 +131,17 @@ impl<T> Chan<T> {
 
     /// Whether the receiver is closed or gone.
     pub(super) fn is_closed(&self) -> bool {
+        self.touch();
         self.inner.borrow().rx_closed
     }
 
     pub(super) fn add_sender(&self) {
+        self.touch();
         self.inner.borrow_mut().senders += 1;
     }
 
     pub(super) fn drop_sender(&self) {
+        self.touch();
         let waker = {
             let mut inner = self.inner.borrow_mut();
             inner.senders -= 1;
@@ -131,6 +156,7 @@ impl<T> Chan<T> {
 
     /// Polls `Sender::closed`.
     pub(super) fn poll_closed(&self, key: &mut Option<WaitKey>, cx: &mut Context<'_>) -> Poll<()> {
+        ready!(interleave::point(cx, self.resource));
         let mut inner = self.inner.borrow_mut();
         if inner.rx_closed {
             if let Some(key) = key.take() {
@@ -152,6 +178,7 @@ impl<T> Chan<T> {
     /// Closes the receiving side: senders fail from now on (except with
     /// permits reserved before), waiting senders and `closed()` wake up.
     pub(super) fn close_rx(&self) {
+        self.touch();
         self.inner.borrow_mut().rx_closed = true;
         if self.bound.is_some() {
             semaphore::close(&self.permits);
@@ -181,13 +208,15 @@ impl<T> Chan<T> {
         drop(buffered);
     }
 
-    /// Polls for the next message.
+    /// Polls for the next message: the scheduling point of every receive
+    /// (`recv`, `recv_many`, `poll_recv`, the `Stream`).
     #[inline]
     pub(super) fn poll_recv(
         &self,
         key: &mut Option<WaitKey>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<T>> {
+        ready!(interleave::point(cx, self.resource));
         let mut inner = self.inner.borrow_mut();
         if let Some(value) = inner.buffer.pop_front() {
             if let Some(key) = key.take() {
@@ -212,6 +241,7 @@ impl<T> Chan<T> {
 
     /// Moves up to `limit` buffered messages into `buffer`.
     pub(super) fn drain_into(&self, buffer: &mut Vec<T>, limit: usize) -> usize {
+        self.touch();
         let taken = {
             let mut inner = self.inner.borrow_mut();
             let n = limit.min(inner.buffer.len());
@@ -223,6 +253,7 @@ impl<T> Chan<T> {
     }
 
     pub(super) fn try_recv(&self) -> Result<T, TryRecvError> {
+        self.touch();
         let mut inner = self.inner.borrow_mut();
         if let Some(value) = inner.buffer.pop_front() {
             drop(inner);
@@ -241,11 +272,13 @@ impl<T> Chan<T> {
     }
 
     pub(super) fn len(&self) -> usize {
+        self.touch();
         self.inner.borrow().buffer.len()
     }
 
     /// Whether the receiver will see no more messages after the buffer.
     pub(super) fn rx_is_closed(&self) -> bool {
+        self.touch();
         let inner = self.inner.borrow();
         inner.rx_closed || inner.senders == 0
     }

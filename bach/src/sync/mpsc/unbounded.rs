@@ -192,6 +192,7 @@ pub struct WeakUnboundedSender<T> {
 impl<T> WeakUnboundedSender<T> {
     /// An `UnboundedSender`, if any other one is still alive.
     pub fn upgrade(&self) -> Option<UnboundedSender<T>> {
+        self.chan.touch();
         let mut inner = self.chan.inner.borrow_mut();
         if inner.senders == 0 {
             return None;

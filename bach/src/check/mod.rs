@@ -1,0 +1,102 @@
+//! Searching for bugs: seed sweeps, interleaving exploration with
+//! partial-order reduction, strategies, replay tokens and fuzzing.
+//!
+//! One seeded run shows the bugs of one schedule. Every nondeterministic
+//! decision in a simulation flows through its one choice source
+//! ([`rand::ChoiceSource`](crate::rand::ChoiceSource)), so a search only
+//! has to drive that source:
+//!
+//! * **Seed sweeps** ([`sweep`], [`Sweep`]) run a body for many seeds on all
+//!   cores and report the failing seeds (`BACH_SEED=<n>` reruns one;
+//!   `BACH_SEEDS=a..b` shards a sweep across machines).
+//! * **Interleavings** ([`Simulation::interleavings`]): when several ready
+//!   tasks contend for a shared resource at the same instant, the choice
+//!   source picks who goes first. Every async operation on a `bach::sync`
+//!   primitive, a `bach::queue` channel or a `UdpSocket` becomes a
+//!   scheduling point. **Partial-order reduction** (on by default) only
+//!   permutes tasks whose footprints — the resources their next step is
+//!   predicted to touch — overlap: two senders on two independent channels
+//!   are never reordered against each other.
+//! * **The explorer** ([`Explorer`]) re-runs a body from the start for each
+//!   execution, under a [`Strategy`]: [`Strategy::Dfs`] enumerates every
+//!   execution (each discrete choice: task order, `rand::choose`, `pick`,
+//!   `shuffle`), [`Strategy::Random`] samples, [`Strategy::Pct`] runs
+//!   probabilistic concurrency testing, which finds a bug of depth `d`
+//!   among `n` tasks and `k` steps with probability at least
+//!   `1/(n·k^(d-1))` per execution. Custom searches implement
+//!   [`Scheduler`].
+//! * **Fuzzing** (feature `bolero`): inside `bolero::check!().run(..)`,
+//!   [`fuzz`] lets the fuzzer's input drive every choice (libFuzzer/AFL via
+//!   `cargo bolero test`, bolero's random engine and corpus replay under
+//!   `cargo test`); [`fuzz_choices`] with `check!().exhaustive()` enumerates
+//!   every schedule exactly once.
+//! * **Replay**: every failure found by the explorer or the fuzzer prints
+//!   `BACH_REPLAY=<token>`, a compact printable record of the execution's
+//!   choices. Setting that variable (run just the failing test) or calling
+//!   [`replay`] reruns exactly that execution, with `BACH_TRACE` and
+//!   `BACH_PCAP_DIR` honoured as usual. Tokens contain no addresses, so they
+//!   survive a recompile of unchanged code; a token that no longer matches
+//!   the code stops with "replay diverged" rather than running something
+//!   else.
+//!
+//! `#[bach::test]` exposes all of this as options: `seeds = N`,
+//! `interleavings`, `fuzz`, `seed`, `time_limit`, `pcap`.
+//!
+//! ```
+//! use bach::{check::{Explorer, Strategy}, ext::*, sync::Mutex};
+//! use std::rc::Rc;
+//!
+//! // A lost update: read and write under two separate locks.
+//! let body = || {
+//!     let counter = Rc::new(Mutex::new(0));
+//!     for _ in 0..2 {
+//!         let counter = counter.clone();
+//!         async move {
+//!             let read = *counter.lock().await;
+//!             *counter.lock().await = read + 1;
+//!         }
+//!         .spawn();
+//!     }
+//!     async move {
+//!         1.ms().sleep().await;
+//!         assert_eq!(*counter.lock().await, 2, "lost update");
+//!     }
+//!     .primary()
+//!     .spawn();
+//! };
+//! bach::sim(body); // one FIFO run passes
+//! let failure = Explorer::new().try_run(body).unwrap_err();
+//! assert!(failure.message().contains("lost update"));
+//! // `BACH_REPLAY=<token>` (or `check::replay`) reruns that execution.
+//! let replayed = std::panic::catch_unwind(|| bach::check::replay(failure.token(), body));
+//! assert!(replayed.is_err());
+//! ```
+//!
+//! ## What reduction can and cannot see
+//!
+//! Footprints cover bach's primitives, queues and socket endpoints. State
+//! shared outside them (an `Rc<RefCell<..>>` two tasks mutate between
+//! awaits) is invisible: its races show up only where they line up with a
+//! bach operation. A synchronous operation (`try_send`, an unlock, a
+//! notification) on a resource a task never touched before is recorded
+//! after the fact and counts for the task's next step. Reduction may
+//! therefore miss an interleaving in such code, but it never invents one;
+//! [`Explorer::reduction`]`(false)` explores every order of ready tasks.
+//! Primitives keep their documented FIFO fairness under exploration: what
+//! varies is the order in which tasks reach them.
+//!
+//! [`Simulation::interleavings`]: crate::Simulation::interleavings
+
+mod explorer;
+#[cfg(feature = "bolero")]
+mod fuzz;
+pub(crate) mod interleave;
+mod strategy;
+mod sweep;
+pub(crate) mod token;
+
+pub use explorer::{replay, Explorer, Failure, Report, Strategy};
+#[cfg(feature = "bolero")]
+pub use fuzz::{fuzz, fuzz_choices, fuzz_choices_with, fuzz_with, Bolero};
+pub use strategy::Scheduler;
+pub use sweep::{sweep, Sweep, SweepFailure, SweepReport};

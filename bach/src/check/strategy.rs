@@ -1,0 +1,355 @@
+//! Exploration strategies: the [`Scheduler`] trait and its engines — random
+//! walk, PCT and depth-first enumeration.
+
+use crate::task::TaskId;
+use rand::{Rng as _, RngExt as _, SeedableRng as _};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use std::fmt;
+
+/// A strategy that drives the choices of many executions of one body
+/// (shuttle's `Scheduler`): start an execution, choose among `n`, pick the
+/// next task, produce a random word.
+///
+/// Implement it to plug a custom search into
+/// [`Explorer::scheduler`](super::Explorer::scheduler); the built-in ones
+/// are selected with [`Strategy`](super::Strategy).
+pub trait Scheduler {
+    /// Prepares the next execution. Returns `false` when the strategy has
+    /// nothing left to explore (an exhausted tree, a spent budget).
+    fn next_execution(&mut self) -> bool;
+
+    /// Picks one of `options` (at least 2) alternatives.
+    fn choose(&mut self, options: usize) -> usize;
+
+    /// Picks which of `tasks` (at least 2 ready tasks contending for shared
+    /// resources, oldest first) runs next. Defaults to
+    /// `choose(tasks.len())`.
+    fn schedule(&mut self, tasks: &[TaskId]) -> usize {
+        self.choose(tasks.len())
+    }
+
+    /// A random 64-bit word for sampled values (latencies, `bach::rand`).
+    /// Not called when [`Self::words_seed`] returns a seed.
+    fn next_u64(&mut self) -> u64;
+
+    /// If this execution's random words are simply those of
+    /// `Xoshiro256PlusPlus::seed_from_u64(seed)`, that seed: words are then
+    /// drawn by the explorer itself and replay tokens store the seed
+    /// instead of every word. The default, `None`, records each word.
+    fn words_seed(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// Seeds of independent streams derived from one seed.
+fn derive(seed: u64, stream: u64) -> u64 {
+    // SplitMix64 finaliser over (seed, stream).
+    let mut z = seed ^ stream.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Uniformly random choices: execution `i` uses its own seed derived from
+/// the explorer's seed, so every execution is independent and replayable.
+pub(crate) struct RandomWalk {
+    seed: u64,
+    executions: u64,
+    started: u64,
+    rng: Xoshiro256PlusPlus,
+}
+
+impl RandomWalk {
+    pub(crate) fn new(seed: u64, executions: u64) -> Self {
+        Self {
+            seed,
+            executions,
+            started: 0,
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+        }
+    }
+
+    fn execution_seed(&self) -> u64 {
+        derive(self.seed, self.started)
+    }
+}
+
+impl Scheduler for RandomWalk {
+    fn next_execution(&mut self) -> bool {
+        if self.started == self.executions {
+            return false;
+        }
+        self.started += 1;
+        self.rng = Xoshiro256PlusPlus::seed_from_u64(derive(self.execution_seed(), 1));
+        true
+    }
+
+    fn choose(&mut self, options: usize) -> usize {
+        self.rng.random_range(0..options)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.rng.next_u64()
+    }
+
+    fn words_seed(&self) -> Option<u64> {
+        Some(self.execution_seed())
+    }
+}
+
+/// Probabilistic concurrency testing (Burckhardt et al., ASPLOS 2010):
+/// every task gets a random priority when first seen and the highest
+/// priority ready task runs; at `depth - 1` random steps the task that
+/// would run is demoted below every initial priority. A bug of depth `d`
+/// among `n` tasks and `k` steps is found by one execution with
+/// probability at least `1 / (n · k^(d-1))`. `k` is learnt: the largest
+/// number of scheduling steps seen so far.
+pub(crate) struct Pct {
+    seed: u64,
+    depth: usize,
+    executions: u64,
+    started: u64,
+    rng: Xoshiro256PlusPlus,
+    /// `(task, priority)`, few enough for a linear scan.
+    priorities: Vec<(TaskId, u64)>,
+    change_points: Vec<u64>,
+    step: u64,
+    max_steps: u64,
+}
+
+impl Pct {
+    pub(crate) fn new(seed: u64, depth: usize, executions: u64) -> Self {
+        assert!(depth >= 1, "PCT needs a depth of at least 1");
+        Self {
+            seed,
+            depth,
+            executions,
+            started: 0,
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+            priorities: Vec::new(),
+            change_points: Vec::new(),
+            step: 0,
+            max_steps: 1,
+        }
+    }
+
+    fn execution_seed(&self) -> u64 {
+        derive(self.seed, self.started)
+    }
+
+    fn priority(&mut self, task: TaskId) -> u64 {
+        if let Some((_, priority)) = self.priorities.iter().find(|(t, _)| *t == task) {
+            return *priority;
+        }
+        // Initial priorities live above every demoted one.
+        let priority = self.rng.next_u64() | (1 << 63);
+        self.priorities.push((task, priority));
+        priority
+    }
+}
+
+impl Scheduler for Pct {
+    fn next_execution(&mut self) -> bool {
+        if self.started == self.executions {
+            return false;
+        }
+        self.max_steps = self.max_steps.max(self.step);
+        self.started += 1;
+        self.rng = Xoshiro256PlusPlus::seed_from_u64(derive(self.execution_seed(), 1));
+        self.priorities.clear();
+        self.step = 0;
+        self.change_points.clear();
+        for _ in 1..self.depth {
+            let point = self.rng.random_range(1..=self.max_steps);
+            self.change_points.push(point);
+        }
+        true
+    }
+
+    fn choose(&mut self, options: usize) -> usize {
+        self.rng.random_range(0..options)
+    }
+
+    fn schedule(&mut self, tasks: &[TaskId]) -> usize {
+        self.step += 1;
+        let best = |this: &mut Self| {
+            (0..tasks.len())
+                .max_by_key(|&i| (this.priority(tasks[i]), std::cmp::Reverse(tasks[i])))
+                .expect("at least two tasks")
+        };
+        let mut pick = best(self);
+        let step = self.step;
+        if let Some(change) = self.change_points.iter().position(|&p| p == step) {
+            // Demote the task about to run below all initial priorities;
+            // later change points demote further.
+            let demoted = (self.depth - change) as u64;
+            let task = tasks[pick];
+            if let Some(entry) = self.priorities.iter_mut().find(|(t, _)| *t == task) {
+                entry.1 = demoted;
+            }
+            pick = best(self);
+        }
+        pick
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.rng.next_u64()
+    }
+
+    fn words_seed(&self) -> Option<u64> {
+        Some(self.execution_seed())
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Frame {
+    chosen: u64,
+    options: u64,
+}
+
+/// Depth-first enumeration of the whole choice tree (stateless: each
+/// execution replays the prefix to the next unexplored branch). Random
+/// words come from one fixed seed, so only discrete choices branch.
+pub(crate) struct Dfs {
+    seed: u64,
+    stack: Vec<Frame>,
+    cursor: usize,
+    started: bool,
+}
+
+impl Dfs {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self {
+            seed,
+            stack: Vec::new(),
+            cursor: 0,
+            started: false,
+        }
+    }
+}
+
+impl Scheduler for Dfs {
+    fn next_execution(&mut self) -> bool {
+        self.cursor = 0;
+        if !self.started {
+            self.started = true;
+            return true;
+        }
+        while let Some(frame) = self.stack.last_mut() {
+            if frame.chosen + 1 < frame.options {
+                frame.chosen += 1;
+                return true;
+            }
+            self.stack.pop();
+        }
+        false
+    }
+
+    fn choose(&mut self, options: usize) -> usize {
+        let options = options as u64;
+        let at = self.cursor;
+        self.cursor += 1;
+        match self.stack.get(at) {
+            Some(frame) => {
+                assert_eq!(
+                    frame.options, options,
+                    "depth-first exploration replayed a prefix and reached a choice among {options} \
+                     where the earlier execution had {} options: the body is nondeterministic \
+                     (see Simulation::check_determinism)",
+                    frame.options
+                );
+                frame.chosen as usize
+            }
+            None => {
+                self.stack.push(Frame { chosen: 0, options });
+                0
+            }
+        }
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        unreachable!("Dfs draws its words from words_seed")
+    }
+
+    fn words_seed(&self) -> Option<u64> {
+        Some(self.seed)
+    }
+}
+
+impl fmt::Debug for dyn Scheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Scheduler")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `dfs` over a fixed tree shape: `shape[i]` options at depth i.
+    fn leaves(shape: &[usize]) -> Vec<Vec<usize>> {
+        let mut dfs = Dfs::new(0);
+        let mut seen = Vec::new();
+        while dfs.next_execution() {
+            seen.push(shape.iter().map(|&n| dfs.choose(n)).collect());
+        }
+        seen
+    }
+
+    #[test]
+    fn dfs_enumerates_every_leaf_once_in_order() {
+        let seen = leaves(&[2, 3]);
+        assert_eq!(
+            seen,
+            vec![
+                vec![0, 0],
+                vec![0, 1],
+                vec![0, 2],
+                vec![1, 0],
+                vec![1, 1],
+                vec![1, 2]
+            ]
+        );
+    }
+
+    #[test]
+    fn dfs_handles_trees_whose_shape_depends_on_choices() {
+        let mut dfs = Dfs::new(0);
+        let mut seen = Vec::new();
+        while dfs.next_execution() {
+            let first = dfs.choose(2);
+            let path = if first == 0 {
+                vec![first, dfs.choose(3)]
+            } else {
+                vec![first]
+            };
+            seen.push(path);
+        }
+        assert_eq!(seen, vec![vec![0, 0], vec![0, 1], vec![0, 2], vec![1]]);
+    }
+
+    #[test]
+    fn random_walk_executions_are_reproducible_from_their_words_seed() {
+        let mut walk = RandomWalk::new(9, 3);
+        let mut seeds = Vec::new();
+        while walk.next_execution() {
+            seeds.push(walk.words_seed().unwrap());
+        }
+        assert_eq!(seeds.len(), 3);
+        seeds.dedup();
+        assert_eq!(seeds.len(), 3);
+    }
+
+    #[test]
+    fn pct_with_depth_one_runs_a_fixed_priority_order() {
+        let mut pct = Pct::new(1, 1, 1);
+        assert!(pct.next_execution());
+        let tasks = [TaskId(1), TaskId(2), TaskId(3)];
+        let first = pct.schedule(&tasks);
+        // Without change points the same task keeps winning.
+        for _ in 0..10 {
+            assert_eq!(pct.schedule(&tasks), first);
+        }
+        assert!(!pct.next_execution());
+    }
+}
