@@ -117,6 +117,7 @@ pub struct Explorer {
     max_executions: Option<u64>,
     interleavings: bool,
     reduction: bool,
+    progress: bool,
     configure: Option<Box<dyn Fn(Simulation) -> Simulation>>,
 }
 
@@ -140,6 +141,7 @@ impl Explorer {
             max_executions: None,
             interleavings: true,
             reduction: true,
+            progress: true,
             configure: None,
         }
     }
@@ -181,6 +183,14 @@ impl Explorer {
     /// [`Simulation::reduction`].
     pub fn reduction(mut self, on: bool) -> Self {
         self.reduction = on;
+        self
+    }
+
+    /// Whether a long exploration (over 2 s) prints a progress line to
+    /// stderr about every second: executions done, executions per second
+    /// (default `true`). Reporting only: it never changes what runs.
+    pub fn progress(mut self, on: bool) -> Self {
+        self.progress = on;
         self
     }
 
@@ -266,7 +276,18 @@ impl Explorer {
         let cap = self.max_executions.unwrap_or(u64::MAX);
         let mut executions = 0;
         let mut complete = true;
+        let mut last_progress = started;
         loop {
+            if self.progress && executions % 64 == 0 {
+                let now = std::time::Instant::now();
+                if now - started > Duration::from_secs(2)
+                    && now - last_progress > Duration::from_secs(1)
+                {
+                    last_progress = now;
+                    let rate = executions as f64 / (now - started).as_secs_f64();
+                    eprintln!("bach explore: {label}: {executions} executions, {rate:.0}/s");
+                }
+            }
             if executions == cap {
                 complete = false;
                 break;

@@ -37,7 +37,9 @@
 //! [`WaitQueue`]: crate::sync::wait
 //! [`ChoiceSource::schedule`]: crate::rand::ChoiceSource::schedule
 
-use crate::{executor::waker, runtime::context, runtime::Inner, sync::wait::ResourceId};
+use crate::{
+    executor::waker, runtime::context, runtime::Inner, sync::wait::ResourceId, trace::RawKind,
+};
 use std::{
     cell::{Cell, RefCell},
     net::SocketAddr,
@@ -294,6 +296,9 @@ impl Interleave {
                 ids.len()
             );
             tables.group_ids = ids;
+            if inner.trace.enabled() {
+                inner.trace_task(ready[group[chosen]], RawKind::Scheduled(group.len() as u32));
+            }
             group[chosen]
         };
         tables.group = group;
@@ -407,6 +412,13 @@ pub(crate) fn woke(resource: ResourceId, waker: &Waker) {
     if resource.explored() {
         woke_slow(primitive(resource), waker);
     }
+}
+
+/// A packet arrived for the socket at endpoint `key` and wakes `waker`'s
+/// task, whose next poll receives it.
+#[cold]
+pub(crate) fn woke_endpoint(key: Key, waker: &Waker) {
+    woke_slow(key, waker)
 }
 
 #[cold]

@@ -66,6 +66,8 @@ const NO_NODE: u32 = u32::MAX;
 /// The network state of one simulation.
 pub(crate) struct State {
     pub(crate) network: Network,
+    /// Interleavings are explored: wakes of receivers report endpoints.
+    pub(crate) exploring: bool,
     /// Node index of each group, by group index (`NO_NODE` if it has none).
     node_of_group: Vec<u32>,
     /// Group of each node, by node index.
@@ -389,6 +391,7 @@ fn reentrant() -> ! {
 impl State {
     pub(crate) fn new(seed: u64, trace: Rc<crate::trace::Recorder>) -> Self {
         Self {
+            exploring: false,
             network: Network::new(),
             node_of_group: Vec::new(),
             group_of_node: Vec::new(),
@@ -1112,8 +1115,18 @@ fn arrive(st: &mut State, now: u64, key: u32) {
     }
     socket.queued_bytes += len;
     socket.queue.push_back(key);
-    for waiter in socket.waiters.drain(..) {
-        waiter.wake();
+    if st.exploring && !socket.waiters.is_empty() {
+        // The woken receivers' next step touches this endpoint.
+        let endpoint = crate::check::interleave::endpoint(st.addr(to, dst_port));
+        let socket = &mut st.sockets[socket_key as usize];
+        for waiter in socket.waiters.drain(..) {
+            crate::check::interleave::woke_endpoint(endpoint, &waiter);
+            waiter.wake();
+        }
+    } else {
+        for waiter in socket.waiters.drain(..) {
+            waiter.wake();
+        }
     }
     st.network.record_delivered(to);
     if st.capture.is_on() {

@@ -564,6 +564,7 @@ impl Simulation {
             return self;
         }
         self.inner.interleave.set_enabled(on);
+        self.inner.net.borrow_mut().exploring = on;
         self
     }
 

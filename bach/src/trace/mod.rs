@@ -105,6 +105,12 @@ pub enum EventKind {
         /// The note.
         message: String,
     },
+    /// While exploring interleavings, the choice source picked this task to
+    /// run next among `among` ready tasks contending for shared resources.
+    Scheduled {
+        /// How many tasks were candidates.
+        among: usize,
+    },
     /// A process handled or sent something (see [`process`](crate::process)):
     /// `client --> server  PING {"value":"Hello!"}` for a send, `<--` for a
     /// receipt, `>>>`/`<<<` for local messages in and out, `!--` for a timer.
@@ -154,6 +160,9 @@ pub(crate) fn expand(
                 },
                 RawKind::Note(message) => EventKind::Note {
                     message: message.to_string(),
+                },
+                RawKind::Scheduled(among) => EventKind::Scheduled {
+                    among: *among as usize,
                 },
                 RawKind::Process(line) => EventKind::Process {
                     line: line.to_string(),

@@ -54,6 +54,7 @@ pub fn write_console(mut w: impl Write, event: &Event) -> io::Result<()> {
                 EventKind::NodeRestarted => write!(w, "** restarted")?,
                 EventKind::Fault { description } => write!(w, "## {description}")?,
                 EventKind::Note { message } => write!(w, "# {message}")?,
+                EventKind::Scheduled { among } => write!(w, ">> scheduled (1 of {among})")?,
                 EventKind::Packet(_) | EventKind::Process { .. } => {
                     unreachable!("handled above")
                 }
@@ -120,6 +121,7 @@ pub fn write_json(mut w: impl Write, event: &Event) -> io::Result<()> {
             ("fault", vec![("description", description.clone().into())])
         }
         EventKind::Note { message } => ("note", vec![("message", message.clone().into())]),
+        EventKind::Scheduled { among } => ("scheduled", vec![("among", (*among).into())]),
         EventKind::Process { line } => ("process", vec![("line", line.clone().into())]),
         EventKind::Packet(packet) => {
             let fate = match packet.fate {

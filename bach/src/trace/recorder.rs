@@ -42,6 +42,8 @@ pub(crate) enum RawKind {
     Note(Rc<str>),
     /// A process-level line (`client --> server  PING {..}`).
     Process(Rc<str>),
+    /// Exploration picked this task among this many contenders.
+    Scheduled(u32),
 }
 
 /// Where events go as they happen.
