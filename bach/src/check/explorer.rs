@@ -2,14 +2,18 @@
 //! reports the first failing execution with its replay token.
 
 use super::{
-    strategy::{Dfs, Pct, RandomWalk, Scheduler},
+    model::{Mode, Ordering, PathRun, Visited},
+    strategy::{Bfs, Dfs, Pct, RandomWalk, Scheduler},
     token::{Entry, Recording, Replay},
 };
-use crate::{executor::cell::panic_message, rand::ChoiceSource, task::TaskId, Simulation};
+use crate::{
+    executor::cell::panic_message, rand::ChoiceSource, runtime::PathEnd, task::TaskId, Simulation,
+};
 use rand::{Rng as _, SeedableRng as _};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::{
-    cell::RefCell,
+    cell::{Cell, RefCell},
+    collections::{BTreeMap, HashSet},
     fmt,
     panic::{catch_unwind, AssertUnwindSafe},
     rc::Rc,
@@ -31,6 +35,7 @@ impl Recorder {
         scheduler: Rc<RefCell<dyn Scheduler>>,
         interleavings: bool,
         reduction: bool,
+        model: Option<([u32; 3], bool)>,
         label: Rc<str>,
     ) -> (Self, Rc<RefCell<Recording>>) {
         let words_seed = scheduler.borrow().words_seed();
@@ -38,6 +43,7 @@ impl Recorder {
             interleavings,
             reduction,
             words_seed,
+            model,
             entries: Vec::new(),
         }));
         let recorder = Self {
@@ -98,14 +104,29 @@ impl ChoiceSource for Recorder {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Strategy {
     /// Every execution, depth first: each discrete choice (task order,
-    /// [`rand::choose`](crate::rand::choose), `pick`, `shuffle`) is
+    /// [`rand::choose`](crate::rand::choose), `pick`, `shuffle`, and when
+    /// model checking which event fires and whether a fault happens) is
     /// enumerated; sampled values come from one fixed seed.
     Dfs,
+    /// Every execution, breadth first over choice prefixes: the first
+    /// violation found has a shortest sequence of choices.
+    Bfs,
     /// This many executions with uniformly random choices.
     Random(u64),
     /// Probabilistic concurrency testing with bug depth `d` (see
     /// [`Explorer::max_executions`] for the number of executions).
     Pct(usize),
+}
+
+/// Model-checking settings (see [`Explorer::model_checking`]).
+#[derive(Clone, Copy, Debug, Default)]
+struct ModelOptions {
+    max_depth: Option<u32>,
+    drops: u32,
+    duplicates: u32,
+    corruptions: u32,
+    ordering: Ordering,
+    visited: Visited,
 }
 
 /// Runs a simulation body many times under a strategy; see the
@@ -115,9 +136,11 @@ pub struct Explorer {
     custom: Option<Rc<RefCell<dyn Scheduler>>>,
     seed: u64,
     max_executions: Option<u64>,
+    time_limit: Option<Duration>,
     interleavings: bool,
     reduction: bool,
     progress: bool,
+    model: Option<ModelOptions>,
     configure: Option<Box<dyn Fn(Simulation) -> Simulation>>,
 }
 
@@ -132,18 +155,77 @@ const DEFAULT_EXECUTIONS: u64 = 1000;
 
 impl Explorer {
     /// Depth-first, interleavings explored with reduction, seed from
-    /// `BACH_SEED` (or 0), no execution cap.
+    /// `BACH_SEED` (or 0), no execution cap, simulated time as usual.
     pub fn new() -> Self {
         Self {
             strategy: Strategy::Dfs,
             custom: None,
             seed: crate::runtime::seed_from_env(),
             max_executions: None,
+            time_limit: None,
             interleavings: true,
             reduction: true,
             progress: true,
+            model: None,
             configure: None,
         }
+    }
+
+    /// A model checker ([`Explorer::new`] in model-checking mode): the
+    /// network is asynchronous (any packet in flight may arrive next,
+    /// whatever its latency), each task's timers fire in deadline order but
+    /// interleave freely with deliveries, faults are choices bounded by
+    /// budgets (none by default), and visited state fingerprints prune the
+    /// search. See [`check::model`](super::model) for the exact rules and
+    /// what fingerprints assume.
+    pub fn model_checking() -> Self {
+        let mut explorer = Self::new();
+        explorer.model = Some(ModelOptions::default());
+        explorer
+    }
+
+    fn model_options(&mut self) -> &mut ModelOptions {
+        self.model.get_or_insert_with(ModelOptions::default)
+    }
+
+    /// Ends each path after this many events (deliveries and timers).
+    /// Turns model checking on.
+    pub fn max_depth(mut self, depth: u32) -> Self {
+        self.model_options().max_depth = Some(depth);
+        self
+    }
+
+    /// How many packets one path may lose (on links with a non-zero loss
+    /// probability). Turns model checking on.
+    pub fn max_drops(mut self, drops: u32) -> Self {
+        self.model_options().drops = drops;
+        self
+    }
+
+    /// How many duplications one path may make (on links with a non-zero
+    /// duplication probability). Turns model checking on.
+    pub fn max_duplicates(mut self, duplicates: u32) -> Self {
+        self.model_options().duplicates = duplicates;
+        self
+    }
+
+    /// How many packets one path may corrupt (on links with a non-zero
+    /// corruption probability). Turns model checking on.
+    pub fn max_corruptions(mut self, corruptions: u32) -> Self {
+        self.model_options().corruptions = corruptions;
+        self
+    }
+
+    /// Which events a step may pick. Turns model checking on.
+    pub fn ordering(mut self, ordering: Ordering) -> Self {
+        self.model_options().ordering = ordering;
+        self
+    }
+
+    /// Whether visited fingerprints prune paths. Turns model checking on.
+    pub fn visited(mut self, visited: Visited) -> Self {
+        self.model_options().visited = visited;
+        self
     }
 
     /// Selects a built-in strategy.
@@ -165,10 +247,18 @@ impl Explorer {
         self
     }
 
-    /// Stops after this many executions (PCT runs 1000 unless set; DFS is
-    /// unbounded unless set).
+    /// Stops after this many executions (PCT runs 1000 unless set; DFS and
+    /// BFS are unbounded unless set).
     pub fn max_executions(mut self, executions: u64) -> Self {
         self.max_executions = Some(executions);
+        self
+    }
+
+    /// Stops the search after this much wall-clock time (the report then
+    /// says it is incomplete). Reporting and budgeting only: what one
+    /// execution does never depends on it.
+    pub fn time_limit(mut self, limit: Duration) -> Self {
+        self.time_limit = Some(limit);
         self
     }
 
@@ -187,15 +277,17 @@ impl Explorer {
     }
 
     /// Whether a long exploration (over 2 s) prints a progress line to
-    /// stderr about every second: executions done, executions per second
-    /// (default `true`). Reporting only: it never changes what runs.
+    /// stderr about every second (default `true`). Reporting only: it never
+    /// changes what runs.
     pub fn progress(mut self, on: bool) -> Self {
         self.progress = on;
         self
     }
 
     /// Configures each execution's simulation (time limit, trace, capture…);
-    /// applied before the explorer installs its choice source.
+    /// applied before the explorer installs its choice source. When model
+    /// checking, capture is off while searching and on for the replay of a
+    /// violation.
     pub fn simulation(mut self, configure: impl Fn(Simulation) -> Simulation + 'static) -> Self {
         self.configure = Some(Box::new(configure));
         self
@@ -205,14 +297,23 @@ impl Explorer {
         if let Some(custom) = &self.custom {
             return (custom.clone(), "a custom scheduler".into());
         }
+        let what = if self.model.is_some() {
+            "model checking"
+        } else {
+            "exploration"
+        };
         match self.strategy {
             Strategy::Dfs => (
                 Rc::new(RefCell::new(Dfs::new(self.seed))),
-                "depth-first exploration".into(),
+                format!("depth-first {what}"),
+            ),
+            Strategy::Bfs => (
+                Rc::new(RefCell::new(Bfs::new(self.seed))),
+                format!("breadth-first {what}"),
             ),
             Strategy::Random(n) => (
                 Rc::new(RefCell::new(RandomWalk::new(self.seed, n))),
-                format!("random exploration (seed {})", self.seed),
+                format!("random {what} (seed {})", self.seed),
             ),
             Strategy::Pct(depth) => (
                 Rc::new(RefCell::new(Pct::new(
@@ -220,7 +321,7 @@ impl Explorer {
                     depth,
                     self.max_executions.unwrap_or(DEFAULT_EXECUTIONS),
                 ))),
-                format!("PCT depth {depth} (seed {})", self.seed),
+                format!("PCT depth {depth} {what} (seed {})", self.seed),
             ),
         }
     }
@@ -229,21 +330,98 @@ impl Explorer {
         let sim = Simulation::new()
             .interleavings(self.interleavings)
             .reduction(self.reduction);
-        match &self.configure {
+        let sim = match &self.configure {
             Some(configure) => configure(sim),
+            None => sim,
+        };
+        match &self.model {
+            Some(model) => sim.model_checked(
+                [model.drops, model.duplicates, model.corruptions],
+                model.ordering,
+            ),
             None => sim,
         }
     }
 
+    fn path_run<'a>(
+        &self,
+        scheduler: &'a RefCell<dyn Scheduler>,
+        visited: &'a RefCell<HashSet<u64>>,
+    ) -> PathRun<'a> {
+        let model = self.model.unwrap_or_default();
+        PathRun {
+            mode: Mode {
+                ordering: model.ordering,
+            },
+            max_depth: model.max_depth,
+            visited: (model.visited == Visited::Fingerprints).then_some(visited),
+            scheduler: Some(scheduler),
+            states: Cell::new(0),
+            max_depth_seen: Cell::new(0),
+        }
+    }
+
+    /// Runs one execution of `body` on `sim`.
+    fn execute(
+        &self,
+        mut sim: Simulation,
+        body: &dyn Fn(&mut Simulation),
+        run: &PathRun<'_>,
+    ) -> Result<Option<PathEnd>, String> {
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            body(&mut sim);
+            match self.model {
+                Some(_) => Some(sim.run_checked(|| {}, run)),
+                None => {
+                    sim.run(|| {});
+                    None
+                }
+            }
+        }));
+        result.map_err(|payload| panic_message(payload.as_ref()).to_string())
+    }
+
+    /// The event trace of the execution `recording` describes (replayed
+    /// with tracing on, and capture if configured).
+    fn trace_of(
+        &self,
+        recording: Recording,
+        body: &dyn Fn(&mut Simulation),
+        scheduler: &RefCell<dyn Scheduler>,
+    ) -> Vec<String> {
+        let _ = scheduler;
+        let run = PathRun::replay(Mode {
+            ordering: self.model.unwrap_or_default().ordering,
+        });
+        let mut sim = self
+            .simulation_for()
+            .record_trace(true)
+            .trace_capacity(1 << 20)
+            .replay_recording(recording);
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            body(&mut sim);
+            match self.model {
+                Some(_) => drop(sim.run_checked(|| {}, &run)),
+                None => sim.run(|| {}),
+            }
+        }));
+        sim.trace()
+            .iter()
+            .map(|event| {
+                let mut line = Vec::new();
+                let _ = crate::trace::write_console(&mut line, event);
+                String::from_utf8_lossy(&line).trim_end().to_string()
+            })
+            .collect()
+    }
+
     /// Explores `body` (run as [`Simulation::run`] runs it, once per
-    /// execution). Panics at the first failing execution, with its message
-    /// and the `BACH_REPLAY` token that reruns it.
+    /// execution). Panics at the first failing execution, with its message,
+    /// the event trace of the path and the `BACH_REPLAY` token that reruns
+    /// it.
     #[track_caller]
     pub fn run(&self, body: impl Fn()) -> Report {
-        match self.try_run(body) {
-            Ok(report) => report,
-            Err(failure) => panic!("{failure}"),
-        }
+        self.run_with(|sim| sim.enter(&body))
     }
 
     /// Like [`Explorer::run`], but returns the first failure instead of
@@ -251,78 +429,144 @@ impl Explorer {
     ///
     /// With `BACH_REPLAY` set, runs only the execution the token describes.
     pub fn try_run(&self, body: impl Fn()) -> Result<Report, Failure> {
+        self.try_run_with(|sim| sim.enter(&body))
+    }
+
+    /// [`Explorer::run`] with a setup that gets the whole [`Simulation`]
+    /// (AnySystem style: `add_process`, `set_drop_rate`, `send_local`, …);
+    /// the simulation then runs (or is model checked) from there.
+    #[track_caller]
+    pub fn run_with(&self, setup: impl Fn(&mut Simulation)) -> Report {
+        match self.try_run_with(setup) {
+            Ok(report) => report,
+            Err(failure) => panic!("{failure}"),
+        }
+    }
+
+    /// [`Explorer::try_run`] with a setup that gets the whole
+    /// [`Simulation`]; see [`Explorer::run_with`].
+    pub fn try_run_with(&self, setup: impl Fn(&mut Simulation)) -> Result<Report, Failure> {
+        let body = &setup;
         let started = std::time::Instant::now();
+        let (scheduler, label) = self.scheduler_for_run();
+        let visited = RefCell::new(HashSet::new());
+        let mut report = Report {
+            executions: 0,
+            complete: false,
+            elapsed: Duration::ZERO,
+            strategy: label.clone(),
+            states: 0,
+            unique_states: 0,
+            max_depth: 0,
+            outcomes: BTreeMap::new(),
+        };
         if let Some(recording) = crate::runtime::replay_from_env() {
             let token = recording.token();
-            let result = catch_unwind(AssertUnwindSafe(|| {
-                let mut sim = self.simulation_for().replay_recording(recording);
-                sim.run(&body);
-            }));
-            return match result {
-                Ok(()) => Ok(Report {
-                    executions: 1,
-                    complete: false,
-                    elapsed: started.elapsed(),
-                    strategy: "replay of BACH_REPLAY".into(),
-                }),
-                Err(payload) => Err(Failure {
+            let run = PathRun::replay(Mode {
+                ordering: self.model.unwrap_or_default().ordering,
+            });
+            let sim = self.simulation_for().replay_recording(recording.clone());
+            report.executions = 1;
+            report.strategy = "replay of BACH_REPLAY".into();
+            return match self.execute(sim, body, &run) {
+                Ok(_) => {
+                    report.elapsed = started.elapsed();
+                    Ok(report)
+                }
+                Err(message) => Err(Failure {
                     execution: 1,
-                    message: panic_message(payload.as_ref()).to_string(),
+                    message,
                     token,
+                    trace: self.trace_of(recording, body, &*scheduler),
                 }),
             };
         }
-        let (scheduler, label) = self.scheduler_for_run();
         let cap = self.max_executions.unwrap_or(u64::MAX);
-        let mut executions = 0;
         let mut complete = true;
         let mut last_progress = started;
         loop {
-            if self.progress && executions % 64 == 0 {
+            if report.executions == cap
+                || self
+                    .time_limit
+                    .is_some_and(|limit| started.elapsed() >= limit)
+            {
+                complete = false;
+                break;
+            }
+            if self.progress && report.executions & 63 == 0 {
                 let now = std::time::Instant::now();
                 if now - started > Duration::from_secs(2)
                     && now - last_progress > Duration::from_secs(1)
                 {
                     last_progress = now;
-                    let rate = executions as f64 / (now - started).as_secs_f64();
-                    eprintln!("bach explore: {label}: {executions} executions, {rate:.0}/s");
+                    report.elapsed = now - started;
+                    report.unique_states = visited.borrow().len() as u64;
+                    eprintln!("bach explore: {report}");
                 }
-            }
-            if executions == cap {
-                complete = false;
-                break;
             }
             if !scheduler.borrow_mut().next_execution() {
                 break;
             }
-            executions += 1;
-            let label: Rc<str> = format!("{label}, execution {executions}").into();
-            let (recorder, recording) =
-                Recorder::new(scheduler.clone(), self.interleavings, self.reduction, label);
-            let result = catch_unwind(AssertUnwindSafe(|| {
-                let mut sim = self.simulation_for().choice_source(recorder);
-                sim.run(&body);
-            }));
-            if let Err(payload) = result {
-                let failure = Failure {
-                    execution: executions,
-                    message: panic_message(payload.as_ref()).to_string(),
-                    token: recording.borrow().token(),
-                };
-                eprintln!(
-                    "bach explorer: execution {executions} failed; rerun it with BACH_REPLAY={}",
-                    failure.token
-                );
-                return Err(failure);
+            report.executions += 1;
+            let executions = report.executions;
+            let execution_label: Rc<str> = format!("{label}, execution {executions}").into();
+            let (recorder, recording) = Recorder::new(
+                scheduler.clone(),
+                self.interleavings,
+                self.reduction,
+                self.model.map(|m| {
+                    (
+                        [m.drops, m.duplicates, m.corruptions],
+                        m.ordering == Ordering::MessagesFirst,
+                    )
+                }),
+                execution_label,
+            );
+            let sim = self.simulation_for().choice_source(recorder);
+            if self.model.is_some() {
+                // Captures are written for the replay of a violation only.
+                sim.inner.net.borrow_mut().capture.set_dir(None);
+            }
+            let run = self.path_run(&*scheduler, &visited);
+            let result = self.execute(sim, body, &run);
+            report.states += run.states.get();
+            report.max_depth = report.max_depth.max(run.max_depth_seen.get());
+            match result {
+                Ok(end) => {
+                    let outcome = match end {
+                        None => "passed",
+                        Some(PathEnd::Completed) => "completed",
+                        Some(PathEnd::Quiescent) => "quiescent",
+                        Some(PathEnd::Goal(_)) => "goal reached",
+                        Some(PathEnd::Pruned) => "pruned",
+                        Some(PathEnd::Visited) => "visited state",
+                        Some(PathEnd::DepthLimit) => "depth limit",
+                        Some(PathEnd::Expanded) => "expanded",
+                    };
+                    *report.outcomes.entry(outcome).or_insert(0) += 1;
+                }
+                Err(message) => {
+                    let recording = recording.borrow().clone();
+                    let failure = Failure {
+                        execution: executions,
+                        message,
+                        token: recording.token(),
+                        trace: self.trace_of(recording, body, &*scheduler),
+                    };
+                    eprintln!(
+                        "bach explorer: execution {executions} failed; rerun it with BACH_REPLAY={}",
+                        failure.token
+                    );
+                    return Err(failure);
+                }
             }
         }
-        let complete = complete && self.custom.is_none() && self.strategy == Strategy::Dfs;
-        Ok(Report {
-            executions,
-            complete,
-            elapsed: started.elapsed(),
-            strategy: label,
-        })
+        report.complete = complete
+            && self.custom.is_none()
+            && matches!(self.strategy, Strategy::Dfs | Strategy::Bfs);
+        report.elapsed = started.elapsed();
+        report.unique_states = visited.borrow().len() as u64;
+        Ok(report)
     }
 }
 
@@ -333,16 +577,25 @@ pub struct Report {
     complete: bool,
     elapsed: Duration,
     strategy: String,
+    states: u64,
+    unique_states: u64,
+    max_depth: u32,
+    outcomes: BTreeMap<&'static str, u64>,
 }
 
 impl Report {
-    /// Executions run.
+    /// Executions run (paths, when model checking).
     pub fn executions(&self) -> u64 {
         self.executions
     }
 
-    /// Whether the search covered every execution (DFS that ran out of
-    /// branches rather than hitting its cap).
+    /// Paths explored: the same as [`Report::executions`].
+    pub fn paths(&self) -> u64 {
+        self.executions
+    }
+
+    /// Whether the search covered every execution (DFS or BFS that ran out
+    /// of branches rather than hitting a cap).
     pub fn complete(&self) -> bool {
         self.complete
     }
@@ -355,6 +608,40 @@ impl Report {
     /// Executions per wall-clock second.
     pub fn executions_per_second(&self) -> f64 {
         self.executions as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Model checking: step boundaries whose state was examined (replayed
+    /// prefixes not counted).
+    pub fn states(&self) -> u64 {
+        self.states
+    }
+
+    /// Model checking: distinct state fingerprints seen.
+    pub fn unique_states(&self) -> u64 {
+        self.unique_states
+    }
+
+    /// States examined per wall-clock second.
+    pub fn states_per_second(&self) -> f64 {
+        self.states as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Model checking: the most events any path fired.
+    pub fn max_depth(&self) -> u32 {
+        self.max_depth
+    }
+
+    /// How paths ended, by outcome: `completed` (primaries done),
+    /// `quiescent` (nothing left), `goal reached`, `pruned`, `visited
+    /// state`, `depth limit`, `expanded` (BFS frontier), `passed` (outside
+    /// model checking).
+    pub fn outcomes(&self) -> &BTreeMap<&'static str, u64> {
+        &self.outcomes
+    }
+
+    /// How many paths ended with `outcome` (see [`Report::outcomes`]).
+    pub fn outcome(&self, outcome: &str) -> u64 {
+        self.outcomes.get(outcome).copied().unwrap_or(0)
     }
 }
 
@@ -369,7 +656,21 @@ impl fmt::Display for Report {
             if self.complete { ", all explored" } else { "" },
             self.elapsed,
             self.executions_per_second()
-        )
+        )?;
+        if self.states > 0 {
+            write!(
+                f,
+                ", {} states ({} unique, {:.0}/s), max depth {}",
+                self.states,
+                self.unique_states,
+                self.states_per_second(),
+                self.max_depth
+            )?;
+            for (outcome, count) in &self.outcomes {
+                write!(f, ", {outcome}: {count}")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -379,6 +680,7 @@ pub struct Failure {
     execution: u64,
     message: String,
     token: String,
+    trace: Vec<String>,
 }
 
 impl Failure {
@@ -396,14 +698,31 @@ impl Failure {
     pub fn token(&self) -> &str {
         &self.token
     }
+
+    /// The event trace of the failing path, one printed event per line
+    /// (the console format of [`trace`](crate::trace)).
+    pub fn trace(&self) -> &[String] {
+        &self.trace
+    }
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "execution {} failed: {}", self.execution, self.message)?;
+        if !self.trace.is_empty() {
+            writeln!(f, "trace of the failing path:")?;
+            let skip = self.trace.len().saturating_sub(200);
+            if skip > 0 {
+                writeln!(f, "  … {skip} earlier events")?;
+            }
+            for line in &self.trace[skip..] {
+                writeln!(f, "  {line}")?;
+            }
+        }
         write!(
             f,
-            "execution {} failed: {}\nrerun exactly this execution with BACH_REPLAY={}",
-            self.execution, self.message, self.token
+            "rerun exactly this execution with BACH_REPLAY={}",
+            self.token
         )
     }
 }
@@ -437,7 +756,18 @@ impl Simulation {
     pub(crate) fn replay_recording(self, recording: Recording) -> Simulation {
         let interleavings = recording.interleavings;
         let reduction = recording.reduction;
-        self.interleavings(interleavings)
+        let sim = match recording.model {
+            Some((budgets, messages_first)) => self.model_checked(
+                budgets,
+                if messages_first {
+                    Ordering::MessagesFirst
+                } else {
+                    Ordering::Normal
+                },
+            ),
+            None => self,
+        };
+        sim.interleavings(interleavings)
             .reduction(reduction)
             .choice_source(Replay::new(recording))
     }

@@ -80,6 +80,7 @@ fn run<F: FnOnce() -> R, R>(sim: Simulation, scheduler: Bolero, body: F) -> R {
         Rc::new(RefCell::new(scheduler)),
         true,
         true,
+        None,
         "fuzzing input".into(),
     );
     sim.interleavings(true).choice_source(recorder).run(body)

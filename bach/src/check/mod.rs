@@ -91,6 +91,7 @@ mod explorer;
 #[cfg(feature = "bolero")]
 mod fuzz;
 pub(crate) mod interleave;
+pub(crate) mod model;
 mod strategy;
 mod sweep;
 pub(crate) mod token;
@@ -98,5 +99,6 @@ pub(crate) mod token;
 pub use explorer::{replay, Explorer, Failure, Report, Strategy};
 #[cfg(feature = "bolero")]
 pub use fuzz::{fuzz, fuzz_choices, fuzz_choices_with, fuzz_with, Bolero};
+pub use model::{goal, invariant, prune, state, Ordering, Visited};
 pub use strategy::Scheduler;
 pub use sweep::{sweep, Sweep, SweepFailure, SweepReport};

@@ -39,6 +39,19 @@ pub trait Scheduler {
     fn words_seed(&self) -> Option<u64> {
         None
     }
+
+    /// Whether the current execution is still replaying a prefix an
+    /// earlier execution already explored (states seen there are not new).
+    /// Model checking skips fingerprints while this is `true`.
+    fn replaying(&self) -> bool {
+        false
+    }
+
+    /// Whether the current execution should end at the next step boundary
+    /// (a breadth-first frontier was reached).
+    fn stop(&self) -> bool {
+        false
+    }
 }
 
 /// Seeds of independent streams derived from one seed.
@@ -214,6 +227,9 @@ pub(crate) struct Dfs {
     seed: u64,
     stack: Vec<Frame>,
     cursor: usize,
+    /// Frames replayed from earlier executions (the last one is the branch
+    /// this execution takes).
+    prefix: usize,
     started: bool,
 }
 
@@ -223,6 +239,7 @@ impl Dfs {
             seed,
             stack: Vec::new(),
             cursor: 0,
+            prefix: 0,
             started: false,
         }
     }
@@ -233,11 +250,13 @@ impl Scheduler for Dfs {
         self.cursor = 0;
         if !self.started {
             self.started = true;
+            self.prefix = 0;
             return true;
         }
         while let Some(frame) = self.stack.last_mut() {
             if frame.chosen + 1 < frame.options {
                 frame.chosen += 1;
+                self.prefix = self.stack.len();
                 return true;
             }
             self.stack.pop();
@@ -273,6 +292,88 @@ impl Scheduler for Dfs {
 
     fn words_seed(&self) -> Option<u64> {
         Some(self.seed)
+    }
+
+    fn replaying(&self) -> bool {
+        self.cursor < self.prefix
+    }
+}
+
+/// Breadth-first search over choice prefixes (stateless: only prefixes
+/// are kept). Each execution replays its prefix, takes the first new
+/// choice's first option, queues a child prefix per option, and stops at
+/// the next step boundary; so executions come in order of prefix length
+/// and the first violation found has a shortest choice sequence.
+pub(crate) struct Bfs {
+    seed: u64,
+    queue: std::collections::VecDeque<Vec<u32>>,
+    current: Vec<u32>,
+    cursor: usize,
+    expanded: bool,
+    started: bool,
+}
+
+impl Bfs {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self {
+            seed,
+            queue: Default::default(),
+            current: Vec::new(),
+            cursor: 0,
+            expanded: false,
+            started: false,
+        }
+    }
+}
+
+impl Scheduler for Bfs {
+    fn next_execution(&mut self) -> bool {
+        if !self.started {
+            self.started = true;
+            self.current.clear();
+        } else {
+            match self.queue.pop_front() {
+                Some(prefix) => self.current = prefix,
+                None => return false,
+            }
+        }
+        self.cursor = 0;
+        self.expanded = false;
+        true
+    }
+
+    fn choose(&mut self, options: usize) -> usize {
+        let at = self.cursor;
+        self.cursor += 1;
+        if let Some(&chosen) = self.current.get(at) {
+            return chosen as usize;
+        }
+        if !self.expanded {
+            self.expanded = true;
+            for option in 0..options as u32 {
+                let mut child = Vec::with_capacity(self.current.len() + 1);
+                child.extend_from_slice(&self.current);
+                child.push(option);
+                self.queue.push_back(child);
+            }
+        }
+        0
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        unreachable!("Bfs draws its words from words_seed")
+    }
+
+    fn words_seed(&self) -> Option<u64> {
+        Some(self.seed)
+    }
+
+    fn replaying(&self) -> bool {
+        self.cursor < self.current.len()
+    }
+
+    fn stop(&self) -> bool {
+        self.expanded
     }
 }
 

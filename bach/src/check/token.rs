@@ -21,6 +21,8 @@ const VERSION: u64 = 1;
 const INTERLEAVINGS: u64 = 1;
 const NO_REDUCTION: u64 = 1 << 1;
 const SEEDED_WORDS: u64 = 1 << 2;
+const MODEL: u64 = 1 << 3;
+const MESSAGES_FIRST: u64 = 1 << 4;
 
 /// One recorded decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +41,9 @@ pub(crate) struct Recording {
     /// Raw words come from `Xoshiro256PlusPlus::seed_from_u64(seed)`;
     /// `None`: each word is an [`Entry::Word`].
     pub(crate) words_seed: Option<u64>,
+    /// Model checking: `[drops, duplicates, corruptions]` budgets and
+    /// whether messages go first.
+    pub(crate) model: Option<([u32; 3], bool)>,
     pub(crate) entries: Vec<Entry>,
 }
 
@@ -56,10 +61,21 @@ impl Recording {
         if self.words_seed.is_some() {
             flags |= SEEDED_WORDS;
         }
+        if let Some((_, messages_first)) = self.model {
+            flags |= MODEL;
+            if messages_first {
+                flags |= MESSAGES_FIRST;
+            }
+        }
         put(&mut bytes, VERSION);
         put(&mut bytes, flags);
         if let Some(seed) = self.words_seed {
             put(&mut bytes, seed);
+        }
+        if let Some((budgets, _)) = self.model {
+            for budget in budgets {
+                put(&mut bytes, u64::from(budget));
+            }
         }
         for entry in &self.entries {
             match *entry {
@@ -100,11 +116,21 @@ impl Recording {
             )));
         }
         let flags = next("no flags")?;
-        if flags & !(INTERLEAVINGS | NO_REDUCTION | SEEDED_WORDS) != 0 {
+        if flags & !(INTERLEAVINGS | NO_REDUCTION | SEEDED_WORDS | MODEL | MESSAGES_FIRST) != 0 {
             return Err(invalid("unknown flags"));
         }
         let words_seed = if flags & SEEDED_WORDS != 0 {
             Some(next("no seed")?)
+        } else {
+            None
+        };
+        let model = if flags & MODEL != 0 {
+            let mut budgets = [0u32; 3];
+            for budget in &mut budgets {
+                *budget =
+                    u32::try_from(next("no budgets")?).map_err(|_| invalid("budget too large"))?;
+            }
+            Some((budgets, flags & MESSAGES_FIRST != 0))
         } else {
             None
         };
@@ -126,6 +152,7 @@ impl Recording {
             interleavings: flags & INTERLEAVINGS != 0,
             reduction: flags & NO_REDUCTION == 0,
             words_seed,
+            model,
             entries,
         })
     }
@@ -294,6 +321,7 @@ mod tests {
             interleavings: true,
             reduction: true,
             words_seed: Some(u64::MAX - 3),
+            model: Some(([1, 0, 7], true)),
             entries: vec![
                 Entry::Choice {
                     options: 2,

@@ -20,13 +20,41 @@ use crate::rand::ChoiceSource;
 use bach_net::{Decisions, Fault};
 use std::cell::RefCell;
 
-/// [`Decisions`] over the simulation's choice source.
-pub(crate) struct Choices<'a>(pub(crate) &'a RefCell<Box<dyn ChoiceSource>>);
+/// [`Decisions`] over the simulation's choice source. In model-checking
+/// mode (`budgets` set) each fault with a probability strictly between 0
+/// and 1 is a two-way choice while its budget lasts, instead of a draw.
+pub(crate) struct Choices<'a>(
+    pub(crate) &'a RefCell<Box<dyn ChoiceSource>>,
+    pub(crate) Option<&'a crate::check::model::Budgets>,
+);
 
-impl Choices<'_> {
+impl<'a> Choices<'a> {
+    /// The choices of `inner`, with its fault budgets when model checking.
+    #[inline]
+    pub(crate) fn of(inner: &'a crate::runtime::Inner) -> Self {
+        Choices(&inner.rand, inner.model.budgets())
+    }
+
     #[inline]
     fn draw(&mut self) -> u64 {
         self.0.borrow_mut().next_u64()
+    }
+
+    #[cold]
+    fn branch(&mut self, budgets: &crate::check::model::Budgets, fault: Fault) -> bool {
+        let budget = match fault {
+            Fault::Loss => &budgets.drops,
+            Fault::Duplicate => &budgets.duplicates,
+            Fault::Corrupt => &budgets.corruptions,
+        };
+        if budget.get() == 0 {
+            return false;
+        }
+        let happens = self.0.borrow_mut().choose(2) == 1;
+        if happens {
+            crate::check::model::Budgets::spend(budget);
+        }
+        happens
     }
 }
 
@@ -35,7 +63,7 @@ const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
 
 impl Decisions for Choices<'_> {
     #[inline]
-    fn chance(&mut self, _fault: Fault, p: f64) -> bool {
+    fn chance(&mut self, fault: Fault, p: f64) -> bool {
         // `!(p > 0.0)` so that NaN means "never".
         #[allow(clippy::neg_cmp_op_on_partial_ord)]
         if !(p > 0.0) {
@@ -43,6 +71,9 @@ impl Decisions for Choices<'_> {
         }
         if p >= 1.0 {
             return true;
+        }
+        if let Some(budgets) = self.1 {
+            return self.branch(budgets, fault);
         }
         // `as` saturates, so p just below 1 maps to u64::MAX, not 0.
         let threshold = (p * TWO_POW_64) as u64;
@@ -95,7 +126,7 @@ mod tests {
     fn certain_outcomes_draw_nothing_and_others_draw_once() {
         let drawn = std::rc::Rc::new(std::cell::Cell::new(0));
         let cell: RefCell<Box<dyn ChoiceSource>> = RefCell::new(Box::new(Counting(drawn.clone())));
-        let mut choices = Choices(&cell);
+        let mut choices = Choices(&cell, None);
         assert!(!choices.chance(Fault::Loss, 0.0));
         assert!(!choices.chance(Fault::Loss, f64::NAN));
         assert!(choices.chance(Fault::Loss, 1.0));
@@ -110,7 +141,7 @@ mod tests {
     #[test]
     fn frequencies_match_probabilities() {
         let cell = source(3);
-        let mut choices = Choices(&cell);
+        let mut choices = Choices(&cell, None);
         let hits = (0..100_000)
             .filter(|_| choices.chance(Fault::Loss, 0.25))
             .count();

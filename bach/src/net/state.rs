@@ -68,6 +68,9 @@ pub(crate) struct State {
     pub(crate) network: Network,
     /// Interleavings are explored: wakes of receivers report endpoints.
     pub(crate) exploring: bool,
+    /// Model checking: every packet is its own wheel entry (no batches),
+    /// so each delivery can be chosen separately.
+    pub(crate) unbatched: bool,
     /// Node index of each group, by group index (`NO_NODE` if it has none).
     node_of_group: Vec<u32>,
     /// Group of each node, by node index.
@@ -392,6 +395,7 @@ impl State {
     pub(crate) fn new(seed: u64, trace: Rc<crate::trace::Recorder>) -> Self {
         Self {
             exploring: false,
+            unbatched: false,
             network: Network::new(),
             node_of_group: Vec::new(),
             group_of_node: Vec::new(),
@@ -917,7 +921,7 @@ pub(crate) fn send(
             from,
             to,
             len,
-            &mut Choices(&inner.rand),
+            &mut Choices::of(inner),
         )?;
         st.log(|| event(PacketFate::Sent, monitor_copy, false));
         let (original, duplicate) = match outcome {
@@ -945,7 +949,18 @@ pub(crate) fn send(
             delayed: verdict.delay,
         };
         st.capture(now, Direction::Egress, ends.0, ends.1, id, payload, note);
-        for delivery in std::iter::once(original).chain(duplicate) {
+        // Model checking, like AnySystem: a duplicated datagram may arrive a
+        // third time while the duplicate budget lasts.
+        let third = match duplicate {
+            Some(copy) if inner.model.budgets().is_some() => {
+                use bach_net::Decisions as _;
+                Choices::of(inner)
+                    .chance(bach_net::Fault::Duplicate, 0.5)
+                    .then_some(copy)
+            }
+            _ => None,
+        };
+        for delivery in std::iter::once(original).chain(duplicate).chain(third) {
             let corrupted = delivery.corrupted || verdict.corrupt;
             let at = crate::time::ticks(delivery.at).saturating_add(verdict.delay);
             let key = st.packets.insert(Packet {
@@ -968,7 +983,7 @@ pub(crate) fn send(
             let copy = &mut st.packets.get_mut(key).payload;
             copy.fill(payload);
             if corrupted {
-                bach_net::corrupt(copy.as_mut_slice(), &mut Choices(&inner.rand));
+                bach_net::corrupt(copy.as_mut_slice(), &mut Choices::of(inner));
             }
             schedule(inner, st, at, key);
         }
@@ -983,7 +998,7 @@ fn schedule(inner: &Inner, st: &mut State, at: u64, key: u32) {
     st.packets.in_flight += 1;
     st.packets.get_mut(key).set_next(NONE);
     let inserts = inner.timer_inserts.get();
-    if let Some(batch) = &mut st.batch {
+    if let Some(batch) = st.batch.as_mut().filter(|_| !st.unbatched) {
         if batch.at == at && batch.inserts == inserts {
             let tail = batch.tail;
             batch.tail = key;
@@ -999,6 +1014,61 @@ fn schedule(inner: &Inner, st: &mut State, at: u64, key: u32) {
         at,
         inserts: inner.timer_inserts.get(),
     });
+}
+
+/// A content hash of packet `key` (ends, payload, corruption): identical
+/// packets in flight are interchangeable for model checking.
+pub(crate) fn packet_hash(inner: &Inner, key: u32) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let st = borrow(inner);
+    let packet = st.packets.get(key);
+    let mut hasher = std::hash::DefaultHasher::new();
+    (
+        packet.from.as_u32(),
+        packet.to.as_u32(),
+        packet.src_port,
+        packet.dst_port,
+    )
+        .hash(&mut hasher);
+    packet.payload.as_slice().hash(&mut hasher);
+    hasher.finish()
+}
+
+/// When packet `key` was sent (send order, then storage key).
+pub(crate) fn packet_order(inner: &Inner, key: u32) -> (u64, u32) {
+    (borrow(inner).packets.get(key).id, key)
+}
+
+/// Adds the network's state to a model-checking fingerprint: the multiset
+/// of packets in flight and, per socket, the datagrams waiting in its
+/// receive buffer.
+pub(crate) fn fingerprint(inner: &Inner, hasher: &mut std::hash::DefaultHasher) {
+    use std::hash::Hash;
+    let in_flight: Vec<u32> = {
+        let timers = inner.timers.borrow();
+        timers
+            .pending_entries()
+            .into_iter()
+            .filter_map(|(key, _)| match timers.value(key)? {
+                TimerEvent::Deliver(packet) => Some(*packet),
+                TimerEvent::Wake(_) => None,
+            })
+            .collect()
+    };
+    let mut hashes: Vec<u64> = in_flight
+        .iter()
+        .map(|&key| packet_hash(inner, key))
+        .collect();
+    hashes.sort_unstable();
+    hashes.hash(hasher);
+    let st = borrow(inner);
+    for (_, socket) in &st.sockets {
+        (socket.node.as_u32(), socket.port, socket.queue.len()).hash(hasher);
+        for &key in &socket.queue {
+            st.packets.get(key).payload.as_slice().hash(hasher);
+        }
+    }
+    st.down.hash(hasher);
 }
 
 /// An arrival batch is due (called by the run loop with its first key).
@@ -1055,7 +1125,7 @@ fn deliver_one(inner: &Inner, st: &mut State, now: u64, key: u32) -> Result<(), 
         }
         let packet = st.packets.get_mut(key);
         if verdict.corrupt {
-            bach_net::corrupt(packet.payload.as_mut_slice(), &mut Choices(&inner.rand));
+            bach_net::corrupt(packet.payload.as_mut_slice(), &mut Choices::of(inner));
             packet.set(CORRUPTED);
         }
         packet.delayed = packet.delayed.saturating_add(verdict.delay);

@@ -95,6 +95,24 @@ impl Slot {
     }
 }
 
+/// Adds every process's state to a model-checking fingerprint: name,
+/// whether it is alive, `state()`, local outbox and named timers relative
+/// to `now`, in name order.
+pub(crate) fn fingerprint(inner: &Inner, now: u64, hasher: &mut std::hash::DefaultHasher) {
+    use std::hash::Hash;
+    let reg = registry(inner);
+    for (name, &id) in &reg.by_name {
+        let slot = &reg.slots[id];
+        name.hash(hasher);
+        slot.alive.hash(hasher);
+        slot.process.as_ref().and_then(|p| p.state()).hash(hasher);
+        slot.local_outbox.hash(hasher);
+        for (timer, &(deadline, _)) in &slot.timers {
+            (timer, deadline.saturating_sub(now)).hash(hasher);
+        }
+    }
+}
+
 pub(crate) fn registry(inner: &Inner) -> std::cell::RefMut<'_, Registry> {
     inner
         .processes

@@ -151,17 +151,29 @@ fn text(bytes: &[u8]) -> Option<&str> {
 }
 
 /// Decodes a datagram; `None` if it is not a process message at all.
+///
+/// A corrupted copy always yields altered data: when the flipped bit hit
+/// one of the two header copies (which are then told apart), the lowest
+/// bit of the data's first byte is flipped instead, so "a corrupted message
+/// is a valid message with different data" holds for every bit position.
 pub(crate) fn decode(wire: &[u8]) -> Option<Decoded<'_>> {
-    let data_of = |header_len: usize| -> Option<Cow<'_, str>> {
+    let data_of = |header_len: usize, header_hit: bool| -> Option<Cow<'_, str>> {
         let data = wire.get(header_len..wire.len().checked_sub(header_len)?)?;
+        if header_hit && !data.is_empty() {
+            let mut altered = data.to_vec();
+            altered[0] ^= 1;
+            return Some(Cow::Owned(String::from_utf8_lossy(&altered).into_owned()));
+        }
         Some(String::from_utf8_lossy(data))
     };
     if let Some(([from, to, tip], len)) = parse_header(wire) {
+        let mirror_intact =
+            wire.len() >= 2 * len && wire[wire.len() - len..].iter().rev().eq(wire[..len].iter());
         return Some(Decoded {
             from: Cow::Borrowed(text(from)?),
             to: Cow::Borrowed(text(to)?),
             tip: Cow::Borrowed(text(tip)?),
-            data: data_of(len)?,
+            data: data_of(len, !mirror_intact)?,
         });
     }
     // The first copy was hit: read the mirrored copy at the end.
@@ -183,7 +195,7 @@ pub(crate) fn decode(wire: &[u8]) -> Option<Decoded<'_>> {
         from: owned(from)?,
         to: owned(to)?,
         tip: owned(tip)?,
-        data: data_of(len)?,
+        data: data_of(len, true)?,
     })
 }
 
@@ -206,6 +218,7 @@ mod tests {
             assert_eq!(got.from, "client", "bit {bit}");
             assert_eq!(got.to, "server", "bit {bit}");
             assert_eq!(got.tip, "PING", "bit {bit}");
+            assert_ne!(got.data, msg.data(), "bit {bit}: the data must differ");
         }
     }
 }

@@ -64,9 +64,9 @@ mod simulation;
 
 pub use context::Context;
 pub use message::Message;
-pub use simulation::StepError;
+pub use simulation::{local_outbox, state_of, StepError};
 
-pub(crate) use host::Registry;
+pub(crate) use host::{fingerprint, Registry};
 
 use std::time::Duration;
 

@@ -328,3 +328,25 @@ impl Simulation {
             .expect("the default link configuration is valid");
     }
 }
+
+/// The local messages `process` emitted and nobody read yet (a copy), from
+/// inside a simulation: invariants, goals and tasks. Panics outside a
+/// simulation or for an unknown process.
+#[track_caller]
+pub fn local_outbox(process: &str) -> Vec<Message> {
+    crate::runtime::context::with("bach::process::local_outbox", |inner| {
+        let id = slot_id(inner, process);
+        registry(inner).slots[id].local_outbox.clone()
+    })
+}
+
+/// The [`state`](Process::state) of process `name`, from inside a
+/// simulation (`None` for an unknown name or a process that reports none).
+#[track_caller]
+pub fn state_of(name: &str) -> Option<String> {
+    crate::runtime::context::with("bach::process::state_of", |inner| {
+        let reg = inner.processes.borrow();
+        let id = *reg.by_name.get(name)?;
+        reg.slots[id].process.as_ref()?.state()
+    })
+}

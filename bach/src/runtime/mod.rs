@@ -85,6 +85,10 @@ pub(crate) struct Inner {
     pub(crate) processes: RefCell<crate::process::Registry>,
     /// Interleaving exploration (`check::interleave`), off by default.
     pub(crate) interleave: crate::check::interleave::Interleave,
+    /// Model checking (`check::model`), off by default.
+    pub(crate) model: crate::check::model::ModelCell,
+    /// Invariants, goals, prunes and reported state (`bach::check`).
+    pub(crate) checks: RefCell<crate::check::model::Properties>,
     time_limit: Cell<Option<u64>>,
     abort_on_panic: Cell<bool>,
     failure: RefCell<Option<String>>,
@@ -401,6 +405,77 @@ impl Inner {
         }
     }
 
+    /// The model-checking loop (`check::model`): after each step, check
+    /// properties and the fingerprint, then let the choice source fire one
+    /// enabled event (any packet in flight, any task's earliest timer).
+    fn run_checked(&self, run: &crate::check::model::PathRun<'_>) -> Result<PathEnd, Stop> {
+        use crate::check::model::{self, Verdict};
+        let mut depth = 0u32;
+        loop {
+            self.drain()?;
+            run.max_depth_seen.set(run.max_depth_seen.get().max(depth));
+            match model::evaluate(self) {
+                Err(violation) => {
+                    self.fail(format!(
+                        "{violation} at {} after {depth} step{} ({})",
+                        Instant::from_nanos(self.now()),
+                        if depth == 1 { "" } else { "s" },
+                        self.reproduce()
+                    ));
+                    return Err(Stop::Failed);
+                }
+                Ok(Verdict::Goal(name)) => return Ok(PathEnd::Goal(name)),
+                Ok(Verdict::Pruned) => return Ok(PathEnd::Pruned),
+                Ok(Verdict::Continue) => {}
+            }
+            if self.executor.any_primary() && self.executor.live_primaries() == 0 {
+                return Ok(PathEnd::Completed);
+            }
+            if run.scheduler.is_some_and(|s| s.borrow().stop()) {
+                return Ok(PathEnd::Expanded);
+            }
+            if !run.scheduler.is_some_and(|s| s.borrow().replaying()) {
+                run.states.set(run.states.get() + 1);
+                if let Some(visited) = run.visited {
+                    if !visited.borrow_mut().insert(model::fingerprint(self)) {
+                        return Ok(PathEnd::Visited);
+                    }
+                }
+            }
+            if run.max_depth.is_some_and(|max| depth >= max) {
+                return Ok(PathEnd::DepthLimit);
+            }
+            let enabled = model::enabled(self, run.mode);
+            if enabled.is_empty() {
+                if self.executor.live_primaries() > 0 {
+                    return Err(Stop::Deadlock);
+                }
+                if self.checks.borrow().has_goals() {
+                    self.fail(format!(
+                        "nothing left to do at {} after {depth} step{}: no event is pending and no \
+                         goal was reached ({})",
+                        Instant::from_nanos(self.now()),
+                        if depth == 1 { "" } else { "s" },
+                        self.reproduce()
+                    ));
+                    return Err(Stop::Failed);
+                }
+                return Ok(PathEnd::Quiescent);
+            }
+            let pick = enabled[self.rand.borrow_mut().choose(enabled.len())];
+            let event = self
+                .timers
+                .borrow_mut()
+                .take(pick.key)
+                .expect("an enabled event is pending");
+            if !pick.delivery && pick.deadline > self.now() {
+                self.now.set(pick.deadline);
+            }
+            depth += 1;
+            self.fire(pick.key, event);
+        }
+    }
+
     fn deadlock_message(&self) -> String {
         let blocked = self.executor.blocked_primaries();
         let live = self.executor.live_primaries();
@@ -453,6 +528,25 @@ impl Inner {
         self.flush_trace_sink();
         self.trace.flush();
     }
+}
+
+/// How a model-checked path ended (`check::model`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum PathEnd {
+    /// Every primary future completed.
+    Completed,
+    /// Nothing left to do.
+    Quiescent,
+    /// A goal was reached.
+    Goal(Rc<str>),
+    /// A prune held.
+    Pruned,
+    /// The state was seen before.
+    Visited,
+    /// The depth limit was reached.
+    DepthLimit,
+    /// A breadth-first frontier: the path continues in its children.
+    Expanded,
 }
 
 /// Why a run stopped early.
@@ -514,6 +608,8 @@ impl Simulation {
                 nodes: RefCell::new(crate::node::Nodes::default()),
                 processes: RefCell::new(crate::process::Registry::default()),
                 interleave: Default::default(),
+                model: Default::default(),
+                checks: Default::default(),
                 time_limit: Cell::new(None),
                 abort_on_panic: Cell::new(true),
                 failure: RefCell::new(None),
@@ -608,10 +704,44 @@ impl Simulation {
     #[track_caller]
     pub fn run<F: FnOnce() -> R, R>(&mut self, f: F) -> R {
         let output = self.enter(f);
+        if let Some(mode) = self.inner.model.mode() {
+            // A model-checked replay: the same loop, without pruning.
+            let run = crate::check::model::PathRun::replay(mode);
+            self.run_checked(|| {}, &run);
+            return output;
+        }
         let stop = self.with_entered(|inner| inner.run_primaries());
         self.check(stop);
         self.inner.net.borrow_mut().capture.flush();
         output
+    }
+
+    /// [`Simulation::run`] in model-checking mode: runs `f`, then steps
+    /// under `run`'s rules until the path ends; panics on a violation.
+    #[track_caller]
+    pub(crate) fn run_checked<F: FnOnce()>(
+        &mut self,
+        f: F,
+        run: &crate::check::model::PathRun<'_>,
+    ) -> PathEnd {
+        self.enter(f);
+        let stop = self.with_entered(|inner| inner.run_checked(run));
+        let end = self.check(stop);
+        self.inner.net.borrow_mut().capture.flush();
+        end
+    }
+
+    /// Puts the simulation in model-checking mode with these fault budgets.
+    pub(crate) fn model_checked(
+        self,
+        [drops, duplicates, corruptions]: [u32; 3],
+        ordering: crate::check::Ordering,
+    ) -> Self {
+        self.inner
+            .model
+            .start(drops, duplicates, corruptions, ordering);
+        self.inner.net.borrow_mut().unbatched = true;
+        self
     }
 
     /// Runs `f` inside the simulation without running any task.

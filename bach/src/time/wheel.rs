@@ -174,6 +174,36 @@ impl<T> Wheel<T> {
         self.entries.remove(index).value
     }
 
+    /// Every entry not yet expired, as `(key, deadline)`, ordered by
+    /// deadline then key (for model checking, which fires entries in any
+    /// order; not for hot paths).
+    pub(crate) fn pending_entries(&self) -> Vec<(Key, u64)> {
+        let mut pending: Vec<(Key, u64)> = self
+            .entries
+            .iter()
+            .filter(|(_, entry)| entry.location.is_some() && entry.value.is_some())
+            .map(|(key, entry)| (Key(key as u32), entry.deadline))
+            .collect();
+        pending.sort_unstable_by_key(|&(key, deadline)| (deadline, key.0));
+        pending
+    }
+
+    /// The value of a pending entry, to inspect it.
+    pub(crate) fn value(&self, key: Key) -> Option<&T> {
+        self.entries.get(key.0 as usize)?.value.as_ref()
+    }
+
+    /// Expires one pending entry now, out of deadline order (model
+    /// checking): unlinks it and hands out its value, leaving the entry to
+    /// be freed by its owner as if it had fired.
+    pub(crate) fn take(&mut self, key: Key) -> Option<T> {
+        let location = self.entries.get(key.0 as usize)?.location?;
+        self.unlink(location);
+        let entry = &mut self.entries[key.0 as usize];
+        entry.location = None;
+        entry.value.take()
+    }
+
     /// The exact earliest deadline, without changing the wheel.
     pub(crate) fn peek(&self) -> Option<u64> {
         let (level, slot, _) = self.next_expiration()?;

@@ -1,0 +1,364 @@
+//! Model checking: the asynchronous-network run loop, fault budgets, state
+//! fingerprints and the properties checked after every step.
+//!
+//! In model-checking mode ([`Explorer::model_checking`]) a simulation no
+//! longer follows the clock from event to event. After every step (all
+//! ready tasks polled) it takes stock:
+//!
+//! 1. **properties**: every [`invariant`] must hold (a panic anywhere is a
+//!    violation too); a [`goal`] that holds ends the path successfully; a
+//!    [`prune`] that holds ends it silently;
+//! 2. **fingerprint**: the state — every process's `state()`, its local
+//!    outbox and named timers, every value reported with [`state`], the
+//!    multiset of packets in flight (ends and payload), pending timers
+//!    relative to now, crashed nodes — is hashed; a fingerprint seen before
+//!    ends the path ([`Visited::Fingerprints`]);
+//! 3. **enabled events**: every packet in flight (regardless of its sampled
+//!    latency; of identical packets only the oldest, so duplicates do not
+//!    branch symmetrically) and, per task, its earliest timer; the choice
+//!    source picks one ([`Ordering::MessagesFirst`] offers packets alone
+//!    while any is in flight). A delivery leaves the clock alone; a timer
+//!    moves it to the timer's deadline (if later), so every sleep still
+//!    measures its own duration.
+//!
+//! Faults are choices too: a send over a link with a non-zero loss,
+//! duplication or corruption probability branches on the fault while its
+//! budget ([`Explorer::max_drops`] …) lasts; a duplicated datagram may
+//! arrive twice or three times, as in AnySystem's model checker.
+//!
+//! **What pruning assumes.** Two points with the same fingerprint must
+//! behave the same from there on. bach sees processes, packets, timers and
+//! crashes; state held by async tasks (locals across an `.await`, an
+//! `Rc<RefCell<..>>`) is invisible unless reported with [`state`]. Report
+//! every value that influences future behaviour, or turn fingerprints off
+//! with [`Visited::Off`]; a missing value makes pruning cut paths that
+//! differ (missing bugs), never invent a violation.
+//!
+//! [`Explorer::model_checking`]: super::Explorer::model_checking
+//! [`Explorer::max_drops`]: super::Explorer::max_drops
+
+use crate::{
+    runtime::{context, Inner},
+    time::wheel::Key,
+};
+use std::{
+    cell::{Cell, RefCell},
+    collections::BTreeMap,
+    hash::{DefaultHasher, Hash, Hasher},
+    rc::Rc,
+};
+
+/// Which events a model-checking step may pick.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Ordering {
+    /// Any packet in flight or any task's earliest timer.
+    #[default]
+    Normal,
+    /// Packets first: timers are offered only when nothing is in flight.
+    MessagesFirst,
+}
+
+/// Whether visited states prune the search.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Visited {
+    /// A path that reaches a fingerprint seen before stops there.
+    #[default]
+    Fingerprints,
+    /// Every path runs to its end (or the depth limit).
+    Off,
+}
+
+/// Fault budgets of one model-checking execution.
+#[derive(Debug, Default)]
+pub(crate) struct Budgets {
+    pub(crate) drops: Cell<u32>,
+    pub(crate) duplicates: Cell<u32>,
+    pub(crate) corruptions: Cell<u32>,
+}
+
+impl Budgets {
+    /// Spends one unit of `budget` if there is one.
+    pub(crate) fn spend(budget: &Cell<u32>) -> bool {
+        match budget.get() {
+            0 => false,
+            left => {
+                budget.set(left - 1);
+                true
+            }
+        }
+    }
+}
+
+type Predicate = Rc<dyn Fn() -> bool>;
+
+/// Properties and reported state of one simulation.
+#[derive(Default)]
+pub(crate) struct Properties {
+    invariants: Vec<(Rc<str>, Predicate)>,
+    goals: Vec<(Rc<str>, Predicate)>,
+    prunes: Vec<Predicate>,
+    states: BTreeMap<Rc<str>, u64>,
+}
+
+/// What a step boundary concluded.
+pub(crate) enum Verdict {
+    Continue,
+    Goal(Rc<str>),
+    Pruned,
+}
+
+impl Properties {
+    pub(crate) fn has_goals(&self) -> bool {
+        !self.goals.is_empty()
+    }
+
+    pub(crate) fn hash_states(&self, hasher: &mut DefaultHasher) {
+        self.states.hash(hasher);
+    }
+}
+
+/// Evaluates invariants, goals and prunes (outside any borrow: predicates
+/// may read simulation state). `Err` names the violated invariant.
+pub(crate) fn evaluate(inner: &Inner) -> Result<Verdict, String> {
+    let (invariants, goals, prunes) = {
+        let props = inner.checks.borrow();
+        (
+            props.invariants.clone(),
+            props.goals.clone(),
+            props.prunes.clone(),
+        )
+    };
+    for (name, holds) in &invariants {
+        if !holds() {
+            return Err(format!("invariant `{name}` violated"));
+        }
+    }
+    for (name, reached) in &goals {
+        if reached() {
+            return Ok(Verdict::Goal(name.clone()));
+        }
+    }
+    if prunes.iter().any(|prune| prune()) {
+        return Ok(Verdict::Pruned);
+    }
+    Ok(Verdict::Continue)
+}
+
+/// Registers an invariant of the current simulation: `holds` must return
+/// `true` after every model-checking step (and a panic anywhere is a
+/// violation anyway). Panics outside a simulation.
+#[track_caller]
+pub fn invariant(name: &str, holds: impl Fn() -> bool + 'static) {
+    context::with("bach::check::invariant", |inner| {
+        inner
+            .checks
+            .borrow_mut()
+            .invariants
+            .push((name.into(), Rc::new(holds)))
+    })
+}
+
+/// Registers a goal: a path on which `reached` becomes `true` ends there,
+/// successfully. When goals are registered, a path that runs out of events
+/// without reaching any is a liveness violation ("nothing left to do").
+#[track_caller]
+pub fn goal(name: &str, reached: impl Fn() -> bool + 'static) {
+    context::with("bach::check::goal", |inner| {
+        inner
+            .checks
+            .borrow_mut()
+            .goals
+            .push((name.into(), Rc::new(reached)))
+    })
+}
+
+/// Registers a prune: a path on which `cut` becomes `true` ends there
+/// without a verdict (a part of the state space not worth exploring).
+#[track_caller]
+pub fn prune(cut: impl Fn() -> bool + 'static) {
+    context::with("bach::check::prune", |inner| {
+        inner.checks.borrow_mut().prunes.push(Rc::new(cut))
+    })
+}
+
+/// Reports a piece of state under `name` for fingerprints (the latest
+/// value per name counts): call it whenever the value changes, from tasks
+/// or test code. Needed for sound pruning of async code whose state lives
+/// in tasks; see the [module docs](super) of `check`.
+#[track_caller]
+pub fn state(name: &str, value: &impl Hash) {
+    let mut hasher = DefaultHasher::new();
+    value.hash(&mut hasher);
+    let hash = hasher.finish();
+    context::with("bach::check::state", |inner| {
+        let mut props = inner.checks.borrow_mut();
+        match props.states.get_mut(name) {
+            Some(slot) => *slot = hash,
+            None => {
+                props.states.insert(name.into(), hash);
+            }
+        }
+    })
+}
+
+/// Per-execution model-checking switches, set on the simulation.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Mode {
+    pub(crate) ordering: Ordering,
+}
+
+/// What the model-checking loop needs for one path, and what it counts.
+pub(crate) struct PathRun<'a> {
+    pub(crate) mode: Mode,
+    pub(crate) max_depth: Option<u32>,
+    pub(crate) visited: Option<&'a RefCell<std::collections::HashSet<u64>>>,
+    pub(crate) scheduler: Option<&'a RefCell<dyn super::Scheduler>>,
+    /// Fingerprinted step boundaries (not replays).
+    pub(crate) states: Cell<u64>,
+    pub(crate) max_depth_seen: Cell<u32>,
+}
+
+impl PathRun<'_> {
+    /// Replaying one path: no pruning, no depth limit.
+    pub(crate) fn replay(mode: Mode) -> PathRun<'static> {
+        PathRun {
+            mode,
+            max_depth: None,
+            visited: None,
+            scheduler: None,
+            states: Cell::new(0),
+            max_depth_seen: Cell::new(0),
+        }
+    }
+}
+
+/// Whether a simulation is model checked, with its fault budgets.
+#[derive(Default)]
+pub(crate) struct ModelCell {
+    on: Cell<bool>,
+    budgets: Budgets,
+    ordering: Cell<Ordering>,
+}
+
+impl ModelCell {
+    /// The fault budgets, when model checking.
+    #[inline]
+    pub(crate) fn budgets(&self) -> Option<&Budgets> {
+        self.on.get().then_some(&self.budgets)
+    }
+
+    /// The step rules, when model checking.
+    pub(crate) fn mode(&self) -> Option<Mode> {
+        self.on.get().then(|| Mode {
+            ordering: self.ordering.get(),
+        })
+    }
+
+    pub(crate) fn start(&self, drops: u32, duplicates: u32, corruptions: u32, ordering: Ordering) {
+        self.on.set(true);
+        self.ordering.set(ordering);
+        self.budgets.drops.set(drops);
+        self.budgets.duplicates.set(duplicates);
+        self.budgets.corruptions.set(corruptions);
+    }
+}
+
+/// The fingerprint of the simulation's state at a step boundary.
+pub(crate) fn fingerprint(inner: &Inner) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    let now = inner.now();
+    inner.checks.borrow().hash_states(&mut hasher);
+    crate::process::fingerprint(inner, now, &mut hasher);
+    crate::net::state::fingerprint(inner, &mut hasher);
+    // Timers of tasks, relative to now, as a multiset.
+    let timers = inner.timers.borrow();
+    let mut pending: Vec<(u64, u64)> = timers
+        .pending_entries()
+        .into_iter()
+        .filter_map(|(key, deadline)| match timers.value(key)? {
+            crate::runtime::TimerEvent::Wake(waker) => {
+                let task = crate::executor::waker::task_of(waker, inner.sim_id)
+                    .map(|index| inner.executor.task_id(index).as_u64())
+                    .unwrap_or(u64::MAX);
+                Some((task, deadline.saturating_sub(now)))
+            }
+            crate::runtime::TimerEvent::Deliver(_) => None,
+        })
+        .collect();
+    pending.sort_unstable();
+    pending.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// One enabled event at a step boundary.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Enabled {
+    pub(crate) key: Key,
+    pub(crate) deadline: u64,
+    pub(crate) delivery: bool,
+}
+
+/// The events a step may fire, in a deterministic order.
+pub(crate) fn enabled(inner: &Inner, mode: Mode) -> Vec<Enabled> {
+    let timers = inner.timers.borrow();
+    let mut events = Vec::new();
+    let mut owners: Vec<usize> = Vec::new();
+    let mut deliveries: Vec<(u64, Enabled)> = Vec::new();
+    for (key, deadline) in timers.pending_entries() {
+        match timers.value(key) {
+            Some(crate::runtime::TimerEvent::Wake(waker)) => {
+                // Each task's earliest timer only (entries come in deadline
+                // order, then insertion key).
+                let owner =
+                    crate::executor::waker::task_of(waker, inner.sim_id).unwrap_or(usize::MAX);
+                if owner != usize::MAX && owners.contains(&owner) {
+                    continue;
+                }
+                owners.push(owner);
+                events.push(Enabled {
+                    key,
+                    deadline,
+                    delivery: false,
+                });
+            }
+            Some(crate::runtime::TimerEvent::Deliver(packet)) => {
+                let content = crate::net::state::packet_hash(inner, *packet);
+                // Identical packets: only the one sent first is offered.
+                let sent = crate::net::state::packet_order(inner, *packet);
+                match deliveries.iter_mut().find(|(hash, _)| *hash == content) {
+                    Some((_, existing)) => {
+                        let existing_sent = crate::net::state::packet_order(
+                            inner,
+                            match timers.value(existing.key) {
+                                Some(crate::runtime::TimerEvent::Deliver(p)) => *p,
+                                _ => continue,
+                            },
+                        );
+                        if sent < existing_sent {
+                            *existing = Enabled {
+                                key,
+                                deadline,
+                                delivery: true,
+                            };
+                        }
+                    }
+                    None => deliveries.push((
+                        content,
+                        Enabled {
+                            key,
+                            deadline,
+                            delivery: true,
+                        },
+                    )),
+                }
+            }
+            None => {}
+        }
+    }
+    let mut all: Vec<Enabled> = deliveries.into_iter().map(|(_, e)| e).collect();
+    if mode.ordering == Ordering::Normal || all.is_empty() {
+        all.extend(events);
+    }
+    all.sort_unstable_by_key(|e| (e.deadline, e.key));
+    all
+}

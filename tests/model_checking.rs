@@ -1,0 +1,479 @@
+//! Model checking (`Explorer::model_checking`) with AnySystem's semantics:
+//! state counts for one forwarded message under each fault, crashes,
+//! timers, ping-pong under loss, an exactly-once protocol under drop and
+//! duplicate budgets, and invariants on async UDP code.
+
+use bach::{
+    check::{self, Explorer, Ordering, Strategy, Visited},
+    ext::*,
+    net::UdpSocket,
+    process::{self, Context, Message, Process},
+    Simulation,
+};
+use std::{
+    cell::{Cell, RefCell},
+    collections::BTreeSet,
+    rc::Rc,
+    time::Duration,
+};
+
+// ----- two nodes, one forwarded message -----
+
+struct Forwarder;
+
+impl Process for Forwarder {
+    fn on_local_message(&mut self, msg: Message, ctx: &mut Context) {
+        ctx.send(msg, "receiver");
+    }
+    fn on_message(&mut self, _: Message, _: &str, _: &mut Context) {}
+}
+
+struct Receiver;
+
+impl Process for Receiver {
+    fn on_message(&mut self, msg: Message, _: &str, ctx: &mut Context) {
+        ctx.send_local(msg);
+    }
+}
+
+thread_local! {
+    static MAX_DELIVERED: Cell<usize> = const { Cell::new(0) };
+    static PAYLOADS: RefCell<BTreeSet<String>> = const { RefCell::new(BTreeSet::new()) };
+}
+
+/// Sender on `n1` forwards one message to the receiver on `n2`; records
+/// how often it arrived and with which data.
+fn one_message(configure: impl Fn(&mut Simulation)) -> impl Fn(&mut Simulation) {
+    move |sim: &mut Simulation| {
+        sim.add_process("sender", "n1", Forwarder);
+        sim.add_process("receiver", "n2", Receiver);
+        configure(sim);
+        sim.send_local("sender", Message::new("MSG", "hello"));
+        sim.enter(|| {
+            check::invariant("observe deliveries", || {
+                let outbox = process::local_outbox("receiver");
+                MAX_DELIVERED.with(|max| max.set(max.get().max(outbox.len())));
+                PAYLOADS.with(|seen| {
+                    seen.borrow_mut()
+                        .extend(outbox.iter().map(|m| m.data().to_string()))
+                });
+                true
+            })
+        });
+    }
+}
+
+fn reset_observations() {
+    MAX_DELIVERED.with(|max| max.set(0));
+    PAYLOADS.with(|seen| seen.borrow_mut().clear());
+}
+
+#[test]
+fn delivery_only_has_two_states() {
+    reset_observations();
+    let report = Explorer::model_checking().run_with(one_message(|_| {}));
+    assert_eq!(report.unique_states(), 2, "{report}");
+    assert_eq!(MAX_DELIVERED.with(Cell::get), 1);
+    assert!(report.complete());
+}
+
+#[test]
+fn a_possible_drop_adds_one_state() {
+    reset_observations();
+    let report = Explorer::model_checking()
+        .max_drops(1)
+        .run_with(one_message(|sim| sim.set_drop_rate(0.5)));
+    assert_eq!(report.unique_states(), 3, "{report}");
+    // Without a budget the lossy link never loses anything.
+    let report = Explorer::model_checking().run_with(one_message(|sim| sim.set_drop_rate(0.5)));
+    assert_eq!(report.unique_states(), 2, "{report}");
+}
+
+#[test]
+fn duplication_delivers_up_to_three_times() {
+    reset_observations();
+    let report = Explorer::model_checking()
+        .max_duplicates(2)
+        .run_with(one_message(|sim| sim.set_duplication_rate(0.5)));
+    // One, two or three copies in flight, delivered one at a time:
+    // (1 + 1) + (2 + 1) + (3 + 1) distinct states.
+    assert_eq!(report.unique_states(), 9, "{report}");
+    assert_eq!(MAX_DELIVERED.with(Cell::get), 3);
+    // A budget of one duplicate: at most two deliveries.
+    reset_observations();
+    let report = Explorer::model_checking()
+        .max_duplicates(1)
+        .run_with(one_message(|sim| sim.set_duplication_rate(0.5)));
+    assert_eq!(report.unique_states(), 5, "{report}");
+    assert_eq!(MAX_DELIVERED.with(Cell::get), 2);
+}
+
+#[test]
+fn corruption_delivers_two_distinct_payloads() {
+    reset_observations();
+    Explorer::model_checking()
+        .max_corruptions(1)
+        .run_with(one_message(|sim| sim.set_corruption_rate(0.5)));
+    let payloads = PAYLOADS.with(|seen| seen.borrow().clone());
+    assert_eq!(payloads.len(), 2, "{payloads:?}");
+    assert!(payloads.contains("hello"));
+}
+
+#[test]
+fn a_crashed_receiver_gets_nothing() {
+    reset_observations();
+    let report = Explorer::model_checking().run_with(one_message(|sim| sim.crash_node("n2")));
+    assert_eq!(MAX_DELIVERED.with(Cell::get), 0, "{report}");
+}
+
+// ----- timers -----
+
+struct DoubleTimer;
+
+impl Process for DoubleTimer {
+    fn on_local_message(&mut self, _: Message, ctx: &mut Context) {
+        ctx.set_timer("t", Duration::from_secs(1));
+        ctx.set_timer("t", Duration::from_secs(2));
+    }
+    fn on_message(&mut self, _: Message, _: &str, _: &mut Context) {}
+    fn on_timer(&mut self, name: &str, ctx: &mut Context) {
+        ctx.send_local(Message::new("FIRED", name));
+    }
+}
+
+#[test]
+fn setting_a_timer_twice_fires_it_once() {
+    let report = Explorer::model_checking().run_with(|sim| {
+        sim.add_process("p", "n1", DoubleTimer);
+        sim.send_local("p", Message::new("START", ""));
+        sim.enter(|| {
+            check::invariant("fires at most once", || {
+                process::local_outbox("p").len() <= 1
+            });
+            check::goal("fired", || process::local_outbox("p").len() == 1);
+        });
+    });
+    assert_eq!(report.outcome("goal reached"), 1, "{report}");
+}
+
+// ----- ping-pong -----
+
+struct PingClient {
+    retry: bool,
+    done: bool,
+}
+
+impl Process for PingClient {
+    fn on_local_message(&mut self, msg: Message, ctx: &mut Context) {
+        ctx.send(msg, "server");
+        if self.retry {
+            ctx.set_timer("retry", Duration::from_secs(3));
+        }
+    }
+    fn on_message(&mut self, msg: Message, _: &str, ctx: &mut Context) {
+        if !self.done {
+            self.done = true;
+            ctx.cancel_timer("retry");
+            ctx.send_local(msg);
+        }
+    }
+    fn on_timer(&mut self, _: &str, ctx: &mut Context) {
+        ctx.send(Message::new("PING", "hi"), "server");
+        ctx.set_timer("retry", Duration::from_secs(3));
+    }
+    fn state(&self) -> Option<String> {
+        Some(format!("{}", self.done))
+    }
+}
+
+struct PongServer;
+
+impl Process for PongServer {
+    fn on_message(&mut self, msg: Message, from: &str, ctx: &mut Context) {
+        ctx.send(Message::new("PONG", msg.data()), from);
+    }
+}
+
+fn ping_pong(retry: bool) -> impl Fn(&mut Simulation) {
+    move |sim: &mut Simulation| {
+        sim.add_process("client", "client-node", PingClient { retry, done: false });
+        sim.add_process("server", "server-node", PongServer);
+        sim.set_drop_rate(0.3);
+        sim.send_local("client", Message::new("PING", "hi"));
+        sim.enter(|| {
+            check::goal("pong received", || {
+                !process::local_outbox("client").is_empty()
+            })
+        });
+    }
+}
+
+#[test]
+fn the_basic_client_fails_under_loss() {
+    let failure = Explorer::model_checking()
+        .max_drops(1)
+        .try_run_with(ping_pong(false))
+        .expect_err("a lost PING leaves nothing to do");
+    assert!(
+        failure.message().contains("nothing left to do"),
+        "{failure}"
+    );
+    let trace = failure.trace().join("\n");
+    let local = trace.find(">>>").expect("the local PING in the trace");
+    let send = trace.find("-->").expect("the send in the trace");
+    let dropped = trace.find("--x").expect("the drop in the trace");
+    assert!(local < send && send < dropped, "{trace}");
+}
+
+#[test]
+fn the_retrying_client_passes_at_depth_seven() {
+    let report = Explorer::model_checking()
+        .max_drops(1)
+        .max_depth(7)
+        .run_with(ping_pong(true));
+    assert!(report.outcome("goal reached") > 0, "{report}");
+    assert!(report.max_depth() <= 7);
+    // Breadth-first finds the same verdict.
+    Explorer::model_checking()
+        .strategy(Strategy::Bfs)
+        .max_drops(1)
+        .max_depth(7)
+        .run_with(ping_pong(true));
+}
+
+#[test]
+fn bfs_reports_a_shortest_counterexample() {
+    let dfs = Explorer::model_checking()
+        .max_drops(2)
+        .try_run_with(ping_pong(false))
+        .unwrap_err();
+    let bfs = Explorer::model_checking()
+        .strategy(Strategy::Bfs)
+        .max_drops(2)
+        .try_run_with(ping_pong(false))
+        .unwrap_err();
+    assert!(bfs.trace().len() <= dfs.trace().len());
+    assert!(bfs.message().contains("nothing left to do"), "{bfs}");
+}
+
+// ----- exactly-once delivery -----
+
+struct Sender {
+    acked: bool,
+}
+
+impl Process for Sender {
+    fn on_local_message(&mut self, msg: Message, ctx: &mut Context) {
+        ctx.send(msg, "receiver");
+        ctx.set_timer("resend", Duration::from_secs(2));
+    }
+    fn on_message(&mut self, _: Message, _: &str, ctx: &mut Context) {
+        self.acked = true;
+        ctx.cancel_timer("resend");
+    }
+    fn on_timer(&mut self, _: &str, ctx: &mut Context) {
+        if !self.acked {
+            ctx.send(Message::new("MSG", "1:hello"), "receiver");
+            ctx.set_timer("resend", Duration::from_secs(2));
+        }
+    }
+    fn state(&self) -> Option<String> {
+        Some(self.acked.to_string())
+    }
+}
+
+struct OnceReceiver {
+    dedup: bool,
+    seen: BTreeSet<String>,
+}
+
+impl Process for OnceReceiver {
+    fn on_message(&mut self, msg: Message, from: &str, ctx: &mut Context) {
+        let id = msg.data().split(':').next().unwrap_or_default().to_string();
+        if !self.dedup || self.seen.insert(id) {
+            ctx.send_local(msg.clone());
+        }
+        ctx.send(Message::new("ACK", msg.data()), from);
+    }
+    fn state(&self) -> Option<String> {
+        Some(format!("{:?}", self.seen))
+    }
+}
+
+fn exactly_once(dedup: bool) -> impl Fn(&mut Simulation) {
+    move |sim: &mut Simulation| {
+        sim.add_process("sender", "a", Sender { acked: false });
+        sim.add_process(
+            "receiver",
+            "b",
+            OnceReceiver {
+                dedup,
+                seen: BTreeSet::new(),
+            },
+        );
+        sim.set_drop_rate(0.1);
+        sim.set_duplication_rate(0.1);
+        sim.send_local("sender", Message::new("MSG", "1:hello"));
+        sim.enter(|| {
+            check::invariant("delivered at most once", || {
+                process::local_outbox("receiver").len() <= 1
+            });
+            check::goal("delivered and acknowledged", || {
+                process::local_outbox("receiver").len() == 1
+                    && process::state_of("sender").as_deref() == Some("true")
+            });
+        });
+    }
+}
+
+#[test]
+fn exactly_once_holds_with_one_drop_and_one_duplicate() {
+    let report = Explorer::model_checking()
+        .max_drops(1)
+        .max_duplicates(1)
+        .max_depth(12)
+        .run_with(exactly_once(true));
+    assert!(report.outcome("goal reached") > 0, "{report}");
+}
+
+#[test]
+fn a_receiver_without_deduplication_delivers_twice() {
+    let failure = Explorer::model_checking()
+        .max_drops(1)
+        .max_duplicates(1)
+        .max_depth(12)
+        .try_run_with(exactly_once(false))
+        .expect_err("a duplicate is delivered twice");
+    assert!(
+        failure
+            .message()
+            .contains("invariant `delivered at most once` violated"),
+        "{failure}"
+    );
+    // The trace shows the message handed to the receiver twice.
+    let receipts = failure
+        .trace()
+        .iter()
+        .filter(|line| line.contains("receiver <-- sender  MSG 1:hello"))
+        .count();
+    assert_eq!(receipts, 2, "{failure}");
+    // With messages delivered before timers fire, the second copy can only
+    // come from the network duplicating the datagram.
+    let failure = Explorer::model_checking()
+        .max_duplicates(1)
+        .ordering(Ordering::MessagesFirst)
+        .max_depth(12)
+        .try_run_with(exactly_once(false))
+        .expect_err("a network duplicate is delivered twice");
+    let trace = failure.trace().join("\n");
+    assert!(trace.contains("duplicate"), "{trace}");
+}
+
+// ----- async UDP code -----
+
+/// A client sends one request and waits for the reply, retrying on a
+/// timeout; the server counts requests it applied.
+fn udp_counter(dedup: bool) -> impl Fn() {
+    move || {
+        let applied = Rc::new(Cell::new(0u32));
+        let server_applied = applied.clone();
+        async move {
+            let socket = UdpSocket::bind("server:9000").await.unwrap();
+            let mut seen = BTreeSet::new();
+            let mut buf = [0u8; 16];
+            loop {
+                let (len, from) = socket.recv_from(&mut buf).await.unwrap();
+                let id = buf[..len].to_vec();
+                if !dedup || seen.insert(id.clone()) {
+                    server_applied.set(server_applied.get() + 1);
+                    check::state("applied", &server_applied.get());
+                }
+                socket.send_to(&id, from).await.unwrap();
+            }
+        }
+        .group("server")
+        .spawn();
+        async move {
+            let socket = UdpSocket::bind("0.0.0.0:0").await.unwrap();
+            let mut buf = [0u8; 16];
+            loop {
+                socket.send_to(b"req-1", "server:9000").await.unwrap();
+                match bach::time::timeout(1.s(), socket.recv_from(&mut buf)).await {
+                    Ok(_) => break,
+                    Err(_) => continue,
+                }
+            }
+        }
+        .group("client")
+        .primary()
+        .spawn();
+        check::invariant("applied at most once", move || applied.get() <= 1);
+        bach::net::set_default_link(
+            bach::net::default_link()
+                .loss_probability(0.1)
+                .duplicate_probability(0.1),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn invariants_on_async_udp_code() {
+    let report = Explorer::model_checking()
+        .max_drops(1)
+        .max_depth(10)
+        .visited(Visited::Off)
+        .run(udp_counter(true));
+    assert!(report.outcome("completed") > 0, "{report}");
+    let failure = Explorer::model_checking()
+        .max_drops(1)
+        .max_duplicates(1)
+        .max_depth(10)
+        .try_run(udp_counter(false))
+        .expect_err("a duplicated request is applied twice");
+    assert!(
+        failure.message().contains("applied at most once"),
+        "{failure}"
+    );
+    // The token replays the violation exactly.
+    let replayed = std::panic::catch_unwind(|| {
+        let mut sim = Simulation::new().replay(failure.token());
+        sim.run(udp_counter(false));
+    })
+    .expect_err("the replay violates the invariant again");
+    let message = replayed
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        message.contains("invariant `applied at most once` violated"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("replaying BACH_REPLAY={}", failure.token())),
+        "{message}"
+    );
+}
+
+#[test]
+fn messages_first_ordering_and_fingerprints_cut_the_search() {
+    let normal = Explorer::model_checking()
+        .max_drops(1)
+        .max_depth(7)
+        .run_with(ping_pong(true));
+    let messages_first = Explorer::model_checking()
+        .max_drops(1)
+        .max_depth(7)
+        .ordering(Ordering::MessagesFirst)
+        .run_with(ping_pong(true));
+    assert!(
+        messages_first.paths() <= normal.paths(),
+        "{messages_first} vs {normal}"
+    );
+    let unpruned = Explorer::model_checking()
+        .max_drops(1)
+        .max_depth(7)
+        .visited(Visited::Off)
+        .run_with(ping_pong(true));
+    assert!(normal.paths() < unpruned.paths(), "{normal} vs {unpruned}");
+}
