@@ -477,3 +477,84 @@ fn messages_first_ordering_and_fingerprints_cut_the_search() {
         .run_with(ping_pong(true));
     assert!(normal.paths() < unpruned.paths(), "{normal} vs {unpruned}");
 }
+
+// ----- collected states and a second stimulus -----
+
+struct Pinger {
+    waiting: bool,
+}
+
+impl Process for Pinger {
+    fn on_local_message(&mut self, msg: Message, ctx: &mut Context) {
+        self.waiting = true;
+        ctx.send(msg, "server");
+        ctx.set_timer("retry", Duration::from_secs(3));
+    }
+    fn on_message(&mut self, msg: Message, _: &str, ctx: &mut Context) {
+        if self.waiting {
+            self.waiting = false;
+            ctx.cancel_timer("retry");
+            ctx.send_local(msg);
+        }
+    }
+    fn on_timer(&mut self, _: &str, ctx: &mut Context) {
+        if self.waiting {
+            ctx.send(Message::new("PING", "again"), "server");
+            ctx.set_timer("retry", Duration::from_secs(3));
+        }
+    }
+    fn state(&self) -> Option<String> {
+        Some(self.waiting.to_string())
+    }
+}
+
+fn pinger(sim: &mut Simulation) {
+    sim.add_process("client", "client-node", Pinger { waiting: false });
+    sim.add_process("server", "server-node", PongServer);
+    sim.set_drop_rate(0.3);
+    sim.send_local("client", Message::new("PING", "first"));
+}
+
+#[test]
+fn collected_states_continue_with_a_new_stimulus() {
+    let first = Explorer::model_checking()
+        .max_drops(1)
+        .max_depth(8)
+        .collect(|| process::local_outbox("client").len() == 1)
+        .run_with(pinger);
+    assert!(!first.collected().is_empty(), "{first}");
+    assert_eq!(first.outcome("collected"), first.collected().len() as u64);
+    let second = Explorer::model_checking()
+        .max_drops(1)
+        .max_depth(16)
+        .run_from(first.collected(), pinger, || {
+            process::send_local("client", Message::new("PING", "second"));
+            check::goal("second pong", || process::local_outbox("client").len() == 2);
+        });
+    assert!(second.outcome("goal reached") > 0, "{second}");
+    // A goal that nothing can reach is a liveness violation once the
+    // system goes quiet, found from the collected states.
+    let failure = Explorer::model_checking()
+        .max_drops(1)
+        .max_depth(16)
+        .try_run_from(first.collected(), pinger, || {
+            check::goal("a third pong", || {
+                process::local_outbox("client").len() == 3
+            });
+        })
+        .expect_err("nobody sends a third pong");
+    assert!(
+        failure.message().contains("nothing left to do"),
+        "{failure}"
+    );
+    // Different budgets cannot continue from these states.
+    let mismatch = std::panic::catch_unwind(|| {
+        Explorer::model_checking().run_from(first.collected(), pinger, || {})
+    })
+    .expect_err("budgets must match");
+    let message = mismatch
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(message.contains("same max_drops"), "{message}");
+}

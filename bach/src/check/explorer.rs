@@ -17,6 +17,7 @@ use std::{
     fmt,
     panic::{catch_unwind, AssertUnwindSafe},
     rc::Rc,
+    sync::Arc,
     time::Duration,
 };
 
@@ -44,6 +45,7 @@ impl Recorder {
             reduction,
             words_seed,
             model,
+            stage: None,
             entries: Vec::new(),
         }));
         let recorder = Self {
@@ -52,6 +54,21 @@ impl Recorder {
             words: words_seed.map(Xoshiro256PlusPlus::seed_from_u64),
             label,
         };
+        (recorder, recording)
+    }
+
+    /// [`Recorder::new`] for a path that gets a stimulus after `stage`
+    /// events (recorded in the token).
+    pub(crate) fn new_staged(
+        stage: Option<u32>,
+        scheduler: Rc<RefCell<dyn Scheduler>>,
+        interleavings: bool,
+        reduction: bool,
+        model: Option<([u32; 3], bool)>,
+        label: Rc<str>,
+    ) -> (Self, Rc<RefCell<Recording>>) {
+        let (recorder, recording) = Self::new(scheduler, interleavings, reduction, model, label);
+        recording.borrow_mut().stage = stage;
         (recorder, recording)
     }
 
@@ -141,7 +158,8 @@ pub struct Explorer {
     reduction: bool,
     progress: bool,
     model: Option<ModelOptions>,
-    configure: Option<Box<dyn Fn(Simulation) -> Simulation>>,
+    configure: Option<Box<dyn Fn(Simulation) -> Simulation + Send + Sync>>,
+    collect: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
 }
 
 impl Default for Explorer {
@@ -168,6 +186,7 @@ impl Explorer {
             progress: true,
             model: None,
             configure: None,
+            collect: None,
         }
     }
 
@@ -288,8 +307,22 @@ impl Explorer {
     /// applied before the explorer installs its choice source. When model
     /// checking, capture is off while searching and on for the replay of a
     /// violation.
-    pub fn simulation(mut self, configure: impl Fn(Simulation) -> Simulation + 'static) -> Self {
+    pub fn simulation(
+        mut self,
+        configure: impl Fn(Simulation) -> Simulation + Send + Sync + 'static,
+    ) -> Self {
         self.configure = Some(Box::new(configure));
+        self
+    }
+
+    /// Collects states for a later stage (AnySystem's `collect` and
+    /// `run_from_states`): a path on which `holds` (evaluated inside the
+    /// simulation after each step) becomes true ends there and is listed
+    /// in [`Report::collected`]; [`Explorer::run_from`] continues from
+    /// those states with a new stimulus. Turns model checking on.
+    pub fn collect(mut self, holds: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        self.model_options();
+        self.collect = Some(Arc::new(holds));
         self
     }
 
@@ -344,7 +377,7 @@ impl Explorer {
     }
 
     fn path_run<'a>(
-        &self,
+        &'a self,
         scheduler: &'a RefCell<dyn Scheduler>,
         visited: &'a RefCell<HashSet<u64>>,
     ) -> PathRun<'a> {
@@ -358,6 +391,8 @@ impl Explorer {
             scheduler: Some(scheduler),
             states: Cell::new(0),
             max_depth_seen: Cell::new(0),
+            collect: self.collect.as_deref().map(|c| c as &dyn Fn() -> bool),
+            stimulus: None,
         }
     }
 
@@ -387,12 +422,12 @@ impl Explorer {
         &self,
         recording: Recording,
         body: &dyn Fn(&mut Simulation),
-        scheduler: &RefCell<dyn Scheduler>,
+        stimulus: Option<(u32, &dyn Fn())>,
     ) -> Vec<String> {
-        let _ = scheduler;
-        let run = PathRun::replay(Mode {
+        let mut run = PathRun::replay(Mode {
             ordering: self.model.unwrap_or_default().ordering,
         });
+        run.stimulus = stimulus;
         let mut sim = self
             .simulation_for()
             .record_trace(true)
@@ -413,6 +448,204 @@ impl Explorer {
                 String::from_utf8_lossy(&line).trim_end().to_string()
             })
             .collect()
+    }
+
+    /// Runs executions of `body` under `scheduler` until it is exhausted
+    /// or a cap is hit; returns whether it was exhausted.
+    #[allow(clippy::too_many_arguments)]
+    fn search(
+        &self,
+        body: &dyn Fn(&mut Simulation),
+        scheduler: Rc<RefCell<dyn Scheduler>>,
+        label: &str,
+        stimulus: Option<(u32, &dyn Fn())>,
+        visited: &RefCell<HashSet<u64>>,
+        report: &mut Report,
+        started: std::time::Instant,
+    ) -> Result<bool, Failure> {
+        let cap = self.max_executions.unwrap_or(u64::MAX);
+        let mut complete = true;
+        let mut last_progress = started;
+        loop {
+            if report.executions == cap
+                || self
+                    .time_limit
+                    .is_some_and(|limit| started.elapsed() >= limit)
+            {
+                complete = false;
+                break;
+            }
+            if self.progress && report.executions & 63 == 0 {
+                let now = std::time::Instant::now();
+                if now - started > Duration::from_secs(2)
+                    && now - last_progress > Duration::from_secs(1)
+                {
+                    last_progress = now;
+                    report.elapsed = now - started;
+                    report.unique_states = visited.borrow().len() as u64;
+                    eprintln!("bach explore: {report}");
+                }
+            }
+            if !scheduler.borrow_mut().next_execution() {
+                break;
+            }
+            report.executions += 1;
+            let executions = report.executions;
+            let execution_label: Rc<str> = format!("{label}, execution {executions}").into();
+            let (recorder, recording) = Recorder::new_staged(
+                stimulus.map(|(depth, _)| depth),
+                scheduler.clone(),
+                self.interleavings,
+                self.reduction,
+                self.model.map(|m| {
+                    (
+                        [m.drops, m.duplicates, m.corruptions],
+                        m.ordering == Ordering::MessagesFirst,
+                    )
+                }),
+                execution_label,
+            );
+            let sim = self.simulation_for().choice_source(recorder);
+            if self.model.is_some() {
+                // Captures are written for the replay of a violation only.
+                sim.inner.net.borrow_mut().capture.set_dir(None);
+            }
+            let mut run = self.path_run(&*scheduler, visited);
+            run.stimulus = stimulus;
+            let result = self.execute(sim, body, &run);
+            report.states += run.states.get();
+            report.max_depth = report.max_depth.max(run.max_depth_seen.get());
+            match result {
+                Ok(end) => {
+                    let outcome = match end {
+                        None => "passed",
+                        Some(PathEnd::Completed) => "completed",
+                        Some(PathEnd::Quiescent) => "quiescent",
+                        Some(PathEnd::Goal(_)) => "goal reached",
+                        Some(PathEnd::Pruned) => "pruned",
+                        Some(PathEnd::Visited) => "visited state",
+                        Some(PathEnd::DepthLimit) => "depth limit",
+                        Some(PathEnd::Expanded) => "expanded",
+                        Some(PathEnd::Collected(depth)) => {
+                            report.collected.push(Collected {
+                                recording: recording.borrow().clone(),
+                                depth,
+                            });
+                            "collected"
+                        }
+                    };
+                    *report.outcomes.entry(outcome).or_insert(0) += 1;
+                }
+                Err(message) => {
+                    let recording = recording.borrow().clone();
+                    let failure = Failure {
+                        execution: executions,
+                        message,
+                        token: recording.token(),
+                        trace: self.trace_of(recording, body, stimulus),
+                    };
+                    eprintln!(
+                        "bach explorer: execution {executions} failed; rerun it with BACH_REPLAY={}",
+                        failure.token
+                    );
+                    return Err(failure);
+                }
+            }
+        }
+        Ok(complete)
+    }
+
+    /// Continues model checking from states collected by an earlier
+    /// [`Explorer::collect`] run of the same `setup`: each path replays the
+    /// way to a collected state, applies `stimulus` there (inside the
+    /// simulation: send local messages, crash a node, register new goals)
+    /// and explores everything below it, depth first. Panics at the first
+    /// violation, like [`Explorer::run`].
+    ///
+    /// A violation's token replays through `run_from` itself (with
+    /// `BACH_REPLAY` set, each collected state's search runs only that
+    /// execution); [`replay`] alone cannot apply the stimulus.
+    #[track_caller]
+    pub fn run_from(
+        &self,
+        states: &[Collected],
+        setup: impl Fn(&mut Simulation),
+        stimulus: impl Fn(),
+    ) -> Report {
+        match self.try_run_from(states, setup, stimulus) {
+            Ok(report) => report,
+            Err(failure) => panic!("{failure}"),
+        }
+    }
+
+    /// [`Explorer::run_from`], returning the first failure.
+    pub fn try_run_from(
+        &self,
+        states: &[Collected],
+        setup: impl Fn(&mut Simulation),
+        stimulus: impl Fn(),
+    ) -> Result<Report, Failure> {
+        let started = std::time::Instant::now();
+        let visited = RefCell::new(HashSet::new());
+        let mut report = Report::empty("model checking from collected states".into());
+        if let Some(recording) = crate::runtime::replay_from_env() {
+            let stage = recording.stage.unwrap_or(0);
+            let token = recording.token();
+            let mut run = PathRun::replay(Mode {
+                ordering: self.model.unwrap_or_default().ordering,
+            });
+            run.stimulus = Some((stage, &stimulus));
+            let sim = self.simulation_for().replay_recording(recording.clone());
+            report.executions = 1;
+            return match self.execute(sim, &setup, &run) {
+                Ok(_) => Ok(report),
+                Err(message) => Err(Failure {
+                    execution: 1,
+                    message,
+                    token,
+                    trace: self.trace_of(recording, &setup, Some((stage, &stimulus))),
+                }),
+            };
+        }
+        let mut complete = true;
+        let model = self.model.unwrap_or_default();
+        let settings = Some((
+            [model.drops, model.duplicates, model.corruptions],
+            model.ordering == Ordering::MessagesFirst,
+        ));
+        for state in states {
+            assert!(
+                state.recording.model == settings,
+                "Explorer::run_from: a collected state was found with fault budgets and ordering \
+                 {:?}, this explorer has {settings:?}; continue with the same max_drops, \
+                 max_duplicates, max_corruptions and ordering as the collecting run",
+                state.recording.model
+            );
+            let prefix = state
+                .recording
+                .entries
+                .iter()
+                .filter_map(|entry| match *entry {
+                    Entry::Choice { options, chosen } => Some((chosen, options)),
+                    Entry::Word(_) => None,
+                });
+            let seed = state.recording.words_seed.unwrap_or(self.seed);
+            let scheduler: Rc<RefCell<dyn Scheduler>> =
+                Rc::new(RefCell::new(Dfs::below(seed, prefix)));
+            complete &= self.search(
+                &setup,
+                scheduler,
+                "model checking from a collected state",
+                Some((state.depth, &stimulus)),
+                &visited,
+                &mut report,
+                started,
+            )?;
+        }
+        report.complete = complete;
+        report.elapsed = started.elapsed();
+        report.unique_states = visited.borrow().len() as u64;
+        Ok(report)
     }
 
     /// Explores `body` (run as [`Simulation::run`] runs it, once per
@@ -459,6 +692,7 @@ impl Explorer {
             unique_states: 0,
             max_depth: 0,
             outcomes: BTreeMap::new(),
+            collected: Vec::new(),
         };
         if let Some(recording) = crate::runtime::replay_from_env() {
             let token = recording.token();
@@ -477,90 +711,19 @@ impl Explorer {
                     execution: 1,
                     message,
                     token,
-                    trace: self.trace_of(recording, body, &*scheduler),
+                    trace: self.trace_of(recording, body, None),
                 }),
             };
         }
-        let cap = self.max_executions.unwrap_or(u64::MAX);
-        let mut complete = true;
-        let mut last_progress = started;
-        loop {
-            if report.executions == cap
-                || self
-                    .time_limit
-                    .is_some_and(|limit| started.elapsed() >= limit)
-            {
-                complete = false;
-                break;
-            }
-            if self.progress && report.executions & 63 == 0 {
-                let now = std::time::Instant::now();
-                if now - started > Duration::from_secs(2)
-                    && now - last_progress > Duration::from_secs(1)
-                {
-                    last_progress = now;
-                    report.elapsed = now - started;
-                    report.unique_states = visited.borrow().len() as u64;
-                    eprintln!("bach explore: {report}");
-                }
-            }
-            if !scheduler.borrow_mut().next_execution() {
-                break;
-            }
-            report.executions += 1;
-            let executions = report.executions;
-            let execution_label: Rc<str> = format!("{label}, execution {executions}").into();
-            let (recorder, recording) = Recorder::new(
-                scheduler.clone(),
-                self.interleavings,
-                self.reduction,
-                self.model.map(|m| {
-                    (
-                        [m.drops, m.duplicates, m.corruptions],
-                        m.ordering == Ordering::MessagesFirst,
-                    )
-                }),
-                execution_label,
-            );
-            let sim = self.simulation_for().choice_source(recorder);
-            if self.model.is_some() {
-                // Captures are written for the replay of a violation only.
-                sim.inner.net.borrow_mut().capture.set_dir(None);
-            }
-            let run = self.path_run(&*scheduler, &visited);
-            let result = self.execute(sim, body, &run);
-            report.states += run.states.get();
-            report.max_depth = report.max_depth.max(run.max_depth_seen.get());
-            match result {
-                Ok(end) => {
-                    let outcome = match end {
-                        None => "passed",
-                        Some(PathEnd::Completed) => "completed",
-                        Some(PathEnd::Quiescent) => "quiescent",
-                        Some(PathEnd::Goal(_)) => "goal reached",
-                        Some(PathEnd::Pruned) => "pruned",
-                        Some(PathEnd::Visited) => "visited state",
-                        Some(PathEnd::DepthLimit) => "depth limit",
-                        Some(PathEnd::Expanded) => "expanded",
-                    };
-                    *report.outcomes.entry(outcome).or_insert(0) += 1;
-                }
-                Err(message) => {
-                    let recording = recording.borrow().clone();
-                    let failure = Failure {
-                        execution: executions,
-                        message,
-                        token: recording.token(),
-                        trace: self.trace_of(recording, body, &*scheduler),
-                    };
-                    eprintln!(
-                        "bach explorer: execution {executions} failed; rerun it with BACH_REPLAY={}",
-                        failure.token
-                    );
-                    return Err(failure);
-                }
-            }
-        }
+        let complete = self.search(
+            body,
+            scheduler,
+            &label,
+            None,
+            &visited,
+            &mut report,
+            started,
+        )?;
         report.complete = complete
             && self.custom.is_none()
             && matches!(self.strategy, Strategy::Dfs | Strategy::Bfs);
@@ -581,9 +744,49 @@ pub struct Report {
     unique_states: u64,
     max_depth: u32,
     outcomes: BTreeMap<&'static str, u64>,
+    collected: Vec<Collected>,
+}
+
+/// A state collected by [`Explorer::collect`]: the path that reached it,
+/// to continue from with [`Explorer::run_from`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Collected {
+    recording: Recording,
+    depth: u32,
+}
+
+impl Collected {
+    /// The replay token of the path to this state.
+    pub fn token(&self) -> String {
+        self.recording.token()
+    }
+
+    /// How many events the path fired before the state.
+    pub fn depth(&self) -> u32 {
+        self.depth
+    }
 }
 
 impl Report {
+    fn empty(strategy: String) -> Self {
+        Report {
+            executions: 0,
+            complete: false,
+            elapsed: Duration::ZERO,
+            strategy,
+            states: 0,
+            unique_states: 0,
+            max_depth: 0,
+            outcomes: BTreeMap::new(),
+            collected: Vec::new(),
+        }
+    }
+
+    /// The states collected by [`Explorer::collect`], in the order found.
+    pub fn collected(&self) -> &[Collected] {
+        &self.collected
+    }
+
     /// Executions run (paths, when model checking).
     pub fn executions(&self) -> u64 {
         self.executions

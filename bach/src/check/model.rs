@@ -216,6 +216,10 @@ pub(crate) struct PathRun<'a> {
     /// Fingerprinted step boundaries (not replays).
     pub(crate) states: Cell<u64>,
     pub(crate) max_depth_seen: Cell<u32>,
+    /// Ends (and collects) paths on which it holds.
+    pub(crate) collect: Option<&'a dyn Fn() -> bool>,
+    /// Applied once, at the step boundary after this many events.
+    pub(crate) stimulus: Option<(u32, &'a dyn Fn())>,
 }
 
 impl PathRun<'_> {
@@ -228,6 +232,8 @@ impl PathRun<'_> {
             scheduler: None,
             states: Cell::new(0),
             max_depth_seen: Cell::new(0),
+            collect: None,
+            stimulus: None,
         }
     }
 }

@@ -230,6 +230,8 @@ pub(crate) struct Dfs {
     /// Frames replayed from earlier executions (the last one is the branch
     /// this execution takes).
     prefix: usize,
+    /// Frames that are never backtracked (a fixed starting path).
+    floor: usize,
     started: bool,
 }
 
@@ -238,6 +240,24 @@ impl Dfs {
         Self {
             seed,
             stack: Vec::new(),
+            cursor: 0,
+            prefix: 0,
+            floor: 0,
+            started: false,
+        }
+    }
+
+    /// Depth-first search below a fixed path: `prefix` (`(chosen,
+    /// options)` per choice) is replayed by every execution, never varied.
+    pub(crate) fn below(seed: u64, prefix: impl IntoIterator<Item = (u64, u64)>) -> Self {
+        let stack: Vec<Frame> = prefix
+            .into_iter()
+            .map(|(chosen, options)| Frame { chosen, options })
+            .collect();
+        Self {
+            seed,
+            floor: stack.len(),
+            stack,
             cursor: 0,
             prefix: 0,
             started: false,
@@ -250,10 +270,11 @@ impl Scheduler for Dfs {
         self.cursor = 0;
         if !self.started {
             self.started = true;
-            self.prefix = 0;
+            self.prefix = self.floor;
             return true;
         }
-        while let Some(frame) = self.stack.last_mut() {
+        while self.stack.len() > self.floor {
+            let frame = self.stack.last_mut().expect("above the floor");
             if frame.chosen + 1 < frame.options {
                 frame.chosen += 1;
                 self.prefix = self.stack.len();

@@ -23,6 +23,7 @@ const NO_REDUCTION: u64 = 1 << 1;
 const SEEDED_WORDS: u64 = 1 << 2;
 const MODEL: u64 = 1 << 3;
 const MESSAGES_FIRST: u64 = 1 << 4;
+const STAGE: u64 = 1 << 5;
 
 /// One recorded decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +45,9 @@ pub(crate) struct Recording {
     /// Model checking: `[drops, duplicates, corruptions]` budgets and
     /// whether messages go first.
     pub(crate) model: Option<([u32; 3], bool)>,
+    /// A path continued from a collected state: the stimulus was applied
+    /// after this many events.
+    pub(crate) stage: Option<u32>,
     pub(crate) entries: Vec<Entry>,
 }
 
@@ -67,6 +71,9 @@ impl Recording {
                 flags |= MESSAGES_FIRST;
             }
         }
+        if self.stage.is_some() {
+            flags |= STAGE;
+        }
         put(&mut bytes, VERSION);
         put(&mut bytes, flags);
         if let Some(seed) = self.words_seed {
@@ -76,6 +83,9 @@ impl Recording {
             for budget in budgets {
                 put(&mut bytes, u64::from(budget));
             }
+        }
+        if let Some(stage) = self.stage {
+            put(&mut bytes, u64::from(stage));
         }
         for entry in &self.entries {
             match *entry {
@@ -116,7 +126,9 @@ impl Recording {
             )));
         }
         let flags = next("no flags")?;
-        if flags & !(INTERLEAVINGS | NO_REDUCTION | SEEDED_WORDS | MODEL | MESSAGES_FIRST) != 0 {
+        if flags & !(INTERLEAVINGS | NO_REDUCTION | SEEDED_WORDS | MODEL | MESSAGES_FIRST | STAGE)
+            != 0
+        {
             return Err(invalid("unknown flags"));
         }
         let words_seed = if flags & SEEDED_WORDS != 0 {
@@ -131,6 +143,11 @@ impl Recording {
                     u32::try_from(next("no budgets")?).map_err(|_| invalid("budget too large"))?;
             }
             Some((budgets, flags & MESSAGES_FIRST != 0))
+        } else {
+            None
+        };
+        let stage = if flags & STAGE != 0 {
+            Some(u32::try_from(next("no stage")?).map_err(|_| invalid("stage too large"))?)
         } else {
             None
         };
@@ -153,6 +170,7 @@ impl Recording {
             reduction: flags & NO_REDUCTION == 0,
             words_seed,
             model,
+            stage,
             entries,
         })
     }
@@ -322,6 +340,7 @@ mod tests {
             reduction: true,
             words_seed: Some(u64::MAX - 3),
             model: Some(([1, 0, 7], true)),
+            stage: Some(3),
             entries: vec![
                 Entry::Choice {
                     options: 2,

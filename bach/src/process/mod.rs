@@ -64,7 +64,7 @@ mod simulation;
 
 pub use context::Context;
 pub use message::Message;
-pub use simulation::{local_outbox, state_of, StepError};
+pub use simulation::{local_outbox, send_local, state_of, StepError};
 
 pub(crate) use host::{fingerprint, Registry};
 

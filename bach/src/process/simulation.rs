@@ -350,3 +350,18 @@ pub fn state_of(name: &str) -> Option<String> {
         reg.slots[id].process.as_ref()?.state()
     })
 }
+
+/// Delivers local message `msg` to `process` from inside a simulation
+/// (a task, or a model-checking stimulus); see [`Simulation::send_local`].
+#[track_caller]
+pub fn send_local(process: &str, msg: Message) {
+    crate::runtime::context::with("bach::process::send_local", |inner| {
+        let id = slot_id(inner, process);
+        assert!(
+            registry(inner).slots[id].alive,
+            "send_local: process `{process}` is not running (its node crashed)"
+        );
+        let what = format!("local message {msg}");
+        host::handle(inner, id, Incoming::Local(msg), &|| what.clone(), false);
+    })
+}

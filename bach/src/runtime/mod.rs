@@ -411,8 +411,18 @@ impl Inner {
     fn run_checked(&self, run: &crate::check::model::PathRun<'_>) -> Result<PathEnd, Stop> {
         use crate::check::model::{self, Verdict};
         let mut depth = 0u32;
+        let mut stimulated = false;
         loop {
             self.drain()?;
+            if let Some((at, stimulus)) = run.stimulus {
+                if !stimulated && depth == at {
+                    // A collected state was reached again: apply the new
+                    // stimulus, then explore from there.
+                    stimulated = true;
+                    stimulus();
+                    continue;
+                }
+            }
             run.max_depth_seen.set(run.max_depth_seen.get().max(depth));
             match model::evaluate(self) {
                 Err(violation) => {
@@ -428,13 +438,19 @@ impl Inner {
                 Ok(Verdict::Pruned) => return Ok(PathEnd::Pruned),
                 Ok(Verdict::Continue) => {}
             }
+            let replaying = run.scheduler.is_some_and(|s| s.borrow().replaying());
+            if let Some(collect) = run.collect {
+                if !replaying && collect() {
+                    return Ok(PathEnd::Collected(depth));
+                }
+            }
             if self.executor.any_primary() && self.executor.live_primaries() == 0 {
                 return Ok(PathEnd::Completed);
             }
             if run.scheduler.is_some_and(|s| s.borrow().stop()) {
                 return Ok(PathEnd::Expanded);
             }
-            if !run.scheduler.is_some_and(|s| s.borrow().replaying()) {
+            if !replaying {
                 run.states.set(run.states.get() + 1);
                 if let Some(visited) = run.visited {
                     if !visited.borrow_mut().insert(model::fingerprint(self)) {
@@ -547,6 +563,8 @@ pub(crate) enum PathEnd {
     DepthLimit,
     /// A breadth-first frontier: the path continues in its children.
     Expanded,
+    /// The collect predicate held after this many events.
+    Collected(u32),
 }
 
 /// Why a run stopped early.

@@ -1,0 +1,350 @@
+//! Model checking, side by side with AnySystem's model checker (the
+//! `anysystem` crate, 0.3, from crates.io).
+//!
+//! The model is the *retrying* ping-pong, written once per crate with the
+//! same handlers: a client process on `client-node` gets a local PING,
+//! sends PING to `server` and arms timer `retry` (3 s); on the first PONG
+//! it cancels the timer and emits the PONG as a local message; when the
+//! timer fires it resends PING and re-arms the timer. The server on
+//! `server-node` echoes PONG to the sender. The network may drop and
+//! duplicate every message (bach: `set_drop_rate(0.3)`,
+//! `set_duplication_rate(0.3)`; AnySystem: `set_drop_rate(0.3)`,
+//! `set_dupl_rate(0.3)`). Goal: the client emitted a local PONG. Both
+//! checkers search depth first with visited-state pruning (bach:
+//! `Visited::Fingerprints`, the default; AnySystem: `Dfs` with
+//! `VisitedStates::Partial`, its default, a set of state hashes).
+//!
+//! **Depth.** bach's `max_depth` counts deliveries and timer firings; a
+//! fault is decided when the message is sent and is not a step. AnySystem
+//! makes a drop or a duplication a step of its own (`McState::depth`
+//! counts them), so its prune here counts only the deliveries and timer
+//! firings of the path (from the trace) to cut both searches at the same
+//! protocol depth. bach's fault budgets are set to [`FAULT_BUDGET`], which
+//! cannot bind: a path of depth `d` sends at most `d + 1` messages, so at
+//! most `d + 1` drops and `2(d + 1)` extra copies (both checkers deliver a
+//! duplicated message at most three times).
+//!
+//! **Counts.** bach's report gives states examined (step boundaries whose
+//! fingerprint was looked up, replayed prefixes not counted), unique
+//! fingerprints and paths. AnySystem's `McStats` has no state count, so it
+//! is measured: unique states are the calls of the invariant (it runs once
+//! per state not seen before, the initial one included); states examined
+//! are the transitions tried (each builds, hashes and looks up a state)
+//! plus the initial state, counted through the client's state `Hash`; paths
+//! are the leaves of the search tree (goal reached, depth limit, or a
+//! transition into a visited state), as in bach.
+//!
+//! One criterion iteration is one complete model-checking run (system set
+//! up included). Before the timed runs, each depth prints the counts and
+//! the single-run rates of both checkers.
+//!
+//! `cargo bench --bench model_check` prints everything.
+
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
+use std::time::{Duration, Instant};
+
+/// Depth limits benchmarked (deliveries and timer firings per path).
+const DEPTHS: [u32; 3] = [6, 8, 10];
+
+/// bach's drop and duplicate budgets: more than a path of the deepest
+/// depth can spend (see the module docs), so only the depth bounds it.
+const FAULT_BUDGET: u32 = 4 * (DEPTHS[DEPTHS.len() - 1] + 1);
+
+/// What one model-checking run explored.
+struct Stats {
+    states: u64,
+    unique_states: u64,
+    paths: u64,
+    goals: u64,
+    elapsed: Duration,
+}
+
+impl Stats {
+    fn line(&self, tool: &str, depth: u32) -> String {
+        format!(
+            "model_check depth {depth} {tool:>9}: {} states examined, {} unique, {} paths \
+             ({} goal), {:.2?}, {:.0} states/s",
+            self.states,
+            self.unique_states,
+            self.paths,
+            self.goals,
+            self.elapsed,
+            self.states as f64 / self.elapsed.as_secs_f64().max(1e-9),
+        )
+    }
+}
+
+mod ours {
+    use super::{Stats, FAULT_BUDGET};
+    use bach::{
+        check::{self, Explorer},
+        process::{self, Context, Message, Process},
+        Simulation,
+    };
+    use std::time::{Duration, Instant};
+
+    pub struct PingClient {
+        done: bool,
+    }
+
+    impl Process for PingClient {
+        fn on_local_message(&mut self, msg: Message, ctx: &mut Context) {
+            ctx.send(msg, "server");
+            ctx.set_timer("retry", Duration::from_secs(3));
+        }
+        fn on_message(&mut self, msg: Message, _: &str, ctx: &mut Context) {
+            if !self.done {
+                self.done = true;
+                ctx.cancel_timer("retry");
+                ctx.send_local(msg);
+            }
+        }
+        fn on_timer(&mut self, _: &str, ctx: &mut Context) {
+            ctx.send(Message::new("PING", "hi"), "server");
+            ctx.set_timer("retry", Duration::from_secs(3));
+        }
+        fn state(&self) -> Option<String> {
+            Some(self.done.to_string())
+        }
+    }
+
+    pub struct PongServer;
+
+    impl Process for PongServer {
+        fn on_message(&mut self, msg: Message, from: &str, ctx: &mut Context) {
+            ctx.send(Message::new("PONG", msg.data()), from);
+        }
+    }
+
+    fn setup(sim: &mut Simulation) {
+        sim.add_process("client", "client-node", PingClient { done: false });
+        sim.add_process("server", "server-node", PongServer);
+        sim.set_drop_rate(0.3);
+        sim.set_duplication_rate(0.3);
+        sim.send_local("client", Message::new("PING", "hi"));
+        sim.enter(|| {
+            check::goal("pong received", || {
+                !process::local_outbox("client").is_empty()
+            })
+        });
+    }
+
+    pub fn check(depth: u32) -> Stats {
+        let started = Instant::now();
+        let report = Explorer::model_checking()
+            .max_drops(FAULT_BUDGET)
+            .max_duplicates(FAULT_BUDGET)
+            .max_depth(depth)
+            .progress(false)
+            .run_with(setup);
+        let elapsed = started.elapsed();
+        assert!(report.complete(), "{report}");
+        assert!(report.outcome("goal reached") > 0, "{report}");
+        assert!(report.max_depth() <= depth, "{report}");
+        Stats {
+            states: report.states(),
+            unique_states: report.unique_states(),
+            paths: report.paths(),
+            goals: report.outcome("goal reached"),
+            elapsed,
+        }
+    }
+}
+
+mod theirs {
+    use super::Stats;
+    use anysystem::{
+        logger::LogEntry,
+        mc::{strategies::Dfs, McState, ModelChecker, StrategyConfig},
+        Context, Message, Process, ProcessState, System,
+    };
+    use std::{
+        cell::Cell,
+        hash::{Hash, Hasher},
+        rc::Rc,
+        time::Instant,
+    };
+
+    thread_local! {
+        /// How often the client's state was hashed (see `check`).
+        static HASHES: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// The client's state, as AnySystem stores and hashes it. Hashing it
+    /// counts, to recover how many states the checker looked up.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    struct ClientState {
+        done: bool,
+    }
+
+    impl Hash for ClientState {
+        fn hash<H: Hasher>(&self, hasher: &mut H) {
+            HASHES.with(|n| n.set(n.get() + 1));
+            self.done.hash(hasher);
+        }
+    }
+
+    #[derive(Clone)]
+    pub struct PingClient {
+        done: bool,
+    }
+
+    impl Process for PingClient {
+        fn on_local_message(&mut self, msg: Message, ctx: &mut Context) -> Result<(), String> {
+            ctx.send(msg, "server".to_string());
+            ctx.set_timer("retry", 3.0);
+            Ok(())
+        }
+        fn on_message(&mut self, msg: Message, _: String, ctx: &mut Context) -> Result<(), String> {
+            if !self.done {
+                self.done = true;
+                ctx.cancel_timer("retry");
+                ctx.send_local(msg);
+            }
+            Ok(())
+        }
+        fn on_timer(&mut self, _: String, ctx: &mut Context) -> Result<(), String> {
+            ctx.send(Message::new("PING", "hi"), "server".to_string());
+            ctx.set_timer("retry", 3.0);
+            Ok(())
+        }
+        fn state(&self) -> Result<Rc<dyn ProcessState>, String> {
+            Ok(Rc::new(ClientState { done: self.done }))
+        }
+        fn set_state(&mut self, state: Rc<dyn ProcessState>) -> Result<(), String> {
+            self.done = state
+                .downcast_ref::<ClientState>()
+                .ok_or("not a client state")?
+                .done;
+            Ok(())
+        }
+    }
+
+    #[derive(Clone)]
+    pub struct PongServer;
+
+    impl Process for PongServer {
+        fn on_message(
+            &mut self,
+            msg: Message,
+            from: String,
+            ctx: &mut Context,
+        ) -> Result<(), String> {
+            ctx.send(Message::new("PONG", msg.data), from);
+            Ok(())
+        }
+        fn on_local_message(&mut self, _: Message, _: &mut Context) -> Result<(), String> {
+            Ok(())
+        }
+        fn on_timer(&mut self, _: String, _: &mut Context) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    fn pong_received(state: &McState) -> bool {
+        !state.node_states["client-node"].proc_states["client"]
+            .local_outbox
+            .is_empty()
+    }
+
+    /// Deliveries and timer firings on the path to `state` (bach's depth;
+    /// `state.depth` also counts drops and duplications).
+    fn protocol_depth(state: &McState) -> u32 {
+        state
+            .current_run_trace()
+            .iter()
+            .filter(|entry| {
+                matches!(
+                    entry,
+                    LogEntry::McMessageReceived { .. } | LogEntry::McTimerFired { .. }
+                )
+            })
+            .count() as u32
+    }
+
+    pub fn check(depth: u32) -> Stats {
+        let started = Instant::now();
+        let mut sys = System::new(0);
+        sys.add_node("client-node");
+        sys.add_node("server-node");
+        sys.add_process(
+            "client",
+            Box::new(PingClient { done: false }),
+            "client-node",
+        );
+        sys.add_process("server", Box::new(PongServer), "server-node");
+        sys.network().set_drop_rate(0.3);
+        sys.network().set_dupl_rate(0.3);
+
+        let unique = Rc::new(Cell::new(0u64));
+        let goals = Rc::new(Cell::new(0u64));
+        let pruned = Rc::new(Cell::new(0u64));
+        let config = StrategyConfig::default()
+            .invariant({
+                let unique = unique.clone();
+                Box::new(move |_: &McState| {
+                    unique.set(unique.get() + 1);
+                    Ok(())
+                })
+            })
+            .goal({
+                let goals = goals.clone();
+                Box::new(move |state: &McState| {
+                    pong_received(state).then(|| {
+                        goals.set(goals.get() + 1);
+                        "pong received".to_string()
+                    })
+                })
+            })
+            .prune({
+                let pruned = pruned.clone();
+                Box::new(move |state: &McState| {
+                    (protocol_depth(state) >= depth).then(|| {
+                        pruned.set(pruned.get() + 1);
+                        "depth limit".to_string()
+                    })
+                })
+            });
+        HASHES.with(|n| n.set(0));
+        let result = ModelChecker::new(&sys).run_with_change::<Dfs>(config, |mc| {
+            mc.send_local_message("client-node", "client", Message::new("PING", "hi"));
+        });
+        let elapsed = started.elapsed();
+        if let Err(err) = result {
+            panic!("AnySystem model checking failed: {}", err.message());
+        }
+        // Client state hashes: one for the local message, one marking the
+        // initial state visited, then per transition one when the event is
+        // applied (its random seed) and one visited lookup, plus one more
+        // marking each new state. The invariant ran on the initial state
+        // and on each new one. Hence transitions = (hashes - 1 - unique) / 2.
+        let hashes = HASHES.with(Cell::get);
+        let unique = unique.get();
+        assert_eq!((hashes - 1 - unique) % 2, 0, "hash accounting changed");
+        let transitions = (hashes - 1 - unique) / 2;
+        let revisits = transitions - (unique - 1);
+        Stats {
+            states: transitions + 1,
+            unique_states: unique,
+            paths: goals.get() + pruned.get() + revisits,
+            goals: goals.get(),
+            elapsed,
+        }
+    }
+}
+
+fn model_check(c: &mut Criterion) {
+    for depth in DEPTHS {
+        eprintln!("{}", ours::check(depth).line("bach", depth));
+        eprintln!("{}", theirs::check(depth).line("anysystem", depth));
+        let mut group = c.benchmark_group(format!("model_check/depth_{depth}"));
+        group.sample_size(10);
+        group.sampling_mode(SamplingMode::Flat);
+        group.bench_function("bach", |b| b.iter(|| ours::check(depth)));
+        group.bench_function("anysystem", |b| b.iter(|| theirs::check(depth)));
+        group.finish();
+    }
+}
+
+criterion_group!(benches, model_check);
+criterion_main!(benches);
