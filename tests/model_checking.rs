@@ -558,3 +558,121 @@ fn collected_states_continue_with_a_new_stimulus() {
         .unwrap_or_default();
     assert!(message.contains("same max_drops"), "{message}");
 }
+
+// ----- parallel breadth-first search -----
+
+fn summary(report: &bach::check::Report) -> String {
+    format!(
+        "paths {} states {} unique {} depth {} outcomes {:?} complete {}",
+        report.paths(),
+        report.states(),
+        report.unique_states(),
+        report.max_depth(),
+        report.outcomes(),
+        report.complete()
+    )
+}
+
+fn retrying_ping_pong(sim: &mut Simulation) {
+    sim.add_process(
+        "client",
+        "client-node",
+        PingClient {
+            retry: true,
+            done: false,
+        },
+    );
+    sim.add_process("server", "server-node", PongServer);
+    sim.set_drop_rate(0.3);
+    sim.set_duplication_rate(0.3);
+    sim.send_local("client", Message::new("PING", "hi"));
+    sim.enter(|| {
+        check::goal("pong received", || {
+            !process::local_outbox("client").is_empty()
+        })
+    });
+}
+
+#[test]
+fn parallel_bfs_reports_exactly_what_sequential_bfs_reports() {
+    let explorer = || {
+        Explorer::model_checking()
+            .strategy(Strategy::Bfs)
+            .max_drops(1)
+            .max_duplicates(1)
+            .max_depth(7)
+            .progress(false)
+    };
+    let sequential = explorer().run_with(retrying_ping_pong);
+    for threads in [1, 2, 3] {
+        let parallel = explorer().threads(threads).par_run_with(retrying_ping_pong);
+        assert_eq!(
+            summary(&parallel),
+            summary(&sequential),
+            "{threads} threads"
+        );
+    }
+    assert!(sequential.outcome("goal reached") > 0, "{sequential}");
+    // The same violation, found at the same execution, on any thread count.
+    let failing = |threads| {
+        Explorer::model_checking()
+            .strategy(Strategy::Bfs)
+            .max_drops(1)
+            .threads(threads)
+            .try_par_run_with(ping_pong(false))
+            .unwrap_err()
+    };
+    let reference = Explorer::model_checking()
+        .strategy(Strategy::Bfs)
+        .max_drops(1)
+        .try_run_with(ping_pong(false))
+        .unwrap_err();
+    for threads in [1, 2] {
+        let failure = failing(threads);
+        assert_eq!(failure.token(), reference.token());
+        assert_eq!(failure.execution(), reference.execution());
+        assert_eq!(failure.trace(), reference.trace());
+    }
+}
+
+/// Parallel speed-up of breadth-first model checking on this machine
+/// (`cargo test --release --test model_checking -- --ignored --nocapture`).
+#[test]
+#[ignore = "a measurement, not a check"]
+fn parallel_speed_up() {
+    for depth in [8, 9] {
+        let explorer = |threads| {
+            Explorer::model_checking()
+                .strategy(Strategy::Bfs)
+                .max_drops(1)
+                .max_duplicates(1)
+                .max_depth(depth)
+                .progress(false)
+                .threads(threads)
+        };
+        let one = explorer(1).par_run_with(retrying_ping_pong);
+        let two = explorer(2).par_run_with(retrying_ping_pong);
+        println!(
+            "depth {depth}: 1 thread {:.2?} ({:.0} states/s), 2 threads {:.2?} ({:.0} states/s), speed-up {:.2}x; {}",
+            one.elapsed(),
+            one.states_per_second(),
+            two.elapsed(),
+            two.states_per_second(),
+            one.elapsed().as_secs_f64() / two.elapsed().as_secs_f64(),
+            two
+        );
+    }
+}
+
+#[test]
+#[ignore = "a profiling loop"]
+fn profile_loop() {
+    for _ in 0..200 {
+        Explorer::model_checking()
+            .max_drops(1)
+            .max_duplicates(1)
+            .max_depth(8)
+            .progress(false)
+            .run_with(retrying_ping_pong);
+    }
+}

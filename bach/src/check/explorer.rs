@@ -3,7 +3,7 @@
 
 use super::{
     model::{Mode, Ordering, PathRun, Visited},
-    strategy::{Bfs, Dfs, Pct, RandomWalk, Scheduler},
+    strategy::{Bfs, BfsNode, Dfs, Pct, RandomWalk, Scheduler},
     token::{Entry, Recording, Replay},
 };
 use crate::{
@@ -135,6 +135,78 @@ pub enum Strategy {
     Pct(usize),
 }
 
+/// What every execution's simulation is built from; `Sync`, so parallel
+/// workers build their own simulations from one copy.
+#[derive(Clone, Copy)]
+struct Settings<'a> {
+    interleavings: bool,
+    reduction: bool,
+    model: Option<ModelOptions>,
+    configure: Option<&'a (dyn Fn(Simulation) -> Simulation + Send + Sync)>,
+}
+
+impl Settings<'_> {
+    fn simulation(&self) -> Simulation {
+        let sim = Simulation::new()
+            .interleavings(self.interleavings)
+            .reduction(self.reduction);
+        let sim = match self.configure {
+            Some(configure) => configure(sim),
+            None => sim,
+        };
+        match &self.model {
+            Some(model) => sim.model_checked(
+                [model.drops, model.duplicates, model.corruptions],
+                model.ordering,
+            ),
+            None => sim,
+        }
+    }
+
+    /// Runs one execution of `body` on `sim`.
+    fn execute(
+        &self,
+        mut sim: Simulation,
+        body: &dyn Fn(&mut Simulation),
+        run: &PathRun<'_>,
+    ) -> Result<Option<PathEnd>, String> {
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            body(&mut sim);
+            match self.model {
+                Some(_) => Some(sim.run_checked(|| {}, run)),
+                None => {
+                    sim.run(|| {});
+                    None
+                }
+            }
+        }));
+        result.map_err(|payload| panic_message(payload.as_ref()).to_string())
+    }
+}
+
+/// What one node of a parallel breadth-first search produced.
+struct NodeResult {
+    log: Vec<(u32, Option<u64>)>,
+    end: Result<Option<PathEnd>, String>,
+    children: Option<usize>,
+    recording: Recording,
+}
+
+/// The outcome label of a path end, for reports.
+fn outcome_label(end: &Option<PathEnd>) -> &'static str {
+    match end {
+        None => "passed",
+        Some(PathEnd::Completed) => "completed",
+        Some(PathEnd::Quiescent) => "quiescent",
+        Some(PathEnd::Goal(_)) => "goal reached",
+        Some(PathEnd::Pruned) => "pruned",
+        Some(PathEnd::Visited) => "visited state",
+        Some(PathEnd::DepthLimit) => "depth limit",
+        Some(PathEnd::Expanded) => "expanded",
+        Some(PathEnd::Collected(_)) => "collected",
+    }
+}
+
 /// Model-checking settings (see [`Explorer::model_checking`]).
 #[derive(Clone, Copy, Debug, Default)]
 struct ModelOptions {
@@ -160,6 +232,7 @@ pub struct Explorer {
     model: Option<ModelOptions>,
     configure: Option<Box<dyn Fn(Simulation) -> Simulation + Send + Sync>>,
     collect: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
+    threads: usize,
 }
 
 impl Default for Explorer {
@@ -187,7 +260,200 @@ impl Explorer {
             model: None,
             configure: None,
             collect: None,
+            threads: 0,
         }
+    }
+
+    /// Worker threads for [`Explorer::par_run_with`] (default: every core).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
+
+    /// Breadth-first model checking on all cores (see
+    /// [`Explorer::threads`]): each level of the search tree is split
+    /// among worker threads, each running its own simulations; a level's
+    /// results are merged in order against one shared fingerprint set, so
+    /// the report (paths, states, unique states, outcomes, the violation
+    /// found) is identical to the single-threaded
+    /// [`Strategy::Bfs`] run, whatever the thread count. `setup` must be
+    /// `Sync`: it is called on the workers. Panics at the first violation.
+    ///
+    /// Uses breadth-first search whatever [`Explorer::strategy`] says, and
+    /// no custom scheduler.
+    #[track_caller]
+    pub fn par_run_with(&self, setup: impl Fn(&mut Simulation) + Sync) -> Report {
+        match self.try_par_run_with(setup) {
+            Ok(report) => report,
+            Err(failure) => panic!("{failure}"),
+        }
+    }
+
+    /// [`Explorer::par_run_with`], returning the first violation.
+    pub fn try_par_run_with(
+        &self,
+        setup: impl Fn(&mut Simulation) + Sync,
+    ) -> Result<Report, Failure> {
+        if crate::runtime::replay_from_env().is_some() {
+            return self.try_run_with(setup);
+        }
+        let threads = match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let started = std::time::Instant::now();
+        let settings = self.settings();
+        let model = self.model.unwrap_or_default();
+        let collect = self.collect.as_deref();
+        let model_token = self.model_token();
+        let mut report = Report::empty(format!(
+            "breadth-first model checking on {threads} thread{}",
+            if threads == 1 { "" } else { "s" }
+        ));
+        let mut visited: HashSet<u64> = HashSet::new();
+        let mut level: Vec<Vec<u32>> = vec![Vec::new()];
+        let cap = self.max_executions.unwrap_or(u64::MAX);
+        let mut complete = true;
+        let seed = self.seed;
+        let node = |prefix: &[u32], snapshot: &HashSet<u64>| -> NodeResult {
+            let scheduler = Rc::new(RefCell::new(BfsNode::new(seed, prefix.to_vec())));
+            let (recorder, recording) = Recorder::new(
+                scheduler.clone(),
+                settings.interleavings,
+                settings.reduction,
+                model_token,
+                "breadth-first model checking".into(),
+            );
+            let sim = settings.simulation().choice_source(recorder);
+            sim.inner.net.borrow_mut().capture.set_dir(None);
+            let log = RefCell::new(Vec::new());
+            let run = PathRun {
+                mode: Mode {
+                    ordering: model.ordering,
+                },
+                max_depth: model.max_depth,
+                visited: None,
+                scheduler: Some(&*scheduler as &RefCell<dyn Scheduler>),
+                states: Cell::new(0),
+                max_depth_seen: Cell::new(0),
+                collect: collect.map(|c| c as &dyn Fn() -> bool),
+                stimulus: None,
+                snapshot: Some(snapshot),
+                log: Some(&log),
+            };
+            let end = settings.execute(sim, &setup, &run);
+            let children = scheduler.borrow().children;
+            let recording = recording.borrow().clone();
+            NodeResult {
+                log: log.into_inner(),
+                end,
+                children,
+                recording,
+            }
+        };
+        while !level.is_empty() {
+            if self
+                .time_limit
+                .is_some_and(|limit| started.elapsed() >= limit)
+            {
+                complete = false;
+                break;
+            }
+            let room = usize::try_from(cap - report.executions).unwrap_or(usize::MAX);
+            if level.len() > room {
+                level.truncate(room);
+                complete = false;
+            }
+            let snapshot = &visited;
+            let results: Vec<NodeResult> = if threads <= 1 || level.len() < 2 {
+                level.iter().map(|prefix| node(prefix, snapshot)).collect()
+            } else {
+                let mut slots: Vec<Option<NodeResult>> = Vec::new();
+                slots.resize_with(level.len(), || None);
+                std::thread::scope(|scope| {
+                    let workers: Vec<_> = (0..threads)
+                        .map(|worker| {
+                            let level = &level;
+                            let node = &node;
+                            scope.spawn(move || {
+                                (worker..level.len())
+                                    .step_by(threads)
+                                    .map(|index| (index, node(&level[index], snapshot)))
+                                    .collect::<Vec<_>>()
+                            })
+                        })
+                        .collect();
+                    for worker in workers {
+                        for (index, result) in worker.join().expect("a model-checking worker") {
+                            slots[index] = Some(result);
+                        }
+                    }
+                });
+                slots
+                    .into_iter()
+                    .map(|slot| slot.expect("every node ran"))
+                    .collect()
+            };
+            let mut next = Vec::new();
+            for (prefix, result) in level.iter().zip(results) {
+                report.executions += 1;
+                // Replay the sequential search's bookkeeping in order.
+                let mut seen_before = false;
+                for &(depth, fingerprint) in &result.log {
+                    report.max_depth = report.max_depth.max(depth);
+                    if let Some(fingerprint) = fingerprint {
+                        report.states += 1;
+                        if !visited.insert(fingerprint) {
+                            seen_before = true;
+                            break;
+                        }
+                    }
+                }
+                if seen_before {
+                    *report.outcomes.entry("visited state").or_insert(0) += 1;
+                    continue;
+                }
+                match result.end {
+                    Err(message) => {
+                        let token = result.recording.token();
+                        eprintln!(
+                            "bach explorer: execution {} failed; rerun it with BACH_REPLAY={token}",
+                            report.executions
+                        );
+                        return Err(Failure {
+                            execution: report.executions,
+                            message,
+                            trace: self.trace_of(result.recording, &setup, None),
+                            token,
+                        });
+                    }
+                    Ok(end) => {
+                        if let Some(PathEnd::Collected(depth)) = end {
+                            report.collected.push(Collected {
+                                recording: result.recording,
+                                depth,
+                            });
+                        }
+                        // The first new choice's alternatives are children
+                        // however the path ended after it.
+                        if let Some(children) = result.children {
+                            for option in 0..children as u32 {
+                                let mut child = Vec::with_capacity(prefix.len() + 1);
+                                child.extend_from_slice(prefix);
+                                child.push(option);
+                                next.push(child);
+                            }
+                        }
+                        *report.outcomes.entry(outcome_label(&end)).or_insert(0) += 1;
+                    }
+                }
+            }
+            level = next;
+        }
+        report.complete = complete;
+        report.elapsed = started.elapsed();
+        report.unique_states = visited.len() as u64;
+        Ok(report)
     }
 
     /// A model checker ([`Explorer::new`] in model-checking mode): the
@@ -359,21 +625,26 @@ impl Explorer {
         }
     }
 
-    fn simulation_for(&self) -> Simulation {
-        let sim = Simulation::new()
-            .interleavings(self.interleavings)
-            .reduction(self.reduction);
-        let sim = match &self.configure {
-            Some(configure) => configure(sim),
-            None => sim,
-        };
-        match &self.model {
-            Some(model) => sim.model_checked(
-                [model.drops, model.duplicates, model.corruptions],
-                model.ordering,
-            ),
-            None => sim,
+    fn settings(&self) -> Settings<'_> {
+        Settings {
+            interleavings: self.interleavings,
+            reduction: self.reduction,
+            model: self.model,
+            configure: self.configure.as_deref(),
         }
+    }
+
+    fn simulation_for(&self) -> Simulation {
+        self.settings().simulation()
+    }
+
+    fn model_token(&self) -> Option<([u32; 3], bool)> {
+        self.model.map(|m| {
+            (
+                [m.drops, m.duplicates, m.corruptions],
+                m.ordering == Ordering::MessagesFirst,
+            )
+        })
     }
 
     fn path_run<'a>(
@@ -393,27 +664,18 @@ impl Explorer {
             max_depth_seen: Cell::new(0),
             collect: self.collect.as_deref().map(|c| c as &dyn Fn() -> bool),
             stimulus: None,
+            snapshot: None,
+            log: None,
         }
     }
 
-    /// Runs one execution of `body` on `sim`.
     fn execute(
         &self,
-        mut sim: Simulation,
+        sim: Simulation,
         body: &dyn Fn(&mut Simulation),
         run: &PathRun<'_>,
     ) -> Result<Option<PathEnd>, String> {
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            body(&mut sim);
-            match self.model {
-                Some(_) => Some(sim.run_checked(|| {}, run)),
-                None => {
-                    sim.run(|| {});
-                    None
-                }
-            }
-        }));
-        result.map_err(|payload| panic_message(payload.as_ref()).to_string())
+        self.settings().execute(sim, body, run)
     }
 
     /// The event trace of the execution `recording` describes (replayed
@@ -497,12 +759,7 @@ impl Explorer {
                 scheduler.clone(),
                 self.interleavings,
                 self.reduction,
-                self.model.map(|m| {
-                    (
-                        [m.drops, m.duplicates, m.corruptions],
-                        m.ordering == Ordering::MessagesFirst,
-                    )
-                }),
+                self.model_token(),
                 execution_label,
             );
             let sim = self.simulation_for().choice_source(recorder);
@@ -517,24 +774,13 @@ impl Explorer {
             report.max_depth = report.max_depth.max(run.max_depth_seen.get());
             match result {
                 Ok(end) => {
-                    let outcome = match end {
-                        None => "passed",
-                        Some(PathEnd::Completed) => "completed",
-                        Some(PathEnd::Quiescent) => "quiescent",
-                        Some(PathEnd::Goal(_)) => "goal reached",
-                        Some(PathEnd::Pruned) => "pruned",
-                        Some(PathEnd::Visited) => "visited state",
-                        Some(PathEnd::DepthLimit) => "depth limit",
-                        Some(PathEnd::Expanded) => "expanded",
-                        Some(PathEnd::Collected(depth)) => {
-                            report.collected.push(Collected {
-                                recording: recording.borrow().clone(),
-                                depth,
-                            });
-                            "collected"
-                        }
-                    };
-                    *report.outcomes.entry(outcome).or_insert(0) += 1;
+                    if let Some(PathEnd::Collected(depth)) = end {
+                        report.collected.push(Collected {
+                            recording: recording.borrow().clone(),
+                            depth,
+                        });
+                    }
+                    *report.outcomes.entry(outcome_label(&end)).or_insert(0) += 1;
                 }
                 Err(message) => {
                     let recording = recording.borrow().clone();

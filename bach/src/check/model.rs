@@ -220,6 +220,12 @@ pub(crate) struct PathRun<'a> {
     pub(crate) collect: Option<&'a dyn Fn() -> bool>,
     /// Applied once, at the step boundary after this many events.
     pub(crate) stimulus: Option<(u32, &'a dyn Fn())>,
+    /// Parallel search: fingerprints known before this path's level,
+    /// checked but not updated.
+    pub(crate) snapshot: Option<&'a std::collections::HashSet<u64>>,
+    /// Parallel search: every step boundary's depth and (when examined)
+    /// fingerprint, for the deterministic merge.
+    pub(crate) log: Option<&'a RefCell<Vec<(u32, Option<u64>)>>>,
 }
 
 impl PathRun<'_> {
@@ -234,6 +240,8 @@ impl PathRun<'_> {
             max_depth_seen: Cell::new(0),
             collect: None,
             stimulus: None,
+            snapshot: None,
+            log: None,
         }
     }
 }

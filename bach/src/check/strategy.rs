@@ -347,6 +347,61 @@ impl Bfs {
     }
 }
 
+/// One node of a parallel breadth-first search: replays `prefix`, records
+/// how many options the first new choice had (the node's children), and
+/// asks to stop at the next step boundary.
+pub(crate) struct BfsNode {
+    seed: u64,
+    prefix: Vec<u32>,
+    cursor: usize,
+    pub(crate) children: Option<usize>,
+    started: bool,
+}
+
+impl BfsNode {
+    pub(crate) fn new(seed: u64, prefix: Vec<u32>) -> Self {
+        Self {
+            seed,
+            prefix,
+            cursor: 0,
+            children: None,
+            started: false,
+        }
+    }
+}
+
+impl Scheduler for BfsNode {
+    fn next_execution(&mut self) -> bool {
+        !std::mem::replace(&mut self.started, true)
+    }
+
+    fn choose(&mut self, options: usize) -> usize {
+        let at = self.cursor;
+        self.cursor += 1;
+        if let Some(&chosen) = self.prefix.get(at) {
+            return chosen as usize;
+        }
+        self.children.get_or_insert(options);
+        0
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        unreachable!("BfsNode draws its words from words_seed")
+    }
+
+    fn words_seed(&self) -> Option<u64> {
+        Some(self.seed)
+    }
+
+    fn replaying(&self) -> bool {
+        self.cursor < self.prefix.len()
+    }
+
+    fn stop(&self) -> bool {
+        self.children.is_some()
+    }
+}
+
 impl Scheduler for Bfs {
     fn next_execution(&mut self) -> bool {
         if !self.started {

@@ -263,7 +263,9 @@ struct Batch {
 /// packets at a time) and a packet's address is stable.
 #[derive(Default)]
 struct Packets {
-    chunks: Vec<Box<[Option<Packet>]>>,
+    /// Each chunk is allocated with room for `CHUNK` slots and filled as
+    /// fresh keys are handed out (never reallocated, never zeroed ahead).
+    chunks: Vec<Vec<Option<Packet>>>,
     /// Keys handed out so far from fresh chunk space.
     fresh: u32,
     free: Vec<u32>,
@@ -283,22 +285,25 @@ impl Packets {
 
     #[inline]
     fn insert(&mut self, packet: Packet) -> u32 {
-        let key = match self.free.pop() {
-            Some(key) => key,
+        match self.free.pop() {
+            Some(key) => {
+                *self.slot(key) = Some(packet);
+                key
+            }
             None => {
                 let key = self.fresh;
                 assert!(key < NONE, "fewer than 2^28 - 1 packets at once");
                 if key as usize & (CHUNK - 1) == 0 {
-                    let mut chunk = Vec::with_capacity(CHUNK);
-                    chunk.resize_with(CHUNK, || None);
-                    self.chunks.push(chunk.into_boxed_slice());
+                    self.chunks.push(Vec::with_capacity(CHUNK));
                 }
                 self.fresh += 1;
+                self.chunks
+                    .last_mut()
+                    .expect("a chunk for the fresh key")
+                    .push(Some(packet));
                 key
             }
-        };
-        *self.slot(key) = Some(packet);
-        key
+        }
     }
 
     #[inline]

@@ -424,6 +424,9 @@ impl Inner {
                 }
             }
             run.max_depth_seen.set(run.max_depth_seen.get().max(depth));
+            if let Some(log) = run.log {
+                log.borrow_mut().push((depth, None));
+            }
             match model::evaluate(self) {
                 Err(violation) => {
                     self.fail(format!(
@@ -434,7 +437,7 @@ impl Inner {
                     ));
                     return Err(Stop::Failed);
                 }
-                Ok(Verdict::Goal(name)) => return Ok(PathEnd::Goal(name)),
+                Ok(Verdict::Goal(name)) => return Ok(PathEnd::Goal(name.to_string())),
                 Ok(Verdict::Pruned) => return Ok(PathEnd::Pruned),
                 Ok(Verdict::Continue) => {}
             }
@@ -452,8 +455,19 @@ impl Inner {
             }
             if !replaying {
                 run.states.set(run.states.get() + 1);
-                if let Some(visited) = run.visited {
-                    if !visited.borrow_mut().insert(model::fingerprint(self)) {
+                if run.visited.is_some() || run.snapshot.is_some() {
+                    let fingerprint = model::fingerprint(self);
+                    if let Some(log) = run.log {
+                        if let Some(last) = log.borrow_mut().last_mut() {
+                            last.1 = Some(fingerprint);
+                        }
+                    }
+                    if let Some(visited) = run.visited {
+                        if !visited.borrow_mut().insert(fingerprint) {
+                            return Ok(PathEnd::Visited);
+                        }
+                    }
+                    if run.snapshot.is_some_and(|seen| seen.contains(&fingerprint)) {
                         return Ok(PathEnd::Visited);
                     }
                 }
@@ -554,7 +568,7 @@ pub(crate) enum PathEnd {
     /// Nothing left to do.
     Quiescent,
     /// A goal was reached.
-    Goal(Rc<str>),
+    Goal(String),
     /// A prune held.
     Pruned,
     /// The state was seen before.

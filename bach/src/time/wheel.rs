@@ -290,8 +290,12 @@ impl<T> Wheel<T> {
     /// Drops every entry.
     pub(crate) fn clear(&mut self) {
         self.entries.clear();
+        // Only occupied slots hold keys: a slot is reset when it empties.
         for level in 0..LEVELS {
-            for slot in 0..SLOTS {
+            let mut occupied = self.levels[level].occupied;
+            while occupied != 0 {
+                let slot = occupied.trailing_zeros() as usize;
+                occupied &= occupied - 1;
                 self.reset_slot(level, slot);
             }
         }
