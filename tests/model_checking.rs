@@ -640,12 +640,12 @@ fn parallel_bfs_reports_exactly_what_sequential_bfs_reports() {
 #[test]
 #[ignore = "a measurement, not a check"]
 fn parallel_speed_up() {
-    for depth in [8, 9] {
+    for depth in [8, 10, 12] {
         let explorer = |threads| {
             Explorer::model_checking()
                 .strategy(Strategy::Bfs)
-                .max_drops(1)
-                .max_duplicates(1)
+                .max_drops(2)
+                .max_duplicates(2)
                 .max_depth(depth)
                 .progress(false)
                 .threads(threads)

@@ -351,105 +351,145 @@ impl Explorer {
                 recording,
             }
         };
-        while !level.is_empty() {
-            if self
-                .time_limit
-                .is_some_and(|limit| started.elapsed() >= limit)
-            {
-                complete = false;
+        // Workers (the calling thread is one of them) take a level's nodes
+        // from a shared counter; the calling thread then merges the
+        // results in order. Small levels run on the calling thread alone.
+        struct Job {
+            level: Vec<Vec<u32>>,
+            snapshot: HashSet<u64>,
+            next: std::sync::atomic::AtomicUsize,
+        }
+        let work = |job: &Job, out: &mut Vec<(usize, NodeResult)>| loop {
+            let index = job.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(prefix) = job.level.get(index) else {
                 break;
-            }
-            let room = usize::try_from(cap - report.executions).unwrap_or(usize::MAX);
-            if level.len() > room {
-                level.truncate(room);
-                complete = false;
-            }
-            let snapshot = &visited;
-            let results: Vec<NodeResult> = if threads <= 1 || level.len() < 2 {
-                level.iter().map(|prefix| node(prefix, snapshot)).collect()
-            } else {
-                let mut slots: Vec<Option<NodeResult>> = Vec::new();
-                slots.resize_with(level.len(), || None);
-                std::thread::scope(|scope| {
-                    let workers: Vec<_> = (0..threads)
-                        .map(|worker| {
-                            let level = &level;
-                            let node = &node;
-                            scope.spawn(move || {
-                                (worker..level.len())
-                                    .step_by(threads)
-                                    .map(|index| (index, node(&level[index], snapshot)))
-                                    .collect::<Vec<_>>()
-                            })
-                        })
-                        .collect();
-                    for worker in workers {
-                        for (index, result) in worker.join().expect("a model-checking worker") {
-                            slots[index] = Some(result);
-                        }
-                    }
-                });
-                slots
-                    .into_iter()
-                    .map(|slot| slot.expect("every node ran"))
-                    .collect()
             };
-            let mut next = Vec::new();
-            for (prefix, result) in level.iter().zip(results) {
-                report.executions += 1;
-                // Replay the sequential search's bookkeeping in order.
-                let mut seen_before = false;
-                for &(depth, fingerprint) in &result.log {
-                    report.max_depth = report.max_depth.max(depth);
-                    if let Some(fingerprint) = fingerprint {
-                        report.states += 1;
-                        if !visited.insert(fingerprint) {
-                            seen_before = true;
+            out.push((index, node(prefix, &job.snapshot)));
+        };
+        let outcome = std::thread::scope(|scope| -> Result<(), Failure> {
+            let (done_tx, done_rx) = std::sync::mpsc::channel::<Vec<(usize, NodeResult)>>();
+            let mut workers = Vec::new();
+            for _ in 1..threads {
+                let (job_tx, job_rx) = std::sync::mpsc::channel::<Arc<Job>>();
+                let done_tx = done_tx.clone();
+                let work = &work;
+                scope.spawn(move || {
+                    while let Ok(job) = job_rx.recv() {
+                        let mut out = Vec::new();
+                        work(&job, &mut out);
+                        drop(job);
+                        if done_tx.send(out).is_err() {
                             break;
                         }
                     }
+                });
+                workers.push(job_tx);
+            }
+            let mut snapshot = HashSet::new();
+            while !level.is_empty() {
+                if self
+                    .time_limit
+                    .is_some_and(|limit| started.elapsed() >= limit)
+                {
+                    complete = false;
+                    break;
                 }
-                if seen_before {
-                    *report.outcomes.entry("visited state").or_insert(0) += 1;
-                    continue;
+                let room = usize::try_from(cap - report.executions).unwrap_or(usize::MAX);
+                if level.len() > room {
+                    level.truncate(room);
+                    complete = false;
                 }
-                match result.end {
-                    Err(message) => {
-                        let token = result.recording.token();
-                        eprintln!(
-                            "bach explorer: execution {} failed; rerun it with BACH_REPLAY={token}",
-                            report.executions
-                        );
-                        return Err(Failure {
-                            execution: report.executions,
-                            message,
-                            trace: self.trace_of(result.recording, &setup, None),
-                            token,
-                        });
-                    }
-                    Ok(end) => {
-                        if let Some(PathEnd::Collected(depth)) = end {
-                            report.collected.push(Collected {
-                                recording: result.recording,
-                                depth,
-                            });
-                        }
-                        // The first new choice's alternatives are children
-                        // however the path ended after it.
-                        if let Some(children) = result.children {
-                            for option in 0..children as u32 {
-                                let mut child = Vec::with_capacity(prefix.len() + 1);
-                                child.extend_from_slice(prefix);
-                                child.push(option);
-                                next.push(child);
+                snapshot.clone_from(&visited);
+                let job = Arc::new(Job {
+                    level: std::mem::take(&mut level),
+                    snapshot: std::mem::take(&mut snapshot),
+                    next: std::sync::atomic::AtomicUsize::new(0),
+                });
+                let helpers = if job.level.len() >= 2 * threads {
+                    workers.len()
+                } else {
+                    0
+                };
+                for worker in &workers[..helpers] {
+                    worker
+                        .send(job.clone())
+                        .expect("model-checking workers run");
+                }
+                let mut slots: Vec<Option<NodeResult>> = Vec::new();
+                slots.resize_with(job.level.len(), || None);
+                let mut mine = Vec::new();
+                work(&job, &mut mine);
+                for (index, result) in mine
+                    .into_iter()
+                    .chain((0..helpers).flat_map(|_| done_rx.recv().expect("a worker replies")))
+                {
+                    slots[index] = Some(result);
+                }
+                let Ok(job) = Arc::try_unwrap(job) else {
+                    unreachable!("workers drop the job before replying")
+                };
+                level = job.level;
+                snapshot = job.snapshot;
+                let results = slots.into_iter().map(|slot| slot.expect("every node ran"));
+                let mut next = Vec::new();
+                for (prefix, result) in level.iter().zip(results) {
+                    report.executions += 1;
+                    // Replay the sequential search's bookkeeping in order.
+                    let mut seen_before = false;
+                    for &(depth, fingerprint) in &result.log {
+                        report.max_depth = report.max_depth.max(depth);
+                        if let Some(fingerprint) = fingerprint {
+                            report.states += 1;
+                            if !visited.insert(fingerprint) {
+                                seen_before = true;
+                                break;
                             }
                         }
-                        *report.outcomes.entry(outcome_label(&end)).or_insert(0) += 1;
+                    }
+                    if seen_before {
+                        *report.outcomes.entry("visited state").or_insert(0) += 1;
+                        continue;
+                    }
+                    match result.end {
+                        Err(message) => {
+                            let token = result.recording.token();
+                            eprintln!(
+                                "bach explorer: execution {} failed; rerun it with BACH_REPLAY={token}",
+                                report.executions
+                            );
+                            return Err(Failure {
+                                execution: report.executions,
+                                message,
+                                trace: self.trace_of(result.recording, &setup, None),
+                                token,
+                            });
+                        }
+                        Ok(end) => {
+                            if let Some(PathEnd::Collected(depth)) = end {
+                                report.collected.push(Collected {
+                                    recording: result.recording,
+                                    depth,
+                                });
+                            }
+                            // The first new choice's alternatives are children
+                            // however the path ended after it.
+                            if let Some(children) = result.children {
+                                for option in 0..children as u32 {
+                                    let mut child = Vec::with_capacity(prefix.len() + 1);
+                                    child.extend_from_slice(prefix);
+                                    child.push(option);
+                                    next.push(child);
+                                }
+                            }
+                            *report.outcomes.entry(outcome_label(&end)).or_insert(0) += 1;
+                        }
                     }
                 }
+                level = next;
             }
-            level = next;
-        }
+            Ok(())
+        });
+        outcome?;
         report.complete = complete;
         report.elapsed = started.elapsed();
         report.unique_states = visited.len() as u64;

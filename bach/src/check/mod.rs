@@ -25,6 +25,18 @@
 //!   among `n` tasks and `k` steps with probability at least
 //!   `1/(n·k^(d-1))` per execution. Custom searches implement
 //!   [`Scheduler`].
+//! * **Model checking** ([`Explorer::model_checking`]): the network becomes
+//!   asynchronous (any packet in flight may arrive next, each task's timers
+//!   fire in deadline order but interleave freely with deliveries), losses,
+//!   duplications and corruptions are choices bounded by budgets, and
+//!   visited state fingerprints prune the search. [`invariant`], [`goal`],
+//!   [`prune`] and [`state`] describe what to check and what the state is;
+//!   [`Explorer::collect`] and [`Explorer::run_from`] run multi-stage
+//!   checks; [`Strategy::Bfs`] finds a shortest counterexample and
+//!   [`Explorer::par_run_with`] spreads a breadth-first search over all
+//!   cores with results identical to one thread. A violation comes with its
+//!   message, the event trace of the path and a replay token. See
+//!   [`model`] for the exact rules and what pruning assumes.
 //! * **Fuzzing** (feature `bolero`): inside `bolero::check!().run(..)`,
 //!   [`fuzz`] lets the fuzzer's input drive every choice (libFuzzer/AFL via
 //!   `cargo bolero test`, bolero's random engine and corpus replay under
@@ -38,6 +50,40 @@
 //!   survive a recompile of unchanged code; a token that no longer matches
 //!   the code stops with "replay diverged" rather than running something
 //!   else.
+//!
+//! ```
+//! use bach::{check::{self, Explorer}, process::{self, Context, Message, Process}};
+//!
+//! struct Client;
+//! impl Process for Client {
+//!     fn on_local_message(&mut self, msg: Message, ctx: &mut Context) {
+//!         ctx.send(msg, "server");
+//!     }
+//!     fn on_message(&mut self, msg: Message, _from: &str, ctx: &mut Context) {
+//!         ctx.send_local(msg);
+//!     }
+//! }
+//! struct Server;
+//! impl Process for Server {
+//!     fn on_message(&mut self, msg: Message, from: &str, ctx: &mut Context) {
+//!         ctx.send(msg, from);
+//!     }
+//! }
+//!
+//! // One lost message and the client waits forever: a liveness violation.
+//! let failure = Explorer::model_checking()
+//!     .max_drops(1)
+//!     .try_run_with(|sim| {
+//!         sim.add_process("client", "a", Client);
+//!         sim.add_process("server", "b", Server);
+//!         sim.set_drop_rate(0.1);
+//!         sim.send_local("client", Message::new("PING", "1"));
+//!         sim.enter(|| check::goal("answered", || !process::local_outbox("client").is_empty()));
+//!     })
+//!     .unwrap_err();
+//! assert!(failure.message().contains("nothing left to do"));
+//! assert!(failure.trace().iter().any(|line| line.contains("--x")));
+//! ```
 //!
 //! `#[bach::test]` exposes all of this as options: `seeds = N`,
 //! `interleavings`, `fuzz`, `seed`, `time_limit`, `pcap`.
@@ -91,12 +137,12 @@ mod explorer;
 #[cfg(feature = "bolero")]
 mod fuzz;
 pub(crate) mod interleave;
-pub(crate) mod model;
+pub mod model;
 mod strategy;
 mod sweep;
 pub(crate) mod token;
 
-pub use explorer::{replay, Explorer, Failure, Report, Strategy};
+pub use explorer::{replay, Collected, Explorer, Failure, Report, Strategy};
 #[cfg(feature = "bolero")]
 pub use fuzz::{fuzz, fuzz_choices, fuzz_choices_with, fuzz_with, Bolero};
 pub use model::{goal, invariant, prune, state, Ordering, Visited};
