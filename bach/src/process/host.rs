@@ -61,6 +61,8 @@ pub(crate) struct Registry {
     pub(crate) traffic: u64,
     /// Reused encoding buffer.
     scratch: Vec<u8>,
+    /// The receive buffer host tasks borrow while polled.
+    recv_buffer: Vec<u8>,
 }
 
 pub(crate) struct Slot {
@@ -449,10 +451,33 @@ fn run(id: usize, socket: Rc<UdpSocket>) -> impl std::future::Future<Output = ()
 }
 
 async fn serve(id: usize, socket: Rc<UdpSocket>) {
-    let mut buf = vec![0u8; crate::net::MAX_UDP_PAYLOAD];
     let mut sleep: Option<Sleep> = None;
     poll_fn(|cx| {
-        context::with("bach::process host", |inner| loop {
+        context::with("bach::process host", |inner| {
+            // One receive buffer per simulation, lent to whichever host
+            // task is polled (a poll never overlaps another).
+            let mut buf = std::mem::take(&mut registry(inner).recv_buffer);
+            if buf.len() < crate::net::MAX_UDP_PAYLOAD {
+                buf.resize(crate::net::MAX_UDP_PAYLOAD, 0);
+            }
+            let poll = serve_poll(inner, id, &socket, &mut sleep, &mut buf, cx);
+            registry(inner).recv_buffer = buf;
+            poll
+        })
+    })
+    .await
+}
+
+fn serve_poll(
+    inner: &Inner,
+    id: usize,
+    socket: &UdpSocket,
+    sleep: &mut Option<Sleep>,
+    buf: &mut [u8],
+    cx: &mut std::task::Context<'_>,
+) -> Poll<()> {
+    {
+        loop {
             let next = registry(inner).slots[id].inbox.pop_front();
             if let Some((from, msg)) = next {
                 // Same-node messages are rare enough to pay a copy for
@@ -465,7 +490,7 @@ async fn serve(id: usize, socket: Rc<UdpSocket>) {
                 handle(inner, id, incoming, &|| describe(&copy), true);
                 continue;
             }
-            match socket.poll_recv_from(cx, &mut buf) {
+            match socket.poll_recv_from(cx, buf) {
                 Poll::Ready(Ok((len, _))) => {
                     let wire = &buf[..len];
                     let decoded = message::decode(wire);
@@ -502,7 +527,7 @@ async fn serve(id: usize, socket: Rc<UdpSocket>) {
                     .map(|(deadline, name)| (deadline, name.to_string()))
             };
             match due {
-                None => sleep = None,
+                None => *sleep = None,
                 Some((deadline, name)) => {
                     let at = crate::time::Instant::from_nanos(deadline);
                     let timer = sleep.get_or_insert_with(|| crate::time::sleep_until(at));
@@ -510,7 +535,7 @@ async fn serve(id: usize, socket: Rc<UdpSocket>) {
                         std::pin::Pin::new(&mut *timer).reset(at);
                     }
                     if timer.poll_at(cx).is_ready() {
-                        sleep = None;
+                        *sleep = None;
                         registry(inner).slots[id].timers.remove(&name);
                         let what = || format!("timer `{name}`");
                         handle(inner, id, Incoming::Timer(&name), &what, true);
@@ -525,7 +550,6 @@ async fn serve(id: usize, socket: Rc<UdpSocket>) {
                 _ => slot.waker = Some(cx.waker().clone()),
             }
             return Poll::Pending;
-        })
-    })
-    .await
+        }
+    }
 }
