@@ -14,25 +14,42 @@
 //! `Visited::Fingerprints`, the default; AnySystem: `Dfs` with
 //! `VisitedStates::Partial`, its default, a set of state hashes).
 //!
-//! **Depth.** bach's `max_depth` counts deliveries and timer firings; a
-//! fault is decided when the message is sent and is not a step. AnySystem
-//! makes a drop or a duplication a step of its own (`McState::depth`
-//! counts them), so its prune here counts only the deliveries and timer
-//! firings of the path (from the trace) to cut both searches at the same
-//! protocol depth. bach's fault budgets are set to [`FAULT_BUDGET`], which
-//! cannot bind: a path of depth `d` sends at most `d + 1` messages, so at
-//! most `d + 1` drops and `2(d + 1)` extra copies (both checkers deliver a
-//! duplicated message at most three times).
+//! **Depth.** Both searches stop a path at the same `max_depth`, but the
+//! two checkers count steps differently. bach's depth counts deliveries and
+//! timer firings; a fault is decided when the message is sent (a branch
+//! within the step) and is not a step of its own. AnySystem's
+//! `McState::depth`, which the prune here compares, also counts each drop
+//! and each duplication as a step, so at the same number its paths carry
+//! fewer deliveries and timer firings when faults happen. (Pruning
+//! AnySystem by deliveries and timer firings alone, counted from the
+//! trace, makes the protocol depths equal but its search explodes: about
+//! 4 s and 10^5 unique states at depth 4, well beyond the time budget at depth 6.)
+//! bach's fault budgets are set to [`FAULT_BUDGET`], which cannot bind: a
+//! path of depth `d` sends at most `d + 1` messages, so it can spend at
+//! most `d + 1` drops and `2(d + 1)` duplicates (both checkers deliver a
+//! message at most three times: AnySystem's `DUPL_COUNT` is 2).
+//!
+//! **States.** The two fingerprints differ. bach hashes what determines
+//! the future: process states, local outboxes, named timers, the multiset
+//! of messages in flight, pending timers relative to now. AnySystem hashes
+//! its pending-event table as stored (event ids, the id counter, the
+//! dependency resolver, each copy's remaining duplicate count) with the
+//! process states and outboxes, so the same situation reached along
+//! different paths is often a new state; and a drop or duplication is a
+//! transition that yields a state of its own. Its unique-state counts are
+//! therefore much larger for the same model.
 //!
 //! **Counts.** bach's report gives states examined (step boundaries whose
-//! fingerprint was looked up, replayed prefixes not counted), unique
-//! fingerprints and paths. AnySystem's `McStats` has no state count, so it
-//! is measured: unique states are the calls of the invariant (it runs once
-//! per state not seen before, the initial one included); states examined
-//! are the transitions tried (each builds, hashes and looks up a state)
-//! plus the initial state, counted through the client's state `Hash`; paths
-//! are the leaves of the search tree (goal reached, depth limit, or a
-//! transition into a visited state), as in bach.
+//! fingerprint was looked up, replayed prefixes not counted; a boundary
+//! where the goal holds ends the path before the lookup and is not
+//! counted), unique fingerprints and paths. AnySystem's `McStats` has no
+//! state count, so it is measured: unique states are the calls of the
+//! invariant (it runs once per state not seen before, the initial one and
+//! goal states included); states examined are the transitions tried (each
+//! builds, hashes and looks up a state) plus the initial state, counted
+//! through the client's state `Hash`; paths are the leaves of the search
+//! tree (goal reached, depth limit, or a transition into a visited state),
+//! as bach counts them.
 //!
 //! One criterion iteration is one complete model-checking run (system set
 //! up included). Before the timed runs, each depth prints the counts and
@@ -41,9 +58,9 @@
 //! `cargo bench --bench model_check` prints everything.
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Depth limits benchmarked (deliveries and timer firings per path).
+/// Depth limits benchmarked (see the module docs for what each counts).
 const DEPTHS: [u32; 3] = [6, 8, 10];
 
 /// bach's drop and duplicate budgets: more than a path of the deepest
@@ -154,7 +171,6 @@ mod ours {
 mod theirs {
     use super::Stats;
     use anysystem::{
-        logger::LogEntry,
         mc::{strategies::Dfs, McState, ModelChecker, StrategyConfig},
         Context, Message, Process, ProcessState, System,
     };
@@ -230,7 +246,7 @@ mod theirs {
             from: String,
             ctx: &mut Context,
         ) -> Result<(), String> {
-            ctx.send(Message::new("PONG", msg.data), from);
+            ctx.send(Message::new("PONG".to_string(), msg.data), from);
             Ok(())
         }
         fn on_local_message(&mut self, _: Message, _: &mut Context) -> Result<(), String> {
@@ -245,21 +261,6 @@ mod theirs {
         !state.node_states["client-node"].proc_states["client"]
             .local_outbox
             .is_empty()
-    }
-
-    /// Deliveries and timer firings on the path to `state` (bach's depth;
-    /// `state.depth` also counts drops and duplications).
-    fn protocol_depth(state: &McState) -> u32 {
-        state
-            .current_run_trace()
-            .iter()
-            .filter(|entry| {
-                matches!(
-                    entry,
-                    LogEntry::McMessageReceived { .. } | LogEntry::McTimerFired { .. }
-                )
-            })
-            .count() as u32
     }
 
     pub fn check(depth: u32) -> Stats {
@@ -299,7 +300,7 @@ mod theirs {
             .prune({
                 let pruned = pruned.clone();
                 Box::new(move |state: &McState| {
-                    (protocol_depth(state) >= depth).then(|| {
+                    (state.depth >= u64::from(depth)).then(|| {
                         pruned.set(pruned.get() + 1);
                         "depth limit".to_string()
                     })

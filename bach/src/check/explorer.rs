@@ -186,7 +186,7 @@ impl Settings<'_> {
 
 /// What one node of a parallel breadth-first search produced.
 struct NodeResult {
-    log: Vec<(u32, Option<u64>)>,
+    log: super::model::BoundaryLog,
     end: Result<Option<PathEnd>, String>,
     children: Option<usize>,
     recording: Recording,
@@ -338,7 +338,7 @@ impl Explorer {
                 max_depth_seen: Cell::new(0),
                 collect: collect.map(|c| c as &dyn Fn() -> bool),
                 stimulus: None,
-                snapshot: Some(snapshot),
+                snapshot: (model.visited == Visited::Fingerprints).then_some(snapshot),
                 log: Some(&log),
             };
             let end = settings.execute(sim, &setup, &run);
@@ -436,10 +436,12 @@ impl Explorer {
                     report.executions += 1;
                     // Replay the sequential search's bookkeeping in order.
                     let mut seen_before = false;
-                    for &(depth, fingerprint) in &result.log {
+                    for &(depth, examined, fingerprint) in &result.log {
                         report.max_depth = report.max_depth.max(depth);
-                        if let Some(fingerprint) = fingerprint {
+                        if examined {
                             report.states += 1;
+                        }
+                        if let Some(fingerprint) = fingerprint {
                             if !visited.insert(fingerprint) {
                                 seen_before = true;
                                 break;

@@ -207,6 +207,10 @@ pub(crate) struct Mode {
     pub(crate) ordering: Ordering,
 }
 
+/// Per step boundary of a path: its depth, whether its state was examined
+/// (not a replay) and, when fingerprints are on, the fingerprint.
+pub(crate) type BoundaryLog = Vec<(u32, bool, Option<u64>)>;
+
 /// What the model-checking loop needs for one path, and what it counts.
 pub(crate) struct PathRun<'a> {
     pub(crate) mode: Mode,
@@ -225,7 +229,7 @@ pub(crate) struct PathRun<'a> {
     pub(crate) snapshot: Option<&'a std::collections::HashSet<u64>>,
     /// Parallel search: every step boundary's depth and (when examined)
     /// fingerprint, for the deterministic merge.
-    pub(crate) log: Option<&'a RefCell<Vec<(u32, Option<u64>)>>>,
+    pub(crate) log: Option<&'a RefCell<BoundaryLog>>,
 }
 
 impl PathRun<'_> {

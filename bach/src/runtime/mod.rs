@@ -425,7 +425,7 @@ impl Inner {
             }
             run.max_depth_seen.set(run.max_depth_seen.get().max(depth));
             if let Some(log) = run.log {
-                log.borrow_mut().push((depth, None));
+                log.borrow_mut().push((depth, false, None));
             }
             match model::evaluate(self) {
                 Err(violation) => {
@@ -455,11 +455,16 @@ impl Inner {
             }
             if !replaying {
                 run.states.set(run.states.get() + 1);
+                if let Some(log) = run.log {
+                    if let Some(last) = log.borrow_mut().last_mut() {
+                        last.1 = true;
+                    }
+                }
                 if run.visited.is_some() || run.snapshot.is_some() {
                     let fingerprint = model::fingerprint(self);
                     if let Some(log) = run.log {
                         if let Some(last) = log.borrow_mut().last_mut() {
-                            last.1 = Some(fingerprint);
+                            last.2 = Some(fingerprint);
                         }
                     }
                     if let Some(visited) = run.visited {
