@@ -73,17 +73,7 @@ impl Simulation {
     /// process.
     #[track_caller]
     pub fn send_local(&mut self, process: &str, msg: Message) {
-        self.enter(|| {
-            crate::runtime::context::with("Simulation::send_local", |inner| {
-                let id = slot_id(inner, process);
-                assert!(
-                    registry(inner).slots[id].alive,
-                    "send_local: process `{process}` is not running (its node crashed)"
-                );
-                let what = format!("local message {msg}");
-                host::handle(inner, id, Incoming::Local(msg), &|| what.clone(), false);
-            })
-        })
+        self.enter(|| send_local(process, msg))
     }
 
     /// Takes the local messages `process` emitted so far, oldest first.
