@@ -94,9 +94,11 @@ type Predicate = Rc<dyn Fn() -> bool>;
 /// Properties and reported state of one simulation.
 #[derive(Default)]
 pub(crate) struct Properties {
-    invariants: Vec<(Rc<str>, Predicate)>,
-    goals: Vec<(Rc<str>, Predicate)>,
-    prunes: Vec<Predicate>,
+    // Shared lists: evaluating them after every step clones three `Rc`s,
+    // not three vectors.
+    invariants: Rc<Vec<(Rc<str>, Predicate)>>,
+    goals: Rc<Vec<(Rc<str>, Predicate)>>,
+    prunes: Rc<Vec<Predicate>>,
     states: BTreeMap<Rc<str>, u64>,
 }
 
@@ -128,12 +130,12 @@ pub(crate) fn evaluate(inner: &Inner) -> Result<Verdict, String> {
             props.prunes.clone(),
         )
     };
-    for (name, holds) in &invariants {
+    for (name, holds) in invariants.iter() {
         if !holds() {
             return Err(format!("invariant `{name}` violated"));
         }
     }
-    for (name, reached) in &goals {
+    for (name, reached) in goals.iter() {
         if reached() {
             return Ok(Verdict::Goal(name.clone()));
         }
@@ -150,11 +152,7 @@ pub(crate) fn evaluate(inner: &Inner) -> Result<Verdict, String> {
 #[track_caller]
 pub fn invariant(name: &str, holds: impl Fn() -> bool + 'static) {
     context::with("bach::check::invariant", |inner| {
-        inner
-            .checks
-            .borrow_mut()
-            .invariants
-            .push((name.into(), Rc::new(holds)))
+        Rc::make_mut(&mut inner.checks.borrow_mut().invariants).push((name.into(), Rc::new(holds)))
     })
 }
 
@@ -164,11 +162,7 @@ pub fn invariant(name: &str, holds: impl Fn() -> bool + 'static) {
 #[track_caller]
 pub fn goal(name: &str, reached: impl Fn() -> bool + 'static) {
     context::with("bach::check::goal", |inner| {
-        inner
-            .checks
-            .borrow_mut()
-            .goals
-            .push((name.into(), Rc::new(reached)))
+        Rc::make_mut(&mut inner.checks.borrow_mut().goals).push((name.into(), Rc::new(reached)))
     })
 }
 
@@ -177,7 +171,7 @@ pub fn goal(name: &str, reached: impl Fn() -> bool + 'static) {
 #[track_caller]
 pub fn prune(cut: impl Fn() -> bool + 'static) {
     context::with("bach::check::prune", |inner| {
-        inner.checks.borrow_mut().prunes.push(Rc::new(cut))
+        Rc::make_mut(&mut inner.checks.borrow_mut().prunes).push(Rc::new(cut))
     })
 }
 
