@@ -720,6 +720,38 @@ impl Explorer {
         self.settings().execute(sim, body, run)
     }
 
+    /// Runs only the execution `BACH_REPLAY` describes (with `stimulus`
+    /// for a path continued from a collected state).
+    fn replay_env(
+        &self,
+        recording: Recording,
+        body: &dyn Fn(&mut Simulation),
+        stimulus: Option<(u32, &dyn Fn())>,
+        mut report: Report,
+        started: std::time::Instant,
+    ) -> Result<Report, Failure> {
+        let token = recording.token();
+        let mut run = PathRun::replay(Mode {
+            ordering: self.model.unwrap_or_default().ordering,
+        });
+        run.stimulus = stimulus;
+        let sim = self.simulation_for().replay_recording(recording.clone());
+        report.executions = 1;
+        report.strategy = "replay of BACH_REPLAY".into();
+        match self.execute(sim, body, &run) {
+            Ok(_) => {
+                report.elapsed = started.elapsed();
+                Ok(report)
+            }
+            Err(message) => Err(Failure {
+                execution: 1,
+                message,
+                token,
+                trace: self.trace_of(recording, body, stimulus),
+            }),
+        }
+    }
+
     /// The event trace of the execution `recording` describes (replayed
     /// with tracing on, and capture if configured).
     fn trace_of(
@@ -878,22 +910,7 @@ impl Explorer {
         let mut report = Report::empty("model checking from collected states".into());
         if let Some(recording) = crate::runtime::replay_from_env() {
             let stage = recording.stage.unwrap_or(0);
-            let token = recording.token();
-            let mut run = PathRun::replay(Mode {
-                ordering: self.model.unwrap_or_default().ordering,
-            });
-            run.stimulus = Some((stage, &stimulus));
-            let sim = self.simulation_for().replay_recording(recording.clone());
-            report.executions = 1;
-            return match self.execute(sim, &setup, &run) {
-                Ok(_) => Ok(report),
-                Err(message) => Err(Failure {
-                    execution: 1,
-                    message,
-                    token,
-                    trace: self.trace_of(recording, &setup, Some((stage, &stimulus))),
-                }),
-            };
+            return self.replay_env(recording, &setup, Some((stage, &stimulus)), report, started);
         }
         let mut complete = true;
         let model = self.model.unwrap_or_default();
@@ -971,37 +988,9 @@ impl Explorer {
         let started = std::time::Instant::now();
         let (scheduler, label) = self.scheduler_for_run();
         let visited = RefCell::new(HashSet::new());
-        let mut report = Report {
-            executions: 0,
-            complete: false,
-            elapsed: Duration::ZERO,
-            strategy: label.clone(),
-            states: 0,
-            unique_states: 0,
-            max_depth: 0,
-            outcomes: BTreeMap::new(),
-            collected: Vec::new(),
-        };
+        let mut report = Report::empty(label.clone());
         if let Some(recording) = crate::runtime::replay_from_env() {
-            let token = recording.token();
-            let run = PathRun::replay(Mode {
-                ordering: self.model.unwrap_or_default().ordering,
-            });
-            let sim = self.simulation_for().replay_recording(recording.clone());
-            report.executions = 1;
-            report.strategy = "replay of BACH_REPLAY".into();
-            return match self.execute(sim, body, &run) {
-                Ok(_) => {
-                    report.elapsed = started.elapsed();
-                    Ok(report)
-                }
-                Err(message) => Err(Failure {
-                    execution: 1,
-                    message,
-                    token,
-                    trace: self.trace_of(recording, body, None),
-                }),
-            };
+            return self.replay_env(recording, body, None, report, started);
         }
         let complete = self.search(
             body,
