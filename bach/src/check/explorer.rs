@@ -188,7 +188,7 @@ impl Settings<'_> {
 struct NodeResult {
     log: super::model::BoundaryLog,
     end: Result<Option<PathEnd>, String>,
-    children: Option<usize>,
+    children: Vec<Vec<u32>>,
     recording: Recording,
 }
 
@@ -342,7 +342,7 @@ impl Explorer {
                 log: Some(&log),
             };
             let end = settings.execute(sim, &setup, &run);
-            let children = scheduler.borrow().children;
+            let children: Vec<Vec<u32>> = scheduler.borrow().children().collect();
             let recording = recording.borrow().clone();
             NodeResult {
                 log: log.into_inner(),
@@ -432,7 +432,7 @@ impl Explorer {
                 snapshot = job.snapshot;
                 let results = slots.into_iter().map(|slot| slot.expect("every node ran"));
                 let mut next = Vec::new();
-                for (prefix, result) in level.iter().zip(results) {
+                for result in results {
                     report.executions += 1;
                     // Replay the sequential search's bookkeeping in order.
                     let mut seen_before = false;
@@ -475,14 +475,7 @@ impl Explorer {
                             }
                             // The first new choice's alternatives are children
                             // however the path ended after it.
-                            if let Some(children) = result.children {
-                                for option in 0..children as u32 {
-                                    let mut child = Vec::with_capacity(prefix.len() + 1);
-                                    child.extend_from_slice(prefix);
-                                    child.push(option);
-                                    next.push(child);
-                                }
-                            }
+                            next.extend(result.children);
                             *report.outcomes.entry(outcome_label(&end)).or_insert(0) += 1;
                         }
                     }

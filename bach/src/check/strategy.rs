@@ -320,33 +320,6 @@ impl Scheduler for Dfs {
     }
 }
 
-/// Breadth-first search over choice prefixes (stateless: only prefixes
-/// are kept). Each execution replays its prefix, takes the first new
-/// choice's first option, queues a child prefix per option, and stops at
-/// the next step boundary; so executions come in order of prefix length
-/// and the first violation found has a shortest choice sequence.
-pub(crate) struct Bfs {
-    seed: u64,
-    queue: std::collections::VecDeque<Vec<u32>>,
-    current: Vec<u32>,
-    cursor: usize,
-    expanded: bool,
-    started: bool,
-}
-
-impl Bfs {
-    pub(crate) fn new(seed: u64) -> Self {
-        Self {
-            seed,
-            queue: Default::default(),
-            current: Vec::new(),
-            cursor: 0,
-            expanded: false,
-            started: false,
-        }
-    }
-}
-
 /// One node of a parallel breadth-first search: replays `prefix`, records
 /// how many options the first new choice had (the node's children), and
 /// asks to stop at the next step boundary.
@@ -367,6 +340,16 @@ impl BfsNode {
             children: None,
             started: false,
         }
+    }
+
+    /// The child prefixes: one per option of the first new choice.
+    pub(crate) fn children(&self) -> impl Iterator<Item = Vec<u32>> + '_ {
+        (0..self.children.unwrap_or(0) as u32).map(|option| {
+            let mut child = Vec::with_capacity(self.prefix.len() + 1);
+            child.extend_from_slice(&self.prefix);
+            child.push(option);
+            child
+        })
     }
 }
 
@@ -402,38 +385,55 @@ impl Scheduler for BfsNode {
     }
 }
 
+/// Breadth-first search over choice prefixes (stateless: only prefixes
+/// are kept). Each execution is one [`BfsNode`]: it replays its prefix,
+/// takes the first new choice's first option and stops at the next step
+/// boundary; the node's children (one prefix per option of that choice)
+/// join the queue. So executions come in order of prefix length and the
+/// first violation found has a shortest choice sequence.
+pub(crate) struct Bfs {
+    seed: u64,
+    queue: std::collections::VecDeque<Vec<u32>>,
+    node: Option<BfsNode>,
+}
+
+impl Bfs {
+    pub(crate) fn new(seed: u64) -> Self {
+        let mut queue = std::collections::VecDeque::new();
+        queue.push_back(Vec::new());
+        Self {
+            seed,
+            queue,
+            node: None,
+        }
+    }
+
+    fn node(&self) -> &BfsNode {
+        self.node.as_ref().expect("an execution was started")
+    }
+}
+
 impl Scheduler for Bfs {
     fn next_execution(&mut self) -> bool {
-        if !self.started {
-            self.started = true;
-            self.current.clear();
-        } else {
-            match self.queue.pop_front() {
-                Some(prefix) => self.current = prefix,
-                None => return false,
-            }
+        if let Some(done) = self.node.take() {
+            self.queue.extend(done.children());
         }
-        self.cursor = 0;
-        self.expanded = false;
-        true
+        match self.queue.pop_front() {
+            Some(prefix) => {
+                let mut node = BfsNode::new(self.seed, prefix);
+                node.next_execution();
+                self.node = Some(node);
+                true
+            }
+            None => false,
+        }
     }
 
     fn choose(&mut self, options: usize) -> usize {
-        let at = self.cursor;
-        self.cursor += 1;
-        if let Some(&chosen) = self.current.get(at) {
-            return chosen as usize;
-        }
-        if !self.expanded {
-            self.expanded = true;
-            for option in 0..options as u32 {
-                let mut child = Vec::with_capacity(self.current.len() + 1);
-                child.extend_from_slice(&self.current);
-                child.push(option);
-                self.queue.push_back(child);
-            }
-        }
-        0
+        self.node
+            .as_mut()
+            .expect("an execution was started")
+            .choose(options)
     }
 
     fn next_u64(&mut self) -> u64 {
@@ -445,11 +445,11 @@ impl Scheduler for Bfs {
     }
 
     fn replaying(&self) -> bool {
-        self.cursor < self.current.len()
+        self.node().replaying()
     }
 
     fn stop(&self) -> bool {
-        self.expanded
+        self.node().stop()
     }
 }
 
