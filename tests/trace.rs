@@ -263,10 +263,10 @@ fn timers_and_node_lifecycle_are_traced() {
     let expected = [
         "   0.000000000  n         ++ spawned [n#0]",
         "   0.000000000  ops       ++ spawned [ops#1]",
-        "   0.000000000  n         timer set for 0.005 [n#0]",
-        "   0.000000000  ops       timer set for 2 [ops#1]",
+        "   0.000000000  n         timer set, due at 0.005000000 [n#0]",
+        "   0.000000000  ops       timer set, due at 2.000000000 [ops#1]",
         "   0.000000000  ops       timer cancelled [ops#1]",
-        "   0.000000000  ops       timer set for 0.001 [ops#1]",
+        "   0.000000000  ops       timer set, due at 0.001000000 [ops#1]",
         "   0.001000000  ops       timer fired [ops#1]",
         "   0.001000000  n         ** crashed",
         "   0.001000000  n         -- cancelled [n#0]",
@@ -275,7 +275,7 @@ fn timers_and_node_lifecycle_are_traced() {
         "   0.001000000  n         ++ spawned [n#2]",
         "   0.001000000  ops       -- completed [ops#1]",
         // The rebooted software's first poll, at the same instant.
-        "   0.001000000  n         timer set for 0.006 [n#2]",
+        "   0.001000000  n         timer set, due at 0.006000000 [n#2]",
     ];
     assert_eq!(lines, expected, "\nactual:\n{}", lines.join("\n"));
 }

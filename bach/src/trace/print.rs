@@ -47,7 +47,15 @@ pub fn write_console(mut w: impl Write, event: &Event) -> io::Result<()> {
                 EventKind::TaskCompleted => write!(w, "-- completed")?,
                 EventKind::TaskCancelled => write!(w, "-- cancelled")?,
                 EventKind::TaskPanicked { message } => write!(w, "!! panicked: {message}")?,
-                EventKind::TimerSet { deadline } => write!(w, "timer set for {deadline:#}")?,
+                EventKind::TimerSet { deadline } => {
+                    let nanos = deadline.as_nanos();
+                    write!(
+                        w,
+                        "timer set, due at {}.{:09}",
+                        nanos / 1_000_000_000,
+                        nanos % 1_000_000_000
+                    )?
+                }
                 EventKind::TimerFired => write!(w, "timer fired")?,
                 EventKind::TimerCancelled => write!(w, "timer cancelled")?,
                 EventKind::NodeCrashed => write!(w, "** crashed")?,
