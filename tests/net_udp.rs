@@ -295,7 +295,8 @@ fn unknown_hosts_are_not_found_and_the_message_lists_known_names() {
             assert_eq!(err.kind(), ErrorKind::NotFound);
             assert_eq!(
                 err.to_string(),
-                "unknown host `servr` (known: client, main, server)"
+                "unknown host `servr` (known: client, main, server); a node exists once a task \
+                 is spawned on it with `.group(\"servr\")`"
             );
             let err = UdpSocket::bind("nowhere:80").await.unwrap_err();
             assert_eq!(err.kind(), ErrorKind::NotFound);
@@ -331,6 +332,12 @@ fn binding_another_nodes_address_fails_with_addr_not_available() {
             assert!(
                 err.to_string()
                     .starts_with("cannot bind 10.0.0.2:8080 on node `client` (10.0.0.3): it belongs to node `server`"),
+                "{err}"
+            );
+            assert!(
+                err.to_string().ends_with(
+                    "(to run this task on `server`, spawn it with `.group(\"server\")`)"
+                ),
                 "{err}"
             );
             let err = UdpSocket::bind("192.0.2.1:1").await.unwrap_err();

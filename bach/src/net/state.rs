@@ -518,7 +518,14 @@ impl State {
                 if let (Some(here), true) = (here, name.eq_ignore_ascii_case("localhost")) {
                     return Ok(SocketAddr::new(nodes.addr(here), port));
                 }
-                Err(nodes.lookup(name).expect_err("not a node name"))
+                let err = nodes.lookup(name).expect_err("not a node name");
+                Err(io::Error::new(
+                    err.kind(),
+                    format!(
+                        "{err}; a node exists once a task is spawned on it with \
+                         `.group(\"{name}\")`"
+                    ),
+                ))
             }
         }
     }
@@ -560,15 +567,23 @@ impl State {
         let own = nodes.addr(here);
         let ip = addr.ip();
         if !(ip.is_unspecified() || ip.is_loopback() || ip == own) {
-            let owner = match nodes.node_by_addr(ip) {
-                Some(node) => format!("it belongs to node `{}`", nodes.name(node)),
-                None => "no node has it".to_string(),
+            let (owner, hint) = match nodes.node_by_addr(ip) {
+                Some(node) => {
+                    let name = nodes.name(node);
+                    (
+                        format!("it belongs to node `{name}`"),
+                        format!(
+                            " (to run this task on `{name}`, spawn it with `.group(\"{name}\")`)"
+                        ),
+                    )
+                }
+                None => ("no node has it".to_string(), String::new()),
             };
             return Err(io::Error::new(
                 io::ErrorKind::AddrNotAvailable,
                 format!(
                     "cannot bind {addr} on node `{}` ({own}): {owner}; a socket binds its own \
-                     node's address, 0.0.0.0 or 127.0.0.1",
+                     node's address, 0.0.0.0 or 127.0.0.1{hint}",
                     nodes.name(here)
                 ),
             ));

@@ -392,12 +392,24 @@ impl Inner {
     fn run_primaries(&self) -> Result<(), Stop> {
         loop {
             self.drain()?;
-            if self.executor.any_primary() && self.executor.live_primaries() == 0 {
+            let primaries = self.executor.any_primary();
+            if primaries && self.executor.live_primaries() == 0 {
                 return Ok(());
             }
-            if self.advance(u64::MAX)?.is_none() {
+            // Without primaries and without a time limit, the run ends when
+            // nothing is left to do; a background loop that never stops
+            // would keep it busy forever, so it ends at `IDLE_RUN_LIMIT`.
+            let limit = if primaries || self.time_limit.get().is_some() {
+                u64::MAX
+            } else {
+                ticks(IDLE_RUN_LIMIT)
+            };
+            if self.advance(limit)?.is_none() {
                 if self.executor.live_primaries() > 0 {
                     return Err(Stop::Deadlock);
+                }
+                if let Some(next) = self.timers.borrow().peek() {
+                    return Err(Stop::Runaway(next));
                 }
                 return Ok(());
             }
@@ -533,7 +545,28 @@ impl Inner {
                 if never == 1 { " was" } else { "s were" }
             );
         }
+        if !blocked.is_empty() {
+            message.push_str(
+                "\nEach blocked task waits for something nothing can provide any more (a packet \
+             nobody sends, a lock or channel nobody releases or fills). A server loop that \
+             never ends should not be `.primary()`: mark the tasks whose completion ends the \
+             simulation instead.",
+            );
+        }
         message
+    }
+
+    fn runaway_message(&self, next: u64) -> String {
+        format!(
+            "no primary task, and the simulation is still busy after {:?} of simulated time \
+             ({}; the next event is at {}). Without a `.primary()` task a simulation runs until \
+             nothing is left to do, and some background task never stops (a loop around a \
+             sleep or an interval?). Mark the task whose completion ends the run with \
+             `.primary()`, or set `Simulation::time_limit` to run longer on purpose.",
+            IDLE_RUN_LIMIT,
+            self.reproduce(),
+            Instant::from_nanos(next),
+        )
     }
 
     fn time_limit_message(&self, next: u64) -> String {
@@ -591,7 +624,13 @@ enum Stop {
     Failed,
     Deadlock,
     TimeLimit(u64),
+    /// No primary task, no time limit, and still busy at `IDLE_RUN_LIMIT`.
+    Runaway(u64),
 }
+
+/// How long a simulation without primary tasks and without a time limit may
+/// run before it is stopped as a runaway: one simulated day.
+pub(crate) const IDLE_RUN_LIMIT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// One simulated world; see the [module docs](self) and the crate docs.
 ///
@@ -737,7 +776,10 @@ impl Simulation {
     /// created, until nothing is left to do. Returns `f`'s result.
     ///
     /// Panics, after dropping every task, if a task panics (unless
-    /// `abort_on_panic(false)`), on deadlock, or past the time limit.
+    /// `abort_on_panic(false)`), on deadlock, or past the time limit. Without
+    /// primaries and without a [`time_limit`](Self::time_limit), a run still
+    /// busy after one simulated day stops with a panic that says so (a
+    /// background loop that never ends would otherwise run forever).
     #[track_caller]
     pub fn run<F: FnOnce() -> R, R>(&mut self, f: F) -> R {
         let output = self.enter(f);
@@ -1020,6 +1062,7 @@ impl Simulation {
             Stop::Failed => self.inner.failure.borrow_mut().take().unwrap_or_default(),
             Stop::Deadlock => self.inner.deadlock_message(),
             Stop::TimeLimit(next) => self.inner.time_limit_message(next),
+            Stop::Runaway(next) => self.inner.runaway_message(next),
         };
         self.torn_down = true;
         self.inner.teardown();
