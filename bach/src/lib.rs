@@ -6,6 +6,19 @@
 //! next event), grouped into nodes, and every random choice comes from one
 //! seeded source, so one seed reproduces one run bit for bit.
 //!
+//! ## Why simulate
+//!
+//! Distributed and networked code fails in the gaps between events: a
+//! retransmission that races an acknowledgement, a crash between two
+//! writes, a packet reordered behind a timeout. On real machines those
+//! orders are rare and never come back when you look. Under bach the
+//! protocol code is unchanged, but time, the network, node failures and
+//! task scheduling are simulated and driven by one seed: hours of
+//! simulated traffic run in milliseconds, faults are injected on purpose,
+//! a failing run replays exactly with a trace and a Wireshark capture, and
+//! the search tools in [`check`] go looking for the bad orders instead of
+//! waiting for them.
+//!
 //! ```
 //! use bach::ext::*;
 //! use bach::time::Instant;
@@ -97,20 +110,116 @@
 //!
 //! ## Searching for bugs
 //!
-//! [`check`] runs a body for many seeds on all cores ([`check::sweep`]),
-//! explores task interleavings with partial-order reduction under DFS,
-//! random or PCT strategies ([`check::Explorer`]), lets bolero's fuzzers
-//! drive every choice (`check::fuzz`, feature `bolero`) and prints a
-//! `BACH_REPLAY=<token>` for every failure it finds, which reruns exactly
-//! that execution. `#[bach::test(seeds = N, interleavings, fuzz)]` exposes
-//! the same from a test attribute.
+//! One seed shows one schedule. [`check`] searches many:
+//!
+//! * **Seed sweeps** ([`check::sweep`]) run a body for many seeds on all
+//!   cores; `BACH_SEEDS=a..b` shards a sweep across machines.
+//! * **Interleaving exploration** ([`check::Explorer`]) makes every
+//!   operation on a sync primitive, queue channel or socket a scheduling
+//!   point and explores task orders with partial-order reduction, by
+//!   depth-first enumeration, random walks or PCT.
+//! * **Fuzzing** (feature `bolero`): `check::fuzz(body)` inside
+//!   `bolero::check!().run(..)` lets the fuzzer's input drive every choice,
+//!   so libFuzzer or AFL steer the simulation by coverage.
+//! * **Model checking** ([`check::Explorer::model_checking`]) explores every
+//!   delivery order, loss, duplication and corruption of a system — async
+//!   code or [`process`]es — within budgets, prunes states it has seen
+//!   (fingerprints of registered state, messages in flight and pending
+//!   timers), and checks invariants and goals after every step.
+//!
+//! Every failure they find prints a `BACH_REPLAY=<token>`, which reruns
+//! exactly that execution (`check::replay`, or the environment variable
+//! with the same test). `#[bach::test(seeds = N, interleavings, fuzz)]`
+//! exposes the same from a test attribute.
+//!
+//! ```
+//! use bach::{
+//!     check::{self, Explorer},
+//!     process::{self, Context, Message, Process},
+//!     Simulation,
+//! };
+//!
+//! /// Forwards its local message to `receiver`.
+//! struct Forwarder;
+//! impl Process for Forwarder {
+//!     fn on_local_message(&mut self, msg: Message, ctx: &mut Context) {
+//!         ctx.send(msg, "receiver");
+//!     }
+//!     fn on_message(&mut self, _: Message, _: &str, _: &mut Context) {}
+//! }
+//!
+//! /// Reports every message it receives.
+//! struct Receiver;
+//! impl Process for Receiver {
+//!     fn on_message(&mut self, msg: Message, _: &str, ctx: &mut Context) {
+//!         ctx.send_local(msg);
+//!     }
+//! }
+//!
+//! let failure = Explorer::model_checking()
+//!     .max_duplicates(1)
+//!     .try_run_with(|sim: &mut Simulation| {
+//!         sim.add_process("forwarder", "a", Forwarder);
+//!         sim.add_process("receiver", "b", Receiver);
+//!         sim.set_duplication_rate(0.1); // duplication becomes a choice
+//!         sim.send_local("forwarder", Message::new("MSG", "hello"));
+//!         sim.enter(|| {
+//!             check::invariant("received at most once", || {
+//!                 process::local_outbox("receiver").len() <= 1
+//!             })
+//!         });
+//!     })
+//!     .expect_err("a duplicated datagram arrives twice");
+//! assert!(failure.message().contains("received at most once"));
+//! assert!(failure.token().len() > 0); // BACH_REPLAY=<token> reruns it
+//! ```
 //!
 //! ## Determinism rules
 //!
-//! Inside a simulation, do not read the wall clock (`std::time`), OS
-//! randomness, or iterate a `HashMap` in a way that changes behaviour; use
-//! [`time::Instant`], [`rand`], and ordered collections instead. bach's own
-//! runtime follows the same rules.
+//! A run is a function of its seed as long as the code under simulation
+//! takes every source of variation from the simulation:
+//!
+//! * time from [`time::Instant`] / [`time::SystemTime`] and timers from
+//!   [`time`], never `std::time::Instant::now()` or `SystemTime::now()`;
+//! * randomness from [`rand`] (or a generator seeded from it), never OS
+//!   randomness (`rand::rng()`, `getrandom`, `RandomState`);
+//! * no iteration over a `HashMap`/`HashSet` where the order changes what
+//!   happens (their hasher is randomly keyed per map): use `BTreeMap`, an
+//!   ordered index, or a fixed hasher;
+//! * no OS threads, real sockets, files or other I/O inside the run, and
+//!   no state carried in statics from one run to the next.
+//!
+//! bach's own runtime follows the same rules. Two checks catch a body
+//! that does not: [`Simulation::check_determinism`] runs it twice with
+//! one seed and names the first event where the traces differ (and what
+//! to look for), and the depth-first explorer stops with "replay diverged
+//! at recorded decision #i" when re-running a prefix takes a different
+//! turn. Comparing two runs' capture files byte for byte is the same test
+//! for the network.
+//!
+//! ## Limitations
+//!
+//! * **Single-threaded.** Tasks run on the simulation's thread; futures
+//!   need not be `Send`, and a waker used from another OS thread panics
+//!   with an explanation. Code that spawns OS threads or blocks on them
+//!   cannot be simulated as is.
+//! * **bach's primitives only.** Time, sockets, channels and locks must be
+//!   bach's (`bach::time`, `bach::net`, `bach::sync`); tokio's types need
+//!   tokio's runtime and do not run here. The network is UDP (datagrams);
+//!   there is no simulated TCP.
+//! * **Code takes no simulated time.** Polling a task is instantaneous on
+//!   the simulated clock; model CPU cost with explicit sleeps where it
+//!   matters.
+//! * **Exploration re-executes.** Interleaving exploration and model
+//!   checking run the body from the start for every execution (stateless),
+//!   so bodies must be deterministic, and the cost grows with the depth of
+//!   the search. Pruning by fingerprints is sound only if everything that
+//!   affects the future is registered (a process's `state()`,
+//!   [`check::state`]); see [`check::model`].
+//!
+//! Simulations share nothing, so many run in parallel on separate threads
+//! (that is how sweeps and parallel model checking use every core). Without
+//! the `bolero` feature the crate builds for `wasm32-unknown-unknown`.
 
 #![deny(missing_docs)]
 
