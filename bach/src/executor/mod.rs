@@ -440,14 +440,17 @@ impl Executor {
     }
 
     /// Removes every task, dropping futures and outputs outside the borrow.
-    /// Destructors may spawn more tasks; those are dropped too.
-    pub(crate) fn clear(&self) {
+    /// Destructors may spawn more tasks; those are dropped too. `dropping`
+    /// is told each task's node and id just before its future is dropped,
+    /// so what its destructors do is attributed to it.
+    pub(crate) fn clear(&self, dropping: impl Fn(GroupId, TaskId)) {
         loop {
             let drained: Vec<Slot> = self.tasks.borrow_mut().drain().collect();
             if drained.is_empty() {
                 break;
             }
             for slot in drained {
+                dropping(slot.group, slot.id);
                 drop(slot);
             }
         }

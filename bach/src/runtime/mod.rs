@@ -590,7 +590,14 @@ impl Inner {
 
     fn teardown(&self) {
         let _entered = context::Entered::new(self);
-        self.executor.clear();
+        self.executor.clear(|group, task| {
+            // Destructors (a sleep cancelling its timer, a socket closing)
+            // belong to the task being dropped, not to `main`.
+            self.current_group.set(group);
+            self.trace.set_current(Some(task));
+        });
+        self.current_group.set(GroupId::MAIN);
+        self.trace.set_current(None);
         self.timers.borrow_mut().clear();
         self.net.borrow_mut().teardown();
         self.flush_trace_sink();
