@@ -61,8 +61,14 @@ pub(crate) struct Registry {
     pub(crate) traffic: u64,
     /// Reused encoding buffer.
     scratch: Vec<u8>,
-    /// The receive buffer host tasks borrow while polled.
-    recv_buffer: Vec<u8>,
+}
+
+thread_local! {
+    /// The receive buffer host tasks borrow while polled: one per thread,
+    /// kept across simulations, so a model checker that builds thousands of
+    /// short simulations does not allocate and zero 64 KiB for each. Its
+    /// contents never matter: a datagram is copied in before it is read.
+    static RECV_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 pub(crate) struct Slot {
@@ -454,14 +460,15 @@ async fn serve(id: usize, socket: Rc<UdpSocket>) {
     let mut sleep: Option<Sleep> = None;
     poll_fn(|cx| {
         context::with("bach::process host", |inner| {
-            // One receive buffer per simulation, lent to whichever host
-            // task is polled (a poll never overlaps another).
-            let mut buf = std::mem::take(&mut registry(inner).recv_buffer);
+            // One receive buffer per thread, lent to whichever host task
+            // is polled (a poll never overlaps another; a nested
+            // simulation finds it taken and makes its own).
+            let mut buf = RECV_BUFFER.take();
             if buf.len() < crate::net::MAX_UDP_PAYLOAD {
                 buf.resize(crate::net::MAX_UDP_PAYLOAD, 0);
             }
             let poll = serve_poll(inner, id, &socket, &mut sleep, &mut buf, cx);
-            registry(inner).recv_buffer = buf;
+            RECV_BUFFER.set(buf);
             poll
         })
     })
