@@ -37,6 +37,7 @@
 //! [`Explorer::model_checking`]: super::Explorer::model_checking
 //! [`Explorer::max_drops`]: super::Explorer::max_drops
 
+use super::fingerprint::FingerprintHasher;
 use crate::{
     runtime::{context, Inner},
     time::wheel::Key,
@@ -44,7 +45,7 @@ use crate::{
 use std::{
     cell::{Cell, RefCell},
     collections::BTreeMap,
-    hash::{DefaultHasher, Hash, Hasher},
+    hash::{Hash, Hasher},
     rc::Rc,
 };
 
@@ -114,7 +115,7 @@ impl Properties {
         !self.goals.is_empty()
     }
 
-    pub(crate) fn hash_states(&self, hasher: &mut DefaultHasher) {
+    pub(crate) fn hash_states(&self, hasher: &mut FingerprintHasher) {
         self.states.hash(hasher);
     }
 }
@@ -181,9 +182,7 @@ pub fn prune(cut: impl Fn() -> bool + 'static) {
 /// in tasks; see the [module docs](super) of `check`.
 #[track_caller]
 pub fn state(name: &str, value: &impl Hash) {
-    let mut hasher = DefaultHasher::new();
-    value.hash(&mut hasher);
-    let hash = hasher.finish();
+    let hash = super::fingerprint::hash_one(value);
     context::with("bach::check::state", |inner| {
         let mut props = inner.checks.borrow_mut();
         match props.states.get_mut(name) {
@@ -277,7 +276,7 @@ impl ModelCell {
 
 /// The fingerprint of the simulation's state at a step boundary.
 pub(crate) fn fingerprint(inner: &Inner) -> u64 {
-    let mut hasher = DefaultHasher::new();
+    let mut hasher = FingerprintHasher::default();
     let now = inner.now();
     inner.checks.borrow().hash_states(&mut hasher);
     crate::process::fingerprint(inner, now, &mut hasher);

@@ -106,7 +106,7 @@ impl Slot {
 /// Adds every process's state to a model-checking fingerprint: name,
 /// whether it is alive, `state()`, local outbox and named timers relative
 /// to `now`, in name order.
-pub(crate) fn fingerprint(inner: &Inner, now: u64, hasher: &mut std::hash::DefaultHasher) {
+pub(crate) fn fingerprint(inner: &Inner, now: u64, hasher: &mut impl std::hash::Hasher) {
     use std::hash::Hash;
     let reg = registry(inner);
     for (name, &id) in &reg.by_name {
