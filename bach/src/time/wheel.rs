@@ -96,6 +96,37 @@ pub(crate) struct Wheel<T> {
     spare: Vec<Vec<u32>>,
 }
 
+thread_local! {
+    /// Emptied level arrays (704 slots, about 28 KiB each) of dropped
+    /// wheels, for the next wheel on this thread: a model checker builds a
+    /// simulation, hence a wheel, for every execution, and building and
+    /// dropping the levels cost more than a short execution's events.
+    static SPARE_LEVELS: std::cell::RefCell<Vec<Box<[Level]>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Level arrays kept per thread (enough for a few live simulations).
+const SPARE_LEVELS_KEPT: usize = 4;
+
+impl<T> Drop for Wheel<T> {
+    fn drop(&mut self) {
+        // Emptied, the levels are exactly as `new` builds them: every slot
+        // unoccupied, with no keys, head 0, live 0 and min `u64::MAX`.
+        self.clear();
+        let levels = std::mem::take(&mut self.levels);
+        if levels.len() != LEVELS {
+            return;
+        }
+        let _ = SPARE_LEVELS.try_with(|spare| {
+            if let Ok(mut spare) = spare.try_borrow_mut() {
+                if spare.len() < SPARE_LEVELS_KEPT {
+                    spare.push(levels);
+                }
+            }
+        });
+    }
+}
+
 impl<T> Default for Wheel<T> {
     fn default() -> Self {
         Self::new()
@@ -104,15 +135,21 @@ impl<T> Default for Wheel<T> {
 
 impl<T> Wheel<T> {
     pub(crate) fn new() -> Self {
-        let levels = (0..LEVELS)
-            .map(|_| Level {
-                occupied: 0,
-                slots: std::array::from_fn(|_| Slot {
-                    min: u64::MAX,
-                    ..Slot::default()
-                }),
-            })
-            .collect();
+        let levels = SPARE_LEVELS
+            .try_with(|spare| spare.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| {
+                (0..LEVELS)
+                    .map(|_| Level {
+                        occupied: 0,
+                        slots: std::array::from_fn(|_| Slot {
+                            min: u64::MAX,
+                            ..Slot::default()
+                        }),
+                    })
+                    .collect()
+            });
         Self {
             elapsed: 0,
             entries: slab::Slab::new(),
