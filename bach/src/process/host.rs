@@ -527,15 +527,12 @@ fn serve_poll(
                 Poll::Ready(Err(_)) => return Poll::Ready(()),
                 Poll::Pending => {}
             }
-            let due = {
-                let reg = registry(inner);
-                reg.slots[id]
-                    .earliest_timer()
-                    .map(|(deadline, name)| (deadline, name.to_string()))
-            };
+            let due = registry(inner).slots[id]
+                .earliest_timer()
+                .map(|(deadline, _)| deadline);
             match due {
                 None => *sleep = None,
-                Some((deadline, name)) => {
+                Some(deadline) => {
                     let at = crate::time::Instant::from_nanos(deadline);
                     let timer = sleep.get_or_insert_with(|| crate::time::sleep_until(at));
                     if timer.deadline() != at {
@@ -543,7 +540,19 @@ fn serve_poll(
                     }
                     if timer.poll_at(cx).is_ready() {
                         *sleep = None;
-                        registry(inner).slots[id].timers.remove(&name);
+                        // The name is copied only when the timer fires, not
+                        // on every poll that merely re-checks it.
+                        let name = {
+                            let mut reg = registry(inner);
+                            let timers = &mut reg.slots[id].timers;
+                            let name = timers
+                                .iter()
+                                .min_by_key(|(_, &(deadline, seq))| (deadline, seq))
+                                .map(|(name, _)| name.clone())
+                                .expect("the due timer is still set");
+                            timers.remove(&name);
+                            name
+                        };
                         let what = || format!("timer `{name}`");
                         handle(inner, id, Incoming::Timer(&name), &what, true);
                         continue;

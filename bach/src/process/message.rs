@@ -164,7 +164,12 @@ pub(crate) fn decode(wire: &[u8]) -> Option<Decoded<'_>> {
             altered[0] ^= 1;
             return Some(Cow::Owned(String::from_utf8_lossy(&altered).into_owned()));
         }
-        Some(String::from_utf8_lossy(data))
+        // Valid UTF-8 (every uncorrupted message) takes the fast check;
+        // only a corrupted payload pays for the lossy conversion.
+        match std::str::from_utf8(data) {
+            Ok(text) => Some(Cow::Borrowed(text)),
+            Err(_) => Some(String::from_utf8_lossy(data)),
+        }
     };
     if let Some(([from, to, tip], len)) = parse_header(wire) {
         let mirror_intact =
