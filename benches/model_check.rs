@@ -40,9 +40,10 @@
 //! therefore much larger for the same model.
 //!
 //! **Counts.** bach's report gives states examined (step boundaries whose
-//! fingerprint was looked up, replayed prefixes not counted; a boundary
-//! where the goal holds ends the path before the lookup and is not
-//! counted), unique fingerprints and paths. AnySystem's `McStats` has no
+//! properties were evaluated and fingerprint looked up, replayed prefixes
+//! not counted; a boundary where the goal holds ends the path before the
+//! lookup and counts too, as AnySystem counts the transition into a goal
+//! state), unique fingerprints and paths. AnySystem's `McStats` has no
 //! state count, so it is measured: unique states are the calls of the
 //! invariant (it runs once per state not seen before, the initial one and
 //! goal states included); states examined are the transitions tried (each

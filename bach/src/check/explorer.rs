@@ -1083,8 +1083,9 @@ impl Report {
         self.executions as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
-    /// Model checking: step boundaries whose state was examined (replayed
-    /// prefixes not counted).
+    /// Model checking: step boundaries whose state was examined: its
+    /// properties evaluated and, unless a goal or prune ended the path
+    /// there, its fingerprint looked up (replayed prefixes not counted).
     pub fn states(&self) -> u64 {
         self.states
     }

@@ -210,7 +210,8 @@ pub(crate) struct PathRun<'a> {
     pub(crate) max_depth: Option<u32>,
     pub(crate) visited: Option<&'a RefCell<std::collections::HashSet<u64>>>,
     pub(crate) scheduler: Option<&'a RefCell<dyn super::Scheduler>>,
-    /// Fingerprinted step boundaries (not replays).
+    /// Examined step boundaries (not replays): fingerprinted, or ended by
+    /// a goal or a prune.
     pub(crate) states: Cell<u64>,
     pub(crate) max_depth_seen: Cell<u32>,
     /// Ends (and collects) paths on which it holds.
@@ -226,6 +227,23 @@ pub(crate) struct PathRun<'a> {
 }
 
 impl PathRun<'_> {
+    /// Counts a state examined at a step boundary where a goal or a prune
+    /// ends the path (checked before any fingerprint): it was reached and
+    /// its properties evaluated, like any other examined state. Not when
+    /// replaying a prefix, nor where a breadth-first node stops (its child
+    /// reaches the same boundary and counts it).
+    pub(crate) fn examined_end(&self, replaying: bool) {
+        if replaying || self.scheduler.is_some_and(|s| s.borrow().stop()) {
+            return;
+        }
+        self.states.set(self.states.get() + 1);
+        if let Some(log) = self.log {
+            if let Some(last) = log.borrow_mut().last_mut() {
+                last.1 = true;
+            }
+        }
+    }
+
     /// Replaying one path: no pruning, no depth limit.
     pub(crate) fn replay(mode: Mode) -> PathRun<'static> {
         PathRun {

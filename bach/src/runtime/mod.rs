@@ -427,6 +427,7 @@ impl Inner {
             if let Some(log) = run.log {
                 log.borrow_mut().push((depth, false, None));
             }
+            let replaying = run.scheduler.is_some_and(|s| s.borrow().replaying());
             match model::evaluate(self) {
                 Err(violation) => {
                     self.fail(format!(
@@ -437,11 +438,16 @@ impl Inner {
                     ));
                     return Err(Stop::Failed);
                 }
-                Ok(Verdict::Goal(name)) => return Ok(PathEnd::Goal(name.to_string())),
-                Ok(Verdict::Pruned) => return Ok(PathEnd::Pruned),
+                Ok(Verdict::Goal(name)) => {
+                    run.examined_end(replaying);
+                    return Ok(PathEnd::Goal(name.to_string()));
+                }
+                Ok(Verdict::Pruned) => {
+                    run.examined_end(replaying);
+                    return Ok(PathEnd::Pruned);
+                }
                 Ok(Verdict::Continue) => {}
             }
-            let replaying = run.scheduler.is_some_and(|s| s.borrow().replaying());
             if let Some(collect) = run.collect {
                 if !replaying && collect() {
                     return Ok(PathEnd::Collected(depth));
