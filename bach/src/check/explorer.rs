@@ -46,7 +46,8 @@ impl Recorder {
             words_seed,
             model,
             stage: None,
-            entries: Vec::new(),
+            // Room for a typical path's choices: grown once, not step by step.
+            entries: Vec::with_capacity(32),
         }));
         let recorder = Self {
             scheduler,

@@ -327,13 +327,32 @@ pub(crate) struct Enabled {
     pub(crate) delivery: bool,
 }
 
-/// The events a step may fire, in a deterministic order.
-pub(crate) fn enabled(inner: &Inner, mode: Mode) -> Vec<Enabled> {
+/// Buffers [`enabled`] reuses from step to step of one path.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    pending: Vec<(Key, u64)>,
+    owners: Vec<usize>,
+    /// Offered deliveries: content hash, send order, event.
+    deliveries: Vec<(u64, (u64, u32), Enabled)>,
+    timers: Vec<Enabled>,
+}
+
+/// The events a step may fire, in a deterministic order, into `all`
+/// (cleared first).
+pub(crate) fn enabled(inner: &Inner, mode: Mode, scratch: &mut Scratch, all: &mut Vec<Enabled>) {
+    let Scratch {
+        pending,
+        owners,
+        deliveries,
+        timers: events,
+    } = scratch;
+    owners.clear();
+    deliveries.clear();
+    events.clear();
+    all.clear();
     let timers = inner.timers.borrow();
-    let mut events = Vec::new();
-    let mut owners: Vec<usize> = Vec::new();
-    let mut deliveries: Vec<(u64, Enabled)> = Vec::new();
-    for (key, deadline) in timers.pending_entries() {
+    timers.pending_entries_into(pending);
+    for &(key, deadline) in pending.iter() {
         match timers.value(key) {
             Some(crate::runtime::TimerEvent::Wake(waker)) => {
                 // Each task's earliest timer only (entries come in deadline
@@ -354,40 +373,27 @@ pub(crate) fn enabled(inner: &Inner, mode: Mode) -> Vec<Enabled> {
                 let content = crate::net::state::packet_hash(inner, *packet);
                 // Identical packets: only the one sent first is offered.
                 let sent = crate::net::state::packet_order(inner, *packet);
-                match deliveries.iter_mut().find(|(hash, _)| *hash == content) {
-                    Some((_, existing)) => {
-                        let existing_sent = crate::net::state::packet_order(
-                            inner,
-                            match timers.value(existing.key) {
-                                Some(crate::runtime::TimerEvent::Deliver(p)) => *p,
-                                _ => continue,
-                            },
-                        );
-                        if sent < existing_sent {
-                            *existing = Enabled {
-                                key,
-                                deadline,
-                                delivery: true,
-                            };
+                let event = Enabled {
+                    key,
+                    deadline,
+                    delivery: true,
+                };
+                match deliveries.iter_mut().find(|(hash, _, _)| *hash == content) {
+                    Some((_, existing_sent, existing)) => {
+                        if sent < *existing_sent {
+                            *existing_sent = sent;
+                            *existing = event;
                         }
                     }
-                    None => deliveries.push((
-                        content,
-                        Enabled {
-                            key,
-                            deadline,
-                            delivery: true,
-                        },
-                    )),
+                    None => deliveries.push((content, sent, event)),
                 }
             }
             None => {}
         }
     }
-    let mut all: Vec<Enabled> = deliveries.into_iter().map(|(_, e)| e).collect();
+    all.extend(deliveries.iter().map(|&(_, _, event)| event));
     if mode.ordering == Ordering::Normal || all.is_empty() {
-        all.extend(events);
+        all.extend(events.iter().copied());
     }
     all.sort_unstable_by_key(|e| (e.deadline, e.key));
-    all
 }

@@ -412,6 +412,8 @@ impl Inner {
         use crate::check::model::{self, Verdict};
         let mut depth = 0u32;
         let mut stimulated = false;
+        let mut scratch = model::Scratch::default();
+        let mut enabled = Vec::new();
         loop {
             self.drain()?;
             if let Some((at, stimulus)) = run.stimulus {
@@ -486,7 +488,7 @@ impl Inner {
             if run.max_depth.is_some_and(|max| depth >= max) {
                 return Ok(PathEnd::DepthLimit);
             }
-            let enabled = model::enabled(self, run.mode);
+            model::enabled(self, run.mode, &mut scratch, &mut enabled);
             if enabled.is_empty() {
                 if self.executor.live_primaries() > 0 {
                     return Err(Stop::Deadlock);

@@ -215,14 +215,21 @@ impl<T> Wheel<T> {
     /// deadline then key (for model checking, which fires entries in any
     /// order; not for hot paths).
     pub(crate) fn pending_entries(&self) -> Vec<(Key, u64)> {
-        let mut pending: Vec<(Key, u64)> = self
-            .entries
-            .iter()
-            .filter(|(_, entry)| entry.location.is_some() && entry.value.is_some())
-            .map(|(key, entry)| (Key(key as u32), entry.deadline))
-            .collect();
-        pending.sort_unstable_by_key(|&(key, deadline)| (deadline, key.0));
+        let mut pending = Vec::new();
+        self.pending_entries_into(&mut pending);
         pending
+    }
+
+    /// [`Wheel::pending_entries`] into a reused vector (cleared first).
+    pub(crate) fn pending_entries_into(&self, pending: &mut Vec<(Key, u64)>) {
+        pending.clear();
+        pending.extend(
+            self.entries
+                .iter()
+                .filter(|(_, entry)| entry.location.is_some() && entry.value.is_some())
+                .map(|(key, entry)| (Key(key as u32), entry.deadline)),
+        );
+        pending.sort_unstable_by_key(|&(key, deadline)| (deadline, key.0));
     }
 
     /// The value of a pending entry, to inspect it.
