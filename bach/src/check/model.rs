@@ -293,7 +293,7 @@ impl ModelCell {
 }
 
 /// The fingerprint of the simulation's state at a step boundary.
-pub(crate) fn fingerprint(inner: &Inner) -> u64 {
+pub(crate) fn fingerprint(inner: &Inner, scratch: &mut Scratch) -> u64 {
     let mut hasher = FingerprintHasher::default();
     let now = inner.now();
     inner.checks.borrow().hash_states(&mut hasher);
@@ -301,10 +301,11 @@ pub(crate) fn fingerprint(inner: &Inner) -> u64 {
     crate::net::state::fingerprint(inner, &mut hasher);
     // Timers of tasks, relative to now, as a multiset.
     let timers = inner.timers.borrow();
-    let mut pending: Vec<(u64, u64)> = timers
-        .pending_entries()
-        .into_iter()
-        .filter_map(|(key, deadline)| match timers.value(key)? {
+    timers.pending_entries_into(&mut scratch.pending);
+    let task_timers = &mut scratch.task_timers;
+    task_timers.clear();
+    task_timers.extend(scratch.pending.iter().filter_map(|&(key, deadline)| {
+        match timers.value(key)? {
             crate::runtime::TimerEvent::Wake(waker) => {
                 let task = crate::executor::waker::task_of(waker, inner.sim_id)
                     .map(|index| inner.executor.task_id(index).as_u64())
@@ -312,10 +313,10 @@ pub(crate) fn fingerprint(inner: &Inner) -> u64 {
                 Some((task, deadline.saturating_sub(now)))
             }
             crate::runtime::TimerEvent::Deliver(_) => None,
-        })
-        .collect();
-    pending.sort_unstable();
-    pending.hash(&mut hasher);
+        }
+    }));
+    task_timers.sort_unstable();
+    task_timers.hash(&mut hasher);
     hasher.finish()
 }
 
@@ -327,10 +328,13 @@ pub(crate) struct Enabled {
     pub(crate) delivery: bool,
 }
 
-/// Buffers [`enabled`] reuses from step to step of one path.
+/// Buffers [`enabled`] and [`fingerprint`] reuse from step to step of
+/// one path.
 #[derive(Default)]
 pub(crate) struct Scratch {
     pending: Vec<(Key, u64)>,
+    /// Task timers (task id, time left) for fingerprints.
+    task_timers: Vec<(u64, u64)>,
     owners: Vec<usize>,
     /// Offered deliveries: content hash, send order, event.
     deliveries: Vec<(u64, (u64, u32), Enabled)>,
@@ -345,6 +349,7 @@ pub(crate) fn enabled(inner: &Inner, mode: Mode, scratch: &mut Scratch, all: &mu
         owners,
         deliveries,
         timers: events,
+        ..
     } = scratch;
     owners.clear();
     deliveries.clear();

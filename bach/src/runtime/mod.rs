@@ -469,7 +469,7 @@ impl Inner {
                     }
                 }
                 if run.visited.is_some() || run.snapshot.is_some() {
-                    let fingerprint = model::fingerprint(self);
+                    let fingerprint = model::fingerprint(self, &mut scratch);
                     if let Some(log) = run.log {
                         if let Some(last) = log.borrow_mut().last_mut() {
                             last.2 = Some(fingerprint);
