@@ -139,7 +139,10 @@ mod tests {
         let mut seen = HashSet::new();
         for n in 0..64usize {
             let bytes = vec![0u8; n];
-            assert!(seen.insert(hash_one(&bytes.as_slice())), "collision at length {n}");
+            assert!(
+                seen.insert(hash_one(&bytes.as_slice())),
+                "collision at length {n}"
+            );
             assert!(seen.insert(hash_one(&(n as u8))), "collision at byte {n}");
         }
         assert_ne!(hash_one(&("ab", "")), hash_one(&("a", "b")));
