@@ -98,15 +98,19 @@ pub(crate) struct Wheel<T> {
 
 thread_local! {
     /// Emptied level arrays (704 slots, about 28 KiB each) of dropped
-    /// wheels, for the next wheel on this thread: a model checker builds a
-    /// simulation, hence a wheel, for every execution, and building and
-    /// dropping the levels cost more than a short execution's events.
-    static SPARE_LEVELS: std::cell::RefCell<Vec<Box<[Level]>>> =
+    /// wheels, with their spare key vectors, for the next wheel on this
+    /// thread: a model checker builds a simulation, hence a wheel, for
+    /// every execution, and building and dropping the levels (and growing
+    /// the slots' vectors again) cost more than a short execution's events.
+    static SPARE_LEVELS: std::cell::RefCell<Vec<(Box<[Level]>, Vec<Vec<u32>>)>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Level arrays kept per thread (enough for a few live simulations).
 const SPARE_LEVELS_KEPT: usize = 4;
+
+/// Spare key vectors kept with each pooled level array.
+const SPARE_KEYS_KEPT: usize = 64;
 
 impl<T> Drop for Wheel<T> {
     fn drop(&mut self) {
@@ -117,10 +121,12 @@ impl<T> Drop for Wheel<T> {
         if levels.len() != LEVELS {
             return;
         }
-        let _ = SPARE_LEVELS.try_with(|spare| {
-            if let Ok(mut spare) = spare.try_borrow_mut() {
-                if spare.len() < SPARE_LEVELS_KEPT {
-                    spare.push(levels);
+        let mut spare = std::mem::take(&mut self.spare);
+        spare.truncate(SPARE_KEYS_KEPT);
+        let _ = SPARE_LEVELS.try_with(|pool| {
+            if let Ok(mut pool) = pool.try_borrow_mut() {
+                if pool.len() < SPARE_LEVELS_KEPT {
+                    pool.push((levels, spare));
                 }
             }
         });
@@ -135,12 +141,12 @@ impl<T> Default for Wheel<T> {
 
 impl<T> Wheel<T> {
     pub(crate) fn new() -> Self {
-        let levels = SPARE_LEVELS
-            .try_with(|spare| spare.borrow_mut().pop())
+        let (levels, spare) = SPARE_LEVELS
+            .try_with(|pool| pool.borrow_mut().pop())
             .ok()
             .flatten()
             .unwrap_or_else(|| {
-                (0..LEVELS)
+                let levels = (0..LEVELS)
                     .map(|_| Level {
                         occupied: 0,
                         slots: std::array::from_fn(|_| Slot {
@@ -148,14 +154,15 @@ impl<T> Wheel<T> {
                             ..Slot::default()
                         }),
                     })
-                    .collect()
+                    .collect();
+                (levels, Vec::new())
             });
         Self {
             elapsed: 0,
             entries: slab::Slab::new(),
             levels,
             linked: 0,
-            spare: Vec::new(),
+            spare,
         }
     }
 
