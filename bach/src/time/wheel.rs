@@ -102,9 +102,12 @@ thread_local! {
     /// thread: a model checker builds a simulation, hence a wheel, for
     /// every execution, and building and dropping the levels (and growing
     /// the slots' vectors again) cost more than a short execution's events.
-    static SPARE_LEVELS: std::cell::RefCell<Vec<(Box<[Level]>, Vec<Vec<u32>>)>> =
+    static SPARE_LEVELS: std::cell::RefCell<Vec<PooledLevels>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
+
+/// A dropped wheel's emptied levels and spare key vectors.
+type PooledLevels = (Box<[Level]>, Vec<Vec<u32>>);
 
 /// Level arrays kept per thread (enough for a few live simulations).
 const SPARE_LEVELS_KEPT: usize = 4;
