@@ -132,9 +132,9 @@ pub(crate) struct Decoded<'a> {
     pub(crate) data: Cow<'a, str>,
 }
 
-/// Splits a header copy laid out forwards into its fields; returns them
-/// and the copy's length.
-fn parse_header(copy: &[u8]) -> Option<([&[u8]; 3], usize)> {
+/// Checks a header copy laid out forwards; returns its fields' bytes
+/// (`from, 0, to, 0, tip`) and the copy's length.
+fn parse_header(copy: &[u8]) -> Option<(&[u8], usize)> {
     let len = usize::from(u16::from_be_bytes([*copy.first()?, *copy.get(1)?]));
     let total = 2 + len + 4;
     let body = copy.get(..2 + len)?;
@@ -142,12 +142,21 @@ fn parse_header(copy: &[u8]) -> Option<([&[u8]; 3], usize)> {
     if checksum(body).to_be_bytes() != sum {
         return None;
     }
-    let mut fields = body[2..].splitn(3, |&b| b == 0);
-    Some(([fields.next()?, fields.next()?, fields.next()?], total))
+    Some((&body[2..], total))
 }
 
-fn text(bytes: &[u8]) -> Option<&str> {
-    std::str::from_utf8(bytes).ok()
+/// The three text fields of a header. The fields are validated as UTF-8
+/// in one go (NUL separators are char boundaries, so the whole is valid
+/// exactly when every field is).
+fn fields(bytes: &[u8]) -> Option<[&str; 3]> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let first = bytes.iter().position(|&b| b == 0)?;
+    let second = first + 1 + bytes[first + 1..].iter().position(|&b| b == 0)?;
+    Some([
+        &text[..first],
+        &text[first + 1..second],
+        &text[second + 1..],
+    ])
 }
 
 /// Decodes a datagram; `None` if it is not a process message at all.
@@ -171,13 +180,14 @@ pub(crate) fn decode(wire: &[u8]) -> Option<Decoded<'_>> {
             Err(_) => Some(String::from_utf8_lossy(data)),
         }
     };
-    if let Some(([from, to, tip], len)) = parse_header(wire) {
+    if let Some((header, len)) = parse_header(wire) {
+        let [from, to, tip] = fields(header)?;
         let mirror_intact =
             wire.len() >= 2 * len && wire[wire.len() - len..].iter().rev().eq(wire[..len].iter());
         return Some(Decoded {
-            from: Cow::Borrowed(text(from)?),
-            to: Cow::Borrowed(text(to)?),
-            tip: Cow::Borrowed(text(tip)?),
+            from: Cow::Borrowed(from),
+            to: Cow::Borrowed(to),
+            tip: Cow::Borrowed(tip),
             data: data_of(len, !mirror_intact)?,
         });
     }
@@ -194,12 +204,13 @@ pub(crate) fn decode(wire: &[u8]) -> Option<Decoded<'_>> {
         .rev()
         .copied()
         .collect();
-    let ([from, to, tip], len) = parse_header(&tail)?;
-    let owned = |bytes: &[u8]| text(bytes).map(|s| Cow::Owned(s.to_string()));
+    let (header, len) = parse_header(&tail)?;
+    let [from, to, tip] = fields(header)?;
+    let owned = |text: &str| Cow::Owned(text.to_string());
     Some(Decoded {
-        from: owned(from)?,
-        to: owned(to)?,
-        tip: owned(tip)?,
+        from: owned(from),
+        to: owned(to),
+        tip: owned(tip),
         data: data_of(len, true)?,
     })
 }
