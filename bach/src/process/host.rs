@@ -92,6 +92,16 @@ pub(crate) struct Slot {
     pub(crate) log: Vec<ProcessEvent>,
     /// The action buffer handed to each handler's context (reused).
     actions: Vec<Action>,
+    /// The header of this process's last datagram, reused while it keeps
+    /// sending the same type of message to the same process.
+    header: Header,
+}
+
+/// An encoded datagram header and what it was encoded for.
+struct Header {
+    /// The receiving slot (`usize::MAX`: none yet).
+    target: usize,
+    bytes: Vec<u8>,
 }
 
 impl Slot {
@@ -178,6 +188,10 @@ pub(crate) fn add(inner: &Inner, name: &str, node: &str, process: Box<dyn Proces
             received: 0,
             log: Vec::new(),
             actions: Vec::new(),
+            header: Header {
+                target: usize::MAX,
+                bytes: Vec::new(),
+            },
         });
         reg.by_name.insert(name.clone(), id);
         drop(reg);
@@ -416,7 +430,14 @@ fn send(inner: &Inner, id: usize, msg: Message, target: usize) {
     };
     let addr = reg.slots[target].addr;
     let mut wire = std::mem::take(&mut reg.scratch);
-    message::encode(&mut wire, &from, to, &msg);
+    let header = &mut reg.slots[id].header;
+    if header.target != target
+        || message::header_tip(&header.bytes, &from, to) != msg.tip.as_bytes()
+    {
+        header.target = target;
+        message::encode_header(&mut header.bytes, &from, to, &msg.tip);
+    }
+    message::encode_with_header(&mut wire, &reg.slots[id].header.bytes, &msg.data);
     drop(reg);
     let sent = socket.try_send_to(&wire, addr);
     registry(inner).scratch = wire;

@@ -101,27 +101,49 @@ fn checksum(bytes: &[u8]) -> u32 {
 }
 
 /// Encodes a message from `from` to `to` into `out` (cleared first).
+#[cfg(test)]
 pub(crate) fn encode(out: &mut Vec<u8>, from: &str, to: &str, msg: &Message) {
-    out.clear();
-    let header_len = from.len() + to.len() + msg.tip.len() + 2;
+    let mut header = Vec::new();
+    encode_header(&mut header, from, to, &msg.tip);
+    encode_with_header(out, &header, &msg.data);
+}
+
+/// Writes the forward header copy of a message from `from` to `to` with
+/// type `tip` into `header` (cleared first). It depends on nothing else,
+/// so a sender keeps it for its next message of the same type to the same
+/// process.
+pub(crate) fn encode_header(header: &mut Vec<u8>, from: &str, to: &str, tip: &str) {
+    header.clear();
+    let header_len = from.len() + to.len() + tip.len() + 2;
     let len = u16::try_from(header_len).expect("process names and tip fit in 64 KiB");
-    out.reserve(2 * (header_len + 6) + msg.data.len());
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(from.as_bytes());
-    out.push(0);
-    out.extend_from_slice(to.as_bytes());
-    out.push(0);
-    out.extend_from_slice(msg.tip.as_bytes());
-    let sum = checksum(&out[..]);
-    out.extend_from_slice(&sum.to_be_bytes());
-    let header_end = out.len();
-    out.extend_from_slice(msg.data.as_bytes());
+    header.reserve(header_len + 6);
+    header.extend_from_slice(&len.to_be_bytes());
+    header.extend_from_slice(from.as_bytes());
+    header.push(0);
+    header.extend_from_slice(to.as_bytes());
+    header.push(0);
+    header.extend_from_slice(tip.as_bytes());
+    let sum = checksum(&header[..]);
+    header.extend_from_slice(&sum.to_be_bytes());
+}
+
+/// The tip's bytes in a header [`encode_header`] wrote for a message
+/// from `from` to `to` (empty if `header` is shorter).
+pub(crate) fn header_tip<'a>(header: &'a [u8], from: &str, to: &str) -> &'a [u8] {
+    let start = 2 + from.len() + 1 + to.len() + 1;
+    let end = header.len().saturating_sub(4);
+    header.get(start..end).unwrap_or_default()
+}
+
+/// Encodes a datagram into `out` (cleared first): `header` (from
+/// [`encode_header`]), `data`, and the header mirrored.
+pub(crate) fn encode_with_header(out: &mut Vec<u8>, header: &[u8], data: &str) {
+    out.clear();
+    out.reserve(2 * header.len() + data.len());
+    out.extend_from_slice(header);
+    out.extend_from_slice(data.as_bytes());
     // The mirrored copy: the header's bytes in reverse order.
-    let start = out.len();
-    out.resize(start + header_end, 0);
-    let (head, mirror) = out.split_at_mut(start);
-    mirror.copy_from_slice(&head[..header_end]);
-    mirror.reverse();
+    out.extend(header.iter().rev());
 }
 
 /// A decoded datagram, borrowing from it where it can.
