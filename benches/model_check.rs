@@ -40,9 +40,10 @@
 //! therefore much larger for the same model.
 //!
 //! **Counts.** bach's report gives states examined (step boundaries whose
-//! fingerprint was looked up, replayed prefixes not counted; a boundary
-//! where the goal holds ends the path before the lookup and is not
-//! counted), unique fingerprints and paths. AnySystem's `McStats` has no
+//! properties were evaluated and fingerprint looked up, replayed prefixes
+//! not counted; a boundary where the goal holds ends the path before the
+//! lookup and counts too, as AnySystem counts the transition into a goal
+//! state), unique fingerprints and paths. AnySystem's `McStats` has no
 //! state count, so it is measured: unique states are the calls of the
 //! invariant (it runs once per state not seen before, the initial one and
 //! goal states included); states examined are the transitions tried (each
@@ -55,6 +56,11 @@
 //! up included). Before the timed runs, each depth prints the counts and
 //! the single-run rates of both checkers.
 //!
+//! **Parallel.** `model_check_parallel` runs bach's breadth-first search
+//! (`par_run_with`) on the same model at depth [`PARALLEL_DEPTH`] on one
+//! thread and on two; both report exactly the same counts (checked), so
+//! the time ratio is the parallel speed-up.
+//!
 //! `cargo bench --bench model_check` prints everything.
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
@@ -62,6 +68,10 @@ use std::time::Duration;
 
 /// Depth limits benchmarked (see the module docs for what each counts).
 const DEPTHS: [u32; 3] = [6, 8, 10];
+
+/// Depth of the parallel breadth-first comparison (a few thousand
+/// executions, so that each level has work for both threads).
+const PARALLEL_DEPTH: u32 = 10;
 
 /// bach's drop and duplicate budgets: more than a path of the deepest
 /// depth can spend (see the module docs), so only the depth bounds it.
@@ -144,6 +154,28 @@ mod ours {
                 !process::local_outbox("client").is_empty()
             })
         });
+    }
+
+    /// Breadth-first search of the same model on `threads` threads.
+    pub fn check_parallel(depth: u32, threads: usize) -> Stats {
+        let started = Instant::now();
+        let report = Explorer::model_checking()
+            .max_drops(FAULT_BUDGET)
+            .max_duplicates(FAULT_BUDGET)
+            .max_depth(depth)
+            .progress(false)
+            .threads(threads)
+            .par_run_with(setup);
+        let elapsed = started.elapsed();
+        assert!(report.complete(), "{report}");
+        assert!(report.outcome("goal reached") > 0, "{report}");
+        Stats {
+            states: report.states(),
+            unique_states: report.unique_states(),
+            paths: report.paths(),
+            goals: report.outcome("goal reached"),
+            elapsed,
+        }
     }
 
     pub fn check(depth: u32) -> Stats {
@@ -347,5 +379,27 @@ fn model_check(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, model_check);
+fn model_check_parallel(c: &mut Criterion) {
+    let depth = PARALLEL_DEPTH;
+    let one = ours::check_parallel(depth, 1);
+    let two = ours::check_parallel(depth, 2);
+    assert_eq!(
+        (one.states, one.unique_states, one.paths, one.goals),
+        (two.states, two.unique_states, two.paths, two.goals),
+        "parallel search must report what the one-thread search reports"
+    );
+    eprintln!("{}", one.line("bfs 1 thr", depth));
+    eprintln!("{}", two.line("bfs 2 thr", depth));
+    let mut group = c.benchmark_group(format!("model_check_parallel/depth_{depth}"));
+    group.sample_size(10);
+    group.sampling_mode(SamplingMode::Flat);
+    for threads in [1, 2] {
+        group.bench_function(format!("bach_bfs_{threads}_threads"), |b| {
+            b.iter(|| ours::check_parallel(depth, threads))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, model_check, model_check_parallel);
 criterion_main!(benches);

@@ -46,7 +46,8 @@ impl Recorder {
             words_seed,
             model,
             stage: None,
-            entries: Vec::new(),
+            // Room for a typical path's choices: grown once, not step by step.
+            entries: Vec::with_capacity(32),
         }));
         let recorder = Self {
             scheduler,
@@ -1083,8 +1084,9 @@ impl Report {
         self.executions as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
-    /// Model checking: step boundaries whose state was examined (replayed
-    /// prefixes not counted).
+    /// Model checking: step boundaries whose state was examined: its
+    /// properties evaluated and, unless a goal or prune ended the path
+    /// there, its fingerprint looked up (replayed prefixes not counted).
     pub fn states(&self) -> u64 {
         self.states
     }

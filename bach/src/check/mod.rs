@@ -134,6 +134,7 @@
 //! [`Simulation::interleavings`]: crate::Simulation::interleavings
 
 mod explorer;
+pub(crate) mod fingerprint;
 #[cfg(feature = "bolero")]
 mod fuzz;
 pub(crate) mod interleave;

@@ -37,6 +37,7 @@
 //! [`Explorer::model_checking`]: super::Explorer::model_checking
 //! [`Explorer::max_drops`]: super::Explorer::max_drops
 
+use super::fingerprint::FingerprintHasher;
 use crate::{
     runtime::{context, Inner},
     time::wheel::Key,
@@ -44,7 +45,7 @@ use crate::{
 use std::{
     cell::{Cell, RefCell},
     collections::BTreeMap,
-    hash::{DefaultHasher, Hash, Hasher},
+    hash::{Hash, Hasher},
     rc::Rc,
 };
 
@@ -114,7 +115,7 @@ impl Properties {
         !self.goals.is_empty()
     }
 
-    pub(crate) fn hash_states(&self, hasher: &mut DefaultHasher) {
+    pub(crate) fn hash_states(&self, hasher: &mut FingerprintHasher) {
         self.states.hash(hasher);
     }
 }
@@ -181,9 +182,7 @@ pub fn prune(cut: impl Fn() -> bool + 'static) {
 /// in tasks; see the [module docs](super) of `check`.
 #[track_caller]
 pub fn state(name: &str, value: &impl Hash) {
-    let mut hasher = DefaultHasher::new();
-    value.hash(&mut hasher);
-    let hash = hasher.finish();
+    let hash = super::fingerprint::hash_one(value);
     context::with("bach::check::state", |inner| {
         let mut props = inner.checks.borrow_mut();
         match props.states.get_mut(name) {
@@ -211,7 +210,8 @@ pub(crate) struct PathRun<'a> {
     pub(crate) max_depth: Option<u32>,
     pub(crate) visited: Option<&'a RefCell<std::collections::HashSet<u64>>>,
     pub(crate) scheduler: Option<&'a RefCell<dyn super::Scheduler>>,
-    /// Fingerprinted step boundaries (not replays).
+    /// Examined step boundaries (not replays): fingerprinted, or ended by
+    /// a goal or a prune.
     pub(crate) states: Cell<u64>,
     pub(crate) max_depth_seen: Cell<u32>,
     /// Ends (and collects) paths on which it holds.
@@ -227,6 +227,23 @@ pub(crate) struct PathRun<'a> {
 }
 
 impl PathRun<'_> {
+    /// Counts a state examined at a step boundary where a goal or a prune
+    /// ends the path (checked before any fingerprint): it was reached and
+    /// its properties evaluated, like any other examined state. Not when
+    /// replaying a prefix, nor where a breadth-first node stops (its child
+    /// reaches the same boundary and counts it).
+    pub(crate) fn examined_end(&self, replaying: bool) {
+        if replaying || self.scheduler.is_some_and(|s| s.borrow().stop()) {
+            return;
+        }
+        self.states.set(self.states.get() + 1);
+        if let Some(log) = self.log {
+            if let Some(last) = log.borrow_mut().last_mut() {
+                last.1 = true;
+            }
+        }
+    }
+
     /// Replaying one path: no pruning, no depth limit.
     pub(crate) fn replay(mode: Mode) -> PathRun<'static> {
         PathRun {
@@ -276,18 +293,19 @@ impl ModelCell {
 }
 
 /// The fingerprint of the simulation's state at a step boundary.
-pub(crate) fn fingerprint(inner: &Inner) -> u64 {
-    let mut hasher = DefaultHasher::new();
+pub(crate) fn fingerprint(inner: &Inner, scratch: &mut Scratch) -> u64 {
+    let mut hasher = FingerprintHasher::default();
     let now = inner.now();
     inner.checks.borrow().hash_states(&mut hasher);
     crate::process::fingerprint(inner, now, &mut hasher);
     crate::net::state::fingerprint(inner, &mut hasher);
     // Timers of tasks, relative to now, as a multiset.
     let timers = inner.timers.borrow();
-    let mut pending: Vec<(u64, u64)> = timers
-        .pending_entries()
-        .into_iter()
-        .filter_map(|(key, deadline)| match timers.value(key)? {
+    timers.pending_entries_into(&mut scratch.pending);
+    let task_timers = &mut scratch.task_timers;
+    task_timers.clear();
+    task_timers.extend(scratch.pending.iter().filter_map(|&(key, deadline)| {
+        match timers.value(key)? {
             crate::runtime::TimerEvent::Wake(waker) => {
                 let task = crate::executor::waker::task_of(waker, inner.sim_id)
                     .map(|index| inner.executor.task_id(index).as_u64())
@@ -295,10 +313,10 @@ pub(crate) fn fingerprint(inner: &Inner) -> u64 {
                 Some((task, deadline.saturating_sub(now)))
             }
             crate::runtime::TimerEvent::Deliver(_) => None,
-        })
-        .collect();
-    pending.sort_unstable();
-    pending.hash(&mut hasher);
+        }
+    }));
+    task_timers.sort_unstable();
+    task_timers.hash(&mut hasher);
     hasher.finish()
 }
 
@@ -310,13 +328,36 @@ pub(crate) struct Enabled {
     pub(crate) delivery: bool,
 }
 
-/// The events a step may fire, in a deterministic order.
-pub(crate) fn enabled(inner: &Inner, mode: Mode) -> Vec<Enabled> {
+/// Buffers [`enabled`] and [`fingerprint`] reuse from step to step of
+/// one path.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    pending: Vec<(Key, u64)>,
+    /// Task timers (task id, time left) for fingerprints.
+    task_timers: Vec<(u64, u64)>,
+    owners: Vec<usize>,
+    /// Offered deliveries: content hash, send order, event.
+    deliveries: Vec<(u64, (u64, u32), Enabled)>,
+    timers: Vec<Enabled>,
+}
+
+/// The events a step may fire, in a deterministic order, into `all`
+/// (cleared first).
+pub(crate) fn enabled(inner: &Inner, mode: Mode, scratch: &mut Scratch, all: &mut Vec<Enabled>) {
+    let Scratch {
+        pending,
+        owners,
+        deliveries,
+        timers: events,
+        ..
+    } = scratch;
+    owners.clear();
+    deliveries.clear();
+    events.clear();
+    all.clear();
     let timers = inner.timers.borrow();
-    let mut events = Vec::new();
-    let mut owners: Vec<usize> = Vec::new();
-    let mut deliveries: Vec<(u64, Enabled)> = Vec::new();
-    for (key, deadline) in timers.pending_entries() {
+    timers.pending_entries_into(pending);
+    for &(key, deadline) in pending.iter() {
         match timers.value(key) {
             Some(crate::runtime::TimerEvent::Wake(waker)) => {
                 // Each task's earliest timer only (entries come in deadline
@@ -337,40 +378,27 @@ pub(crate) fn enabled(inner: &Inner, mode: Mode) -> Vec<Enabled> {
                 let content = crate::net::state::packet_hash(inner, *packet);
                 // Identical packets: only the one sent first is offered.
                 let sent = crate::net::state::packet_order(inner, *packet);
-                match deliveries.iter_mut().find(|(hash, _)| *hash == content) {
-                    Some((_, existing)) => {
-                        let existing_sent = crate::net::state::packet_order(
-                            inner,
-                            match timers.value(existing.key) {
-                                Some(crate::runtime::TimerEvent::Deliver(p)) => *p,
-                                _ => continue,
-                            },
-                        );
-                        if sent < existing_sent {
-                            *existing = Enabled {
-                                key,
-                                deadline,
-                                delivery: true,
-                            };
+                let event = Enabled {
+                    key,
+                    deadline,
+                    delivery: true,
+                };
+                match deliveries.iter_mut().find(|(hash, _, _)| *hash == content) {
+                    Some((_, existing_sent, existing)) => {
+                        if sent < *existing_sent {
+                            *existing_sent = sent;
+                            *existing = event;
                         }
                     }
-                    None => deliveries.push((
-                        content,
-                        Enabled {
-                            key,
-                            deadline,
-                            delivery: true,
-                        },
-                    )),
+                    None => deliveries.push((content, sent, event)),
                 }
             }
             None => {}
         }
     }
-    let mut all: Vec<Enabled> = deliveries.into_iter().map(|(_, e)| e).collect();
+    all.extend(deliveries.iter().map(|&(_, _, event)| event));
     if mode.ordering == Ordering::Normal || all.is_empty() {
-        all.extend(events);
+        all.extend(events.iter().copied());
     }
     all.sort_unstable_by_key(|e| (e.deadline, e.key));
-    all
 }

@@ -1042,7 +1042,7 @@ pub(crate) fn packet_hash(inner: &Inner, key: u32) -> u64 {
     use std::hash::{Hash, Hasher};
     let st = borrow(inner);
     let packet = st.packets.get(key);
-    let mut hasher = std::hash::DefaultHasher::new();
+    let mut hasher = crate::check::fingerprint::FingerprintHasher::default();
     (
         packet.from.as_u32(),
         packet.to.as_u32(),
@@ -1062,7 +1062,7 @@ pub(crate) fn packet_order(inner: &Inner, key: u32) -> (u64, u32) {
 /// Adds the network's state to a model-checking fingerprint: the multiset
 /// of packets in flight and, per socket, the datagrams waiting in its
 /// receive buffer.
-pub(crate) fn fingerprint(inner: &Inner, hasher: &mut std::hash::DefaultHasher) {
+pub(crate) fn fingerprint(inner: &Inner, hasher: &mut impl std::hash::Hasher) {
     use std::hash::Hash;
     let in_flight: Vec<u32> = {
         let timers = inner.timers.borrow();

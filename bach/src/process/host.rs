@@ -61,8 +61,14 @@ pub(crate) struct Registry {
     pub(crate) traffic: u64,
     /// Reused encoding buffer.
     scratch: Vec<u8>,
-    /// The receive buffer host tasks borrow while polled.
-    recv_buffer: Vec<u8>,
+}
+
+thread_local! {
+    /// The receive buffer host tasks borrow while polled: one per thread,
+    /// kept across simulations, so a model checker that builds thousands of
+    /// short simulations does not allocate and zero 64 KiB for each. Its
+    /// contents never matter: a datagram is copied in before it is read.
+    static RECV_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 pub(crate) struct Slot {
@@ -86,6 +92,16 @@ pub(crate) struct Slot {
     pub(crate) log: Vec<ProcessEvent>,
     /// The action buffer handed to each handler's context (reused).
     actions: Vec<Action>,
+    /// The header of this process's last datagram, reused while it keeps
+    /// sending the same type of message to the same process.
+    header: Header,
+}
+
+/// An encoded datagram header and what it was encoded for.
+struct Header {
+    /// The receiving slot (`usize::MAX`: none yet).
+    target: usize,
+    bytes: Vec<u8>,
 }
 
 impl Slot {
@@ -100,7 +116,7 @@ impl Slot {
 /// Adds every process's state to a model-checking fingerprint: name,
 /// whether it is alive, `state()`, local outbox and named timers relative
 /// to `now`, in name order.
-pub(crate) fn fingerprint(inner: &Inner, now: u64, hasher: &mut std::hash::DefaultHasher) {
+pub(crate) fn fingerprint(inner: &Inner, now: u64, hasher: &mut impl std::hash::Hasher) {
     use std::hash::Hash;
     let reg = registry(inner);
     for (name, &id) in &reg.by_name {
@@ -172,6 +188,10 @@ pub(crate) fn add(inner: &Inner, name: &str, node: &str, process: Box<dyn Proces
             received: 0,
             log: Vec::new(),
             actions: Vec::new(),
+            header: Header {
+                target: usize::MAX,
+                bytes: Vec::new(),
+            },
         });
         reg.by_name.insert(name.clone(), id);
         drop(reg);
@@ -410,7 +430,14 @@ fn send(inner: &Inner, id: usize, msg: Message, target: usize) {
     };
     let addr = reg.slots[target].addr;
     let mut wire = std::mem::take(&mut reg.scratch);
-    message::encode(&mut wire, &from, to, &msg);
+    let header = &mut reg.slots[id].header;
+    if header.target != target
+        || message::header_tip(&header.bytes, &from, to) != msg.tip.as_bytes()
+    {
+        header.target = target;
+        message::encode_header(&mut header.bytes, &from, to, &msg.tip);
+    }
+    message::encode_with_header(&mut wire, &reg.slots[id].header.bytes, &msg.data);
     drop(reg);
     let sent = socket.try_send_to(&wire, addr);
     registry(inner).scratch = wire;
@@ -454,14 +481,15 @@ async fn serve(id: usize, socket: Rc<UdpSocket>) {
     let mut sleep: Option<Sleep> = None;
     poll_fn(|cx| {
         context::with("bach::process host", |inner| {
-            // One receive buffer per simulation, lent to whichever host
-            // task is polled (a poll never overlaps another).
-            let mut buf = std::mem::take(&mut registry(inner).recv_buffer);
+            // One receive buffer per thread, lent to whichever host task
+            // is polled (a poll never overlaps another; a nested
+            // simulation finds it taken and makes its own).
+            let mut buf = RECV_BUFFER.take();
             if buf.len() < crate::net::MAX_UDP_PAYLOAD {
                 buf.resize(crate::net::MAX_UDP_PAYLOAD, 0);
             }
             let poll = serve_poll(inner, id, &socket, &mut sleep, &mut buf, cx);
-            registry(inner).recv_buffer = buf;
+            RECV_BUFFER.set(buf);
             poll
         })
     })
@@ -520,15 +548,12 @@ fn serve_poll(
                 Poll::Ready(Err(_)) => return Poll::Ready(()),
                 Poll::Pending => {}
             }
-            let due = {
-                let reg = registry(inner);
-                reg.slots[id]
-                    .earliest_timer()
-                    .map(|(deadline, name)| (deadline, name.to_string()))
-            };
+            let due = registry(inner).slots[id]
+                .earliest_timer()
+                .map(|(deadline, _)| deadline);
             match due {
                 None => *sleep = None,
-                Some((deadline, name)) => {
+                Some(deadline) => {
                     let at = crate::time::Instant::from_nanos(deadline);
                     let timer = sleep.get_or_insert_with(|| crate::time::sleep_until(at));
                     if timer.deadline() != at {
@@ -536,7 +561,19 @@ fn serve_poll(
                     }
                     if timer.poll_at(cx).is_ready() {
                         *sleep = None;
-                        registry(inner).slots[id].timers.remove(&name);
+                        // The name is copied only when the timer fires, not
+                        // on every poll that merely re-checks it.
+                        let name = {
+                            let mut reg = registry(inner);
+                            let timers = &mut reg.slots[id].timers;
+                            let name = timers
+                                .iter()
+                                .min_by_key(|(_, &(deadline, seq))| (deadline, seq))
+                                .map(|(name, _)| name.clone())
+                                .expect("the due timer is still set");
+                            timers.remove(&name);
+                            name
+                        };
                         let what = || format!("timer `{name}`");
                         handle(inner, id, Incoming::Timer(&name), &what, true);
                         continue;

@@ -424,6 +424,8 @@ impl Inner {
         use crate::check::model::{self, Verdict};
         let mut depth = 0u32;
         let mut stimulated = false;
+        let mut scratch = model::Scratch::default();
+        let mut enabled = Vec::new();
         loop {
             self.drain()?;
             if let Some((at, stimulus)) = run.stimulus {
@@ -439,6 +441,7 @@ impl Inner {
             if let Some(log) = run.log {
                 log.borrow_mut().push((depth, false, None));
             }
+            let replaying = run.scheduler.is_some_and(|s| s.borrow().replaying());
             match model::evaluate(self) {
                 Err(violation) => {
                     self.fail(format!(
@@ -449,11 +452,16 @@ impl Inner {
                     ));
                     return Err(Stop::Failed);
                 }
-                Ok(Verdict::Goal(name)) => return Ok(PathEnd::Goal(name.to_string())),
-                Ok(Verdict::Pruned) => return Ok(PathEnd::Pruned),
+                Ok(Verdict::Goal(name)) => {
+                    run.examined_end(replaying);
+                    return Ok(PathEnd::Goal(name.to_string()));
+                }
+                Ok(Verdict::Pruned) => {
+                    run.examined_end(replaying);
+                    return Ok(PathEnd::Pruned);
+                }
                 Ok(Verdict::Continue) => {}
             }
-            let replaying = run.scheduler.is_some_and(|s| s.borrow().replaying());
             if let Some(collect) = run.collect {
                 if !replaying && collect() {
                     return Ok(PathEnd::Collected(depth));
@@ -473,7 +481,7 @@ impl Inner {
                     }
                 }
                 if run.visited.is_some() || run.snapshot.is_some() {
-                    let fingerprint = model::fingerprint(self);
+                    let fingerprint = model::fingerprint(self, &mut scratch);
                     if let Some(log) = run.log {
                         if let Some(last) = log.borrow_mut().last_mut() {
                             last.2 = Some(fingerprint);
@@ -492,7 +500,7 @@ impl Inner {
             if run.max_depth.is_some_and(|max| depth >= max) {
                 return Ok(PathEnd::DepthLimit);
             }
-            let enabled = model::enabled(self, run.mode);
+            model::enabled(self, run.mode, &mut scratch, &mut enabled);
             if enabled.is_empty() {
                 if self.executor.live_primaries() > 0 {
                     return Err(Stop::Deadlock);

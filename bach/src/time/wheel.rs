@@ -96,6 +96,46 @@ pub(crate) struct Wheel<T> {
     spare: Vec<Vec<u32>>,
 }
 
+thread_local! {
+    /// Emptied level arrays (704 slots, about 28 KiB each) of dropped
+    /// wheels, with their spare key vectors, for the next wheel on this
+    /// thread: a model checker builds a simulation, hence a wheel, for
+    /// every execution, and building and dropping the levels (and growing
+    /// the slots' vectors again) cost more than a short execution's events.
+    static SPARE_LEVELS: std::cell::RefCell<Vec<PooledLevels>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A dropped wheel's emptied levels and spare key vectors.
+type PooledLevels = (Box<[Level]>, Vec<Vec<u32>>);
+
+/// Level arrays kept per thread (enough for a few live simulations).
+const SPARE_LEVELS_KEPT: usize = 4;
+
+/// Spare key vectors kept with each pooled level array.
+const SPARE_KEYS_KEPT: usize = 64;
+
+impl<T> Drop for Wheel<T> {
+    fn drop(&mut self) {
+        // Emptied, the levels are exactly as `new` builds them: every slot
+        // unoccupied, with no keys, head 0, live 0 and min `u64::MAX`.
+        self.clear();
+        let levels = std::mem::take(&mut self.levels);
+        if levels.len() != LEVELS {
+            return;
+        }
+        let mut spare = std::mem::take(&mut self.spare);
+        spare.truncate(SPARE_KEYS_KEPT);
+        let _ = SPARE_LEVELS.try_with(|pool| {
+            if let Ok(mut pool) = pool.try_borrow_mut() {
+                if pool.len() < SPARE_LEVELS_KEPT {
+                    pool.push((levels, spare));
+                }
+            }
+        });
+    }
+}
+
 impl<T> Default for Wheel<T> {
     fn default() -> Self {
         Self::new()
@@ -104,21 +144,28 @@ impl<T> Default for Wheel<T> {
 
 impl<T> Wheel<T> {
     pub(crate) fn new() -> Self {
-        let levels = (0..LEVELS)
-            .map(|_| Level {
-                occupied: 0,
-                slots: std::array::from_fn(|_| Slot {
-                    min: u64::MAX,
-                    ..Slot::default()
-                }),
-            })
-            .collect();
+        let (levels, spare) = SPARE_LEVELS
+            .try_with(|pool| pool.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| {
+                let levels = (0..LEVELS)
+                    .map(|_| Level {
+                        occupied: 0,
+                        slots: std::array::from_fn(|_| Slot {
+                            min: u64::MAX,
+                            ..Slot::default()
+                        }),
+                    })
+                    .collect();
+                (levels, Vec::new())
+            });
         Self {
             elapsed: 0,
             entries: slab::Slab::new(),
             levels,
             linked: 0,
-            spare: Vec::new(),
+            spare,
         }
     }
 
@@ -178,14 +225,21 @@ impl<T> Wheel<T> {
     /// deadline then key (for model checking, which fires entries in any
     /// order; not for hot paths).
     pub(crate) fn pending_entries(&self) -> Vec<(Key, u64)> {
-        let mut pending: Vec<(Key, u64)> = self
-            .entries
-            .iter()
-            .filter(|(_, entry)| entry.location.is_some() && entry.value.is_some())
-            .map(|(key, entry)| (Key(key as u32), entry.deadline))
-            .collect();
-        pending.sort_unstable_by_key(|&(key, deadline)| (deadline, key.0));
+        let mut pending = Vec::new();
+        self.pending_entries_into(&mut pending);
         pending
+    }
+
+    /// [`Wheel::pending_entries`] into a reused vector (cleared first).
+    pub(crate) fn pending_entries_into(&self, pending: &mut Vec<(Key, u64)>) {
+        pending.clear();
+        pending.extend(
+            self.entries
+                .iter()
+                .filter(|(_, entry)| entry.location.is_some() && entry.value.is_some())
+                .map(|(key, entry)| (Key(key as u32), entry.deadline)),
+        );
+        pending.sort_unstable_by_key(|&(key, deadline)| (deadline, key.0));
     }
 
     /// The value of a pending entry, to inspect it.
