@@ -153,7 +153,7 @@ fn a_host_that_no_task_created() {
 #[test]
 fn sleeping_outside_a_simulation() {
     let message = panics(|| {
-        let _ = 1.s().sleep();
+        drop(1.s().sleep());
     });
     assert_eq!(
         message,
