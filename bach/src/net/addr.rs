@@ -31,6 +31,13 @@ pub trait ToSocketAddrs: sealed::Sealed {
     /// The address or host and port this value names.
     #[doc(hidden)]
     fn to_target(&self) -> io::Result<Target<'_>>;
+
+    /// The value as written, when it is a `"host:port"` string: a socket
+    /// sending to the same string again reuses the last resolution.
+    #[doc(hidden)]
+    fn as_text(&self) -> Option<&str> {
+        None
+    }
 }
 
 mod sealed {
@@ -62,12 +69,20 @@ impl ToSocketAddrs for str {
     fn to_target(&self) -> io::Result<Target<'_>> {
         parse(self)
     }
+
+    fn as_text(&self) -> Option<&str> {
+        Some(self)
+    }
 }
 
 impl sealed::Sealed for String {}
 impl ToSocketAddrs for String {
     fn to_target(&self) -> io::Result<Target<'_>> {
         parse(self)
+    }
+
+    fn as_text(&self) -> Option<&str> {
+        Some(self)
     }
 }
 
@@ -89,6 +104,10 @@ impl<T: ToSocketAddrs + ?Sized> sealed::Sealed for &T {}
 impl<T: ToSocketAddrs + ?Sized> ToSocketAddrs for &T {
     fn to_target(&self) -> io::Result<Target<'_>> {
         (**self).to_target()
+    }
+
+    fn as_text(&self) -> Option<&str> {
+        (**self).as_text()
     }
 }
 

@@ -291,6 +291,9 @@ impl UdpSocket {
 
     /// Resolves a send's destination (a host name through the node table).
     fn resolve<A: ToSocketAddrs>(&self, inner: &Inner, target: A) -> io::Result<SocketAddr> {
+        if let Some(text) = target.as_text() {
+            return state::borrow(inner).resolve_text(text, self.handle);
+        }
         Ok(match target.to_target()? {
             Target::Addr(addr) => addr,
             host => {

@@ -32,7 +32,7 @@
 //! order that could depend on anything but the run.
 
 use super::{
-    addr::Target,
+    addr::{Target, ToSocketAddrs},
     capture::{Capture, Note, Record},
     choices::Choices,
     log::{PacketFate, RawEvent},
@@ -107,6 +107,48 @@ pub(crate) struct State {
     /// compares one string instead of searching the node table. Nodes are
     /// never renamed or removed, so it never goes stale.
     last_name: Option<(Box<str>, NodeId)>,
+    /// The `"host:port"` text whose host was resolved last through the
+    /// node table, and its address: a loop sending to `"server:1337"`
+    /// compares a few bytes instead of parsing and resolving. Node names
+    /// never change meaning, so it never goes stale (`localhost`, whose
+    /// meaning depends on the sender, is never remembered).
+    last_text: LastText,
+}
+
+/// A short `"host:port"` text and the address it resolved to, stored
+/// inline so that remembering a new one never allocates.
+struct LastText {
+    len: u8,
+    bytes: [u8; LastText::CAPACITY],
+    addr: SocketAddr,
+}
+
+impl LastText {
+    const CAPACITY: usize = 62;
+
+    fn empty() -> Self {
+        Self {
+            len: 0,
+            bytes: [0; Self::CAPACITY],
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        }
+    }
+
+    #[inline]
+    fn recall(&self, text: &str) -> Option<SocketAddr> {
+        (self.len > 0 && self.bytes[..usize::from(self.len)] == *text.as_bytes())
+            .then_some(self.addr)
+    }
+
+    fn remember(&mut self, text: &str, addr: SocketAddr) {
+        let Some(bytes) = self.bytes.get_mut(..text.len()) else {
+            self.len = 0;
+            return;
+        };
+        bytes.copy_from_slice(text.as_bytes());
+        self.len = text.len() as u8;
+        self.addr = addr;
+    }
 }
 
 /// The sockets bound on one node.
@@ -338,6 +380,20 @@ impl Packets {
             .expect("a packet key refers to a live packet")
     }
 
+    /// Frees a packet that is no longer needed, its payload buffer (if it
+    /// has one) going back to `pool`. Unlike [`Packets::remove`] the packet
+    /// is not moved out: a receive only reads the payload, then frees it.
+    #[inline]
+    fn discard(&mut self, key: u32, pool: &mut Pool) {
+        let slot = self.slot(key);
+        let packet = slot.as_mut().expect("a packet key refers to a live packet");
+        if let Payload::Heap(buffer) = &mut packet.payload {
+            pool.recycle(Payload::Heap(std::mem::take(buffer)));
+        }
+        *slot = None;
+        self.free.push(key);
+    }
+
     #[inline]
     fn remove(&mut self, key: u32) -> Packet {
         let packet = self
@@ -441,6 +497,7 @@ impl State {
             trace,
             next_packet_id: 0,
             last_name: None,
+            last_text: LastText::empty(),
         }
     }
 
@@ -527,22 +584,54 @@ impl State {
         match target {
             Target::Addr(addr) => Ok(addr),
             Target::Host(name, port) => {
+                if let Some(node) = self.node_named(name) {
+                    return Ok(SocketAddr::new(self.network.nodes().addr(node), port));
+                }
                 let nodes = self.network.nodes();
-                if let Some((last, node)) = &self.last_name {
-                    if **last == *name {
-                        return Ok(SocketAddr::new(nodes.addr(*node), port));
-                    }
-                }
-                if let Some(node) = nodes.node_by_name(name) {
-                    self.last_name = Some((name.into(), node));
-                    return Ok(SocketAddr::new(nodes.addr(node), port));
-                }
                 if let (Some(here), true) = (here, name.eq_ignore_ascii_case("localhost")) {
                     return Ok(SocketAddr::new(nodes.addr(here), port));
                 }
                 Err(nodes.lookup(name).expect_err("not a node name"))
             }
         }
+    }
+
+    /// The node called `name`, if any (not `localhost`).
+    #[inline]
+    fn node_named(&mut self, name: &str) -> Option<NodeId> {
+        if let Some((last, node)) = &self.last_name {
+            if **last == *name {
+                return Some(*node);
+            }
+        }
+        let node = self.network.nodes().node_by_name(name)?;
+        self.last_name = Some((name.into(), node));
+        Some(node)
+    }
+
+    /// Resolves a send's destination written as `"host:port"` text, like
+    /// [`State::resolve`] with the node of socket `from` as `localhost`; a
+    /// text naming a node is remembered, and the next call with the same
+    /// text costs a comparison.
+    #[inline]
+    pub(crate) fn resolve_text(&mut self, text: &str, from: Handle) -> io::Result<SocketAddr> {
+        if let Some(addr) = self.last_text.recall(text) {
+            return Ok(addr);
+        }
+        self.resolve_text_slow(text, from)
+    }
+
+    #[cold]
+    fn resolve_text_slow(&mut self, text: &str, from: Handle) -> io::Result<SocketAddr> {
+        let target = text.to_target()?;
+        let here = self.socket_node(from);
+        let addr = self.resolve(target, here)?;
+        if let Target::Host(name, _) = target {
+            if self.node_named(name).is_some() {
+                self.last_text.remember(text, addr);
+            }
+        }
+        Ok(addr)
     }
 
     /// The node that receives packets sent from `from` to `ip`.
@@ -659,8 +748,7 @@ impl State {
         let socket = self.sockets.remove(handle.key as usize);
         self.ports[socket.node.index()].remove(socket.port);
         for key in socket.queue {
-            let packet = self.packets.remove(key);
-            self.pool.recycle(packet.payload);
+            self.packets.discard(key, &mut self.pool);
         }
     }
 
@@ -1362,8 +1450,7 @@ pub(crate) fn poll_recv(
         if let Some(&ahead) = socket.queue.get(PREFETCH_AHEAD - 1) {
             st.packets.prefetch(ahead);
         }
-        let packet = st.packets.remove(key);
-        st.pool.recycle(packet.payload);
+        st.packets.discard(key, &mut st.pool);
     }
     let src = SocketAddr::new(st.network.nodes().addr(from), port);
     Poll::Ready(Ok((n, src)))
