@@ -524,6 +524,53 @@ fn names_resolve_from_any_node_as_soon_as_the_group_exists() {
 }
 
 #[test]
+fn host_texts_resolve_the_same_every_time_and_localhost_per_sender() {
+    bach::sim(|| {
+        for node in ["a", "b"] {
+            async move {
+                let server = UdpSocket::bind("0.0.0.0:7").await.unwrap();
+                let client = UdpSocket::bind("0.0.0.0:0").await.unwrap();
+                let mut buf = [0; 1];
+                for round in 0..3u8 {
+                    // `localhost` is the sender's own node, whichever node
+                    // sent the same text before.
+                    client.send_to(&[round], "localhost:7").await.unwrap();
+                    let (_, from) = server.recv_from(&mut buf).await.unwrap();
+                    assert_eq!((from, buf), (client.local_addr().unwrap(), [round]));
+                    for peer in ["c:8", "c:9"] {
+                        client.send_to(&[round], peer).await.unwrap();
+                    }
+                }
+            }
+            .group(node)
+            .primary()
+            .spawn();
+        }
+        for port in [8u16, 9] {
+            async move {
+                let socket = UdpSocket::bind(("0.0.0.0", port)).await.unwrap();
+                let mut seen = Vec::new();
+                let mut buf = [0; 1];
+                for _ in 0..6 {
+                    let (_, from) = socket.recv_from(&mut buf).await.unwrap();
+                    seen.push((from.ip(), buf[0]));
+                }
+                seen.sort();
+                let ip = |node: &str| net::try_lookup((node, 0)).unwrap().ip();
+                let expected: Vec<_> = ["a", "b"]
+                    .into_iter()
+                    .flat_map(|node| (0..3).map(move |round| (ip(node), round)))
+                    .collect();
+                assert_eq!(seen, expected);
+            }
+            .group("c")
+            .primary()
+            .spawn();
+        }
+    });
+}
+
+#[test]
 fn loopback_traffic_has_no_latency() {
     bach::sim(|| {
         primary_on("a", async {

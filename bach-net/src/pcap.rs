@@ -32,7 +32,7 @@ use pcap_file::pcapng::blocks::name_resolution::{
 };
 use pcap_file::pcapng::blocks::section_header::{SectionHeaderBlock, SectionHeaderOption};
 use pcap_file::pcapng::blocks::ENHANCED_PACKET_BLOCK;
-use pcap_file::pcapng::{PcapNgWriter, RawBlock};
+use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::{DataLink, Endianness, PcapError};
 
 use crate::{wire, NodeId, NodeTable};
@@ -147,14 +147,18 @@ impl<W: Write> CaptureWriter<W> {
         self.announce_names(nodes)?;
         let interface = self.interface(nodes, packet.node)?;
         self.scratch[0..4].copy_from_slice(&interface.to_le_bytes());
+        // The block straight to the writer, as `PcapNgWriter::write_raw_block`
+        // lays it out in a little-endian section (type, length, body,
+        // length), without its per-call dispatch: a packet block is written
+        // for every packet, twice.
         let block_len = (self.scratch.len() + 12) as u32;
-        let block = RawBlock {
-            type_: ENHANCED_PACKET_BLOCK,
-            initial_len: block_len,
-            body: Cow::Borrowed(&self.scratch),
-            trailer_len: block_len,
-        };
-        self.writer.write_raw_block(&block).map_err(to_io)?;
+        let mut header = [0; 8];
+        header[..4].copy_from_slice(&ENHANCED_PACKET_BLOCK.to_le_bytes());
+        header[4..].copy_from_slice(&block_len.to_le_bytes());
+        let out = self.writer.get_mut();
+        out.write_all(&header)?;
+        out.write_all(&self.scratch)?;
+        out.write_all(&block_len.to_le_bytes())?;
         Ok(())
     }
 
@@ -194,11 +198,13 @@ impl<W: Write> CaptureWriter<W> {
         out[16..20].copy_from_slice(&captured_len.to_le_bytes());
         pad(out);
 
-        push_option(
-            out,
-            OPT_EPB_FLAGS,
-            &packet.direction.epb_flags().to_le_bytes(),
-        );
+        // The flags option (code, length 4, value) in one piece: it is on
+        // every packet block.
+        let mut flags = [0; 8];
+        flags[..2].copy_from_slice(&OPT_EPB_FLAGS.to_le_bytes());
+        flags[2..4].copy_from_slice(&4u16.to_le_bytes());
+        flags[4..].copy_from_slice(&packet.direction.epb_flags().to_le_bytes());
+        out.extend_from_slice(&flags);
         if let Some(comment) = packet.comment {
             push_option(
                 out,
@@ -206,7 +212,9 @@ impl<W: Write> CaptureWriter<W> {
                 truncate(comment, u16::MAX as usize).as_bytes(),
             );
         }
-        push_option(out, OPT_END, &[]);
+        let mut end = [0; 4];
+        end[..2].copy_from_slice(&OPT_END.to_le_bytes()); // length 0
+        out.extend_from_slice(&end);
         Ok(())
     }
 

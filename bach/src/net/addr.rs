@@ -31,6 +31,13 @@ pub trait ToSocketAddrs: sealed::Sealed {
     /// The address or host and port this value names.
     #[doc(hidden)]
     fn to_target(&self) -> io::Result<Target<'_>>;
+
+    /// The value as written, when it is a `"host:port"` string: a socket
+    /// sending to the same string again reuses the last resolution.
+    #[doc(hidden)]
+    fn as_text(&self) -> Option<&str> {
+        None
+    }
 }
 
 mod sealed {
@@ -62,12 +69,20 @@ impl ToSocketAddrs for str {
     fn to_target(&self) -> io::Result<Target<'_>> {
         parse(self)
     }
+
+    fn as_text(&self) -> Option<&str> {
+        Some(self)
+    }
 }
 
 impl sealed::Sealed for String {}
 impl ToSocketAddrs for String {
     fn to_target(&self) -> io::Result<Target<'_>> {
         parse(self)
+    }
+
+    fn as_text(&self) -> Option<&str> {
+        Some(self)
     }
 }
 
@@ -90,6 +105,10 @@ impl<T: ToSocketAddrs + ?Sized> ToSocketAddrs for &T {
     fn to_target(&self) -> io::Result<Target<'_>> {
         (**self).to_target()
     }
+
+    fn as_text(&self) -> Option<&str> {
+        (**self).as_text()
+    }
 }
 
 /// Whether `s` may start an IP literal: node names never parse as IPs, so
@@ -109,6 +128,8 @@ fn parse(s: &str) -> io::Result<Target<'_>> {
         if let Ok(addr) = s.parse::<SocketAddr>() {
             return Ok(Target::Addr(addr));
         }
+    } else if let Some(target) = parse_name_port(s) {
+        return Ok(target);
     }
     let Some((name, port)) = s.rsplit_once(':') else {
         return Err(invalid(s, "expected host:port, e.g. server:8080"));
@@ -117,6 +138,35 @@ fn parse(s: &str) -> io::Result<Target<'_>> {
         return Err(invalid(s, "the port is not a number in 0..=65535"));
     };
     host(name, port)
+}
+
+/// The common case of [`parse`], in one pass from the end: a name that
+/// cannot start an IP literal (the caller checked), without `:`, then `:`
+/// and one to five decimal digits up to 65535. `None` leaves anything else
+/// (errors included) to the general path, which accepts the same inputs.
+#[inline]
+fn parse_name_port(s: &str) -> Option<Target<'_>> {
+    let bytes = s.as_bytes();
+    let mut port = 0u32;
+    let mut scale = 1u32;
+    let mut colon = bytes.len();
+    loop {
+        colon = colon.checked_sub(1)?;
+        match bytes[colon] {
+            b':' => break,
+            digit @ b'0'..=b'9' if scale <= 10_000 => {
+                port += u32::from(digit - b'0') * scale;
+                scale *= 10;
+            }
+            _ => return None,
+        }
+    }
+    let port = u16::try_from(port).ok().filter(|_| scale > 1)?;
+    let name = &s[..colon];
+    if name.is_empty() || name.bytes().any(|byte| byte == b':') {
+        return None;
+    }
+    Some(Target::Host(name, port))
 }
 
 #[inline]
@@ -184,5 +234,35 @@ mod tests {
             target(":80"),
             "InvalidInput: invalid host `` (expected a node name or an IP address)"
         );
+    }
+
+    /// The one-pass path answers exactly as the general one, or defers.
+    #[test]
+    fn fast_path_agrees_with_the_general_one() {
+        for s in [
+            "server:1337",
+            "n1:0",
+            "n1:65535",
+            "n1:65536",
+            "n1:000080",
+            "n1:+80",
+            "n1:",
+            "n1",
+            ":80",
+            "a:b:80",
+            "x:08",
+            "node-7:12345",
+            "zz:123456",
+        ] {
+            let general = s
+                .rsplit_once(':')
+                .and_then(|(name, port)| Some((name, port.parse::<u16>().ok()?)))
+                .and_then(|(name, port)| host(name, port).ok());
+            let general = general.map(|t| format!("{t:?}"));
+            if let Some(fast) = parse_name_port(s) {
+                assert_eq!(Some(format!("{fast:?}")), general, "{s}");
+            }
+        }
+        assert!(parse_name_port("server:1337").is_some());
     }
 }

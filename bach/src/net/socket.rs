@@ -135,8 +135,19 @@ impl UdpSocket {
     /// `HostUnreachable` if no node has the address, or as name resolution
     /// fails (`NotFound`).
     pub async fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], target: A) -> io::Result<usize> {
-        let dst = with_sim(self.sim, |inner| self.resolve(inner, target))?;
-        poll_fn(|cx| self.poll_send_to(cx, buf, dst)).await
+        // Without exploration there is no scheduling point: resolve and send
+        // in one visit to the simulation.
+        let sent = with_sim(self.sim, |inner| {
+            let dst = self.resolve(inner, target)?;
+            if inner.interleave.enabled() {
+                return Ok(Err(dst));
+            }
+            state::send(inner, self.handle, buf, dst).map(Ok)
+        })?;
+        match sent {
+            Ok(len) => Ok(len),
+            Err(dst) => poll_fn(|cx| self.poll_send_to(cx, buf, dst)).await,
+        }
     }
 
     /// [`send_to`](Self::send_to) without `async`.
@@ -280,6 +291,9 @@ impl UdpSocket {
 
     /// Resolves a send's destination (a host name through the node table).
     fn resolve<A: ToSocketAddrs>(&self, inner: &Inner, target: A) -> io::Result<SocketAddr> {
+        if let Some(text) = target.as_text() {
+            return state::borrow(inner).resolve_text(text, self.handle);
+        }
         Ok(match target.to_target()? {
             Target::Addr(addr) => addr,
             host => {

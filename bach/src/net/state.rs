@@ -32,7 +32,7 @@
 //! order that could depend on anything but the run.
 
 use super::{
-    addr::Target,
+    addr::{Target, ToSocketAddrs},
     capture::{Capture, Note, Record},
     choices::Choices,
     log::{PacketFate, RawEvent},
@@ -84,6 +84,10 @@ pub(crate) struct State {
     packets: Packets,
     /// The arrival batch a new packet may join (see [`schedule`]).
     batch: Option<Batch>,
+    /// Packet keys of the pending batches of more than one packet.
+    batch_lists: slab::Slab<Vec<u32>>,
+    /// Emptied key lists, kept so steady-state batching allocates nothing.
+    spare_lists: Vec<Vec<u32>>,
     /// Timer wheel entries (arrival batches) the network has pending.
     scheduled: usize,
     pool: Pool,
@@ -103,6 +107,48 @@ pub(crate) struct State {
     /// compares one string instead of searching the node table. Nodes are
     /// never renamed or removed, so it never goes stale.
     last_name: Option<(Box<str>, NodeId)>,
+    /// The `"host:port"` text whose host was resolved last through the
+    /// node table, and its address: a loop sending to `"server:1337"`
+    /// compares a few bytes instead of parsing and resolving. Node names
+    /// never change meaning, so it never goes stale (`localhost`, whose
+    /// meaning depends on the sender, is never remembered).
+    last_text: LastText,
+}
+
+/// A short `"host:port"` text and the address it resolved to, stored
+/// inline so that remembering a new one never allocates.
+struct LastText {
+    len: u8,
+    bytes: [u8; LastText::CAPACITY],
+    addr: SocketAddr,
+}
+
+impl LastText {
+    const CAPACITY: usize = 62;
+
+    fn empty() -> Self {
+        Self {
+            len: 0,
+            bytes: [0; Self::CAPACITY],
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        }
+    }
+
+    #[inline]
+    fn recall(&self, text: &str) -> Option<SocketAddr> {
+        (self.len > 0 && self.bytes[..usize::from(self.len)] == *text.as_bytes())
+            .then_some(self.addr)
+    }
+
+    fn remember(&mut self, text: &str, addr: SocketAddr) {
+        let Some(bytes) = self.bytes.get_mut(..text.len()) else {
+            self.len = 0;
+            return;
+        };
+        bytes.copy_from_slice(text.as_bytes());
+        self.len = text.len() as u8;
+        self.addr = addr;
+    }
 }
 
 /// The sockets bound on one node.
@@ -170,7 +216,7 @@ struct Socket {
 
 /// Packet keys use the low bits of `Packet::link`, flags the high ones.
 const KEY_BITS: u32 = 28;
-/// No next packet in an arrival batch (and one more than the largest key).
+/// No batch list (and one more than the largest key).
 const NONE: u32 = (1 << KEY_BITS) - 1;
 /// This copy is an extra one made by duplication.
 const DUPLICATE: u32 = 1 << KEY_BITS;
@@ -200,8 +246,9 @@ struct Packet {
     to: NodeId,
     src_port: u16,
     dst_port: u16,
-    /// The next packet of the same arrival batch (`NONE` at the end) in the
-    /// low `KEY_BITS` bits, flags above.
+    /// In the low `KEY_BITS` bits, for the head of an arrival batch: the
+    /// batch's key list (`NONE` for a batch of one, see [`Batch`]); flags
+    /// above.
     link: u32,
 }
 
@@ -211,13 +258,13 @@ const _: () = assert!(std::mem::size_of::<Option<Packet>>() == 64);
 
 impl Packet {
     #[inline]
-    fn next(&self) -> u32 {
+    fn batch_list(&self) -> u32 {
         self.link & NONE
     }
 
     #[inline]
-    fn set_next(&mut self, next: u32) {
-        self.link = (self.link & !NONE) | next;
+    fn set_batch_list(&mut self, list: u32) {
+        self.link = (self.link & !NONE) | list;
     }
 
     #[inline]
@@ -241,15 +288,23 @@ fn flags(duplicate: bool, corrupted: bool, monitor_copy: bool, received: bool) -
 }
 
 /// Packets arriving at the same instant, scheduled back to back: one
-/// timer-wheel entry (`TimerEvent::Deliver(head)`) and a chain through
-/// `Packet::next`. A packet joins the newest batch only if it arrives at
-/// the same instant and nothing else was put on the wheel since, which is
-/// exactly when a separate entry would have fired right after the batch:
-/// batching changes no order, it only saves a wheel entry per packet.
+/// timer-wheel entry (`TimerEvent::Deliver(head)`). A packet joins the
+/// newest batch only if it arrives at the same instant and nothing else was
+/// put on the wheel since, which is exactly when a separate entry would have
+/// fired right after the batch: batching changes no order, it only saves a
+/// wheel entry per packet.
+///
+/// A batch of one packet is just its head (its `Packet::batch_list` is
+/// `NONE`). A larger batch keeps its keys, head first, in a list of
+/// [`State::batch_lists`] whose index is the head's `batch_list`. A list
+/// rather than a chain through the packets: delivering a million packets
+/// then reads the keys ahead and prefetches the packets, instead of
+/// chasing one cache miss after another.
 #[derive(Clone, Copy)]
 struct Batch {
     head: u32,
-    tail: u32,
+    /// The batch's key list, `NONE` while the batch is only its head.
+    list: u32,
     at: u64,
     /// `Inner::timer_inserts` when the batch was scheduled.
     inserts: u64,
@@ -288,6 +343,11 @@ impl Packets {
         match self.free.pop() {
             Some(key) => {
                 *self.slot(key) = Some(packet);
+                // Freed slots are scattered (packets are received in another
+                // order than sent): request the next one early.
+                if let Some(&next) = self.free.last() {
+                    self.prefetch(next);
+                }
                 key
             }
             None => {
@@ -318,6 +378,20 @@ impl Packets {
         self.slot(key)
             .as_mut()
             .expect("a packet key refers to a live packet")
+    }
+
+    /// Frees a packet that is no longer needed, its payload buffer (if it
+    /// has one) going back to `pool`. Unlike [`Packets::remove`] the packet
+    /// is not moved out: a receive only reads the payload, then frees it.
+    #[inline]
+    fn discard(&mut self, key: u32, pool: &mut Pool) {
+        let slot = self.slot(key);
+        let packet = slot.as_mut().expect("a packet key refers to a live packet");
+        if let Payload::Heap(buffer) = &mut packet.payload {
+            pool.recycle(Payload::Heap(std::mem::take(buffer)));
+        }
+        *slot = None;
+        self.free.push(key);
     }
 
     #[inline]
@@ -362,6 +436,8 @@ impl Packets {
 
 /// How many queued datagrams ahead a receive prefetches.
 const PREFETCH_AHEAD: usize = 4;
+/// How many packets of an arrival batch ahead a delivery prefetches.
+const DELIVER_AHEAD: usize = 8;
 
 /// What a socket handle needs to find its socket.
 #[derive(Clone, Copy, Debug)]
@@ -409,6 +485,8 @@ impl State {
             sockets: slab::Slab::new(),
             packets: Packets::default(),
             batch: None,
+            batch_lists: slab::Slab::new(),
+            spare_lists: Vec::new(),
             scheduled: 0,
             pool: Pool::default(),
             monitors: Vec::new(),
@@ -419,6 +497,7 @@ impl State {
             trace,
             next_packet_id: 0,
             last_name: None,
+            last_text: LastText::empty(),
         }
     }
 
@@ -505,16 +584,10 @@ impl State {
         match target {
             Target::Addr(addr) => Ok(addr),
             Target::Host(name, port) => {
+                if let Some(node) = self.node_named(name) {
+                    return Ok(SocketAddr::new(self.network.nodes().addr(node), port));
+                }
                 let nodes = self.network.nodes();
-                if let Some((last, node)) = &self.last_name {
-                    if **last == *name {
-                        return Ok(SocketAddr::new(nodes.addr(*node), port));
-                    }
-                }
-                if let Some(node) = nodes.node_by_name(name) {
-                    self.last_name = Some((name.into(), node));
-                    return Ok(SocketAddr::new(nodes.addr(node), port));
-                }
                 if let (Some(here), true) = (here, name.eq_ignore_ascii_case("localhost")) {
                     return Ok(SocketAddr::new(nodes.addr(here), port));
                 }
@@ -528,6 +601,44 @@ impl State {
                 ))
             }
         }
+    }
+
+    /// The node called `name`, if any (not `localhost`).
+    #[inline]
+    fn node_named(&mut self, name: &str) -> Option<NodeId> {
+        if let Some((last, node)) = &self.last_name {
+            if **last == *name {
+                return Some(*node);
+            }
+        }
+        let node = self.network.nodes().node_by_name(name)?;
+        self.last_name = Some((name.into(), node));
+        Some(node)
+    }
+
+    /// Resolves a send's destination written as `"host:port"` text, like
+    /// [`State::resolve`] with the node of socket `from` as `localhost`; a
+    /// text naming a node is remembered, and the next call with the same
+    /// text costs a comparison.
+    #[inline]
+    pub(crate) fn resolve_text(&mut self, text: &str, from: Handle) -> io::Result<SocketAddr> {
+        if let Some(addr) = self.last_text.recall(text) {
+            return Ok(addr);
+        }
+        self.resolve_text_slow(text, from)
+    }
+
+    #[cold]
+    fn resolve_text_slow(&mut self, text: &str, from: Handle) -> io::Result<SocketAddr> {
+        let target = text.to_target()?;
+        let here = self.socket_node(from);
+        let addr = self.resolve(target, here)?;
+        if let Target::Host(name, _) = target {
+            if self.node_named(name).is_some() {
+                self.last_text.remember(text, addr);
+            }
+        }
+        Ok(addr)
     }
 
     /// The node that receives packets sent from `from` to `ip`.
@@ -652,8 +763,7 @@ impl State {
         let socket = self.sockets.remove(handle.key as usize);
         self.ports[socket.node.index()].remove(socket.port);
         for key in socket.queue {
-            let packet = self.packets.remove(key);
-            self.pool.recycle(packet.payload);
+            self.packets.discard(key, &mut self.pool);
         }
     }
 
@@ -769,6 +879,7 @@ impl State {
     pub(crate) fn teardown(&mut self) {
         self.packets.clear();
         self.batch = None;
+        self.batch_lists.clear();
         self.scheduled = 0;
         for (_, socket) in self.sockets.iter_mut() {
             socket.queue.clear();
@@ -1016,13 +1127,19 @@ pub(crate) fn send(
 #[inline]
 fn schedule(inner: &Inner, st: &mut State, at: u64, key: u32) {
     st.packets.in_flight += 1;
-    st.packets.get_mut(key).set_next(NONE);
+    st.packets.get_mut(key).set_batch_list(NONE);
     let inserts = inner.timer_inserts.get();
     if let Some(batch) = st.batch.as_mut().filter(|_| !st.unbatched) {
         if batch.at == at && batch.inserts == inserts {
-            let tail = batch.tail;
-            batch.tail = key;
-            st.packets.get_mut(tail).set_next(key);
+            if batch.list == NONE {
+                let mut keys = st.spare_lists.pop().unwrap_or_default();
+                keys.push(batch.head);
+                let list = st.batch_lists.insert(keys);
+                assert!(list < NONE as usize, "fewer than 2^28 - 1 batches at once");
+                batch.list = list as u32;
+                st.packets.get_mut(batch.head).set_batch_list(batch.list);
+            }
+            st.batch_lists[batch.list as usize].push(key);
             return;
         }
     }
@@ -1030,7 +1147,7 @@ fn schedule(inner: &Inner, st: &mut State, at: u64, key: u32) {
     st.scheduled += 1;
     st.batch = Some(Batch {
         head: key,
-        tail: key,
+        list: NONE,
         at,
         inserts: inner.timer_inserts.get(),
     });
@@ -1100,17 +1217,29 @@ pub(crate) fn deliver(inner: &Inner, head: u32) {
     if st.batch.is_some_and(|batch| batch.head == head) {
         st.batch = None;
     }
-    let mut key = head;
-    while key != NONE {
-        let next = st.packets.get(key).next();
+    let list = st.packets.get(head).batch_list();
+    if list == NONE {
+        st.packets.in_flight -= 1;
+        if let Err(message) = deliver_one(inner, st, now, head) {
+            drop(state);
+            inner.fail(message);
+        }
+        return;
+    }
+    let mut keys = st.batch_lists.remove(list as usize);
+    for (index, &key) in keys.iter().enumerate() {
+        if let Some(&ahead) = keys.get(index + DELIVER_AHEAD) {
+            st.packets.prefetch(ahead);
+        }
         st.packets.in_flight -= 1;
         if let Err(message) = deliver_one(inner, st, now, key) {
             drop(state);
             inner.fail(message);
             return;
         }
-        key = next;
     }
+    keys.clear();
+    st.spare_lists.push(keys);
 }
 
 /// One packet arrives: checks the receiver, asks the monitors, queues it.
@@ -1336,8 +1465,7 @@ pub(crate) fn poll_recv(
         if let Some(&ahead) = socket.queue.get(PREFETCH_AHEAD - 1) {
             st.packets.prefetch(ahead);
         }
-        let packet = st.packets.remove(key);
-        st.pool.recycle(packet.payload);
+        st.packets.discard(key, &mut st.pool);
     }
     let src = SocketAddr::new(st.network.nodes().addr(from), port);
     Poll::Ready(Ok((n, src)))

@@ -239,6 +239,7 @@ impl Inner {
     }
 
     /// Records an event in the current context (node and task).
+    #[inline]
     pub(crate) fn trace_event(&self, kind: RawKind) {
         if self.trace.enabled() {
             self.trace.push(RawEvent {
@@ -252,10 +253,15 @@ impl Inner {
 
     /// Prints events recorded since the last flush to the live sink
     /// (`BACH_TRACE`), at a point where no simulation state is borrowed.
+    #[inline]
     pub(crate) fn flush_trace_sink(&self) {
-        if !self.trace.has_sink() {
-            return;
+        if self.trace.has_sink() {
+            self.print_unprinted();
         }
+    }
+
+    #[cold]
+    fn print_unprinted(&self) {
         for raw in self.trace.take_unprinted() {
             self.trace.note_name(&raw);
             let name_of = |id| self.trace.live_name(id);

@@ -91,6 +91,9 @@ pub(crate) struct Wheel<T> {
     elapsed: u64,
     entries: slab::Slab<Entry<T>>,
     levels: Box<[Level]>,
+    /// Bit `l` is set when level `l` has an occupied slot, so finding the
+    /// lowest occupied level is one `trailing_zeros`, not a scan.
+    occupied_levels: u16,
     linked: usize,
     /// Emptied key vectors, kept for the next slot that fills.
     spare: Vec<Vec<u32>>,
@@ -164,6 +167,7 @@ impl<T> Wheel<T> {
             elapsed: 0,
             entries: slab::Slab::new(),
             levels,
+            occupied_levels: 0,
             linked: 0,
             spare,
         }
@@ -359,33 +363,30 @@ impl<T> Wheel<T> {
     /// Level, slot and slot start of the earliest occupied slot.
     #[inline]
     fn next_expiration(&self) -> Option<(usize, usize, u64)> {
-        if self.linked == 0 {
+        if self.linked == 0 || self.occupied_levels == 0 {
             return None;
         }
-        for (level, lvl) in self.levels.iter().enumerate() {
-            if lvl.occupied == 0 {
-                continue;
-            }
-            let shift = LEVEL_BITS * level as u32;
-            let now_slot = ((self.elapsed >> shift) & (SLOTS as u64 - 1)) as u32;
-            let slot =
-                (lvl.occupied.rotate_right(now_slot).trailing_zeros() + now_slot) as usize % SLOTS;
-            // Bits above this level come from `elapsed`; the top level has none.
-            let above = shift + LEVEL_BITS;
-            let high = if above >= 64 {
-                0
-            } else {
-                self.elapsed >> above << above
-            };
-            let mut start = high | ((slot as u64) << shift);
-            if (slot as u32) < now_slot {
-                // Wrapped into the next rotation of this level (cannot happen
-                // while entries share `elapsed`'s higher bits; kept for safety).
-                start = start.saturating_add(1u64.checked_shl(above).unwrap_or(u64::MAX));
-            }
-            return Some((level, slot, start.max(self.elapsed)));
+        let level = self.occupied_levels.trailing_zeros() as usize;
+        let lvl = &self.levels[level];
+        debug_assert_ne!(lvl.occupied, 0);
+        let shift = LEVEL_BITS * level as u32;
+        let now_slot = ((self.elapsed >> shift) & (SLOTS as u64 - 1)) as u32;
+        let slot =
+            (lvl.occupied.rotate_right(now_slot).trailing_zeros() + now_slot) as usize % SLOTS;
+        // Bits above this level come from `elapsed`; the top level has none.
+        let above = shift + LEVEL_BITS;
+        let high = if above >= 64 {
+            0
+        } else {
+            self.elapsed >> above << above
+        };
+        let mut start = high | ((slot as u64) << shift);
+        if (slot as u32) < now_slot {
+            // Wrapped into the next rotation of this level (cannot happen
+            // while entries share `elapsed`'s higher bits; kept for safety).
+            start = start.saturating_add(1u64.checked_shl(above).unwrap_or(u64::MAX));
         }
-        None
+        Some((level, slot, start.max(self.elapsed)))
     }
 
     fn cascade(&mut self, level: usize, slot: usize) {
@@ -408,6 +409,9 @@ impl<T> Wheel<T> {
     fn reset_slot(&mut self, level: usize, slot: usize) {
         let lvl = &mut self.levels[level];
         lvl.occupied &= !(1u64 << slot);
+        if lvl.occupied == 0 {
+            self.occupied_levels &= !(1 << level);
+        }
         let s = &mut lvl.slots[slot];
         s.head = 0;
         s.live = 0;
@@ -435,6 +439,7 @@ impl<T> Wheel<T> {
         let slot = ((deadline >> (LEVEL_BITS * level as u32)) & (SLOTS as u64 - 1)) as usize;
         let lvl = &mut self.levels[level];
         lvl.occupied |= 1u64 << slot;
+        self.occupied_levels |= 1 << level;
         let s = &mut lvl.slots[slot];
         if s.keys.capacity() == 0 {
             if let Some(keys) = self.spare.pop() {
