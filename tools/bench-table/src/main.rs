@@ -73,6 +73,10 @@ const WORKLOADS: &[(&str, &str)] = &[
         "model_check/depth_10",
         "model checking the retrying ping-pong, depth 10; per search",
     ),
+    (
+        "model_check_parallel/depth_10",
+        "breadth-first model checking, depth 10, by thread count; per search",
+    ),
 ];
 
 /// One criterion measurement.
@@ -126,7 +130,7 @@ fn read_measurement(benchmark: &Path) -> io::Result<Measurement> {
 /// `anysystem` → (AnySystem, ""); a `mesh` parameter is the variant `K=…`.
 fn classify(group: &str, function: &str, value: Option<&str>) -> (String, String) {
     let (name, mut variant) = match function.split_once('_') {
-        Some((name, variant)) => (name, variant.to_string()),
+        Some((name, variant)) => (name, variant.replace('_', " ")),
         None => (function, String::new()),
     };
     let (name, flavour) = match name.split_once('+') {
@@ -396,6 +400,10 @@ mod tests {
         assert_eq!(
             c("explore_contention", "shuttle_dfs", None),
             ("shuttle".into(), "dfs".into())
+        );
+        assert_eq!(
+            c("model_check_parallel/depth_10", "bach_bfs_2_threads", None),
+            ("bach".into(), "bfs 2 threads".into())
         );
         assert_eq!(
             c("mesh", "bach-0.2", Some("1000")),
