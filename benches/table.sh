@@ -5,7 +5,7 @@
 # and ratios to benches/RESULTS.md and into README.md (between the
 # bench-table markers).
 #
-#   benches/table.sh                   # everything, ~25 minutes on 2 cores
+#   benches/table.sh                   # everything, ~12 minutes on 2 cores
 #   BENCH_SECONDS=2 benches/table.sh   # shorter measurements, noisier
 #   benches/table.sh --table-only      # rebuild the table from the last run
 set -euo pipefail
