@@ -62,6 +62,42 @@ pub(crate) struct Pool {
     free: Vec<Vec<u8>>,
 }
 
+/// Buffers kept per thread from dropped simulations' pools.
+const SPARE_KEPT: usize = 64;
+
+thread_local! {
+    /// Payload buffers of dropped simulations, for the next simulation on
+    /// this thread: a model checker builds a simulation per execution, and
+    /// each would otherwise allocate a buffer for every datagram it sends
+    /// before its own pool fills.
+    static SPARE: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        if self.free.is_empty() {
+            return;
+        }
+        let _ = SPARE.try_with(|spare| {
+            if let Ok(mut spare) = spare.try_borrow_mut() {
+                let room = SPARE_KEPT.saturating_sub(spare.len());
+                let keep = self.free.len().min(room);
+                spare.extend(self.free.drain(..keep));
+            }
+        });
+    }
+}
+
+/// A buffer from this thread's spares, or a new one.
+#[cold]
+fn spare_buffer() -> Vec<u8> {
+    SPARE
+        .try_with(|spare| spare.try_borrow_mut().ok().and_then(|mut s| s.pop()))
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
 impl Pool {
     /// A payload holding a copy of `data`.
     #[inline]
@@ -74,7 +110,7 @@ impl Pool {
                 bytes,
             };
         }
-        let mut buffer = self.free.pop().unwrap_or_default();
+        let mut buffer = self.free.pop().unwrap_or_else(spare_buffer);
         buffer.clear();
         buffer.extend_from_slice(data);
         Payload::Heap(buffer)

@@ -177,8 +177,21 @@ impl UdpSocket {
 
     /// Sends `buf` to the connected peer; `NotConnected` without one.
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        let peer = self.peer_addr()?;
-        poll_fn(|cx| self.poll_send_to(cx, buf, peer)).await
+        // As `send_to`: without exploration, find the peer and send in one
+        // visit to the simulation.
+        let sent = with_sim(self.sim, |inner| {
+            let peer = state::borrow(inner)
+                .peer(self.handle)?
+                .ok_or_else(|| self.not_connected())?;
+            if inner.interleave.enabled() {
+                return Ok(Err(peer));
+            }
+            state::send(inner, self.handle, buf, peer).map(Ok)
+        })?;
+        match sent {
+            Ok(len) => Ok(len),
+            Err(peer) => poll_fn(|cx| self.poll_send_to(cx, buf, peer)).await,
+        }
     }
 
     /// [`send`](Self::send) without `async`.

@@ -332,6 +332,14 @@ struct Packets {
 const CHUNK_BITS: u32 = 10;
 const CHUNK: usize = 1 << CHUNK_BITS;
 
+thread_local! {
+    /// An emptied first chunk of a dropped simulation's packet storage, for
+    /// the next simulation on this thread: allocating and freeing 64 KiB for
+    /// every short simulation (a model checker runs one per execution) costs
+    /// more than its packets.
+    static SPARE_CHUNK: std::cell::Cell<Vec<Option<Packet>>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 impl Packets {
     #[inline]
     fn slot(&mut self, key: u32) -> &mut Option<Packet> {
@@ -354,7 +362,17 @@ impl Packets {
                 let key = self.fresh;
                 assert!(key < NONE, "fewer than 2^28 - 1 packets at once");
                 if key as usize & (CHUNK - 1) == 0 {
-                    self.chunks.push(Vec::with_capacity(CHUNK));
+                    let chunk = match key {
+                        0 => SPARE_CHUNK
+                            .try_with(|spare| spare.take())
+                            .unwrap_or_default(),
+                        _ => Vec::new(),
+                    };
+                    self.chunks.push(if chunk.capacity() == CHUNK {
+                        chunk
+                    } else {
+                        Vec::with_capacity(CHUNK)
+                    });
                 }
                 self.fresh += 1;
                 self.chunks
@@ -404,7 +422,25 @@ impl Packets {
         packet
     }
 
-    fn clear(&mut self) {
+    /// Drops every packet (their heap payloads go back to `pool`); the
+    /// first chunk is kept for the thread's next simulation.
+    fn clear(&mut self, pool: &mut Pool) {
+        for chunk in &mut self.chunks {
+            for packet in chunk.drain(..).flatten() {
+                pool.recycle(packet.payload);
+            }
+        }
+        if !self.chunks.is_empty() {
+            let first = self.chunks.swap_remove(0);
+            let _ = SPARE_CHUNK.try_with(|spare| {
+                let kept = spare.take();
+                spare.set(if kept.capacity() == CHUNK {
+                    kept
+                } else {
+                    first
+                });
+            });
+        }
         self.chunks.clear();
         self.fresh = 0;
         self.free.clear();
@@ -877,7 +913,7 @@ impl State {
 
     /// Drops every packet in flight and closes the capture (teardown).
     pub(crate) fn teardown(&mut self) {
-        self.packets.clear();
+        self.packets.clear(&mut self.pool);
         self.batch = None;
         self.batch_lists.clear();
         self.scheduled = 0;
