@@ -52,6 +52,14 @@
 //! tree (goal reached, depth limit, or a transition into a visited state),
 //! as bach counts them.
 //!
+//! **Copies.** Both models' processes can be copied: AnySystem requires
+//! it (its processes are `Clone` and restore states through `set_state`);
+//! bach's implement `Process::clone_process`, which lets its depth-first
+//! search save the system at each step and resume a backtracked path from
+//! the nearest saved state instead of re-running the setup and the prefix.
+//! The paths, states and counts are the same as with re-running
+//! (`tests/model_checking.rs` checks it); only the time differs.
+//!
 //! One criterion iteration is one complete model-checking run (system set
 //! up included). Before the timed runs, each depth prints the counts and
 //! the single-run rates of both checkers.
@@ -110,6 +118,7 @@ mod ours {
     };
     use std::time::{Duration, Instant};
 
+    #[derive(Clone)]
     pub struct PingClient {
         done: bool,
     }
@@ -133,13 +142,20 @@ mod ours {
         fn state(&self) -> Option<String> {
             Some(self.done.to_string())
         }
+        fn clone_process(&self) -> Option<Self> {
+            Some(self.clone())
+        }
     }
 
+    #[derive(Clone)]
     pub struct PongServer;
 
     impl Process for PongServer {
         fn on_message(&mut self, msg: Message, from: &str, ctx: &mut Context) {
             ctx.send(Message::new("PONG", msg.data()), from);
+        }
+        fn clone_process(&self) -> Option<Self> {
+            Some(self.clone())
         }
     }
 

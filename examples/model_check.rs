@@ -32,7 +32,7 @@ use bach::{
 use std::collections::BTreeSet;
 
 /// Sends one increment and retries until it is acknowledged.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Client {
     acked: bool,
 }
@@ -59,9 +59,16 @@ impl Process for Client {
     fn state(&self) -> Option<String> {
         Some(format!("acked={}", self.acked))
     }
+
+    // A copy lets the depth-first checker save the system at each step and
+    // resume paths from there instead of re-running them from the start.
+    fn clone_process(&self) -> Option<Self> {
+        Some(self.clone())
+    }
 }
 
 /// Applies increments; with `dedup`, each request id only once.
+#[derive(Clone)]
 struct Counter {
     dedup: bool,
     value: u64,
@@ -80,6 +87,10 @@ impl Process for Counter {
 
     fn state(&self) -> Option<String> {
         Some(format!("value={} applied={:?}", self.value, self.applied))
+    }
+
+    fn clone_process(&self) -> Option<Self> {
+        Some(self.clone())
     }
 }
 

@@ -69,7 +69,64 @@ struct NodeFaults {
     drop_outgoing: bool,
 }
 
+/// Everything about a [`Network`] that changes as it runs — link configs,
+/// faults, bandwidth queues, counters — without its node table (nodes are
+/// only ever added, never renamed or removed). Taken by
+/// [`Network::save`], put back by [`Network::restore`]: a model checker
+/// resumes paths from saved states with it.
+#[derive(Clone, Debug)]
+pub struct Saved {
+    nodes: usize,
+    default_link: LinkConfig,
+    overrides: LinkMap<LinkConfig>,
+    busy_until: Vec<Vec<u64>>,
+    node_faults: Vec<NodeFaults>,
+    partitioned: BitMatrix,
+    disabled: BitMatrix,
+    stats: Stats,
+    node_stats: Vec<NodeStats>,
+}
+
 impl Network {
+    /// The network's changing state (see [`Saved`]).
+    pub fn save(&self) -> Saved {
+        Saved {
+            nodes: self.nodes.len(),
+            default_link: self.default_link,
+            overrides: self.overrides.clone(),
+            busy_until: self.busy_until.clone(),
+            node_faults: self.node_faults.clone(),
+            partitioned: self.partitioned.clone(),
+            disabled: self.disabled.clone(),
+            stats: self.stats,
+            node_stats: self.node_stats.clone(),
+        }
+    }
+
+    /// Whether [`Network::restore`] can put `saved` back (no node was
+    /// added since).
+    pub fn can_restore(&self, saved: &Saved) -> bool {
+        self.nodes.len() == saved.nodes
+    }
+
+    /// Puts the state [`Network::save`] returned back, reusing this
+    /// network's buffers. Returns `false`, changing nothing, if nodes were
+    /// added since the save.
+    pub fn restore(&mut self, saved: &Saved) -> bool {
+        if !self.can_restore(saved) {
+            return false;
+        }
+        self.default_link = saved.default_link;
+        self.overrides.clone_from(&saved.overrides);
+        self.busy_until.clone_from(&saved.busy_until);
+        self.node_faults.clone_from(&saved.node_faults);
+        self.partitioned.clone_from(&saved.partitioned);
+        self.disabled.clone_from(&saved.disabled);
+        self.stats = saved.stats;
+        self.node_stats.clone_from(&saved.node_stats);
+        true
+    }
+
     /// An empty network numbering nodes from the default plan (`10.0.0.0/8`)
     /// with the default [`LinkConfig`] on every link.
     pub fn new() -> Self {
@@ -559,11 +616,25 @@ impl Hasher for LinkKeyHasher {
 
 /// A square bit matrix stored as one growable row per source node, so adding
 /// nodes never relayouts it and reading an unset row costs nothing.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 struct BitMatrix {
     rows: Vec<Vec<u64>>,
     /// False while no bit was ever set since the last clear: the common case.
     any: bool,
+}
+
+impl Clone for BitMatrix {
+    fn clone(&self) -> Self {
+        Self {
+            rows: self.rows.clone(),
+            any: self.any,
+        }
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        self.rows.clone_from(&source.rows);
+        self.any = source.any;
+    }
 }
 
 impl BitMatrix {

@@ -213,9 +213,13 @@
 //! * **Exploration re-executes.** Interleaving exploration and model
 //!   checking run the body from the start for every execution (stateless),
 //!   so bodies must be deterministic, and the cost grows with the depth of
-//!   the search. Pruning by fingerprints is sound only if everything that
-//!   affects the future is registered (a process's `state()`,
-//!   [`check::state`]); see [`check::model`].
+//!   the search. The exception: depth-first model checking of a system made
+//!   only of processes that copy themselves
+//!   ([`Process::clone_process`](process::Process::clone_process)) saves
+//!   the system at every step and resumes each path from the nearest saved
+//!   state, with the same results. Pruning by fingerprints is sound only if
+//!   everything that affects the future is registered (a process's
+//!   `state()`, [`check::state`]); see [`check::model`].
 //!
 //! Simulations share nothing, so many run in parallel on separate threads
 //! (that is how sweeps and parallel model checking use every core). Without

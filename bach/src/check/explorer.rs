@@ -26,9 +26,14 @@ use std::{
 pub(crate) struct Recorder {
     scheduler: Rc<RefCell<dyn Scheduler>>,
     recording: Rc<RefCell<Recording>>,
-    words: Option<Xoshiro256PlusPlus>,
+    /// Shared with [`Recorder::words`], so a checkpoint can save and
+    /// restore the generator's position.
+    words: Rc<RefCell<Option<Xoshiro256PlusPlus>>>,
     /// How to describe the execution in failure messages.
     label: Rc<str>,
+    /// The number of the execution, appended to `label` when not 0 (set
+    /// per path when one simulation runs many, see [`Recorder::execution`]).
+    execution: Rc<Cell<u64>>,
 }
 
 impl Recorder {
@@ -52,10 +57,24 @@ impl Recorder {
         let recorder = Self {
             scheduler,
             recording: recording.clone(),
-            words: words_seed.map(Xoshiro256PlusPlus::seed_from_u64),
+            words: Rc::new(RefCell::new(
+                words_seed.map(Xoshiro256PlusPlus::seed_from_u64),
+            )),
             label,
+            execution: Rc::new(Cell::new(0)),
         };
         (recorder, recording)
+    }
+
+    /// The generator of this recorder's random words (when drawn from a
+    /// seed), shared.
+    pub(crate) fn words(&self) -> Rc<RefCell<Option<Xoshiro256PlusPlus>>> {
+        self.words.clone()
+    }
+
+    /// The number of the execution in failure messages, shared.
+    pub(crate) fn execution(&self) -> Rc<Cell<u64>> {
+        self.execution.clone()
     }
 
     /// [`Recorder::new`] for a path that gets a stimulus after `stage`
@@ -101,7 +120,7 @@ impl ChoiceSource for Recorder {
     }
 
     fn next_u64(&mut self) -> u64 {
-        if let Some(words) = &mut self.words {
+        if let Some(words) = self.words.borrow_mut().as_mut() {
             return words.next_u64();
         }
         let word = self.scheduler.borrow_mut().next_u64();
@@ -110,11 +129,14 @@ impl ChoiceSource for Recorder {
     }
 
     fn reproduce(&self) -> String {
-        format!(
-            "{}; rerun with BACH_REPLAY={}",
-            self.label,
-            self.recording.borrow().token()
-        )
+        let token = self.recording.borrow().token();
+        match self.execution.get() {
+            0 => format!("{}; rerun with BACH_REPLAY={token}", self.label),
+            n => format!(
+                "{}, execution {n}; rerun with BACH_REPLAY={token}",
+                self.label
+            ),
+        }
     }
 }
 
@@ -341,6 +363,8 @@ impl Explorer {
                 stimulus: None,
                 snapshot: (model.visited == Visited::Fingerprints).then_some(snapshot),
                 log: Some(&log),
+                resume: None,
+                checkpoint: None,
             };
             let end = settings.execute(sim, &setup, &run);
             let children: Vec<Vec<u32>> = scheduler.borrow().children().collect();
@@ -702,6 +726,8 @@ impl Explorer {
             stimulus: None,
             snapshot: None,
             log: None,
+            resume: None,
+            checkpoint: None,
         }
     }
 
@@ -869,6 +895,204 @@ impl Explorer {
         Ok(complete)
     }
 
+    /// The depth-first scheduler to run a checkpointed search with, when
+    /// this explorer may: model checking with the built-in depth-first
+    /// strategy, no states collected.
+    fn checkpointing(&self) -> Option<Rc<RefCell<Dfs>>> {
+        (self.model.is_some()
+            && self.strategy == Strategy::Dfs
+            && self.custom.is_none()
+            && self.collect.is_none())
+        .then(|| Rc::new(RefCell::new(Dfs::new(self.seed))))
+    }
+
+    /// [`Explorer::search`] for depth-first model checking, resuming paths
+    /// from checkpoints instead of re-running them from the start.
+    ///
+    /// Every step boundary of a path saves the simulation
+    /// ([`Inner::save_checkpoint`](crate::runtime::Inner::save_checkpoint)),
+    /// with how many choices were made. When the search backtracks to
+    /// change the choice at index `i`, the deepest checkpoint made before
+    /// that choice is restored and only the choices from there on are
+    /// replayed: the same executions, states and tokens as re-running each
+    /// path from the start, without the setup and most of the prefix. If a
+    /// simulation cannot be saved (a process without
+    /// [`clone_process`](crate::process::Process::clone_process), tasks that
+    /// are not process hosts, tracing on) the search re-runs every path,
+    /// like [`Explorer::search`]; if one cannot be restored (tasks or nodes
+    /// came or went), that path is re-run from the start.
+    fn search_checkpointed(
+        &self,
+        body: &dyn Fn(&mut Simulation),
+        dfs: Rc<RefCell<Dfs>>,
+        label: &str,
+        visited: &RefCell<HashSet<u64>>,
+        report: &mut Report,
+        started: std::time::Instant,
+    ) -> Result<bool, Failure> {
+        /// A checkpoint and where in the path it was saved.
+        struct Saved {
+            /// Choices made before it.
+            position: usize,
+            depth: u32,
+            words: Option<Xoshiro256PlusPlus>,
+            checkpoint: crate::runtime::Checkpoint,
+        }
+        /// The simulation paths continue in, with its recorder's state.
+        struct Live {
+            sim: Simulation,
+            recording: Rc<RefCell<Recording>>,
+            words: Rc<RefCell<Option<Xoshiro256PlusPlus>>>,
+            execution: Rc<Cell<u64>>,
+        }
+        let scheduler: Rc<RefCell<dyn Scheduler>> = dfs.clone();
+        let cap = self.max_executions.unwrap_or(u64::MAX);
+        let saved: RefCell<Vec<Saved>> = RefCell::new(Vec::new());
+        let unsupported = Cell::new(false);
+        let words_now: RefCell<Option<Rc<RefCell<Option<Xoshiro256PlusPlus>>>>> =
+            RefCell::new(None);
+        let save = |inner: &crate::runtime::Inner, depth: u32| {
+            if unsupported.get() {
+                return;
+            }
+            match inner.save_checkpoint() {
+                Some(checkpoint) => saved.borrow_mut().push(Saved {
+                    position: dfs.borrow().cursor(),
+                    depth,
+                    words: words_now
+                        .borrow()
+                        .as_ref()
+                        .and_then(|words| words.borrow().clone()),
+                    checkpoint,
+                }),
+                None => {
+                    unsupported.set(true);
+                    saved.borrow_mut().clear();
+                }
+            }
+        };
+        let mut live: Option<Live> = None;
+        let mut complete = true;
+        let mut last_progress = started;
+        loop {
+            if report.executions == cap
+                || self
+                    .time_limit
+                    .is_some_and(|limit| started.elapsed() >= limit)
+            {
+                complete = false;
+                break;
+            }
+            if self.progress && report.executions & 63 == 0 {
+                let now = std::time::Instant::now();
+                if now - started > Duration::from_secs(2)
+                    && now - last_progress > Duration::from_secs(1)
+                {
+                    last_progress = now;
+                    report.elapsed = now - started;
+                    report.unique_states = visited.borrow().len() as u64;
+                    eprintln!("bach explore: {report}");
+                }
+            }
+            if !scheduler.borrow_mut().next_execution() {
+                break;
+            }
+            report.executions += 1;
+            let executions = report.executions;
+
+            // Resume from the deepest checkpoint before the changed choice.
+            let prefix = dfs.borrow().prefix();
+            let mut resume = None;
+            {
+                let mut saved = saved.borrow_mut();
+                while saved.last().is_some_and(|top| top.position >= prefix) {
+                    saved.pop();
+                }
+                if let (Some(current), Some(top)) = (live.as_mut(), saved.last()) {
+                    if current.sim.restore_checkpoint(&top.checkpoint) {
+                        current
+                            .recording
+                            .borrow_mut()
+                            .entries
+                            .truncate(top.position);
+                        current.words.borrow_mut().clone_from(&top.words);
+                        dfs.borrow_mut().resume_at(top.position);
+                        resume = Some(top.depth);
+                    }
+                }
+                if resume.is_none() {
+                    saved.clear();
+                }
+            }
+            report.resumed += u64::from(resume.is_some());
+            let mut run = self.path_run(&*scheduler, visited);
+            run.resume = resume;
+            run.checkpoint = Some(&save);
+            let result = match (resume, live.as_mut()) {
+                (Some(_), Some(current)) => {
+                    current.execution.set(executions);
+                    catch_unwind(AssertUnwindSafe(|| {
+                        Some(current.sim.run_checked(|| {}, &run))
+                    }))
+                    .map_err(|payload| panic_message(payload.as_ref()).to_string())
+                }
+                _ => {
+                    drop(live.take());
+                    let (recorder, recording) = Recorder::new(
+                        scheduler.clone(),
+                        self.interleavings,
+                        self.reduction,
+                        self.model_token(),
+                        label.into(),
+                    );
+                    let (words, execution) = (recorder.words(), recorder.execution());
+                    execution.set(executions);
+                    *words_now.borrow_mut() = Some(words.clone());
+                    let mut sim = self.simulation_for().choice_source(recorder);
+                    // Captures are written for the replay of a violation only.
+                    sim.inner.net.borrow_mut().capture.set_dir(None);
+                    let result = catch_unwind(AssertUnwindSafe(|| {
+                        body(&mut sim);
+                        Some(sim.run_checked(|| {}, &run))
+                    }))
+                    .map_err(|payload| panic_message(payload.as_ref()).to_string());
+                    live = Some(Live {
+                        sim,
+                        recording,
+                        words,
+                        execution,
+                    });
+                    result
+                }
+            };
+            report.states += run.states.get();
+            report.max_depth = report.max_depth.max(run.max_depth_seen.get());
+            match result {
+                Ok(end) => {
+                    *report.outcomes.entry(outcome_label(&end)).or_insert(0) += 1;
+                }
+                Err(message) => {
+                    let recording = live
+                        .take()
+                        .map(|current| current.recording.borrow().clone())
+                        .expect("a path ran in a simulation");
+                    let failure = Failure {
+                        execution: executions,
+                        message,
+                        token: recording.token(),
+                        trace: self.trace_of(recording, body, None),
+                    };
+                    eprintln!(
+                        "bach explorer: execution {executions} failed; rerun it with BACH_REPLAY={}",
+                        failure.token
+                    );
+                    return Err(failure);
+                }
+            }
+        }
+        Ok(complete)
+    }
+
     /// Continues model checking from states collected by an earlier
     /// [`Explorer::collect`] run of the same `setup`: each path replays the
     /// way to a collected state, applies `stimulus` there (inside the
@@ -986,15 +1210,20 @@ impl Explorer {
         if let Some(recording) = crate::runtime::replay_from_env() {
             return self.replay_env(recording, body, None, report, started);
         }
-        let complete = self.search(
-            body,
-            scheduler,
-            &label,
-            None,
-            &visited,
-            &mut report,
-            started,
-        )?;
+        let complete = match self.checkpointing() {
+            Some(dfs) => {
+                self.search_checkpointed(body, dfs, &label, &visited, &mut report, started)?
+            }
+            None => self.search(
+                body,
+                scheduler,
+                &label,
+                None,
+                &visited,
+                &mut report,
+                started,
+            )?,
+        };
         report.complete = complete
             && self.custom.is_none()
             && matches!(self.strategy, Strategy::Dfs | Strategy::Bfs);
@@ -1016,6 +1245,7 @@ pub struct Report {
     max_depth: u32,
     outcomes: BTreeMap<&'static str, u64>,
     collected: Vec<Collected>,
+    resumed: u64,
 }
 
 /// A state collected by [`Explorer::collect`]: the path that reached it,
@@ -1050,7 +1280,15 @@ impl Report {
             max_depth: 0,
             outcomes: BTreeMap::new(),
             collected: Vec::new(),
+            resumed: 0,
         }
+    }
+
+    /// How many executions resumed from a checkpoint instead of running
+    /// from the start (depth-first model checking of processes that
+    /// implement [`Process::clone_process`](crate::process::Process::clone_process)).
+    pub fn resumed(&self) -> u64 {
+        self.resumed
     }
 
     /// The states collected by [`Explorer::collect`], in the order found.
@@ -1144,6 +1382,9 @@ impl fmt::Display for Report {
             for (outcome, count) in &self.outcomes {
                 write!(f, ", {outcome}: {count}")?;
             }
+        }
+        if self.resumed > 0 {
+            write!(f, ", {} resumed from checkpoints", self.resumed)?;
         }
         Ok(())
     }

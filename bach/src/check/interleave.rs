@@ -178,7 +178,24 @@ struct Tables {
     group_ids: Vec<crate::task::TaskId>,
 }
 
+/// Every task's footprints, saved by [`Interleave::save`].
+pub(crate) struct Saved(Vec<Slot>);
+
 impl Interleave {
+    /// The tasks' footprints between polls (model-checking checkpoints).
+    pub(crate) fn save(&self) -> Saved {
+        Saved(self.tables.borrow().slots.clone())
+    }
+
+    /// Puts the footprints back as [`Interleave::save`] found them.
+    pub(crate) fn restore(&self, saved: &Saved) {
+        let mut tables = self.tables.borrow_mut();
+        tables.slots.clone_from(&saved.0);
+        tables.current = None;
+        tables.granted = Footprint::EMPTY;
+        tables.touching = Footprint::EMPTY;
+    }
+
     #[inline]
     pub(crate) fn enabled(&self) -> bool {
         self.enabled.get()

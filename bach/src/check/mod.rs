@@ -29,7 +29,12 @@
 //!   asynchronous (any packet in flight may arrive next, each task's timers
 //!   fire in deadline order but interleave freely with deliveries), losses,
 //!   duplications and corruptions are choices bounded by budgets, and
-//!   visited state fingerprints prune the search. [`invariant`], [`goal`],
+//!   visited state fingerprints prune the search. Depth-first model
+//!   checking of processes that implement
+//!   [`Process::clone_process`](crate::process::Process::clone_process)
+//!   resumes paths from states saved at each step instead of re-running
+//!   the setup and the prefix (same paths, states and tokens; several
+//!   times faster). [`invariant`], [`goal`],
 //!   [`prune`] and [`state`] describe what to check and what the state is;
 //!   [`Explorer::collect`] and [`Explorer::run_from`] run multi-stage
 //!   checks; [`Strategy::Bfs`] finds a shortest counterexample and

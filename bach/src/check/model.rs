@@ -78,6 +78,22 @@ pub(crate) struct Budgets {
 }
 
 impl Budgets {
+    /// The budgets left (model-checking checkpoints).
+    pub(crate) fn save(&self) -> [u32; 3] {
+        [
+            self.drops.get(),
+            self.duplicates.get(),
+            self.corruptions.get(),
+        ]
+    }
+
+    /// Sets the budgets left to what [`Budgets::save`] returned.
+    pub(crate) fn restore(&self, saved: [u32; 3]) {
+        self.drops.set(saved[0]);
+        self.duplicates.set(saved[1]);
+        self.corruptions.set(saved[2]);
+    }
+
     /// Spends one unit of `budget` if there is one.
     pub(crate) fn spend(budget: &Cell<u32>) -> bool {
         match budget.get() {
@@ -110,7 +126,31 @@ pub(crate) enum Verdict {
     Pruned,
 }
 
+/// Registered properties and reported states, saved by
+/// [`Properties::save`].
+pub(crate) struct SavedProperties(Properties);
+
 impl Properties {
+    /// The registered properties and state values (model-checking
+    /// checkpoints; the property lists are shared, not copied).
+    pub(crate) fn save(&self) -> SavedProperties {
+        SavedProperties(Properties {
+            invariants: self.invariants.clone(),
+            goals: self.goals.clone(),
+            prunes: self.prunes.clone(),
+            states: self.states.clone(),
+        })
+    }
+
+    /// Puts properties and state values back as [`Properties::save`]
+    /// found them.
+    pub(crate) fn restore(&mut self, saved: &SavedProperties) {
+        self.invariants.clone_from(&saved.0.invariants);
+        self.goals.clone_from(&saved.0.goals);
+        self.prunes.clone_from(&saved.0.prunes);
+        self.states.clone_from(&saved.0.states);
+    }
+
     pub(crate) fn has_goals(&self) -> bool {
         !self.goals.is_empty()
     }
@@ -204,6 +244,9 @@ pub(crate) struct Mode {
 /// (not a replay) and, when fingerprints are on, the fingerprint.
 pub(crate) type BoundaryLog = Vec<(u32, bool, Option<u64>)>;
 
+/// Saves a checkpoint of the simulation at a step boundary of this depth.
+pub(crate) type SaveCheckpoint<'a> = dyn Fn(&crate::runtime::Inner, u32) + 'a;
+
 /// What the model-checking loop needs for one path, and what it counts.
 pub(crate) struct PathRun<'a> {
     pub(crate) mode: Mode,
@@ -224,6 +267,12 @@ pub(crate) struct PathRun<'a> {
     /// Parallel search: every step boundary's depth and (when examined)
     /// fingerprint, for the deterministic merge.
     pub(crate) log: Option<&'a RefCell<BoundaryLog>>,
+    /// The path continues a restored checkpoint, saved at this depth: it
+    /// starts with the choice of the next event.
+    pub(crate) resume: Option<u32>,
+    /// Called at every step boundary the path continues from (before the
+    /// next event is chosen), with the depth, to save a checkpoint.
+    pub(crate) checkpoint: Option<&'a SaveCheckpoint<'a>>,
 }
 
 impl PathRun<'_> {
@@ -257,6 +306,8 @@ impl PathRun<'_> {
             stimulus: None,
             snapshot: None,
             log: None,
+            resume: None,
+            checkpoint: None,
         }
     }
 }
@@ -298,10 +349,16 @@ pub(crate) fn fingerprint(inner: &Inner, scratch: &mut Scratch) -> u64 {
     let now = inner.now();
     inner.checks.borrow().hash_states(&mut hasher);
     crate::process::fingerprint(inner, now, &mut hasher);
-    crate::net::state::fingerprint(inner, &mut hasher);
-    // Timers of tasks, relative to now, as a multiset.
     let timers = inner.timers.borrow();
     timers.pending_entries_into(&mut scratch.pending);
+    crate::net::state::fingerprint(
+        inner,
+        &timers,
+        &scratch.pending,
+        &mut scratch.hashes,
+        &mut hasher,
+    );
+    // Timers of tasks, relative to now, as a multiset.
     let task_timers = &mut scratch.task_timers;
     task_timers.clear();
     task_timers.extend(scratch.pending.iter().filter_map(|&(key, deadline)| {
@@ -335,10 +392,49 @@ pub(crate) struct Scratch {
     pending: Vec<(Key, u64)>,
     /// Task timers (task id, time left) for fingerprints.
     task_timers: Vec<(u64, u64)>,
+    /// Content hashes of the packets in flight, for fingerprints.
+    hashes: Vec<u64>,
     owners: Vec<usize>,
     /// Offered deliveries: content hash, send order, event.
     deliveries: Vec<(u64, (u64, u32), Enabled)>,
     timers: Vec<Enabled>,
+}
+
+/// A path's fingerprint scratch space and enabled-event list.
+type PathBuffers = Box<(Scratch, Vec<Enabled>)>;
+
+thread_local! {
+    /// The buffers of the last path run on this thread.
+    static BUFFERS: std::cell::Cell<Option<PathBuffers>> = const { std::cell::Cell::new(None) };
+}
+
+/// A path's fingerprint and enabled-event buffers, borrowed from the
+/// thread for the path and given back when dropped (each path would
+/// otherwise allocate and free them).
+pub(crate) struct Buffers(Option<PathBuffers>);
+
+impl Buffers {
+    pub(crate) fn take() -> Self {
+        Self(Some(
+            BUFFERS
+                .try_with(|buffers| buffers.take())
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+        ))
+    }
+
+    pub(crate) fn parts(&mut self) -> (&mut Scratch, &mut Vec<Enabled>) {
+        let buffers = self.0.as_mut().expect("buffers are held until dropped");
+        (&mut buffers.0, &mut buffers.1)
+    }
+}
+
+impl Drop for Buffers {
+    fn drop(&mut self) {
+        let buffers = self.0.take();
+        let _ = BUFFERS.try_with(|slot| slot.set(buffers));
+    }
 }
 
 /// The events a step may fire, in a deterministic order, into `all`

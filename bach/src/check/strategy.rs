@@ -265,6 +265,26 @@ impl Dfs {
     }
 }
 
+impl Dfs {
+    /// How many choices the current execution replays: the choice at
+    /// `prefix() - 1` is the one [`Scheduler::next_execution`] changed.
+    pub(crate) fn prefix(&self) -> usize {
+        self.prefix
+    }
+
+    /// How many choices the current execution has made.
+    pub(crate) fn cursor(&self) -> usize {
+        self.cursor
+    }
+
+    /// Continues the current execution from a saved state that had made
+    /// `cursor` choices of its prefix.
+    pub(crate) fn resume_at(&mut self, cursor: usize) {
+        debug_assert!(cursor < self.prefix.max(1));
+        self.cursor = cursor;
+    }
+}
+
 impl Scheduler for Dfs {
     fn next_execution(&mut self) -> bool {
         self.cursor = 0;

@@ -430,6 +430,12 @@ impl Executor {
             .collect()
     }
 
+    /// How many task slots are taken and the next task id: unchanged as
+    /// long as no task was spawned or removed.
+    pub(crate) fn shape(&self) -> (usize, u64) {
+        (self.tasks.borrow().len(), self.next_id.get())
+    }
+
     /// Number of live (unfinished) tasks.
     pub(crate) fn live_tasks(&self) -> usize {
         self.tasks

@@ -21,6 +21,27 @@ pub(crate) enum Payload {
     Heap(Vec<u8>),
 }
 
+// Copied for model-checking checkpoints; `clone_from` reuses a heap
+// buffer.
+impl Clone for Payload {
+    fn clone(&self) -> Self {
+        match self {
+            Payload::Inline { len, bytes } => Payload::Inline {
+                len: *len,
+                bytes: *bytes,
+            },
+            Payload::Heap(bytes) => Payload::Heap(bytes.clone()),
+        }
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        match (&mut *self, source) {
+            (Payload::Heap(mine), Payload::Heap(theirs)) => mine.clone_from(theirs),
+            _ => *self = source.clone(),
+        }
+    }
+}
+
 impl Payload {
     #[inline]
     pub(crate) fn as_slice(&self) -> &[u8] {

@@ -115,6 +115,20 @@ pub(crate) struct State {
     last_text: LastText,
 }
 
+/// What [`State::save`] keeps.
+pub(crate) struct Saved {
+    network: bach_net::network::Saved,
+    ports: Vec<Ports>,
+    sockets: slab::Slab<Socket>,
+    packets: Packets,
+    batch: Option<Batch>,
+    scheduled: usize,
+    crashes: Vec<Vec<(u64, u64)>>,
+    down: Vec<bool>,
+    next_packet_id: u64,
+    log_len: Option<usize>,
+}
+
 /// A short `"host:port"` text and the address it resolved to, stored
 /// inline so that remembering a new one never allocates.
 struct LastText {
@@ -152,7 +166,7 @@ impl LastText {
 }
 
 /// The sockets bound on one node.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Ports {
     /// `(port, socket key)`, sorted by port.
     bound: Vec<(u16, u32)>,
@@ -198,6 +212,7 @@ impl Ports {
 }
 
 /// One bound socket.
+#[derive(Clone)]
 struct Socket {
     /// Unique in the process, so a handle never reaches another socket
     /// that reused the slot (or another simulation's).
@@ -338,6 +353,61 @@ thread_local! {
     /// every short simulation (a model checker runs one per execution) costs
     /// more than its packets.
     static SPARE_CHUNK: std::cell::Cell<Vec<Option<Packet>>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+// Copied for model-checking checkpoints; `clone_from` reuses the
+// destination's chunks and payload buffers.
+impl Clone for Packet {
+    fn clone(&self) -> Self {
+        Self {
+            payload: self.payload.clone(),
+            id: self.id,
+            delayed: self.delayed,
+            departs: self.departs,
+            from: self.from,
+            to: self.to,
+            src_port: self.src_port,
+            dst_port: self.dst_port,
+            link: self.link,
+        }
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        self.payload.clone_from(&source.payload);
+        self.id = source.id;
+        self.delayed = source.delayed;
+        self.departs = source.departs;
+        self.from = source.from;
+        self.to = source.to;
+        self.src_port = source.src_port;
+        self.dst_port = source.dst_port;
+        self.link = source.link;
+    }
+}
+
+impl Clone for Packets {
+    fn clone(&self) -> Self {
+        let mut copy = Packets::default();
+        copy.clone_from(self);
+        copy
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        self.chunks.truncate(source.chunks.len());
+        for (index, chunk) in source.chunks.iter().enumerate() {
+            match self.chunks.get_mut(index) {
+                Some(mine) => mine.clone_from(chunk),
+                None => {
+                    let mut mine = Vec::with_capacity(CHUNK);
+                    mine.extend(chunk.iter().cloned());
+                    self.chunks.push(mine);
+                }
+            }
+        }
+        self.fresh = source.fresh;
+        self.free.clone_from(&source.free);
+        self.in_flight = source.in_flight;
+    }
 }
 
 impl Packets {
@@ -911,6 +981,53 @@ impl State {
             .collect()
     }
 
+    /// The state packets and sockets are in, for [`State::restore`]
+    /// (model-checking checkpoints). `None` when it cannot be restored
+    /// exactly: monitors (user objects with their own state) are
+    /// registered, packets are captured, or arrivals are batched.
+    pub(crate) fn save(&self) -> Option<Saved> {
+        if !self.monitors.is_empty() || self.capture.is_on() || !self.batch_lists.is_empty() {
+            return None;
+        }
+        Some(Saved {
+            network: self.network.save(),
+            ports: self.ports.clone(),
+            sockets: self.sockets.clone(),
+            packets: self.packets.clone(),
+            batch: self.batch,
+            scheduled: self.scheduled,
+            crashes: self.crashes.clone(),
+            down: self.down.clone(),
+            next_packet_id: self.next_packet_id,
+            log_len: self.log.as_ref().map(Vec::len),
+        })
+    }
+
+    /// Whether [`State::restore`] can put `saved` back.
+    pub(crate) fn can_restore(&self, saved: &Saved) -> bool {
+        self.network.can_restore(&saved.network)
+    }
+
+    /// Puts packets and sockets back as [`State::save`] found them;
+    /// `false` (nothing changed) if nodes were added since.
+    pub(crate) fn restore(&mut self, saved: &Saved) -> bool {
+        if !self.network.restore(&saved.network) {
+            return false;
+        }
+        self.ports.clone_from(&saved.ports);
+        self.sockets.clone_from(&saved.sockets);
+        self.packets.clone_from(&saved.packets);
+        self.batch = saved.batch;
+        self.scheduled = saved.scheduled;
+        self.crashes.clone_from(&saved.crashes);
+        self.down.clone_from(&saved.down);
+        self.next_packet_id = saved.next_packet_id;
+        if let (Some(log), Some(len)) = (self.log.as_mut(), saved.log_len) {
+            log.truncate(len);
+        }
+        true
+    }
+
     /// Drops every packet in flight and closes the capture (teardown).
     pub(crate) fn teardown(&mut self) {
         self.packets.clear(&mut self.pool);
@@ -1192,9 +1309,12 @@ fn schedule(inner: &Inner, st: &mut State, at: u64, key: u32) {
 /// A content hash of packet `key` (ends, payload, corruption): identical
 /// packets in flight are interchangeable for model checking.
 pub(crate) fn packet_hash(inner: &Inner, key: u32) -> u64 {
+    content_hash(borrow(inner).packets.get(key))
+}
+
+/// [`packet_hash`] of a packet at hand.
+fn content_hash(packet: &Packet) -> u64 {
     use std::hash::{Hash, Hasher};
-    let st = borrow(inner);
-    let packet = st.packets.get(key);
     let mut hasher = crate::check::fingerprint::FingerprintHasher::default();
     (
         packet.from.as_u32(),
@@ -1213,28 +1333,29 @@ pub(crate) fn packet_order(inner: &Inner, key: u32) -> (u64, u32) {
 }
 
 /// Adds the network's state to a model-checking fingerprint: the multiset
-/// of packets in flight and, per socket, the datagrams waiting in its
+/// of packets in flight (among the wheel's `pending` entries, hashed into
+/// the reused `hashes`) and, per socket, the datagrams waiting in its
 /// receive buffer.
-pub(crate) fn fingerprint(inner: &Inner, hasher: &mut impl std::hash::Hasher) {
+pub(crate) fn fingerprint(
+    inner: &Inner,
+    timers: &crate::time::wheel::Wheel<TimerEvent>,
+    pending: &[(crate::time::wheel::Key, u64)],
+    hashes: &mut Vec<u64>,
+    hasher: &mut impl std::hash::Hasher,
+) {
     use std::hash::Hash;
-    let in_flight: Vec<u32> = {
-        let timers = inner.timers.borrow();
-        timers
-            .pending_entries()
-            .into_iter()
-            .filter_map(|(key, _)| match timers.value(key)? {
-                TimerEvent::Deliver(packet) => Some(*packet),
+    let st = borrow(inner);
+    hashes.clear();
+    hashes.extend(
+        pending
+            .iter()
+            .filter_map(|&(key, _)| match timers.value(key)? {
+                TimerEvent::Deliver(packet) => Some(content_hash(st.packets.get(*packet))),
                 TimerEvent::Wake(_) => None,
-            })
-            .collect()
-    };
-    let mut hashes: Vec<u64> = in_flight
-        .iter()
-        .map(|&key| packet_hash(inner, key))
-        .collect();
+            }),
+    );
     hashes.sort_unstable();
     hashes.hash(hasher);
-    let st = borrow(inner);
     for (_, socket) in &st.sockets {
         (socket.node.as_u32(), socket.port, socket.queue.len()).hash(hasher);
         for &key in &socket.queue {

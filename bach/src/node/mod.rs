@@ -37,7 +37,7 @@ use std::{future::Future, pin::Pin, rc::Rc};
 type Boot = Rc<dyn Fn() -> Pin<Box<dyn Future<Output = ()>>>>;
 
 /// Per-node state, indexed by group id.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(crate) struct NodeState {
     pub(crate) crashed: bool,
     pub(crate) boot: Option<Boot>,
@@ -45,8 +45,9 @@ pub(crate) struct NodeState {
     pub(crate) restarts: u32,
 }
 
-/// All nodes' states, grown on demand.
-#[derive(Default)]
+/// All nodes' states, grown on demand (copied by model-checking
+/// checkpoints).
+#[derive(Clone, Default)]
 pub(crate) struct Nodes {
     states: Vec<NodeState>,
 }

@@ -17,8 +17,8 @@ use super::{
 use crate::{
     group::GroupId,
     net::{SocketAddr, UdpSocket},
-    runtime::{context, Inner},
-    time::Sleep,
+    runtime::{context, Inner, TimerEvent},
+    time::wheel::Key,
     trace::RawKind,
 };
 use std::{
@@ -34,14 +34,21 @@ use std::{
 /// The first port of a node's processes.
 pub(crate) const FIRST_PORT: u16 = 7000;
 
-/// [`Process`] plus downcasting, for `Simulation::process`.
+/// [`Process`] plus downcasting, for `Simulation::process`, and copying,
+/// for model-checking checkpoints.
 pub(crate) trait ProcessAny: Process {
     fn as_any(&self) -> &dyn Any;
+    fn clone_any(&self) -> Option<Box<dyn ProcessAny>>;
 }
 
 impl<P: Process> ProcessAny for P {
     fn as_any(&self) -> &dyn Any {
         self
+    }
+
+    fn clone_any(&self) -> Option<Box<dyn ProcessAny>> {
+        self.clone_process()
+            .map(|copy| Box::new(copy) as Box<dyn ProcessAny>)
     }
 }
 
@@ -86,6 +93,11 @@ pub(crate) struct Slot {
     timer_seq: u64,
     pub(crate) local_outbox: Vec<Message>,
     waker: Option<Waker>,
+    /// The wheel entry waking the host at its earliest named timer, and
+    /// that deadline. Kept here, not in the host task, so that the task
+    /// holds no state between polls (model-checking checkpoints copy and
+    /// restore slots, never tasks).
+    timer: Option<(Key, u64)>,
     socket: Weak<UdpSocket>,
     pub(crate) sent: u64,
     pub(crate) received: u64,
@@ -128,6 +140,89 @@ pub(crate) fn fingerprint(inner: &Inner, now: u64, hasher: &mut impl std::hash::
         for (timer, &(deadline, _)) in &slot.timers {
             (timer, deadline.saturating_sub(now)).hash(hasher);
         }
+    }
+}
+
+/// Every slot's state, saved by [`Registry::save`].
+pub(crate) struct Saved {
+    slots: Vec<SavedSlot>,
+    messages: u64,
+    traffic: u64,
+}
+
+struct SavedSlot {
+    process: Box<dyn ProcessAny>,
+    alive: bool,
+    inbox: VecDeque<(Rc<str>, Message)>,
+    timers: BTreeMap<String, (u64, u64)>,
+    timer_seq: u64,
+    local_outbox: Vec<Message>,
+    waker: Option<Waker>,
+    timer: Option<(Key, u64)>,
+    sent: u64,
+    received: u64,
+    log_len: usize,
+}
+
+impl Registry {
+    /// A copy of every process and its slot, for [`Registry::restore`]
+    /// (model-checking checkpoints). `None` if a process does not copy
+    /// itself ([`Process::clone_process`]).
+    pub(crate) fn save(&self) -> Option<Saved> {
+        let slots = self
+            .slots
+            .iter()
+            .map(|slot| {
+                Some(SavedSlot {
+                    process: slot.process.as_ref()?.clone_any()?,
+                    alive: slot.alive,
+                    inbox: slot.inbox.clone(),
+                    timers: slot.timers.clone(),
+                    timer_seq: slot.timer_seq,
+                    local_outbox: slot.local_outbox.clone(),
+                    waker: slot.waker.clone(),
+                    timer: slot.timer,
+                    sent: slot.sent,
+                    received: slot.received,
+                    log_len: slot.log.len(),
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Saved {
+            slots,
+            messages: self.messages,
+            traffic: self.traffic,
+        })
+    }
+
+    /// Puts every slot back as [`Registry::save`] found it (with fresh
+    /// copies of the saved processes, so the save can be restored again).
+    /// `false` if processes were added since.
+    pub(crate) fn restore(&mut self, saved: &Saved) -> bool {
+        if self.slots.len() != saved.slots.len() {
+            return false;
+        }
+        for (slot, saved) in self.slots.iter_mut().zip(&saved.slots) {
+            slot.process = Some(
+                saved
+                    .process
+                    .clone_any()
+                    .expect("a process that copied itself once copies itself again"),
+            );
+            slot.alive = saved.alive;
+            slot.inbox.clone_from(&saved.inbox);
+            slot.timers.clone_from(&saved.timers);
+            slot.timer_seq = saved.timer_seq;
+            slot.local_outbox.clone_from(&saved.local_outbox);
+            slot.waker.clone_from(&saved.waker);
+            slot.timer = saved.timer;
+            slot.sent = saved.sent;
+            slot.received = saved.received;
+            slot.log.truncate(saved.log_len);
+        }
+        self.messages = saved.messages;
+        self.traffic = saved.traffic;
+        true
     }
 }
 
@@ -183,6 +278,7 @@ pub(crate) fn add(inner: &Inner, name: &str, node: &str, process: Box<dyn Proces
             timer_seq: 0,
             local_outbox: Vec::new(),
             waker: None,
+            timer: None,
             socket: Rc::downgrade(&socket),
             sent: 0,
             received: 0,
@@ -461,6 +557,18 @@ impl Drop for AliveGuard {
                     slot.inbox.clear();
                     slot.timers.clear();
                     slot.waker = None;
+                    if let Some((key, _)) = slot.timer.take() {
+                        drop(reg);
+                        if let Some(inner) = inner {
+                            let cancelled = inner
+                                .timers
+                                .try_borrow_mut()
+                                .is_ok_and(|mut timers| timers.remove(key).is_some());
+                            if cancelled {
+                                inner.trace_event(RawKind::TimerCancel);
+                            }
+                        }
+                    }
                 }
             }
         })
@@ -478,7 +586,6 @@ fn run(id: usize, socket: Rc<UdpSocket>) -> impl std::future::Future<Output = ()
 }
 
 async fn serve(id: usize, socket: Rc<UdpSocket>) {
-    let mut sleep: Option<Sleep> = None;
     poll_fn(|cx| {
         context::with("bach::process host", |inner| {
             // One receive buffer per thread, lent to whichever host task
@@ -488,7 +595,7 @@ async fn serve(id: usize, socket: Rc<UdpSocket>) {
             if buf.len() < crate::net::MAX_UDP_PAYLOAD {
                 buf.resize(crate::net::MAX_UDP_PAYLOAD, 0);
             }
-            let poll = serve_poll(inner, id, &socket, &mut sleep, &mut buf, cx);
+            let poll = serve_poll(inner, id, &socket, &mut buf, cx);
             RECV_BUFFER.set(buf);
             poll
         })
@@ -500,7 +607,6 @@ fn serve_poll(
     inner: &Inner,
     id: usize,
     socket: &UdpSocket,
-    sleep: &mut Option<Sleep>,
     buf: &mut [u8],
     cx: &mut std::task::Context<'_>,
 ) -> Poll<()> {
@@ -548,40 +654,43 @@ fn serve_poll(
                 Poll::Ready(Err(_)) => return Poll::Ready(()),
                 Poll::Pending => {}
             }
-            let due = registry(inner).slots[id]
-                .earliest_timer()
-                .map(|(deadline, _)| deadline);
-            match due {
-                None => *sleep = None,
-                Some(deadline) => {
-                    let at = crate::time::Instant::from_nanos(deadline);
-                    let timer = sleep.get_or_insert_with(|| crate::time::sleep_until(at));
-                    if timer.deadline() != at {
-                        std::pin::Pin::new(&mut *timer).reset(at);
-                    }
-                    if timer.poll_at(cx).is_ready() {
-                        *sleep = None;
-                        // The name is copied only when the timer fires, not
-                        // on every poll that merely re-checks it.
-                        let name = {
-                            let mut reg = registry(inner);
-                            let timers = &mut reg.slots[id].timers;
-                            let name = timers
-                                .iter()
-                                .min_by_key(|(_, &(deadline, seq))| (deadline, seq))
-                                .map(|(name, _)| name.clone())
-                                .expect("the due timer is still set");
-                            timers.remove(&name);
-                            name
-                        };
-                        let what = || format!("timer `{name}`");
-                        handle(inner, id, Incoming::Timer(&name), &what, true);
-                        continue;
-                    }
+            let (due, armed) = {
+                let reg = registry(inner);
+                let slot = &reg.slots[id];
+                (
+                    slot.earliest_timer().map(|(deadline, _)| deadline),
+                    slot.timer,
+                )
+            };
+            if let Some(deadline) = due.filter(|&deadline| inner.now() >= deadline) {
+                // Due (as a `Sleep` would be: the clock reached it).
+                if let Some((key, _)) = armed {
+                    inner.timers.borrow_mut().remove(key);
                 }
+                // The name is copied only when the timer fires, not on
+                // every poll that merely re-checks it.
+                let name = {
+                    let mut reg = registry(inner);
+                    let slot = &mut reg.slots[id];
+                    slot.timer = None;
+                    let name = slot
+                        .timers
+                        .iter()
+                        .min_by_key(|(_, &(deadline, seq))| (deadline, seq))
+                        .map(|(name, _)| name.clone())
+                        .expect("the due timer is still set");
+                    debug_assert_eq!(slot.timers[&name].0, deadline);
+                    slot.timers.remove(&name);
+                    name
+                };
+                let what = || format!("timer `{name}`");
+                handle(inner, id, Incoming::Timer(&name), &what, true);
+                continue;
             }
+            let timer = arm(inner, armed, due, cx);
             let mut reg = registry(inner);
             let slot = &mut reg.slots[id];
+            slot.timer = timer;
             match &slot.waker {
                 Some(waker) if waker.will_wake(cx.waker()) => {}
                 _ => slot.waker = Some(cx.waker().clone()),
@@ -589,4 +698,34 @@ fn serve_poll(
             return Poll::Pending;
         }
     }
+}
+
+/// Keeps the host's wheel entry at `due` (its earliest named timer, not
+/// yet reached), waking the task behind `cx`: the entry `armed` is kept if
+/// it is still pending at that deadline, replaced if the deadline moved,
+/// cancelled if no timer is set. Returns the entry now armed.
+fn arm(
+    inner: &Inner,
+    armed: Option<(Key, u64)>,
+    due: Option<u64>,
+    cx: &std::task::Context<'_>,
+) -> Option<(Key, u64)> {
+    let mut timers = inner.timers.borrow_mut();
+    if let Some((key, at)) = armed {
+        if due == Some(at) {
+            if let Some(TimerEvent::Wake(waker)) = timers.value_mut(key) {
+                if !waker.will_wake(cx.waker()) {
+                    waker.clone_from(cx.waker());
+                }
+                return armed;
+            }
+        }
+        if timers.remove(key).is_some() {
+            inner.trace_event(RawKind::TimerCancel);
+        }
+    }
+    let deadline = due?;
+    let key = inner.insert_timer_in(&mut timers, deadline, TimerEvent::wake(cx));
+    inner.trace_event(RawKind::TimerSet(deadline));
+    Some((key, deadline))
 }

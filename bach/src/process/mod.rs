@@ -66,7 +66,7 @@ pub use context::Context;
 pub use message::Message;
 pub use simulation::{local_outbox, send_local, state_of, StepError};
 
-pub(crate) use host::{fingerprint, Registry};
+pub(crate) use host::{fingerprint, Registry, Saved};
 
 use std::time::Duration;
 
@@ -103,6 +103,23 @@ pub trait Process: 'static {
     /// does not report one. A `String` is both `Debug` and `Hash`, and two
     /// processes in the same state must return the same string.
     fn state(&self) -> Option<String> {
+        None
+    }
+
+    /// A copy of this process, for model checking (default: `None`).
+    ///
+    /// When every process of a model-checked system returns a copy (and
+    /// the system has no tasks besides its processes), the depth-first
+    /// explorer saves the system at each step and resumes a backtracked
+    /// path from the nearest saved state instead of re-running the setup
+    /// and the whole prefix: the same paths, states and replay tokens,
+    /// several times faster. Implement it as `Some(self.clone())`, as
+    /// AnySystem asks its processes to be `Clone`. Copies are taken and
+    /// put back between handler calls only.
+    fn clone_process(&self) -> Option<Self>
+    where
+        Self: Sized,
+    {
         None
     }
 }

@@ -59,7 +59,7 @@ struct Location {
     position: u32,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Entry<T> {
     deadline: u64,
     value: Option<T>,
@@ -107,6 +107,24 @@ thread_local! {
     /// the slots' vectors again) cost more than a short execution's events.
     static SPARE_LEVELS: std::cell::RefCell<Vec<PooledLevels>> =
         const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A wheel's contents, saved by [`Wheel::save`].
+pub(crate) struct Saved<T> {
+    elapsed: u64,
+    entries: slab::Slab<Entry<T>>,
+    slots: Vec<SavedSlot>,
+    linked: usize,
+}
+
+/// One occupied slot, saved.
+struct SavedSlot {
+    level: u8,
+    slot: u8,
+    keys: Vec<u32>,
+    head: u32,
+    live: u32,
+    min: u64,
 }
 
 /// A dropped wheel's emptied levels and spare key vectors.
@@ -226,15 +244,8 @@ impl<T> Wheel<T> {
     }
 
     /// Every entry not yet expired, as `(key, deadline)`, ordered by
-    /// deadline then key (for model checking, which fires entries in any
-    /// order; not for hot paths).
-    pub(crate) fn pending_entries(&self) -> Vec<(Key, u64)> {
-        let mut pending = Vec::new();
-        self.pending_entries_into(&mut pending);
-        pending
-    }
-
-    /// [`Wheel::pending_entries`] into a reused vector (cleared first).
+    /// deadline then key, into a reused vector (cleared first): for model
+    /// checking, which fires entries in any order; not for hot paths.
     pub(crate) fn pending_entries_into(&self, pending: &mut Vec<(Key, u64)>) {
         pending.clear();
         pending.extend(
@@ -271,6 +282,73 @@ impl<T> Wheel<T> {
             .filter(|key| **key != TOMBSTONE)
             .map(|key| self.entries[*key as usize].deadline)
             .min()
+    }
+
+    /// A copy of the wheel's contents (entries, their slots and keys), for
+    /// [`Wheel::restore`]: restoring gives every entry back its key, so
+    /// handles held elsewhere stay valid and ties break as before.
+    pub(crate) fn save(&self) -> Saved<T>
+    where
+        T: Clone,
+    {
+        let mut slots = Vec::new();
+        for (level, lvl) in self.levels.iter().enumerate() {
+            let mut occupied = lvl.occupied;
+            while occupied != 0 {
+                let slot = occupied.trailing_zeros() as usize;
+                occupied &= occupied - 1;
+                let s = &lvl.slots[slot];
+                slots.push(SavedSlot {
+                    level: level as u8,
+                    slot: slot as u8,
+                    keys: s.keys.clone(),
+                    head: s.head,
+                    live: s.live,
+                    min: s.min,
+                });
+            }
+        }
+        Saved {
+            elapsed: self.elapsed,
+            entries: self.entries.clone(),
+            slots,
+            linked: self.linked,
+        }
+    }
+
+    /// Puts the wheel back as [`Wheel::save`] found it.
+    pub(crate) fn restore(&mut self, saved: &Saved<T>)
+    where
+        T: Clone,
+    {
+        for level in 0..LEVELS {
+            let mut occupied = self.levels[level].occupied;
+            while occupied != 0 {
+                let slot = occupied.trailing_zeros() as usize;
+                occupied &= occupied - 1;
+                self.reset_slot(level, slot);
+            }
+        }
+        for saved_slot in &saved.slots {
+            let (level, slot) = (saved_slot.level as usize, saved_slot.slot as usize);
+            let lvl = &mut self.levels[level];
+            lvl.occupied |= 1u64 << slot;
+            self.occupied_levels |= 1 << level;
+            let s = &mut lvl.slots[slot];
+            if s.keys.capacity() == 0 {
+                if let Some(keys) = self.spare.pop() {
+                    s.keys = keys;
+                }
+            }
+            s.keys.clear();
+            s.keys.extend_from_slice(&saved_slot.keys);
+            s.head = saved_slot.head;
+            s.live = saved_slot.live;
+            s.min = saved_slot.min;
+        }
+        self.entries.clone_from(&saved.entries);
+        self.elapsed = saved.elapsed;
+        self.linked = saved.linked;
     }
 
     /// Moves `elapsed` forward to the earliest deadline, if it is `<= limit`,
@@ -622,6 +700,31 @@ mod tests {
         assert_eq!(wheel.pop_expired().map(|(_, v)| v), Some(2));
         assert_eq!(wheel.next_expiring(u64::MAX), Some(far));
         assert_eq!(wheel.pop_expired().map(|(_, v)| v), Some(1));
+        assert_eq!(wheel.next_expiring(u64::MAX), None);
+    }
+
+    #[test]
+    fn restore_brings_back_entries_keys_and_order() {
+        let mut wheel = Wheel::new();
+        let a = wheel.insert(1_000, 'a');
+        let b = wheel.insert(5_000_000, 'b');
+        let c = wheel.insert(1_000, 'c');
+        wheel.advance_to(500);
+        let saved = wheel.save();
+        // Diverge: fire everything, insert others, cancel.
+        assert_eq!(wheel.next_expiring(u64::MAX), Some(1_000));
+        while wheel.pop_expired().is_some() {}
+        wheel.remove(b);
+        wheel.insert(2_000, 'd');
+        wheel.insert(3_000, 'e');
+        wheel.restore(&saved);
+        assert_eq!(wheel.pending(), 3, "entries made after the save are gone");
+        assert_eq!(wheel.value(b), Some(&'b'));
+        assert_eq!(wheel.next_expiring(u64::MAX), Some(1_000));
+        assert_eq!(wheel.pop_expired(), Some((a, 'a')));
+        assert_eq!(wheel.pop_expired(), Some((c, 'c')));
+        assert_eq!(wheel.next_expiring(u64::MAX), Some(5_000_000));
+        assert_eq!(wheel.pop_expired(), Some((b, 'b')));
         assert_eq!(wheel.next_expiring(u64::MAX), None);
     }
 
