@@ -699,6 +699,35 @@ mod tests {
         net.send(now, from, to, 100, d).unwrap()
     }
 
+    #[test]
+    fn restore_puts_back_counters_faults_and_links() {
+        let (mut net, ids) = network(&["a", "b"]);
+        let mut d = Seeded::new(1);
+        send(&mut net, Duration::ZERO, ids[0], ids[1], &mut d);
+        let saved = net.save();
+        let sent = net.stats().sent;
+        net.partition(&[ids[0]], &[ids[1]]);
+        net.set_default_link(LinkConfig {
+            loss_probability: 1.0,
+            ..LinkConfig::default()
+        })
+        .unwrap();
+        send(&mut net, MS, ids[0], ids[1], &mut d);
+        assert!(net.is_partitioned(ids[0], ids[1]));
+        assert!(net.restore(&saved));
+        assert_eq!(net.stats().sent, sent);
+        assert!(!net.is_partitioned(ids[0], ids[1]));
+        assert!(matches!(
+            send(&mut net, MS, ids[0], ids[1], &mut d),
+            SendOutcome::Delivered { .. }
+        ));
+        // A node added since cannot be taken back: nothing is restored.
+        net.add_node("c").unwrap();
+        assert!(!net.can_restore(&saved));
+        assert!(!net.restore(&saved));
+        assert_eq!(net.stats().sent, sent + 1);
+    }
+
     /// A decision source that logs every call, to pin down the decision order.
     struct Recorder {
         inner: Seeded,
