@@ -724,23 +724,7 @@ fn summary(report: &bach::check::Report) -> String {
 }
 
 fn retrying_ping_pong(sim: &mut Simulation) {
-    sim.add_process(
-        "client",
-        "client-node",
-        PingClient {
-            retry: true,
-            done: false,
-        },
-    );
-    sim.add_process("server", "server-node", PongServer);
-    sim.set_drop_rate(0.3);
-    sim.set_duplication_rate(0.3);
-    sim.send_local("client", Message::new("PING", "hi"));
-    sim.enter(|| {
-        check::goal("pong received", || {
-            !process::local_outbox("client").is_empty()
-        })
-    });
+    retrying_ping_pong_copying(false)(sim)
 }
 
 #[test]

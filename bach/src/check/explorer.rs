@@ -806,6 +806,36 @@ impl Explorer {
             .collect()
     }
 
+    /// Whether the execution cap or the time limit is reached; otherwise
+    /// prints the progress line (at most once a second, after 2 s).
+    fn out_of_budget(
+        &self,
+        report: &mut Report,
+        started: std::time::Instant,
+        last_progress: &mut std::time::Instant,
+        visited: &RefCell<HashSet<u64>>,
+    ) -> bool {
+        if report.executions == self.max_executions.unwrap_or(u64::MAX)
+            || self
+                .time_limit
+                .is_some_and(|limit| started.elapsed() >= limit)
+        {
+            return true;
+        }
+        if self.progress && report.executions & 63 == 0 {
+            let now = std::time::Instant::now();
+            if now - started > Duration::from_secs(2)
+                && now - *last_progress > Duration::from_secs(1)
+            {
+                *last_progress = now;
+                report.elapsed = now - started;
+                report.unique_states = visited.borrow().len() as u64;
+                eprintln!("bach explore: {report}");
+            }
+        }
+        false
+    }
+
     /// Runs executions of `body` under `scheduler` until it is exhausted
     /// or a cap is hit; returns whether it was exhausted.
     #[allow(clippy::too_many_arguments)]
@@ -819,28 +849,12 @@ impl Explorer {
         report: &mut Report,
         started: std::time::Instant,
     ) -> Result<bool, Failure> {
-        let cap = self.max_executions.unwrap_or(u64::MAX);
         let mut complete = true;
         let mut last_progress = started;
         loop {
-            if report.executions == cap
-                || self
-                    .time_limit
-                    .is_some_and(|limit| started.elapsed() >= limit)
-            {
+            if self.out_of_budget(report, started, &mut last_progress, visited) {
                 complete = false;
                 break;
-            }
-            if self.progress && report.executions & 63 == 0 {
-                let now = std::time::Instant::now();
-                if now - started > Duration::from_secs(2)
-                    && now - last_progress > Duration::from_secs(1)
-                {
-                    last_progress = now;
-                    report.elapsed = now - started;
-                    report.unique_states = visited.borrow().len() as u64;
-                    eprintln!("bach explore: {report}");
-                }
             }
             if !scheduler.borrow_mut().next_execution() {
                 break;
@@ -946,7 +960,6 @@ impl Explorer {
             execution: Rc<Cell<u64>>,
         }
         let scheduler: Rc<RefCell<dyn Scheduler>> = dfs.clone();
-        let cap = self.max_executions.unwrap_or(u64::MAX);
         let saved: RefCell<Vec<Saved>> = RefCell::new(Vec::new());
         let unsupported = Cell::new(false);
         let words_now: RefCell<Option<Rc<RefCell<Option<Xoshiro256PlusPlus>>>>> =
@@ -975,24 +988,9 @@ impl Explorer {
         let mut complete = true;
         let mut last_progress = started;
         loop {
-            if report.executions == cap
-                || self
-                    .time_limit
-                    .is_some_and(|limit| started.elapsed() >= limit)
-            {
+            if self.out_of_budget(report, started, &mut last_progress, visited) {
                 complete = false;
                 break;
-            }
-            if self.progress && report.executions & 63 == 0 {
-                let now = std::time::Instant::now();
-                if now - started > Duration::from_secs(2)
-                    && now - last_progress > Duration::from_secs(1)
-                {
-                    last_progress = now;
-                    report.elapsed = now - started;
-                    report.unique_states = visited.borrow().len() as u64;
-                    eprintln!("bach explore: {report}");
-                }
             }
             if !scheduler.borrow_mut().next_execution() {
                 break;

@@ -321,25 +321,9 @@ impl<T> Wheel<T> {
     where
         T: Clone,
     {
-        for level in 0..LEVELS {
-            let mut occupied = self.levels[level].occupied;
-            while occupied != 0 {
-                let slot = occupied.trailing_zeros() as usize;
-                occupied &= occupied - 1;
-                self.reset_slot(level, slot);
-            }
-        }
+        self.reset_occupied_slots();
         for saved_slot in &saved.slots {
-            let (level, slot) = (saved_slot.level as usize, saved_slot.slot as usize);
-            let lvl = &mut self.levels[level];
-            lvl.occupied |= 1u64 << slot;
-            self.occupied_levels |= 1 << level;
-            let s = &mut lvl.slots[slot];
-            if s.keys.capacity() == 0 {
-                if let Some(keys) = self.spare.pop() {
-                    s.keys = keys;
-                }
-            }
+            let s = self.occupy(saved_slot.level as usize, saved_slot.slot as usize);
             s.keys.clear();
             s.keys.extend_from_slice(&saved_slot.keys);
             s.head = saved_slot.head;
@@ -426,7 +410,13 @@ impl<T> Wheel<T> {
     /// Drops every entry.
     pub(crate) fn clear(&mut self) {
         self.entries.clear();
-        // Only occupied slots hold keys: a slot is reset when it empties.
+        self.reset_occupied_slots();
+        self.linked = 0;
+    }
+
+    /// Empties every occupied slot (only occupied slots hold keys: a slot
+    /// is reset when it empties).
+    fn reset_occupied_slots(&mut self) {
         for level in 0..LEVELS {
             let mut occupied = self.levels[level].occupied;
             while occupied != 0 {
@@ -435,7 +425,6 @@ impl<T> Wheel<T> {
                 self.reset_slot(level, slot);
             }
         }
-        self.linked = 0;
     }
 
     /// Level, slot and slot start of the earliest occupied slot.
@@ -515,15 +504,7 @@ impl<T> Wheel<T> {
         let deadline = self.entries[index as usize].deadline;
         let level = self.level_for(deadline);
         let slot = ((deadline >> (LEVEL_BITS * level as u32)) & (SLOTS as u64 - 1)) as usize;
-        let lvl = &mut self.levels[level];
-        lvl.occupied |= 1u64 << slot;
-        self.occupied_levels |= 1 << level;
-        let s = &mut lvl.slots[slot];
-        if s.keys.capacity() == 0 {
-            if let Some(keys) = self.spare.pop() {
-                s.keys = keys;
-            }
-        }
+        let s = self.occupy(level, slot);
         let position = s.keys.len() as u32;
         s.keys.push(index);
         s.live += 1;
@@ -534,6 +515,22 @@ impl<T> Wheel<T> {
             position,
         });
         self.linked += 1;
+    }
+
+    /// Marks a slot occupied and returns it, with a key vector from the
+    /// spare pool if it has none.
+    #[inline]
+    fn occupy(&mut self, level: usize, slot: usize) -> &mut Slot {
+        let lvl = &mut self.levels[level];
+        lvl.occupied |= 1u64 << slot;
+        self.occupied_levels |= 1 << level;
+        let s = &mut lvl.slots[slot];
+        if s.keys.capacity() == 0 {
+            if let Some(keys) = self.spare.pop() {
+                s.keys = keys;
+            }
+        }
+        s
     }
 
     #[inline]
