@@ -681,6 +681,65 @@ fn checkpoints_explore_exactly_what_re_running_explores() {
     assert_eq!(summary(&resumed), summary(&rerun));
 }
 
+/// On its message, crashes node `n2` (where the receiver runs).
+#[derive(Clone)]
+struct Crasher;
+
+impl Process for Crasher {
+    fn on_message(&mut self, _: Message, _: &str, _: &mut Context) {
+        bach::node::crash("n2");
+    }
+}
+
+/// Sends `MSG` to the receiver and `KILL` to the crasher.
+#[derive(Clone)]
+struct TwoSends;
+
+impl Process for TwoSends {
+    fn on_local_message(&mut self, msg: Message, ctx: &mut Context) {
+        ctx.send(msg, "receiver");
+        ctx.send(Message::new("KILL", ""), "crasher");
+    }
+    fn on_message(&mut self, _: Message, _: &str, _: &mut Context) {}
+}
+
+#[derive(Clone)]
+struct Keeper;
+
+impl Process for Keeper {
+    fn on_message(&mut self, msg: Message, _: &str, ctx: &mut Context) {
+        ctx.send_local(msg);
+    }
+}
+
+#[test]
+fn a_crash_during_a_path_falls_back_to_re_running() {
+    // A handler crashes a node: its tasks are gone, so checkpoints saved
+    // before the crash no longer fit; those paths re-run from the start,
+    // and the search reports exactly what re-running reports.
+    let system = |copying: bool| {
+        move |sim: &mut Simulation| {
+            add(sim, "sender", "n1", TwoSends, copying);
+            add(sim, "receiver", "n2", Keeper, copying);
+            add(sim, "crasher", "n3", Crasher, copying);
+            sim.set_drop_rate(0.3);
+            sim.set_duplication_rate(0.3);
+            sim.send_local("sender", Message::new("MSG", "hello"));
+        }
+    };
+    let explorer = || {
+        Explorer::model_checking()
+            .max_drops(1)
+            .max_duplicates(1)
+            .progress(false)
+    };
+    let rerun = explorer().run_with(system(false));
+    let resumed = explorer().run_with(system(true));
+    assert_eq!(summary(&resumed), summary(&rerun));
+    assert!(resumed.resumed() > 0, "{resumed}");
+    assert!(resumed.resumed() < resumed.executions(), "{resumed}");
+}
+
 #[test]
 fn a_violation_found_from_a_checkpoint_has_the_same_token_and_trace() {
     let explorer = || {
