@@ -861,15 +861,15 @@ impl Explorer {
             }
             report.executions += 1;
             let executions = report.executions;
-            let execution_label: Rc<str> = format!("{label}, execution {executions}").into();
             let (recorder, recording) = Recorder::new_staged(
                 stimulus.map(|(depth, _)| depth),
                 scheduler.clone(),
                 self.interleavings,
                 self.reduction,
                 self.model_token(),
-                execution_label,
+                label.into(),
             );
+            recorder.execution().set(executions);
             let sim = self.simulation_for().choice_source(recorder);
             if self.model.is_some() {
                 // Captures are written for the replay of a violation only.
