@@ -172,37 +172,17 @@ mod ours {
         });
     }
 
-    /// Breadth-first search of the same model on `threads` threads.
-    pub fn check_parallel(depth: u32, threads: usize) -> Stats {
-        let started = Instant::now();
-        let report = Explorer::model_checking()
+    /// The model checker both searches use, bounded at `depth`.
+    fn explorer(depth: u32) -> Explorer {
+        Explorer::model_checking()
             .max_drops(FAULT_BUDGET)
             .max_duplicates(FAULT_BUDGET)
             .max_depth(depth)
             .progress(false)
-            .threads(threads)
-            .par_run_with(setup);
-        let elapsed = started.elapsed();
-        assert!(report.complete(), "{report}");
-        assert!(report.outcome("goal reached") > 0, "{report}");
-        Stats {
-            states: report.states(),
-            unique_states: report.unique_states(),
-            paths: report.paths(),
-            goals: report.outcome("goal reached"),
-            elapsed,
-        }
     }
 
-    pub fn check(depth: u32) -> Stats {
-        let started = Instant::now();
-        let report = Explorer::model_checking()
-            .max_drops(FAULT_BUDGET)
-            .max_duplicates(FAULT_BUDGET)
-            .max_depth(depth)
-            .progress(false)
-            .run_with(setup);
-        let elapsed = started.elapsed();
+    /// What a complete search that reached the goal explored.
+    fn stats(report: &bach::check::Report, depth: u32, elapsed: Duration) -> Stats {
         assert!(report.complete(), "{report}");
         assert!(report.outcome("goal reached") > 0, "{report}");
         assert!(report.max_depth() <= depth, "{report}");
@@ -213,6 +193,19 @@ mod ours {
             goals: report.outcome("goal reached"),
             elapsed,
         }
+    }
+
+    /// Breadth-first search of the same model on `threads` threads.
+    pub fn check_parallel(depth: u32, threads: usize) -> Stats {
+        let started = Instant::now();
+        let report = explorer(depth).threads(threads).par_run_with(setup);
+        stats(&report, depth, started.elapsed())
+    }
+
+    pub fn check(depth: u32) -> Stats {
+        let started = Instant::now();
+        let report = explorer(depth).run_with(setup);
+        stats(&report, depth, started.elapsed())
     }
 }
 
