@@ -20,10 +20,9 @@ fn steady_state_sleeps_and_wakes_allocate_nothing() {
     let windows = Rc::new(RefCell::new(Vec::new()));
     let w = windows.clone();
     bach::sim(move || {
-        // Sequential sleeps in one task, with other timers around so the
-        // wheel cascades through several levels. Each wheel slot allocates
-        // its key vector once, on first use; the warm-up touches every slot
-        // this pattern uses, so the window sees only steady state.
+        // Sequential sleeps in one task, with other timers around, near and
+        // far. The timer queue's storage grows to its working size during
+        // the warm-up, so the window sees only steady state.
         let w1 = w.clone();
         async move {
             let mut start = 0;

@@ -40,7 +40,7 @@
 use super::fingerprint::FingerprintHasher;
 use crate::{
     runtime::{context, Inner},
-    time::wheel::Key,
+    time::timers::Key,
 };
 use std::{
     cell::{Cell, RefCell},

@@ -12,7 +12,7 @@
 //! and so on. A group whose name cannot be a host name (empty, with `:`, an
 //! IP literal) has no address; binding a socket there fails with the reason.
 //!
-//! A packet's life, all on the simulation's one timer wheel:
+//! A packet's life, all on the simulation's one timer queue:
 //!
 //! 1. [`send`]: resolve the destination node, check the MTU, ask the
 //!    monitors, let the link model decide (drawing from the choice source),
@@ -68,7 +68,7 @@ pub(crate) struct State {
     pub(crate) network: Network,
     /// Interleavings are explored: wakes of receivers report endpoints.
     pub(crate) exploring: bool,
-    /// Model checking: every packet is its own wheel entry (no batches),
+    /// Model checking: every packet is its own queue entry (no batches),
     /// so each delivery can be chosen separately.
     pub(crate) unbatched: bool,
     /// Node index of each group, by group index (`NO_NODE` if it has none).
@@ -88,7 +88,7 @@ pub(crate) struct State {
     batch_lists: slab::Slab<Vec<u32>>,
     /// Emptied key lists, kept so steady-state batching allocates nothing.
     spare_lists: Vec<Vec<u32>>,
-    /// Timer wheel entries (arrival batches) the network has pending.
+    /// Timer queue entries (arrival batches) the network has pending.
     scheduled: usize,
     pool: Pool,
     pub(crate) monitors: Vec<Box<dyn Monitor>>,
@@ -303,11 +303,11 @@ fn flags(duplicate: bool, corrupted: bool, monitor_copy: bool, received: bool) -
 }
 
 /// Packets arriving at the same instant, scheduled back to back: one
-/// timer-wheel entry (`TimerEvent::Deliver(head)`). A packet joins the
+/// timer-queue entry (`TimerEvent::Deliver(head)`). A packet joins the
 /// newest batch only if it arrives at the same instant and nothing else was
-/// put on the wheel since, which is exactly when a separate entry would have
+/// put on the queue since, which is exactly when a separate entry would have
 /// fired right after the batch: batching changes no order, it only saves a
-/// wheel entry per packet.
+/// queue entry per packet.
 ///
 /// A batch of one packet is just its head (its `Packet::batch_list` is
 /// `NONE`). A larger batch keeps its keys, head first, in a list of
@@ -910,7 +910,7 @@ impl State {
         self.packets.in_flight
     }
 
-    /// Timer-wheel entries the network owns (arrival batches).
+    /// Timer-queue entries the network owns (arrival batches).
     pub(crate) fn scheduled_events(&self) -> usize {
         self.scheduled
     }
@@ -1333,13 +1333,13 @@ pub(crate) fn packet_order(inner: &Inner, key: u32) -> (u64, u32) {
 }
 
 /// Adds the network's state to a model-checking fingerprint: the multiset
-/// of packets in flight (among the wheel's `pending` entries, hashed into
+/// of packets in flight (among the queue's `pending` entries, hashed into
 /// the reused `hashes`) and, per socket, the datagrams waiting in its
 /// receive buffer.
 pub(crate) fn fingerprint(
     inner: &Inner,
-    timers: &crate::time::wheel::Wheel<TimerEvent>,
-    pending: &[(crate::time::wheel::Key, u64)],
+    timers: &crate::time::timers::TimerQueue<TimerEvent>,
+    pending: &[(crate::time::timers::Key, u64)],
     hashes: &mut Vec<u64>,
     hasher: &mut impl std::hash::Hasher,
 ) {

@@ -18,7 +18,7 @@ use crate::{
     group::GroupId,
     net::{SocketAddr, UdpSocket},
     runtime::{context, Inner, TimerEvent},
-    time::wheel::Key,
+    time::timers::Key,
     trace::RawKind,
 };
 use std::{
@@ -93,7 +93,7 @@ pub(crate) struct Slot {
     timer_seq: u64,
     pub(crate) local_outbox: Vec<Message>,
     waker: Option<Waker>,
-    /// The wheel entry waking the host at its earliest named timer, and
+    /// The queue entry waking the host at its earliest named timer, and
     /// that deadline. Kept here, not in the host task, so that the task
     /// holds no state between polls (model-checking checkpoints copy and
     /// restore slots, never tasks).
@@ -700,7 +700,7 @@ fn serve_poll(
     }
 }
 
-/// Keeps the host's wheel entry at `due` (its earliest named timer, not
+/// Keeps the host's queue entry at `due` (its earliest named timer, not
 /// yet reached), waking the task behind `cx`: the entry `armed` is kept if
 /// it is still pending at that deadline, replaced if the deadline moved,
 /// cancelled if no timer is set. Returns the entry now armed.

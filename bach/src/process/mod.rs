@@ -7,7 +7,7 @@
 //! node; its messages to other nodes are UDP datagrams through the
 //! simulated network (so link faults, partitions, crashes, the trace and
 //! pcap capture all apply, and Wireshark shows tip and data as text); its
-//! timers live on the timer wheel. Processes on the same node talk
+//! timers live on the timer queue. Processes on the same node talk
 //! reliably and immediately (same instant, no network).
 //!
 //! Handlers are synchronous (`&mut self`): they act through a [`Context`]

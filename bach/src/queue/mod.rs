@@ -40,7 +40,7 @@
 //!   new item ([`PushError::Full`]) or drop the oldest one.
 //! * [`latent`](QueueExt::latent): items become poppable a latency after
 //!   their push; poppers wait for the head item on the simulation's timer
-//!   wheel (one reusable timer per waiting receiver, no task per item).
+//!   queue (one reusable timer per waiting receiver, no task per item).
 //! * [`lossy`](QueueExt::lossy): each push is lost with probability `p`,
 //!   drawn from the simulation's choice source.
 //! * [`sojourn`](QueueExt::sojourn): records each item's time in queue.

@@ -1,7 +1,7 @@
 //! The simulation: configuration, the run loop and step-by-step control.
 //!
 //! [`Simulation`] owns one simulated world: a clock, the tasks, the timer
-//! wheel, the groups (nodes) and the choice source. The run loop alternates
+//! queue, the groups (nodes) and the choice source. The run loop alternates
 //! two phases, and only these two:
 //!
 //! 1. poll every ready task, first-in first-out, until none is ready (the
@@ -13,7 +13,7 @@
 //! if none was ever created, when nothing is left to do); with primaries
 //! left but nothing ready, no timer pending and no packet in flight it
 //! reports a deadlock at once (packets in flight are events on the same
-//! timer wheel, so "wheel empty" covers both).
+//! timer queue, so "queue empty" covers both).
 //! A panicking task ends the run: the panic resurfaces from `run` with the
 //! task, node, simulated time and seed in its message. This module never
 //! reads the wall clock and never consults randomness itself.
@@ -27,7 +27,7 @@ use crate::{
     task::root::Root,
     time::{
         ticks,
-        wheel::{Key, Wheel},
+        timers::{Key, TimerQueue},
         Duration, Instant,
     },
     trace::{RawEvent, RawKind},
@@ -40,7 +40,7 @@ use std::{
     task::{Context, Poll, Waker},
 };
 
-/// What an entry of the timer wheel does when it fires.
+/// What an entry of the timer queue does when it fires.
 #[derive(Clone)]
 pub(crate) enum TimerEvent {
     /// Wake a task (a `Sleep`, which owns the entry and frees it).
@@ -66,7 +66,7 @@ pub(crate) struct Checkpoint {
     tasks: (usize, u64),
     groups: usize,
     nodes: crate::node::Nodes,
-    timers: crate::time::wheel::Saved<TimerEvent>,
+    timers: crate::time::timers::Saved<TimerEvent>,
     net: crate::net::state::Saved,
     processes: crate::process::Saved,
     interleave: crate::check::interleave::Saved,
@@ -81,7 +81,7 @@ pub(crate) struct Inner {
     this: Weak<Inner>,
     now: Cell<u64>,
     pub(crate) executor: Executor,
-    pub(crate) timers: RefCell<Wheel<TimerEvent>>,
+    pub(crate) timers: RefCell<TimerQueue<TimerEvent>>,
     /// How many entries were ever put on `timers`: every insertion goes
     /// through [`Inner::insert_timer`] (or counts itself, like `Sleep`), so
     /// the network can tell whether anything was scheduled since its last
@@ -138,17 +138,17 @@ impl Inner {
         self.rand.borrow().reproduce()
     }
 
-    /// Puts an event on the timer wheel, counting it in `timer_inserts`.
+    /// Puts an event on the timer queue, counting it in `timer_inserts`.
     #[inline]
     pub(crate) fn insert_timer(&self, deadline: u64, event: TimerEvent) -> Key {
         self.insert_timer_in(&mut self.timers.borrow_mut(), deadline, event)
     }
 
-    /// [`Inner::insert_timer`] with the wheel already borrowed.
+    /// [`Inner::insert_timer`] with the queue already borrowed.
     #[inline]
     pub(crate) fn insert_timer_in(
         &self,
-        timers: &mut Wheel<TimerEvent>,
+        timers: &mut TimerQueue<TimerEvent>,
         deadline: u64,
         event: TimerEvent,
     ) -> Key {
@@ -791,7 +791,7 @@ impl Simulation {
                 this: this.clone(),
                 now: Cell::new(0),
                 executor: Executor::default(),
-                timers: RefCell::new(Wheel::new()),
+                timers: RefCell::new(TimerQueue::new()),
                 timer_inserts: Cell::new(0),
                 rand: RefCell::new(Box::new(Seeded::new(seed))),
                 groups: RefCell::new(GroupTable::default()),
@@ -1065,7 +1065,7 @@ impl Simulation {
         (0..n).take_while(|_| self.step()).count()
     }
 
-    /// Events waiting on the timer wheel: timers plus packet arrivals
+    /// Events waiting on the timer queue: timers plus packet arrivals
     /// (copies due at the same instant from one burst count once).
     pub fn pending_events(&self) -> usize {
         self.inner.timers.borrow().pending()

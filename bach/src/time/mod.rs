@@ -2,8 +2,8 @@
 //!
 //! The clock starts at zero, has nanosecond resolution and only moves when
 //! nothing is runnable: it then jumps straight to the earliest pending timer
-//! (idle time costs nothing). Timers live in a hierarchical wheel (see the
-//! `wheel` module) owned by the simulation. Everything here follows tokio's
+//! (idle time costs nothing). Timers live in a heap-ordered queue (see the
+//! `timers` module) owned by the simulation. Everything here follows tokio's
 //! semantics, so code ports by changing an import: a [`Sleep`] measures from
 //! its creation, not from its first poll.
 
@@ -11,7 +11,7 @@ mod interval;
 mod sleep;
 mod system;
 mod timeout;
-pub(crate) mod wheel;
+pub(crate) mod timers;
 
 pub use core::time::Duration;
 pub use interval::{interval, interval_at, Interval, MissedTickBehavior};

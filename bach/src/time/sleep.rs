@@ -1,6 +1,6 @@
 //! The [`Sleep`] future.
 
-use super::{ticks, wheel::Key, Duration, Instant};
+use super::{ticks, timers::Key, Duration, Instant};
 use crate::runtime::{context, TimerEvent};
 use std::{
     future::Future,

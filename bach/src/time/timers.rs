@@ -1,0 +1,571 @@
+//! The simulation's timer queue: a 4-ary min-heap of `(deadline, seq)`.
+//!
+//! Time is a `u64` count of nanoseconds. Entries live in a `slab` (their
+//! [`Key`] is the slab index, stable while the entry lives); the heap holds
+//! `(deadline, seq, key)` items, where `seq` counts insertions, so entries
+//! with equal deadlines fire first-in, first-out and the order is total:
+//! the same operations always fire entries in the same order.
+//!
+//! Why a heap and not a hierarchical wheel: a simulation's timers are
+//! sparse in time (a packet's arrival, a pacing sleep, a retransmission
+//! timeout), and with a few dozen pending entries a heap inserts and pops in
+//! a handful of comparisons, where a wheel files an entry at a high level
+//! and cascades it down before it fires. At 200k concurrent timers the heap
+//! is still cheaper than cascading (four children share a cache line or two,
+//! nine levels deep).
+//!
+//! Cancelling is lazy: the entry leaves the slab (or is marked expired) and
+//! its heap item stays, recognised as stale by its `seq` when it surfaces.
+//! The top item is always live (stale tops are discarded as they appear),
+//! so [`TimerQueue::peek`] is exact, and the heap is rebuilt without its
+//! stale items once they outnumber live ones, so cancellation is amortised
+//! O(1) and memory stays proportional to pending entries.
+//!
+//! An entry is owned by whoever inserted it: expiring it only hands out its
+//! value; the owner frees it with [`TimerQueue::remove`], which also works
+//! on entries that have not expired (cancellation).
+
+/// Children per heap node.
+const ARITY: usize = 4;
+
+/// A handle to one entry of a [`TimerQueue`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Key(u32);
+
+#[derive(Clone, Debug)]
+struct Entry<T> {
+    deadline: u64,
+    /// The insertion number of the entry's heap item.
+    seq: u64,
+    value: Option<T>,
+    /// Whether the entry waits in the heap (false once expired).
+    queued: bool,
+}
+
+/// One heap item; ordered by `(deadline, seq)`.
+#[derive(Clone, Copy, Debug)]
+struct Item {
+    deadline: u64,
+    seq: u64,
+    key: u32,
+}
+
+impl Item {
+    #[inline]
+    fn before(&self, other: &Item) -> bool {
+        (self.deadline, self.seq) < (other.deadline, other.seq)
+    }
+}
+
+/// The queue. `T` is what an expired entry hands back (a waker, an event).
+pub(crate) struct TimerQueue<T> {
+    /// The queue's notion of now: no entry expires before it.
+    elapsed: u64,
+    entries: slab::Slab<Entry<T>>,
+    heap: Vec<Item>,
+    next_seq: u64,
+    /// Entries queued and not expired (the heap's live items).
+    queued: usize,
+}
+
+/// A queue's contents, saved by [`TimerQueue::save`].
+pub(crate) struct Saved<T> {
+    elapsed: u64,
+    entries: slab::Slab<Entry<T>>,
+    heap: Vec<Item>,
+    next_seq: u64,
+    queued: usize,
+}
+
+/// Stale items tolerated beyond the live ones before the heap is rebuilt.
+const STALE_SLACK: usize = 64;
+
+impl<T> Default for TimerQueue<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> TimerQueue<T> {
+    pub(crate) fn new() -> Self {
+        Self {
+            elapsed: 0,
+            entries: slab::Slab::new(),
+            heap: Vec::new(),
+            next_seq: 0,
+            queued: 0,
+        }
+    }
+
+    /// The queue's current time.
+    #[cfg(test)]
+    pub(crate) fn elapsed(&self) -> u64 {
+        self.elapsed
+    }
+
+    /// Number of entries that have not expired yet.
+    #[inline]
+    pub(crate) fn pending(&self) -> usize {
+        self.queued
+    }
+
+    /// Inserts an entry expiring at `deadline` (clamped to `elapsed`).
+    #[inline]
+    pub(crate) fn insert(&mut self, deadline: u64, value: T) -> Key {
+        let deadline = deadline.max(self.elapsed);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let index = self.entries.insert(Entry {
+            deadline,
+            seq,
+            value: Some(value),
+            queued: true,
+        });
+        let key = u32::try_from(index).expect("fewer than 2^32 timers at once");
+        self.queued += 1;
+        self.push(Item { deadline, seq, key });
+        Key(key)
+    }
+
+    /// The value of a not-yet-expired entry, to update it in place.
+    #[inline]
+    pub(crate) fn value_mut(&mut self, key: Key) -> Option<&mut T> {
+        self.entries.get_mut(key.0 as usize)?.value.as_mut()
+    }
+
+    /// Whether the entry has expired (or was never valid).
+    #[cfg(test)]
+    pub(crate) fn is_expired(&self, key: Key) -> bool {
+        self.entries.get(key.0 as usize).is_none_or(|e| !e.queued)
+    }
+
+    /// Frees an entry, cancelling it if it has not expired. Returns its value
+    /// if it had not been handed out.
+    #[inline]
+    pub(crate) fn remove(&mut self, key: Key) -> Option<T> {
+        let entry = self.entries.try_remove(key.0 as usize)?;
+        if entry.queued {
+            self.dequeued(key.0, entry.seq);
+        }
+        entry.value
+    }
+
+    /// Every entry not yet expired, as `(key, deadline)`, ordered by
+    /// deadline then key, into a reused vector (cleared first): for model
+    /// checking, which fires entries in any order; not for hot paths.
+    pub(crate) fn pending_entries_into(&self, pending: &mut Vec<(Key, u64)>) {
+        pending.clear();
+        pending.extend(
+            self.entries
+                .iter()
+                .filter(|(_, entry)| entry.queued && entry.value.is_some())
+                .map(|(key, entry)| (Key(key as u32), entry.deadline)),
+        );
+        pending.sort_unstable_by_key(|&(key, deadline)| (deadline, key.0));
+    }
+
+    /// The value of a pending entry, to inspect it.
+    pub(crate) fn value(&self, key: Key) -> Option<&T> {
+        self.entries.get(key.0 as usize)?.value.as_ref()
+    }
+
+    /// Expires one pending entry now, out of deadline order (model
+    /// checking): hands out its value, leaving the entry to be freed by its
+    /// owner as if it had fired.
+    pub(crate) fn take(&mut self, key: Key) -> Option<T> {
+        let entry = self.entries.get_mut(key.0 as usize)?;
+        if !entry.queued {
+            return None;
+        }
+        entry.queued = false;
+        let (seq, value) = (entry.seq, entry.value.take());
+        self.dequeued(key.0, seq);
+        value
+    }
+
+    /// The exact earliest deadline, without changing the queue.
+    #[inline]
+    pub(crate) fn peek(&self) -> Option<u64> {
+        self.heap.first().map(|top| top.deadline)
+    }
+
+    /// A copy of the queue's contents, for [`TimerQueue::restore`]:
+    /// restoring gives every entry back its key, so handles held elsewhere
+    /// stay valid and ties break as before.
+    pub(crate) fn save(&self) -> Saved<T>
+    where
+        T: Clone,
+    {
+        Saved {
+            elapsed: self.elapsed,
+            entries: self.entries.clone(),
+            heap: self.heap.clone(),
+            next_seq: self.next_seq,
+            queued: self.queued,
+        }
+    }
+
+    /// Puts the queue back as [`TimerQueue::save`] found it.
+    pub(crate) fn restore(&mut self, saved: &Saved<T>)
+    where
+        T: Clone,
+    {
+        self.elapsed = saved.elapsed;
+        self.entries.clone_from(&saved.entries);
+        self.heap.clone_from(&saved.heap);
+        self.next_seq = saved.next_seq;
+        self.queued = saved.queued;
+    }
+
+    /// Moves `elapsed` to the earliest deadline, if it is `<= limit`, and
+    /// returns that deadline; [`TimerQueue::pop_expired`] then hands out
+    /// the entries due.
+    #[inline]
+    pub(crate) fn next_expiring(&mut self, limit: u64) -> Option<u64> {
+        let deadline = self.peek().filter(|deadline| *deadline <= limit)?;
+        self.elapsed = deadline;
+        Some(deadline)
+    }
+
+    /// Pops one entry expiring exactly at `elapsed`, in insertion order.
+    #[inline]
+    pub(crate) fn pop_expired(&mut self) -> Option<(Key, T)> {
+        let top = *self.heap.first()?;
+        if top.deadline != self.elapsed {
+            return None;
+        }
+        self.pop_top();
+        self.queued -= 1;
+        let entry = &mut self.entries[top.key as usize];
+        entry.queued = false;
+        let value = entry.value.take();
+        self.discard_stale_top();
+        Some((Key(top.key), value?))
+    }
+
+    /// Moves `elapsed` to `now`, which must not pass an unexpired deadline.
+    pub(crate) fn advance_to(&mut self, now: u64) {
+        debug_assert!(self.peek().is_none_or(|next| next >= now));
+        self.elapsed = self.elapsed.max(now);
+    }
+
+    /// Drops every entry.
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+        self.heap.clear();
+        self.queued = 0;
+    }
+
+    /// Bookkeeping after a queued entry left the queue other than by
+    /// popping: its item is stale now. Keeps the top live and the stale
+    /// items bounded.
+    #[inline]
+    fn dequeued(&mut self, key: u32, seq: u64) {
+        self.queued -= 1;
+        if self.heap[0].key == key && self.heap[0].seq == seq {
+            self.pop_top();
+            self.discard_stale_top();
+        } else if self.heap.len() > 2 * self.queued + STALE_SLACK {
+            self.rebuild();
+        }
+    }
+
+    /// Whether a heap item stands for a queued entry.
+    #[inline]
+    fn is_live(&self, item: &Item) -> bool {
+        self.entries
+            .get(item.key as usize)
+            .is_some_and(|entry| entry.queued && entry.seq == item.seq)
+    }
+
+    #[inline]
+    fn discard_stale_top(&mut self) {
+        while let Some(top) = self.heap.first() {
+            if self.is_live(top) {
+                return;
+            }
+            self.pop_top();
+        }
+    }
+
+    /// Drops every stale item and restores the heap order.
+    #[cold]
+    fn rebuild(&mut self) {
+        let mut heap = std::mem::take(&mut self.heap);
+        heap.retain(|item| self.is_live(item));
+        self.heap = heap;
+        let len = self.heap.len();
+        if len > 1 {
+            for index in (0..=(len - 2) / ARITY).rev() {
+                self.sift_down(index);
+            }
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, item: Item) {
+        let mut index = self.heap.len();
+        self.heap.push(item);
+        while index > 0 {
+            let parent = (index - 1) / ARITY;
+            if !item.before(&self.heap[parent]) {
+                break;
+            }
+            self.heap[index] = self.heap[parent];
+            index = parent;
+        }
+        self.heap[index] = item;
+    }
+
+    /// Removes the top item.
+    #[inline]
+    fn pop_top(&mut self) {
+        let last = self.heap.pop().expect("the heap has a top");
+        if !self.heap.is_empty() {
+            self.heap[0] = last;
+            self.sift_down(0);
+        }
+    }
+
+    #[inline]
+    fn sift_down(&mut self, mut index: usize) {
+        let len = self.heap.len();
+        let item = self.heap[index];
+        loop {
+            let first = index * ARITY + 1;
+            if first >= len {
+                break;
+            }
+            let mut best = first;
+            for child in first + 1..(first + ARITY).min(len) {
+                if self.heap[child].before(&self.heap[best]) {
+                    best = child;
+                }
+            }
+            if !self.heap[best].before(&item) {
+                break;
+            }
+            self.heap[index] = self.heap[best];
+            index = best;
+        }
+        self.heap[index] = item;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// Operations a user of the queue performs.
+    #[derive(Clone, Debug, bolero::TypeGenerator)]
+    enum Op {
+        Insert {
+            delay: u64,
+            scale: u8,
+        },
+        Cancel {
+            which: u16,
+        },
+        /// Expire everything up to the next deadline.
+        Next,
+        /// Move time forward without skipping a deadline.
+        Advance {
+            by: u64,
+            scale: u8,
+        },
+    }
+
+    fn scaled(value: u64, scale: u8) -> u64 {
+        // Cover every level: small, medium and huge delays.
+        match scale % 5 {
+            0 => value % 64,
+            1 => value % 5_000,
+            2 => value % 10_000_000,
+            3 => value % (1 << 40),
+            _ => value >> 2,
+        }
+    }
+
+    /// The queue against a `BTreeMap` of `(deadline, insertion seq)`.
+    fn check(ops: &[Op]) {
+        let mut queue = TimerQueue::<u64>::new();
+        let mut model: BTreeMap<(u64, u64), Key> = BTreeMap::new();
+        let mut live: Vec<(u64, u64, Key)> = Vec::new();
+        let mut seq = 0u64;
+        let mut now = 0u64;
+        for op in ops {
+            match *op {
+                Op::Insert { delay, scale } => {
+                    let deadline = now.saturating_add(scaled(delay, scale));
+                    let key = queue.insert(deadline, seq);
+                    model.insert((deadline, seq), key);
+                    live.push((deadline, seq, key));
+                    seq += 1;
+                }
+                Op::Cancel { which } => {
+                    if live.is_empty() {
+                        continue;
+                    }
+                    let (deadline, s, key) = live.swap_remove(which as usize % live.len());
+                    assert_eq!(queue.remove(key), Some(s));
+                    model.remove(&(deadline, s));
+                }
+                Op::Next => {
+                    let expected = model.keys().next().map(|(d, _)| *d);
+                    assert_eq!(queue.peek(), expected);
+                    let Some(deadline) = queue.next_expiring(u64::MAX) else {
+                        assert!(model.is_empty());
+                        continue;
+                    };
+                    assert_eq!(Some(deadline), expected);
+                    now = deadline;
+                    while let Some((key, value)) = queue.pop_expired() {
+                        let (&(d, s), &k) = model.iter().next().expect("model has the entry");
+                        assert_eq!(
+                            (d, s, k),
+                            (deadline, value, key),
+                            "fires in (deadline, seq) order"
+                        );
+                        model.remove(&(d, s));
+                        live.retain(|(_, ls, _)| *ls != s);
+                        assert!(queue.is_expired(key));
+                        assert_eq!(queue.remove(key), None);
+                    }
+                    assert!(model.keys().next().is_none_or(|(d, _)| *d > now));
+                }
+                Op::Advance { by, scale } => {
+                    let mut target = now.saturating_add(scaled(by, scale));
+                    // Never jump over a deadline: stop just before it.
+                    if let Some(&(deadline, _)) = model.keys().next() {
+                        if deadline <= target {
+                            target = deadline.saturating_sub(1).max(now);
+                        }
+                    }
+                    queue.advance_to(target);
+                    now = target;
+                    assert_eq!(queue.elapsed(), now);
+                }
+            }
+            assert_eq!(queue.pending(), model.len());
+        }
+    }
+
+    #[test]
+    fn matches_btreemap_model() {
+        bolero::check!()
+            .with_type::<Vec<Op>>()
+            .for_each(|ops| check(ops));
+    }
+
+    #[test]
+    fn fires_same_deadline_fifo() {
+        let mut queue = TimerQueue::new();
+        let a = queue.insert(100, 'a');
+        queue.advance_to(90);
+        let b = queue.insert(100, 'b');
+        assert_eq!(queue.next_expiring(u64::MAX), Some(100));
+        assert_eq!(queue.pop_expired(), Some((a, 'a')));
+        assert_eq!(queue.pop_expired(), Some((b, 'b')));
+        assert_eq!(queue.pop_expired(), None);
+    }
+
+    #[test]
+    fn far_deadlines_fire_in_order() {
+        let mut queue = TimerQueue::new();
+        let far = u64::MAX - 5;
+        queue.insert(far, 1);
+        queue.insert(3_600_000_000_000, 2);
+        assert_eq!(queue.next_expiring(u64::MAX), Some(3_600_000_000_000));
+        assert_eq!(queue.pop_expired().map(|(_, v)| v), Some(2));
+        assert_eq!(queue.next_expiring(u64::MAX), Some(far));
+        assert_eq!(queue.pop_expired().map(|(_, v)| v), Some(1));
+        assert_eq!(queue.next_expiring(u64::MAX), None);
+    }
+
+    #[test]
+    fn cancelled_items_are_dropped_and_order_kept() {
+        let mut queue = TimerQueue::new();
+        let keys: Vec<_> = (0..1000u64)
+            .map(|i| (i, queue.insert(1_000 + (i * 7919) % 1000, i)))
+            .collect();
+        // Cancel all but every tenth entry, the earliest among them too.
+        for &(i, key) in &keys {
+            if i % 10 != 0 {
+                assert_eq!(queue.remove(key), Some(i));
+            }
+        }
+        assert_eq!(queue.pending(), 100);
+        assert!(
+            queue.heap.len() <= 2 * 100 + STALE_SLACK,
+            "stale items are bounded: {}",
+            queue.heap.len()
+        );
+        let mut fired = Vec::new();
+        while let Some(deadline) = queue.next_expiring(u64::MAX) {
+            while let Some((key, value)) = queue.pop_expired() {
+                fired.push((deadline, value));
+                assert_eq!(queue.remove(key), None, "already handed out");
+            }
+        }
+        let mut expected: Vec<_> = (0..1000u64)
+            .filter(|i| i % 10 == 0)
+            .map(|i| (1_000 + (i * 7919) % 1000, i))
+            .collect();
+        expected.sort_unstable();
+        assert_eq!(fired, expected);
+        assert!(queue.heap.is_empty());
+    }
+
+    #[test]
+    fn taking_an_entry_expires_it_out_of_order() {
+        let mut queue = TimerQueue::new();
+        let a = queue.insert(10, 'a');
+        let b = queue.insert(20, 'b');
+        let c = queue.insert(30, 'c');
+        assert_eq!(queue.take(b), Some('b'));
+        assert_eq!(queue.take(b), None, "taken once");
+        assert_eq!(queue.pending(), 2);
+        assert_eq!(queue.take(a), Some('a'));
+        assert_eq!(queue.peek(), Some(30), "the top stays exact");
+        assert_eq!(queue.remove(a), None);
+        assert_eq!(queue.remove(b), None);
+        assert_eq!(queue.next_expiring(u64::MAX), Some(30));
+        assert_eq!(queue.pop_expired(), Some((c, 'c')));
+        assert_eq!(queue.next_expiring(u64::MAX), None);
+    }
+
+    #[test]
+    fn restore_brings_back_entries_keys_and_order() {
+        let mut queue = TimerQueue::new();
+        let a = queue.insert(1_000, 'a');
+        let b = queue.insert(5_000_000, 'b');
+        let c = queue.insert(1_000, 'c');
+        queue.advance_to(500);
+        let saved = queue.save();
+        // Diverge: fire everything, insert others, cancel.
+        assert_eq!(queue.next_expiring(u64::MAX), Some(1_000));
+        while queue.pop_expired().is_some() {}
+        queue.remove(b);
+        queue.insert(2_000, 'd');
+        queue.insert(3_000, 'e');
+        queue.restore(&saved);
+        assert_eq!(queue.pending(), 3, "entries made after the save are gone");
+        assert_eq!(queue.value(b), Some(&'b'));
+        assert_eq!(queue.next_expiring(u64::MAX), Some(1_000));
+        assert_eq!(queue.pop_expired(), Some((a, 'a')));
+        assert_eq!(queue.pop_expired(), Some((c, 'c')));
+        assert_eq!(queue.next_expiring(u64::MAX), Some(5_000_000));
+        assert_eq!(queue.pop_expired(), Some((b, 'b')));
+        assert_eq!(queue.next_expiring(u64::MAX), None);
+    }
+
+    #[test]
+    fn limit_stops_before_later_deadlines() {
+        let mut queue = TimerQueue::new();
+        queue.insert(1_000, ());
+        assert_eq!(queue.next_expiring(999), None);
+        queue.advance_to(999);
+        assert_eq!(queue.next_expiring(1_000), Some(1_000));
+    }
+}
