@@ -416,42 +416,46 @@ impl Packets {
         &mut self.chunks[(key >> CHUNK_BITS) as usize][key as usize & (CHUNK - 1)]
     }
 
-    #[inline]
+    #[inline(always)]
     fn insert(&mut self, packet: Packet) -> u32 {
-        match self.free.pop() {
-            Some(key) => {
-                *self.slot(key) = Some(packet);
-                // Freed slots are scattered (packets are received in another
-                // order than sent): request the next one early.
-                if let Some(&next) = self.free.last() {
-                    self.prefetch(next);
-                }
-                key
-            }
-            None => {
-                let key = self.fresh;
-                assert!(key < NONE, "fewer than 2^28 - 1 packets at once");
-                if key as usize & (CHUNK - 1) == 0 {
-                    let chunk = match key {
-                        0 => SPARE_CHUNK
-                            .try_with(|spare| spare.take())
-                            .unwrap_or_default(),
-                        _ => Vec::new(),
-                    };
-                    self.chunks.push(if chunk.capacity() == CHUNK {
-                        chunk
-                    } else {
-                        Vec::with_capacity(CHUNK)
-                    });
-                }
-                self.fresh += 1;
-                self.chunks
-                    .last_mut()
-                    .expect("a chunk for the fresh key")
-                    .push(Some(packet));
-                key
-            }
+        let Some(key) = self.free.pop() else {
+            return self.insert_fresh(packet);
+        };
+        *self.slot(key) = Some(packet);
+        // Freed slots are scattered (packets are received in another
+        // order than sent): request the next one early.
+        if let Some(&next) = self.free.last() {
+            self.prefetch(next);
         }
+        key
+    }
+
+    /// [`Packets::insert`] when no freed slot is left: the next fresh key,
+    /// starting a chunk when the last one is full.
+    #[cold]
+    #[inline(never)]
+    fn insert_fresh(&mut self, packet: Packet) -> u32 {
+        let key = self.fresh;
+        assert!(key < NONE, "fewer than 2^28 - 1 packets at once");
+        if key as usize & (CHUNK - 1) == 0 {
+            let chunk = match key {
+                0 => SPARE_CHUNK
+                    .try_with(|spare| spare.take())
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            self.chunks.push(if chunk.capacity() == CHUNK {
+                chunk
+            } else {
+                Vec::with_capacity(CHUNK)
+            });
+        }
+        self.fresh += 1;
+        self.chunks
+            .last_mut()
+            .expect("a chunk for the fresh key")
+            .push(Some(packet));
+        key
     }
 
     #[inline]
@@ -471,7 +475,7 @@ impl Packets {
     /// Frees a packet that is no longer needed, its payload buffer (if it
     /// has one) going back to `pool`. Unlike [`Packets::remove`] the packet
     /// is not moved out: a receive only reads the payload, then frees it.
-    #[inline]
+    #[inline(always)]
     fn discard(&mut self, key: u32, pool: &mut Pool) {
         let slot = self.slot(key);
         let packet = slot.as_mut().expect("a packet key refers to a live packet");
@@ -748,11 +752,18 @@ impl State {
     }
 
     /// The node that receives packets sent from `from` to `ip`.
-    #[inline]
+    #[inline(always)]
     fn route(&self, from: NodeId, ip: IpAddr) -> io::Result<NodeId> {
-        if let Some(node) = self.network.nodes().node_by_addr(ip) {
-            return Ok(node);
+        match self.network.nodes().node_by_addr(ip) {
+            Some(node) => Ok(node),
+            None => self.route_special(from, ip),
         }
+    }
+
+    /// [`State::route`] for an address no node has: loopback and the
+    /// unspecified address mean the sender's own node; anything else fails.
+    #[cold]
+    fn route_special(&self, from: NodeId, ip: IpAddr) -> io::Result<NodeId> {
         if ip.is_loopback() || ip.is_unspecified() {
             return Ok(from);
         }
@@ -1063,9 +1074,26 @@ impl State {
     }
 
     /// Writes a capture record, if capture is on.
-    #[inline]
+    #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn capture(
+        &mut self,
+        at: u64,
+        direction: Direction,
+        from: (NodeId, u16),
+        to: (NodeId, u16),
+        id: u64,
+        payload: &[u8],
+        note: Note,
+    ) {
+        if self.capture.is_on() {
+            self.capture_record(at, direction, from, to, id, payload, note);
+        }
+    }
+
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn capture_record(
         &mut self,
         at: u64,
         direction: Direction,
@@ -1075,9 +1103,6 @@ impl State {
         payload: &[u8],
         note: Note,
     ) {
-        if !self.capture.is_on() {
-            return;
-        }
         let record = Record {
             node: match direction {
                 Direction::Egress => from,
@@ -1145,46 +1170,18 @@ pub(crate) fn send(
     st.network.check_mtu(from, to, len)?;
     let id = st.next_packet_id;
     st.next_packet_id += 1;
+    let head = Head {
+        now,
+        id,
+        ends: ((from, src_port), (to, dst_port)),
+        len,
+    };
 
     let verdict = if st.monitors.is_empty() {
         Combined::default()
     } else {
-        let mut monitors = std::mem::take(&mut st.monitors);
-        let view = PacketView {
-            time: Instant::from_nanos(now),
-            id,
-            from: st.network.nodes().name(from),
-            to: st.network.nodes().name(to),
-            src: st.addr(from, src_port),
-            dst: st.addr(to, dst_port),
-            payload,
-            duplicate: false,
-        };
-        // Restore the monitors even if one panics (the panic fails the task).
-        let verdict = catch_unwind(AssertUnwindSafe(|| {
-            monitor::consult(&mut monitors, &view, false)
-        }));
-        st.monitors = monitors;
-        match verdict {
-            Ok(verdict) => verdict,
-            Err(payload) => std::panic::resume_unwind(payload),
-        }
+        consult_on_send(st, &head, payload)
     };
-
-    let event = |fate, duplicate, corrupted| RawEvent {
-        time: now,
-        id,
-        from: from.as_u32(),
-        to: to.as_u32(),
-        src_port,
-        dst_port,
-        len: len as u32,
-        fate,
-        duplicate,
-        corrupted,
-    };
-    let ends = ((from, src_port), (to, dst_port));
-
     if verdict.drop {
         st.network
             .record_dropped_send(from, to, DropReason::Monitor);
@@ -1192,37 +1189,123 @@ pub(crate) fn send(
             dropped: Some(DropReason::Monitor),
             ..Note::default()
         };
-        st.capture(now, Direction::Egress, ends.0, ends.1, id, payload, note);
-        st.log(|| event(PacketFate::Sent, false, false));
-        st.log(|| event(PacketFate::Dropped(DropReason::Monitor), false, false));
+        st.capture(
+            now,
+            Direction::Egress,
+            head.ends.0,
+            head.ends.1,
+            id,
+            payload,
+            note,
+        );
+        st.log(|| head.event(PacketFate::Sent, false, false));
+        st.log(|| head.event(PacketFate::Dropped(DropReason::Monitor), false, false));
         return Ok(len);
     }
+    for copy in 0..verdict.extra + 1 {
+        send_copy(inner, st, &head, payload, &verdict, copy > 0)?;
+    }
+    Ok(len)
+}
 
-    for copy in 0..=verdict.extra {
-        let monitor_copy = copy > 0;
-        let outcome = st.network.send(
-            Duration::from_nanos(now),
-            from,
-            to,
-            len,
-            &mut Choices::of(inner),
-        )?;
-        st.log(|| event(PacketFate::Sent, monitor_copy, false));
-        let (original, duplicate) = match outcome {
-            SendOutcome::Dropped(reason) => {
-                let note = Note {
-                    dropped: Some(reason),
-                    ..Note::default()
-                };
-                st.capture(now, Direction::Egress, ends.0, ends.1, id, payload, note);
-                st.log(|| event(PacketFate::Dropped(reason), monitor_copy, false));
-                continue;
-            }
-            SendOutcome::Delivered {
-                original,
-                duplicate,
-            } => (original, duplicate),
-        };
+/// What every copy of one sent datagram shares.
+struct Head {
+    now: u64,
+    id: u64,
+    ends: ((NodeId, u16), (NodeId, u16)),
+    len: usize,
+}
+
+impl Head {
+    #[inline]
+    fn event(&self, fate: PacketFate, duplicate: bool, corrupted: bool) -> RawEvent {
+        let ((from, src_port), (to, dst_port)) = self.ends;
+        RawEvent {
+            time: self.now,
+            id: self.id,
+            from: from.as_u32(),
+            to: to.as_u32(),
+            src_port,
+            dst_port,
+            len: self.len as u32,
+            fate,
+            duplicate,
+            corrupted,
+        }
+    }
+}
+
+/// Asks the monitors about a datagram leaving its socket.
+#[inline(never)]
+fn consult_on_send(st: &mut State, head: &Head, payload: &[u8]) -> Combined {
+    let ((from, src_port), (to, dst_port)) = head.ends;
+    let mut monitors = std::mem::take(&mut st.monitors);
+    let view = PacketView {
+        time: Instant::from_nanos(head.now),
+        id: head.id,
+        from: st.network.nodes().name(from),
+        to: st.network.nodes().name(to),
+        src: st.addr(from, src_port),
+        dst: st.addr(to, dst_port),
+        payload,
+        duplicate: false,
+    };
+    // Restore the monitors even if one panics (the panic fails the task).
+    let verdict = catch_unwind(AssertUnwindSafe(|| {
+        monitor::consult(&mut monitors, &view, false)
+    }));
+    st.monitors = monitors;
+    match verdict {
+        Ok(verdict) => verdict,
+        Err(payload) => std::panic::resume_unwind(payload),
+    }
+}
+
+/// One copy of a datagram (the original, or an extra one a monitor asked
+/// for) through the link model: dropped, or stored and scheduled, with its
+/// link duplicate (and, while model checking, a possible third copy).
+#[inline(always)]
+fn send_copy(
+    inner: &Inner,
+    st: &mut State,
+    head: &Head,
+    payload: &[u8],
+    verdict: &Combined,
+    monitor_copy: bool,
+) -> io::Result<()> {
+    let ((from, _), (to, _)) = head.ends;
+    let outcome = st.network.send(
+        Duration::from_nanos(head.now),
+        from,
+        to,
+        head.len,
+        &mut Choices::of(inner),
+    )?;
+    st.log(|| head.event(PacketFate::Sent, monitor_copy, false));
+    let (original, duplicate) = match outcome {
+        SendOutcome::Dropped(reason) => {
+            let note = Note {
+                dropped: Some(reason),
+                ..Note::default()
+            };
+            st.capture(
+                head.now,
+                Direction::Egress,
+                head.ends.0,
+                head.ends.1,
+                head.id,
+                payload,
+                note,
+            );
+            st.log(|| head.event(PacketFate::Dropped(reason), monitor_copy, false));
+            return Ok(());
+        }
+        SendOutcome::Delivered {
+            original,
+            duplicate,
+        } => (original, duplicate),
+    };
+    if st.capture.is_on() {
         let note = Note {
             dropped: None,
             duplicated: duplicate.is_some(),
@@ -1232,47 +1315,70 @@ pub(crate) fn send(
             monitor_copy,
             delayed: verdict.delay,
         };
-        st.capture(now, Direction::Egress, ends.0, ends.1, id, payload, note);
-        // Model checking, like AnySystem: a duplicated datagram may arrive a
-        // third time while the duplicate budget lasts.
-        let third = match duplicate {
-            Some(copy) if inner.model.budgets().is_some() => {
-                use bach_net::Decisions as _;
-                Choices::of(inner)
-                    .chance(bach_net::Fault::Duplicate, 0.5)
-                    .then_some(copy)
-            }
-            _ => None,
-        };
-        for delivery in std::iter::once(original).chain(duplicate).chain(third) {
-            let corrupted = delivery.corrupted || verdict.corrupt;
-            let at = crate::time::ticks(delivery.at).saturating_add(verdict.delay);
-            let key = st.packets.insert(Packet {
-                payload: st.pool.payload_for(payload),
-                id,
-                from,
-                to,
-                src_port,
-                dst_port,
-                delayed: verdict.delay,
-                departs: crate::time::ticks(delivery.departs),
-                link: NONE
-                    | flags(
-                        delivery.duplicate || monitor_copy,
-                        corrupted,
-                        monitor_copy,
-                        false,
-                    ),
-            });
-            let copy = &mut st.packets.get_mut(key).payload;
-            copy.fill(payload);
-            if corrupted {
-                bach_net::corrupt(copy.as_mut_slice(), &mut Choices::of(inner));
-            }
-            schedule(inner, st, at, key);
+        st.capture(
+            head.now,
+            Direction::Egress,
+            head.ends.0,
+            head.ends.1,
+            head.id,
+            payload,
+            note,
+        );
+    }
+    // Model checking, like AnySystem: a duplicated datagram may arrive a
+    // third time while the duplicate budget lasts (decided before any copy
+    // is stored: storing a corrupted copy draws from the choice source too).
+    let third = duplicate.is_some() && inner.model.budgets().is_some() && {
+        use bach_net::Decisions as _;
+        Choices::of(inner).chance(bach_net::Fault::Duplicate, 0.5)
+    };
+    store_copy(inner, st, head, payload, verdict, monitor_copy, &original);
+    if let Some(duplicate) = duplicate {
+        store_copy(inner, st, head, payload, verdict, monitor_copy, &duplicate);
+        if third {
+            store_copy(inner, st, head, payload, verdict, monitor_copy, &duplicate);
         }
     }
-    Ok(len)
+    Ok(())
+}
+
+/// Stores one delivery of a datagram as a packet and schedules its arrival.
+#[inline(always)]
+fn store_copy(
+    inner: &Inner,
+    st: &mut State,
+    head: &Head,
+    payload: &[u8],
+    verdict: &Combined,
+    monitor_copy: bool,
+    delivery: &bach_net::Delivery,
+) {
+    let ((from, src_port), (to, dst_port)) = head.ends;
+    let corrupted = delivery.corrupted || verdict.corrupt;
+    let at = crate::time::ticks(delivery.at).saturating_add(verdict.delay);
+    let key = st.packets.insert(Packet {
+        payload: st.pool.payload_for(payload),
+        id: head.id,
+        from,
+        to,
+        src_port,
+        dst_port,
+        delayed: verdict.delay,
+        departs: crate::time::ticks(delivery.departs),
+        link: NONE
+            | flags(
+                delivery.duplicate || monitor_copy,
+                corrupted,
+                monitor_copy,
+                false,
+            ),
+    });
+    let copy = &mut st.packets.get_mut(key).payload;
+    copy.fill(payload);
+    if corrupted {
+        bach_net::corrupt(copy.as_mut_slice(), &mut Choices::of(inner));
+    }
+    schedule(inner, st, at, key);
 }
 
 /// Schedules packet `key` to arrive at `at`: appended to the newest
