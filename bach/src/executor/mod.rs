@@ -194,7 +194,7 @@ impl Executor {
     }
 
     /// Returns a task that is still pending to its slot.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn suspend(&self, index: usize, task: BoxedTask) {
         self.current.set(None);
         if let Some(slot) = self.tasks.borrow_mut().get_mut(index) {

@@ -349,6 +349,7 @@ impl UdpSocket {
         [interleave::endpoint(self.local), interleave::endpoint(dst)]
     }
 
+    #[inline(always)]
     fn poll(
         &self,
         cx: &mut Context<'_>,
@@ -427,6 +428,7 @@ impl<'a> Recv<'a> {
 impl Future for Recv<'_> {
     type Output = io::Result<(usize, SocketAddr)>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let result = this.socket.poll(cx, this.buf, this.take);

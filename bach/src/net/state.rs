@@ -1687,7 +1687,7 @@ pub(crate) enum Take {
 /// Copies the oldest queued datagram into `buf` (truncating it, as UDP
 /// does). With `cx`, registers the task to be woken when none is queued;
 /// without, fails with `WouldBlock`.
-#[inline]
+#[inline(always)]
 pub(crate) fn poll_recv(
     inner: &Inner,
     handle: Handle,

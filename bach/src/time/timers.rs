@@ -110,7 +110,7 @@ impl<T> TimerQueue<T> {
     }
 
     /// Inserts an entry expiring at `deadline` (clamped to `elapsed`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn insert(&mut self, deadline: u64, value: T) -> Key {
         let deadline = deadline.max(self.elapsed);
         let seq = self.next_seq;
@@ -228,7 +228,7 @@ impl<T> TimerQueue<T> {
     }
 
     /// Pops one entry expiring exactly at `elapsed`, in insertion order.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn pop_expired(&mut self) -> Option<(Key, T)> {
         let top = *self.heap.first()?;
         if top.deadline != self.elapsed {
@@ -302,7 +302,7 @@ impl<T> TimerQueue<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, item: Item) {
         let mut index = self.heap.len();
         self.heap.push(item);
