@@ -91,7 +91,13 @@ impl Latency {
     /// saturate instead of panicking.
     #[inline]
     pub fn sample<D: Decisions + ?Sized>(&self, d: &mut D) -> Duration {
-        let nanos = match *self {
+        Duration::from_nanos(self.sample_nanos(d))
+    }
+
+    /// [`Latency::sample`] in nanoseconds.
+    #[inline]
+    pub(crate) fn sample_nanos<D: Decisions + ?Sized>(&self, d: &mut D) -> u64 {
+        match *self {
             Latency::Fixed(latency) => nanos(latency),
             Latency::Uniform { min, max } => {
                 let min = nanos(min);
@@ -111,8 +117,7 @@ impl Latency {
                 let z = (-2.0 * u1.ln()).sqrt() * (TAU * u2).cos();
                 (nanos(mean) as f64 + z * nanos(std_dev) as f64).max(0.0) as u64
             }
-        };
-        Duration::from_nanos(nanos)
+        }
     }
 
     /// Checks the parameters; fails with `InvalidInput` naming the bad value.
@@ -295,12 +300,13 @@ impl LinkConfig {
         Ok(())
     }
 
-    /// Draws the travel time of one copy: latency plus jitter, in that order.
+    /// Draws the travel time of one copy, in nanoseconds: latency plus
+    /// jitter, in that order.
     #[inline]
-    pub(crate) fn sample_delay<D: Decisions + ?Sized>(&self, d: &mut D) -> Duration {
-        let latency = self.latency.sample(d);
+    pub(crate) fn sample_delay_nanos<D: Decisions + ?Sized>(&self, d: &mut D) -> u64 {
+        let latency = self.latency.sample_nanos(d);
         let jitter = d.below(nanos(self.jitter).saturating_add(1));
-        latency.saturating_add(Duration::from_nanos(jitter))
+        latency.saturating_add(jitter)
     }
 
     /// How long the link needs to serialise `len` payload bytes, rounded up to
@@ -584,7 +590,7 @@ mod tests {
                     },
                 };
                 let config = LinkConfig::default().latency(latency).jitter(b);
-                config.sample_delay(&mut Seeded::new(seed));
+                config.sample_delay_nanos(&mut Seeded::new(seed));
             });
     }
 }

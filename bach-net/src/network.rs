@@ -373,18 +373,26 @@ impl Network {
         if f == t {
             return self.loopback(now, from, payload_len);
         }
-        let key = LinkKey::new(from, to);
-        // A copy: the config is small, and this frees `self` for the queue update.
-        let config = *self.config(key);
+        // Borrowed field by field (not through `self.config`), so the
+        // counters and the link queue can be updated while it is held.
+        let config = if self.overrides.is_empty() {
+            &self.default_link
+        } else {
+            self.overrides
+                .get(&LinkKey::new(from, to))
+                .unwrap_or(&self.default_link)
+        };
         if payload_len > config.mtu {
-            return Err(self.too_large(from, to, payload_len, config.mtu));
+            let mtu = config.mtu;
+            return Err(self.too_large(from, to, payload_len, mtu));
         }
         self.stats.sent += 1;
         self.node_stats[f].sent += 1;
 
-        let admitted = match self.structural_drop(f, t, &config) {
+        let now = link::nanos(now);
+        let admitted = match self.structural_drop(f, t, config) {
             Some(reason) => Err(reason),
-            None => self.enqueue(now, (f, t), &config, payload_len),
+            None => enqueue(&mut self.busy_until, now, (f, t), config, payload_len),
         };
         let departure = match admitted {
             Ok(departure) => departure,
@@ -398,15 +406,16 @@ impl Network {
         let duplicate_corrupted =
             duplicated && chance(d, Fault::Corrupt, config.corrupt_probability);
 
+        let departs = Duration::from_nanos(departure);
         let original = Delivery {
-            departs: departure,
-            at: departure.saturating_add(config.sample_delay(d)),
+            departs,
+            at: Duration::from_nanos(departure.saturating_add(config.sample_delay_nanos(d))),
             corrupted,
             duplicate: false,
         };
         let duplicate = duplicated.then(|| Delivery {
-            departs: departure,
-            at: departure.saturating_add(config.sample_delay(d)),
+            departs,
+            at: Duration::from_nanos(departure.saturating_add(config.sample_delay_nanos(d))),
             corrupted: duplicate_corrupted,
             duplicate: true,
         });
@@ -505,41 +514,6 @@ impl Network {
         } else {
             None
         }
-    }
-
-    /// Admits a packet to the link's drop-tail queue and returns when its
-    /// last bit leaves, or `QueueFull`.
-    ///
-    /// The queue is a fluid model: at `now` it holds the bytes the link still
-    /// has to serialise until `busy_until`, so no per-packet state is kept.
-    #[inline]
-    fn enqueue(
-        &mut self,
-        now: Duration,
-        (f, t): (usize, usize),
-        config: &LinkConfig,
-        len: usize,
-    ) -> Result<Duration, DropReason> {
-        if config.bandwidth_bits_per_sec.is_none() {
-            return Ok(now);
-        }
-        if self.busy_until.len() <= f {
-            self.busy_until.resize_with(f + 1, Vec::new);
-        }
-        let row = &mut self.busy_until[f];
-        if row.len() <= t {
-            row.resize(t + 1, 0);
-        }
-        let busy_until = Duration::from_nanos(row[t]);
-        let backlog = config.backlog_bytes(busy_until.saturating_sub(now));
-        if backlog + len as u128 > config.queue_capacity_bytes as u128 {
-            return Err(DropReason::QueueFull);
-        }
-        let done = busy_until
-            .max(now)
-            .saturating_add(config.serialization_delay(len));
-        row[t] = link::nanos(done);
-        Ok(done)
     }
 
     #[inline]
@@ -673,6 +647,42 @@ impl BitMatrix {
         self.rows.iter_mut().for_each(|words| words.fill(0));
         self.any = false;
     }
+}
+
+/// Admits a packet to the drop-tail queue of link `f -> t` (whose busy
+/// times are `busy_until`) and returns, in nanoseconds, when its last bit
+/// leaves, or `QueueFull`.
+///
+/// The queue is a fluid model: at `now` it holds the bytes the link still
+/// has to serialise until `busy_until`, so no per-packet state is kept.
+#[inline]
+fn enqueue(
+    busy_until: &mut Vec<Vec<u64>>,
+    now: u64,
+    (f, t): (usize, usize),
+    config: &LinkConfig,
+    len: usize,
+) -> Result<u64, DropReason> {
+    if config.bandwidth_bits_per_sec.is_none() {
+        return Ok(now);
+    }
+    if busy_until.len() <= f {
+        busy_until.resize_with(f + 1, Vec::new);
+    }
+    let row = &mut busy_until[f];
+    if row.len() <= t {
+        row.resize(t + 1, 0);
+    }
+    let busy = row[t];
+    let backlog = config.backlog_bytes(Duration::from_nanos(busy.saturating_sub(now)));
+    if backlog + len as u128 > config.queue_capacity_bytes as u128 {
+        return Err(DropReason::QueueFull);
+    }
+    let done = busy
+        .max(now)
+        .saturating_add(link::nanos(config.serialization_delay(len)));
+    row[t] = done;
+    Ok(done)
 }
 
 #[cfg(test)]

@@ -78,6 +78,21 @@ pub(crate) fn task_of(waker: &Waker, sim: usize) -> Option<usize> {
     (tag == sim_tag(sim)).then_some(index)
 }
 
+/// Wakes `waker` from inside simulation `sim`: a task waker of that
+/// simulation queues its task directly (no thread-local lookup, no call
+/// through the vtable); any other waker is woken the usual way.
+#[inline]
+pub(crate) fn wake_in(executor: &super::Executor, sim: usize, waker: Waker) {
+    if std::ptr::eq(waker.vtable(), &VTABLE) {
+        let (tag, index, generation) = unpack(waker.data() as usize);
+        if tag == sim_tag(sim) {
+            executor.wake(index, generation);
+            return;
+        }
+    }
+    waker.wake()
+}
+
 static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake, drop_waker);
 
 fn clone(data: *const ()) -> RawWaker {

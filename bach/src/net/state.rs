@@ -1605,6 +1605,11 @@ fn arrive(st: &mut State, now: u64, key: u32) {
             crate::check::interleave::woke_endpoint(endpoint, &waiter);
             waiter.wake();
         }
+    } else if socket.waiters.len() == 1 {
+        // The usual case: one receiver waits.
+        if let Some(waiter) = socket.waiters.pop() {
+            waiter.wake();
+        }
     } else {
         for waiter in socket.waiters.drain(..) {
             waiter.wake();

@@ -405,6 +405,7 @@ impl Inner {
     }
 
     /// Polls until nothing is ready or a task failed.
+    #[inline]
     fn drain(&self) -> Result<(), Stop> {
         if self.failed.get() {
             return Err(Stop::Failed);
@@ -461,7 +462,7 @@ impl Inner {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn fire(&self, key: Key, event: TimerEvent) {
         match event {
             TimerEvent::Wake(waker) => {
@@ -471,7 +472,7 @@ impl Inner {
                         None => self.trace_node_event(GroupId::MAIN, RawKind::TimerFire),
                     }
                 }
-                waker.wake()
+                waker::wake_in(&self.executor, self.sim_id, waker)
             }
             TimerEvent::Deliver(packet) => {
                 self.timers.borrow_mut().remove(key);
