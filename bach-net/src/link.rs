@@ -302,8 +302,12 @@ impl LinkConfig {
 
     /// Draws the travel time of one copy, in nanoseconds: latency plus
     /// jitter, in that order.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn sample_delay_nanos<D: Decisions + ?Sized>(&self, d: &mut D) -> u64 {
+        if let (Latency::Fixed(latency), Duration::ZERO) = (self.latency, self.jitter) {
+            // The common case draws nothing.
+            return nanos(latency);
+        }
         let latency = self.latency.sample_nanos(d);
         let jitter = d.below(nanos(self.jitter).saturating_add(1));
         latency.saturating_add(jitter)
