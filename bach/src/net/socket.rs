@@ -441,15 +441,24 @@ impl Future for Recv<'_> {
 }
 
 impl Drop for Recv<'_> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(waker) = self.waiting.take() {
-            let handle = self.socket.handle;
-            try_with_sim(self.socket.sim, |inner| {
-                if let Ok(mut st) = inner.net.try_borrow_mut() {
-                    st.forget_waiter(handle, &waker);
-                }
-            });
+            self.forget(waker);
         }
+    }
+}
+
+impl Recv<'_> {
+    /// A receive dropped while waiting: its socket forgets the waker.
+    #[inline(never)]
+    fn forget(&self, waker: Waker) {
+        let handle = self.socket.handle;
+        try_with_sim(self.socket.sim, |inner| {
+            if let Ok(mut st) = inner.net.try_borrow_mut() {
+                st.forget_waiter(handle, &waker);
+            }
+        });
     }
 }
 

@@ -106,15 +106,22 @@ impl Sleep {
         })
     }
 
+    #[inline]
     fn release(&mut self) {
         if let Some(key) = self.key.take() {
-            context::with_sim_if_alive(self.sim, |inner| {
-                let pending = inner.timers.borrow_mut().remove(key).is_some();
-                if pending {
-                    inner.trace_event(crate::trace::RawKind::TimerCancel);
-                }
-            });
+            self.cancel(key);
         }
+    }
+
+    /// Frees the timer entry `key` (cancelling it if it has not fired).
+    #[inline(never)]
+    fn cancel(&self, key: Key) {
+        context::with_sim_if_alive(self.sim, |inner| {
+            let pending = inner.timers.borrow_mut().remove(key).is_some();
+            if pending {
+                inner.trace_event(crate::trace::RawKind::TimerCancel);
+            }
+        });
     }
 }
 
@@ -128,6 +135,7 @@ impl Future for Sleep {
 }
 
 impl Drop for Sleep {
+    #[inline]
     fn drop(&mut self) {
         self.release();
     }
