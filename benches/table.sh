@@ -29,7 +29,8 @@ fi
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1)
 machine="Medians from one \`benches/table.sh\` run on $(date -u +%Y-%m-%d): \
-${cpu:-unknown CPU}, $(nproc) cores, $(rustc --version | cut -d' ' -f1-2). \
+${cpu:-unknown CPU}, $(nproc) cores, $(rustc --version | cut -d' ' -f1-2), every crate built with \
+fat LTO and one codegen unit (the bench profile). \
 Each cell is time per item; a peer's ratio is how many times longer it takes than bach."
 cargo run --quiet --release -p bench-table -- \
     --criterion "$CRITERION_HOME" --machine "$machine" \
