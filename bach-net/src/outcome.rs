@@ -3,7 +3,7 @@
 //!
 //! A [`SendOutcome`] is a small `Copy` value: either one [`DropReason`], or one
 //! or two [`Delivery`] times (two when the link duplicated the packet). The
-//! runtime schedules each delivery on its timer wheel at send time; iterating
+//! runtime schedules each delivery on its timer queue at send time; iterating
 //! an outcome never allocates. Some drop reasons are never produced by the
 //! model itself but by the runtime (`NodeDown`, `ReceiveBufferFull`,
 //! `NoSocket` when a scheduled delivery arrives, `Monitor` when a user's

@@ -220,8 +220,14 @@ impl UdpSocket {
     /// Receives the oldest queued datagram into `buf`, waiting for one;
     /// returns its length and source. A datagram longer than `buf` is
     /// truncated (the rest is discarded), as with real UDP.
-    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        Recv::new(self, buf, Take::Pop).await
+    ///
+    /// (A plain function returning the receive future rather than an
+    /// `async fn`, which would wrap it in a second state machine.)
+    pub fn recv_from<'a>(
+        &'a self,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + 'a {
+        Recv::new(self, buf, Take::Pop)
     }
 
     /// [`recv_from`](Self::recv_from) without waiting: `WouldBlock` if
@@ -240,8 +246,8 @@ impl UdpSocket {
     }
 
     /// Like [`recv_from`](Self::recv_from), returning only the length.
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        Recv::new(self, buf, Take::Pop).await.map(|(len, _)| len)
+    pub fn recv<'a>(&'a self, buf: &'a mut [u8]) -> impl Future<Output = io::Result<usize>> + 'a {
+        RecvLen(Recv::new(self, buf, Take::Pop))
     }
 
     /// [`recv`](Self::recv) without waiting: `WouldBlock` if nothing is queued.
@@ -256,8 +262,11 @@ impl UdpSocket {
     }
 
     /// Like [`recv_from`](Self::recv_from), but leaves the datagram queued.
-    pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        Recv::new(self, buf, Take::Peek).await
+    pub fn peek_from<'a>(
+        &'a self,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<(usize, SocketAddr)>> + 'a {
+        Recv::new(self, buf, Take::Peek)
     }
 
     /// [`peek_from`](Self::peek_from) without waiting.
@@ -437,6 +446,20 @@ impl Future for Recv<'_> {
             Poll::Ready(_) => None,
         };
         result
+    }
+}
+
+/// A [`Recv`] that yields only the datagram's length.
+struct RecvLen<'a>(Recv<'a>);
+
+impl Future for RecvLen<'_> {
+    type Output = io::Result<usize>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.get_mut().0)
+            .poll(cx)
+            .map(|result| result.map(|(len, _)| len))
     }
 }
 
