@@ -573,6 +573,17 @@ pub(crate) fn borrow(inner: &Inner) -> RefMut<'_, State> {
     state
 }
 
+/// Like [`borrow`], without adding new groups as nodes first: for paths
+/// that only touch sockets and packets that already exist (delivering and
+/// receiving), whose nodes are known already.
+#[inline]
+fn borrow_existing(inner: &Inner) -> RefMut<'_, State> {
+    let Ok(state) = inner.net.try_borrow_mut() else {
+        reentrant()
+    };
+    state
+}
+
 #[cold]
 #[track_caller]
 fn reentrant() -> ! {
@@ -1474,7 +1485,7 @@ pub(crate) fn fingerprint(
 /// An arrival batch is due (called by the run loop with its first key).
 pub(crate) fn deliver(inner: &Inner, head: u32) {
     let now = inner.now();
-    let mut state = borrow(inner);
+    let mut state = borrow_existing(inner);
     let st = &mut *state;
     st.scheduled -= 1;
     if st.batch.is_some_and(|batch| batch.head == head) {
@@ -1700,7 +1711,7 @@ pub(crate) fn poll_recv(
     buf: &mut [u8],
     take: Take,
 ) -> Poll<io::Result<(usize, SocketAddr)>> {
-    let mut state = borrow(inner);
+    let mut state = borrow_existing(inner);
     let st = &mut *state;
     let socket = match socket_in(&mut st.sockets, handle) {
         Ok(socket) => socket,
