@@ -1200,15 +1200,7 @@ pub(crate) fn send(
             dropped: Some(DropReason::Monitor),
             ..Note::default()
         };
-        st.capture(
-            now,
-            Direction::Egress,
-            head.ends.0,
-            head.ends.1,
-            id,
-            payload,
-            note,
-        );
+        head.capture(st, payload, note);
         st.log(|| head.event(PacketFate::Sent, false, false));
         st.log(|| head.event(PacketFate::Dropped(DropReason::Monitor), false, false));
         return Ok(len);
@@ -1228,6 +1220,21 @@ struct Head {
 }
 
 impl Head {
+    /// Records the datagram leaving its node, if capture is on.
+    #[inline(always)]
+    fn capture(&self, st: &mut State, payload: &[u8], note: Note) {
+        let (from, to) = self.ends;
+        st.capture(
+            self.now,
+            Direction::Egress,
+            from,
+            to,
+            self.id,
+            payload,
+            note,
+        );
+    }
+
     #[inline]
     fn event(&self, fate: PacketFate, duplicate: bool, corrupted: bool) -> RawEvent {
         let ((from, src_port), (to, dst_port)) = self.ends;
@@ -1299,15 +1306,7 @@ fn send_copy(
                 dropped: Some(reason),
                 ..Note::default()
             };
-            st.capture(
-                head.now,
-                Direction::Egress,
-                head.ends.0,
-                head.ends.1,
-                head.id,
-                payload,
-                note,
-            );
+            head.capture(st, payload, note);
             st.log(|| head.event(PacketFate::Dropped(reason), monitor_copy, false));
             return Ok(());
         }
@@ -1326,15 +1325,7 @@ fn send_copy(
             monitor_copy,
             delayed: verdict.delay,
         };
-        st.capture(
-            head.now,
-            Direction::Egress,
-            head.ends.0,
-            head.ends.1,
-            head.id,
-            payload,
-            note,
-        );
+        head.capture(st, payload, note);
     }
     // Model checking, like AnySystem: a duplicated datagram may arrive a
     // third time while the duplicate budget lasts (decided before any copy
