@@ -6,7 +6,11 @@
 //! from a [`Pool`] of buffers that earlier datagrams left behind when they
 //! were received or dropped. In steady state no datagram allocates. The pool
 //! keeps a bounded number of modest buffers, so a burst of huge datagrams
-//! does not pin memory. This module knows nothing about addresses or time.
+//! does not pin memory. A message between processes travels as the message
+//! itself (an [`Envelope`]) and becomes bytes only if something reads them.
+//! This module knows nothing about addresses or time.
+
+use crate::process::Envelope;
 
 /// Payloads up to this many bytes are stored inline.
 pub(crate) const INLINE: usize = 15;
@@ -15,10 +19,18 @@ const MAX_POOLED: usize = 1024;
 /// Buffers larger than this are freed rather than kept.
 const MAX_POOLED_CAPACITY: usize = 2048;
 
-/// The bytes of one datagram copy (32 bytes either way).
+/// The bytes of one datagram copy (32 bytes whichever the kind).
 pub(crate) enum Payload {
-    Inline { len: u8, bytes: [u8; INLINE] },
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE],
+    },
     Heap(Vec<u8>),
+    /// A message between processes, not yet written out as bytes: its
+    /// sender moved it in, its receiving process moves it out. Whatever
+    /// needs the bytes first calls [`Pool::materialize`], which turns it
+    /// into the datagram it stands for.
+    Envelope(Box<Envelope>),
 }
 
 // Copied for model-checking checkpoints; `clone_from` reuses a heap
@@ -31,6 +43,7 @@ impl Clone for Payload {
                 bytes: *bytes,
             },
             Payload::Heap(bytes) => Payload::Heap(bytes.clone()),
+            Payload::Envelope(envelope) => Payload::Envelope(envelope.clone()),
         }
     }
 
@@ -43,19 +56,37 @@ impl Clone for Payload {
 }
 
 impl Payload {
+    /// The bytes; an envelope must have been materialized first.
     #[inline]
     pub(crate) fn as_slice(&self) -> &[u8] {
         match self {
             Payload::Inline { len, bytes } => &bytes[..*len as usize],
             Payload::Heap(bytes) => bytes,
+            Payload::Envelope(_) => unmaterialized(),
         }
     }
 
+    /// The bytes, to alter; an envelope must have been materialized first.
     #[inline]
     pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
         match self {
             Payload::Inline { len, bytes } => &mut bytes[..*len as usize],
             Payload::Heap(bytes) => bytes,
+            Payload::Envelope(_) => unmaterialized(),
+        }
+    }
+
+    /// Feeds the bytes to `hasher` (an envelope's are written out into a
+    /// scratch buffer, so it hashes exactly like the datagram).
+    pub(crate) fn hash_bytes(&self, hasher: &mut impl std::hash::Hasher) {
+        use std::hash::Hash;
+        match self {
+            Payload::Envelope(envelope) => {
+                let mut bytes = Vec::with_capacity(envelope.wire_len());
+                envelope.encode(&mut bytes);
+                bytes.as_slice().hash(hasher);
+            }
+            bytes => bytes.as_slice().hash(hasher),
         }
     }
 
@@ -73,8 +104,15 @@ impl Payload {
         match self {
             Payload::Inline { len, .. } => *len as usize,
             Payload::Heap(bytes) => bytes.len(),
+            Payload::Envelope(envelope) => envelope.wire_len(),
         }
     }
+}
+
+#[cold]
+#[inline(never)]
+fn unmaterialized() -> ! {
+    unreachable!("a process message's bytes were read before it was materialized")
 }
 
 /// Spare heap buffers for payloads larger than [`INLINE`].
@@ -151,6 +189,17 @@ impl Pool {
             };
         }
         self.payload(data)
+    }
+
+    /// Turns an envelope into the datagram it stands for (other payloads
+    /// are bytes already).
+    #[inline]
+    pub(crate) fn materialize(&mut self, payload: &mut Payload) {
+        if let Payload::Envelope(envelope) = payload {
+            let mut buffer = self.free.pop().unwrap_or_else(spare_buffer);
+            envelope.encode(&mut buffer);
+            *payload = Payload::Heap(buffer);
+        }
     }
 
     /// Takes back a payload that is no longer needed.

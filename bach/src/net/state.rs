@@ -39,6 +39,7 @@ use super::{
     monitor::{self, Combined, Monitor, PacketView},
     payload::{Payload, Pool},
 };
+use crate::process::Envelope;
 use crate::{
     group::{GroupId, GroupTable},
     runtime::{Inner, TimerEvent},
@@ -1084,24 +1085,7 @@ impl State {
         }
     }
 
-    /// Writes a capture record, if capture is on.
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn capture(
-        &mut self,
-        at: u64,
-        direction: Direction,
-        from: (NodeId, u16),
-        to: (NodeId, u16),
-        id: u64,
-        payload: &[u8],
-        note: Note,
-    ) {
-        if self.capture.is_on() {
-            self.capture_record(at, direction, from, to, id, payload, note);
-        }
-    }
-
+    /// Writes a capture record (capture is on).
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]
     fn capture_record(
@@ -1170,14 +1154,111 @@ pub(crate) fn send(
     payload: &[u8],
     dst: SocketAddr,
 ) -> io::Result<usize> {
+    send_from(
+        inner,
+        borrow(inner),
+        handle,
+        &mut Source::Bytes(payload),
+        dst,
+    )
+}
+
+/// Sends a process message from a socket to `dst`, exactly like [`send`]
+/// of its datagram: same length, same decisions, same choices drawn. It
+/// travels as the message itself unless a capture or a monitor will read
+/// its bytes (then it is written out first). A send that fails gives the
+/// message back with the error.
+pub(crate) fn send_envelope(
+    inner: &Inner,
+    handle: Handle,
+    envelope: Box<Envelope>,
+    dst: SocketAddr,
+) -> Result<usize, (io::Error, Box<Envelope>)> {
+    let state = borrow(inner);
+    if state.capture.is_on() || !state.monitors.is_empty() {
+        drop(state);
+        let mut bytes = Vec::new();
+        envelope.encode(&mut bytes);
+        return send(inner, handle, &bytes, dst).map_err(|error| (error, envelope));
+    }
+    let mut source = Source::Envelope(Some(envelope));
+    send_from(inner, state, handle, &mut source, dst).map_err(|error| match source {
+        // Every failure comes before a copy is stored.
+        Source::Envelope(Some(envelope)) => (error, envelope),
+        _ => unreachable!("a failed send stored no copy"),
+    })
+}
+
+/// What a send carries.
+enum Source<'a> {
+    /// The caller's bytes, copied into each stored copy.
+    Bytes(&'a [u8]),
+    /// A process message, moved into the last stored copy (earlier ones
+    /// get clones); `None` once moved.
+    Envelope(Option<Box<Envelope>>),
+}
+
+impl Source<'_> {
+    #[inline]
+    fn len(&self) -> usize {
+        match self {
+            Source::Bytes(bytes) => bytes.len(),
+            Source::Envelope(envelope) => envelope.as_ref().map_or(0, |e| e.wire_len()),
+        }
+    }
+
+    /// Runs `f` on the datagram's bytes (an envelope is written out for
+    /// it; [`send_envelope`] sends one only when nothing will ask).
+    fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match self {
+            Source::Bytes(bytes) => f(bytes),
+            Source::Envelope(envelope) => {
+                let mut bytes = Vec::new();
+                if let Some(envelope) = envelope {
+                    envelope.encode(&mut bytes);
+                }
+                f(&bytes)
+            }
+        }
+    }
+
+    /// The payload of one stored copy (for bytes, to be filled in place
+    /// with [`Source::fill`]); `last`: no other copy follows.
+    #[inline(always)]
+    fn payload(&mut self, pool: &mut Pool, last: bool) -> Payload {
+        match self {
+            Source::Bytes(bytes) => pool.payload_for(bytes),
+            Source::Envelope(envelope) => Payload::Envelope(match last {
+                true => envelope
+                    .take()
+                    .expect("an envelope is stored once as the last copy"),
+                false => envelope.clone().expect("copies come before the last one"),
+            }),
+        }
+    }
+
+    #[inline(always)]
+    fn fill(&self, payload: &mut Payload) {
+        if let Source::Bytes(bytes) = self {
+            payload.fill(bytes);
+        }
+    }
+}
+
+fn send_from(
+    inner: &Inner,
+    mut state: RefMut<'_, State>,
+    handle: Handle,
+    source: &mut Source<'_>,
+    dst: SocketAddr,
+) -> io::Result<usize> {
     let now = inner.now();
-    let mut state = borrow(inner);
     let st = &mut *state;
     let socket = st.socket(handle)?;
     let (from, src_port) = (socket.node, socket.port);
     let to = st.route(from, dst.ip())?;
     let dst_port = dst.port();
-    let len = payload.len();
+    let len = source.len();
     st.network.check_mtu(from, to, len)?;
     let id = st.next_packet_id;
     st.next_packet_id += 1;
@@ -1191,7 +1272,7 @@ pub(crate) fn send(
     let verdict = if st.monitors.is_empty() {
         Combined::default()
     } else {
-        consult_on_send(st, &head, payload)
+        source.with_bytes(|payload| consult_on_send(st, &head, payload))
     };
     if verdict.drop {
         st.network
@@ -1200,13 +1281,14 @@ pub(crate) fn send(
             dropped: Some(DropReason::Monitor),
             ..Note::default()
         };
-        head.capture(st, payload, note);
+        head.capture(st, source, note);
         st.log(|| head.event(PacketFate::Sent, false, false));
         st.log(|| head.event(PacketFate::Dropped(DropReason::Monitor), false, false));
         return Ok(len);
     }
     for copy in 0..verdict.extra + 1 {
-        send_copy(inner, st, &head, payload, &verdict, copy > 0)?;
+        let last = copy == verdict.extra;
+        send_copy(inner, st, &head, source, &verdict, copy > 0, last)?;
     }
     Ok(len)
 }
@@ -1222,17 +1304,21 @@ struct Head {
 impl Head {
     /// Records the datagram leaving its node, if capture is on.
     #[inline(always)]
-    fn capture(&self, st: &mut State, payload: &[u8], note: Note) {
-        let (from, to) = self.ends;
-        st.capture(
-            self.now,
-            Direction::Egress,
-            from,
-            to,
-            self.id,
-            payload,
-            note,
-        );
+    fn capture(&self, st: &mut State, source: &Source<'_>, note: Note) {
+        if st.capture.is_on() {
+            let (from, to) = self.ends;
+            source.with_bytes(|payload| {
+                st.capture_record(
+                    self.now,
+                    Direction::Egress,
+                    from,
+                    to,
+                    self.id,
+                    payload,
+                    note,
+                )
+            });
+        }
     }
 
     #[inline]
@@ -1282,14 +1368,16 @@ fn consult_on_send(st: &mut State, head: &Head, payload: &[u8]) -> Combined {
 /// One copy of a datagram (the original, or an extra one a monitor asked
 /// for) through the link model: dropped, or stored and scheduled, with its
 /// link duplicate (and, while model checking, a possible third copy).
+/// `last`: no other copy of the datagram follows this one's.
 #[inline(always)]
 fn send_copy(
     inner: &Inner,
     st: &mut State,
     head: &Head,
-    payload: &[u8],
+    source: &mut Source<'_>,
     verdict: &Combined,
     monitor_copy: bool,
+    last: bool,
 ) -> io::Result<()> {
     let ((from, _), (to, _)) = head.ends;
     let outcome = st.network.send(
@@ -1306,7 +1394,7 @@ fn send_copy(
                 dropped: Some(reason),
                 ..Note::default()
             };
-            head.capture(st, payload, note);
+            head.capture(st, source, note);
             st.log(|| head.event(PacketFate::Dropped(reason), monitor_copy, false));
             return Ok(());
         }
@@ -1325,7 +1413,7 @@ fn send_copy(
             monitor_copy,
             delayed: verdict.delay,
         };
-        head.capture(st, payload, note);
+        head.capture(st, source, note);
     }
     // Model checking, like AnySystem: a duplicated datagram may arrive a
     // third time while the duplicate budget lasts (decided before any copy
@@ -1334,32 +1422,63 @@ fn send_copy(
         use bach_net::Decisions as _;
         Choices::of(inner).chance(bach_net::Fault::Duplicate, 0.5)
     };
-    store_copy(inner, st, head, payload, verdict, monitor_copy, &original);
+    let stored = |copy: u32| last && copy == 1 + u32::from(duplicate.is_some()) + u32::from(third);
+    store_copy(
+        inner,
+        st,
+        head,
+        source,
+        verdict,
+        monitor_copy,
+        &original,
+        stored(1),
+    );
     if let Some(duplicate) = duplicate {
-        store_copy(inner, st, head, payload, verdict, monitor_copy, &duplicate);
+        store_copy(
+            inner,
+            st,
+            head,
+            source,
+            verdict,
+            monitor_copy,
+            &duplicate,
+            stored(2),
+        );
         if third {
-            store_copy(inner, st, head, payload, verdict, monitor_copy, &duplicate);
+            store_copy(
+                inner,
+                st,
+                head,
+                source,
+                verdict,
+                monitor_copy,
+                &duplicate,
+                stored(3),
+            );
         }
     }
     Ok(())
 }
 
 /// Stores one delivery of a datagram as a packet and schedules its arrival.
+/// `last`: the datagram's last copy (an envelope moves into it).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn store_copy(
     inner: &Inner,
     st: &mut State,
     head: &Head,
-    payload: &[u8],
+    source: &mut Source<'_>,
     verdict: &Combined,
     monitor_copy: bool,
     delivery: &bach_net::Delivery,
+    last: bool,
 ) {
     let ((from, src_port), (to, dst_port)) = head.ends;
     let corrupted = delivery.corrupted || verdict.corrupt;
     let at = crate::time::ticks(delivery.at).saturating_add(verdict.delay);
     let key = st.packets.insert(Packet {
-        payload: st.pool.payload_for(payload),
+        payload: source.payload(&mut st.pool, last),
         id: head.id,
         from,
         to,
@@ -1376,8 +1495,9 @@ fn store_copy(
             ),
     });
     let copy = &mut st.packets.get_mut(key).payload;
-    copy.fill(payload);
+    source.fill(copy);
     if corrupted {
+        st.pool.materialize(copy);
         bach_net::corrupt(copy.as_mut_slice(), &mut Choices::of(inner));
     }
     schedule(inner, st, at, key);
@@ -1431,7 +1551,7 @@ fn content_hash(packet: &Packet) -> u64 {
         packet.dst_port,
     )
         .hash(&mut hasher);
-    packet.payload.as_slice().hash(&mut hasher);
+    packet.payload.hash_bytes(&mut hasher);
     hasher.finish()
 }
 
@@ -1467,7 +1587,7 @@ pub(crate) fn fingerprint(
     for (_, socket) in &st.sockets {
         (socket.node.as_u32(), socket.port, socket.queue.len()).hash(hasher);
         for &key in &socket.queue {
-            st.packets.get(key).payload.as_slice().hash(hasher);
+            st.packets.get(key).payload.hash_bytes(hasher);
         }
     }
     st.down.hash(hasher);
@@ -1516,7 +1636,9 @@ fn deliver_one(inner: &Inner, st: &mut State, now: u64, key: u32) -> Result<(), 
         return Ok(());
     }
     if !st.packets.get(key).has(RECEIVED) && !st.monitors.is_empty() {
-        st.packets.get_mut(key).set(RECEIVED);
+        let packet = st.packets.get_mut(key);
+        packet.set(RECEIVED);
+        st.pool.materialize(&mut packet.payload);
         let mut monitors = std::mem::take(&mut st.monitors);
         let verdict = {
             let view = st.view(now, st.packets.get(key));
@@ -1619,6 +1741,8 @@ fn arrive(st: &mut State, now: u64, key: u32) {
     }
     st.network.record_delivered(to);
     if st.capture.is_on() {
+        let packet = st.packets.get_mut(key);
+        st.pool.materialize(&mut packet.payload);
         let packet = st.packets.get(key);
         let note = Note {
             dropped: None,
@@ -1646,21 +1770,24 @@ fn arrive(st: &mut State, now: u64, key: u32) {
 }
 
 fn drop_on_arrival(st: &mut State, now: u64, key: u32, reason: DropReason) {
-    let packet = st.packets.remove(key);
+    let mut packet = st.packets.remove(key);
     st.network.record_drop(packet.from, packet.to, reason);
-    let note = Note {
-        dropped: Some(reason),
-        ..Note::default()
-    };
-    st.capture(
-        now,
-        Direction::Ingress,
-        (packet.from, packet.src_port),
-        (packet.to, packet.dst_port),
-        packet.id,
-        packet.payload.as_slice(),
-        note,
-    );
+    if st.capture.is_on() {
+        st.pool.materialize(&mut packet.payload);
+        let note = Note {
+            dropped: Some(reason),
+            ..Note::default()
+        };
+        st.capture_record(
+            now,
+            Direction::Ingress,
+            (packet.from, packet.src_port),
+            (packet.to, packet.dst_port),
+            packet.id,
+            packet.payload.as_slice(),
+            note,
+        );
+    }
     st.log(|| arrival_event(now, &packet, PacketFate::Dropped(reason)));
     st.pool.recycle(packet.payload);
 }
@@ -1708,20 +1835,94 @@ pub(crate) fn poll_recv(
         Ok(socket) => socket,
         Err(error) => return Poll::Ready(Err(error)),
     };
-    let Some(&key) = socket.queue.front() else {
-        return match cx {
-            Some(cx) => {
-                if !socket.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                    socket.waiters.push(cx.waker().clone());
-                }
-                Poll::Pending
-            }
-            None => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::WouldBlock,
-                "no datagram is queued on this socket",
-            ))),
-        };
+    let key = match front_or_wait(socket, cx) {
+        Ok(key) => key,
+        Err(poll) => return poll,
     };
+    if let Payload::Envelope(_) = st.packets.get(key).payload {
+        // A process message read as bytes: it becomes its datagram.
+        st.pool.materialize(&mut st.packets.get_mut(key).payload);
+    }
+    copy_out(st, handle, key, buf, take)
+}
+
+/// The key of the oldest datagram queued on `socket`; if there is none,
+/// registers the task behind `cx` and returns `Pending` (without `cx`,
+/// fails with `WouldBlock`).
+#[inline(always)]
+fn front_or_wait<T>(
+    socket: &mut Socket,
+    cx: Option<&mut Context<'_>>,
+) -> Result<u32, Poll<io::Result<T>>> {
+    if let Some(&key) = socket.queue.front() {
+        return Ok(key);
+    }
+    Err(match cx {
+        Some(cx) => {
+            if !socket.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                socket.waiters.push(cx.waker().clone());
+            }
+            Poll::Pending
+        }
+        None => Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "no datagram is queued on this socket",
+        ))),
+    })
+}
+
+/// What a process's socket received.
+pub(crate) enum Received {
+    /// A message from another process, as sent.
+    Envelope(Box<Envelope>),
+    /// Any other datagram (or a corrupted message), copied into the
+    /// buffer: its length.
+    Bytes(usize),
+}
+
+/// [`poll_recv`] (popping) for a process's socket: a process message comes
+/// out as it was sent, without being written out as bytes; anything else
+/// is copied into `buf`.
+#[inline(always)]
+pub(crate) fn poll_recv_envelope(
+    inner: &Inner,
+    handle: Handle,
+    cx: &mut Context<'_>,
+    buf: &mut [u8],
+) -> Poll<io::Result<Received>> {
+    let mut state = borrow_existing(inner);
+    let st = &mut *state;
+    let socket = match socket_in(&mut st.sockets, handle) {
+        Ok(socket) => socket,
+        Err(error) => return Poll::Ready(Err(error)),
+    };
+    let key = match front_or_wait(socket, Some(cx)) {
+        Ok(key) => key,
+        Err(poll) => return poll,
+    };
+    if let Payload::Envelope(envelope) = &st.packets.get(key).payload {
+        socket.queue.pop_front();
+        socket.queued_bytes -= envelope.wire_len();
+        let Payload::Envelope(envelope) = st.packets.remove(key).payload else {
+            unreachable!("the payload was just matched")
+        };
+        return Poll::Ready(Ok(Received::Envelope(envelope)));
+    }
+    copy_out(st, handle, key, buf, Take::Pop)
+        .map(|result| result.map(|(len, _)| Received::Bytes(len)))
+}
+
+/// Copies queued datagram `key` of socket `handle` into `buf` and, unless
+/// peeking, frees it.
+#[inline(always)]
+fn copy_out(
+    st: &mut State,
+    handle: Handle,
+    key: u32,
+    buf: &mut [u8],
+    take: Take,
+) -> Poll<io::Result<(usize, SocketAddr)>> {
+    let socket = &mut st.sockets[handle.key as usize];
     let packet = st.packets.get(key);
     let (from, port) = (packet.from, packet.src_port);
     let bytes = packet.payload.as_slice();

@@ -11,12 +11,12 @@
 
 use super::{
     context::Action,
-    message::{self, Message},
+    message::{self, Envelope, Message},
     Context, Process, ProcessEvent, ProcessEventKind,
 };
 use crate::{
     group::GroupId,
-    net::{SocketAddr, UdpSocket},
+    net::{state::Received, SocketAddr, UdpSocket},
     runtime::{context, Inner, TimerEvent},
     time::timers::Key,
     trace::RawKind,
@@ -66,8 +66,11 @@ pub(crate) struct Registry {
     pub(crate) messages: u64,
     /// Bytes of tip and data of those messages.
     pub(crate) traffic: u64,
-    /// Reused encoding buffer.
-    scratch: Vec<u8>,
+    /// Spare envelope boxes: every message sent over the network takes
+    /// one, every message received gives it back (boxes, not values: the
+    /// network moves the box, so a reused one costs no allocation).
+    #[allow(clippy::vec_box)]
+    envelopes: Vec<Box<Envelope>>,
 }
 
 thread_local! {
@@ -104,16 +107,6 @@ pub(crate) struct Slot {
     pub(crate) log: Vec<ProcessEvent>,
     /// The action buffer handed to each handler's context (reused).
     actions: Vec<Action>,
-    /// The header of this process's last datagram, reused while it keeps
-    /// sending the same type of message to the same process.
-    header: Header,
-}
-
-/// An encoded datagram header and what it was encoded for.
-struct Header {
-    /// The receiving slot (`usize::MAX`: none yet).
-    target: usize,
-    bytes: Vec<u8>,
 }
 
 impl Slot {
@@ -284,10 +277,6 @@ pub(crate) fn add(inner: &Inner, name: &str, node: &str, process: Box<dyn Proces
             received: 0,
             log: Vec::new(),
             actions: Vec::new(),
-            header: Header {
-                target: usize::MAX,
-                bytes: Vec::new(),
-            },
         });
         reg.by_name.insert(name.clone(), id);
         drop(reg);
@@ -525,22 +514,19 @@ fn send(inner: &Inner, id: usize, msg: Message, target: usize) {
         return; // the sender's node crashed
     };
     let addr = reg.slots[target].addr;
-    let mut wire = std::mem::take(&mut reg.scratch);
-    let header = &mut reg.slots[id].header;
-    if header.target != target
-        || message::header_tip(&header.bytes, &from, to) != msg.tip.as_bytes()
-    {
-        header.target = target;
-        message::encode_header(&mut header.bytes, &from, to, &msg.tip);
-    }
-    message::encode_with_header(&mut wire, &reg.slots[id].header.bytes, &msg.data);
+    let to = reg.slots[target].name.clone();
+    let envelope = match reg.envelopes.pop() {
+        Some(mut envelope) => {
+            *envelope = Envelope { from, to, msg };
+            envelope
+        }
+        None => Box::new(Envelope { from, to, msg }),
+    };
     drop(reg);
-    let sent = socket.try_send_to(&wire, addr);
-    registry(inner).scratch = wire;
-    if let Err(error) = sent {
+    if let Err((error, envelope)) = socket.send_envelope(envelope, addr) {
         panic!(
-            "process `{from}` cannot send {} to `{to}`: {error}",
-            msg.tip
+            "process `{}` cannot send {} to `{}`: {error}",
+            envelope.from, envelope.msg.tip, envelope.to
         );
     }
 }
@@ -624,8 +610,42 @@ fn serve_poll(
                 handle(inner, id, incoming, &|| describe(&copy), true);
                 continue;
             }
-            match socket.poll_recv_from(cx, buf) {
-                Poll::Ready(Ok((len, _))) => {
+            match socket.poll_recv_envelope(cx, buf) {
+                Poll::Ready(Ok(Received::Envelope(mut envelope))) => {
+                    let mine = {
+                        let reg = registry(inner);
+                        let name = &reg.slots[id].name;
+                        Rc::ptr_eq(name, &envelope.to) || **name == *envelope.to
+                    };
+                    if mine {
+                        let msg = std::mem::take(&mut envelope.msg);
+                        // The message moves into the handler: keep a copy
+                        // of its text in the (otherwise idle) receive
+                        // buffer for a panic report.
+                        let (tip, data) = (msg.tip.len(), msg.data.len());
+                        let copied = tip + data <= buf.len();
+                        if copied {
+                            buf[..tip].copy_from_slice(msg.tip.as_bytes());
+                            buf[tip..tip + data].copy_from_slice(msg.data.as_bytes());
+                        }
+                        let from = &*envelope.from;
+                        let what = || match copied {
+                            true => describe(&Incoming::Message {
+                                from,
+                                msg: Message::new(
+                                    String::from_utf8_lossy(&buf[..tip]),
+                                    String::from_utf8_lossy(&buf[tip..tip + data]),
+                                ),
+                            }),
+                            false => format!("a message from `{from}`"),
+                        };
+                        let incoming = Incoming::Message { from, msg };
+                        handle(inner, id, incoming, &what, true);
+                    }
+                    registry(inner).envelopes.push(envelope);
+                    continue;
+                }
+                Poll::Ready(Ok(Received::Bytes(len))) => {
                     let wire = &buf[..len];
                     let decoded = message::decode(wire);
                     // Anything else on the process's port is not for it.

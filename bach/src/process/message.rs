@@ -101,18 +101,47 @@ fn checksum(bytes: &[u8]) -> u32 {
 }
 
 /// Encodes a message from `from` to `to` into `out` (cleared first).
-#[cfg(test)]
 pub(crate) fn encode(out: &mut Vec<u8>, from: &str, to: &str, msg: &Message) {
-    let mut header = Vec::new();
+    let mut header = Vec::with_capacity(from.len() + to.len() + msg.tip.len() + 8);
     encode_header(&mut header, from, to, &msg.tip);
     encode_with_header(out, &header, &msg.data);
 }
 
+/// The length of the datagram [`encode`] writes.
+#[inline]
+pub(crate) fn wire_len(from: &str, to: &str, msg: &Message) -> usize {
+    2 * (2 + from.len() + 1 + to.len() + 1 + msg.tip.len() + 4) + msg.data.len()
+}
+
+/// A message between processes on its way through the network, kept as it
+/// is rather than as bytes: the datagram it stands for (see the module
+/// docs) is written out only when something reads the bytes — a capture,
+/// a network monitor, a corruption, a model-checking fingerprint, a reader
+/// that is not the receiving process. Its length, and so every decision the
+/// network takes, is that of the datagram.
+#[derive(Clone, Debug)]
+pub(crate) struct Envelope {
+    pub(crate) from: std::rc::Rc<str>,
+    pub(crate) to: std::rc::Rc<str>,
+    pub(crate) msg: Message,
+}
+
+impl Envelope {
+    /// The length of the datagram.
+    #[inline]
+    pub(crate) fn wire_len(&self) -> usize {
+        wire_len(&self.from, &self.to, &self.msg)
+    }
+
+    /// Writes the datagram into `out` (cleared first).
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        encode(out, &self.from, &self.to, &self.msg);
+    }
+}
+
 /// Writes the forward header copy of a message from `from` to `to` with
-/// type `tip` into `header` (cleared first). It depends on nothing else,
-/// so a sender keeps it for its next message of the same type to the same
-/// process.
-pub(crate) fn encode_header(header: &mut Vec<u8>, from: &str, to: &str, tip: &str) {
+/// type `tip` into `header` (cleared first).
+fn encode_header(header: &mut Vec<u8>, from: &str, to: &str, tip: &str) {
     header.clear();
     let header_len = from.len() + to.len() + tip.len() + 2;
     let len = u16::try_from(header_len).expect("process names and tip fit in 64 KiB");
@@ -127,17 +156,9 @@ pub(crate) fn encode_header(header: &mut Vec<u8>, from: &str, to: &str, tip: &st
     header.extend_from_slice(&sum.to_be_bytes());
 }
 
-/// The tip's bytes in a header [`encode_header`] wrote for a message
-/// from `from` to `to` (empty if `header` is shorter).
-pub(crate) fn header_tip<'a>(header: &'a [u8], from: &str, to: &str) -> &'a [u8] {
-    let start = 2 + from.len() + 1 + to.len() + 1;
-    let end = header.len().saturating_sub(4);
-    header.get(start..end).unwrap_or_default()
-}
-
 /// Encodes a datagram into `out` (cleared first): `header` (from
 /// [`encode_header`]), `data`, and the header mirrored.
-pub(crate) fn encode_with_header(out: &mut Vec<u8>, header: &[u8], data: &str) {
+fn encode_with_header(out: &mut Vec<u8>, header: &[u8], data: &str) {
     out.clear();
     out.reserve(2 * header.len() + data.len());
     out.extend_from_slice(header);
@@ -277,6 +298,7 @@ mod tests {
         let msg = Message::new("PING", r#"{"value":"Hello!"}"#);
         let mut wire = Vec::new();
         encode(&mut wire, "client", "server", &msg);
+        assert_eq!(wire.len(), wire_len("client", "server", &msg));
         let clean = decode(&wire).expect("decodes");
         assert_eq!((&*clean.from, &*clean.to), ("client", "server"));
         assert_eq!((&*clean.tip, &*clean.data), (msg.tip(), msg.data()));

@@ -67,6 +67,7 @@ pub use message::Message;
 pub use simulation::{local_outbox, send_local, state_of, StepError};
 
 pub(crate) use host::{fingerprint, Registry, Saved};
+pub(crate) use message::Envelope;
 
 use std::time::Duration;
 
