@@ -313,18 +313,19 @@ impl UdpSocket {
 
     /// Sends a process message to `dst` like `try_send_to` its datagram
     /// (see [`state::send_envelope`]); a failed send gives it back.
+    #[inline]
     pub(crate) fn send_envelope(
         &self,
+        inner: &Inner,
         envelope: Box<crate::process::Envelope>,
         dst: SocketAddr,
     ) -> Result<usize, (io::Error, Box<crate::process::Envelope>)> {
-        with_sim(self.sim, |inner| {
-            if inner.interleave.enabled() {
-                let keys = self.send_endpoints(dst);
-                keys.into_iter().for_each(interleave::touch_endpoint);
-            }
-            state::send_envelope(inner, self.handle, envelope, dst)
-        })
+        debug_assert_eq!(inner.sim_id, self.sim, "a socket of this simulation");
+        if inner.interleave.enabled() {
+            let keys = self.send_endpoints(dst);
+            keys.into_iter().for_each(interleave::touch_endpoint);
+        }
+        state::send_envelope(inner, self.handle, envelope, dst)
     }
 
     /// Like `poll_recv_from`, for a process's socket: a process message
@@ -332,16 +333,15 @@ impl UdpSocket {
     #[inline]
     pub(crate) fn poll_recv_envelope(
         &self,
+        inner: &Inner,
         cx: &mut Context<'_>,
-        buf: &mut [u8],
     ) -> Poll<io::Result<state::Received>> {
-        with_sim(self.sim, |inner| {
-            if inner.interleave.enabled() {
-                let key = interleave::endpoint(self.local);
-                ready!(interleave::point_endpoints(cx, &[key]));
-            }
-            state::poll_recv_envelope(inner, self.handle, cx, buf)
-        })
+        debug_assert_eq!(inner.sim_id, self.sim, "a socket of this simulation");
+        if inner.interleave.enabled() {
+            let key = interleave::endpoint(self.local);
+            ready!(interleave::point_endpoints(cx, &[key]));
+        }
+        state::poll_recv_envelope(inner, self.handle, cx)
     }
 
     /// Resolves a send's destination (a host name through the node table).

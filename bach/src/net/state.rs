@@ -1875,20 +1875,19 @@ fn front_or_wait<T>(
 pub(crate) enum Received {
     /// A message from another process, as sent.
     Envelope(Box<Envelope>),
-    /// Any other datagram (or a corrupted message), copied into the
-    /// buffer: its length.
-    Bytes(usize),
+    /// Any other datagram (or a corrupted message) is next: still queued,
+    /// for [`poll_recv`] to copy out.
+    Datagram,
 }
 
 /// [`poll_recv`] (popping) for a process's socket: a process message comes
 /// out as it was sent, without being written out as bytes; anything else
-/// is copied into `buf`.
+/// is left for [`poll_recv`].
 #[inline(always)]
 pub(crate) fn poll_recv_envelope(
     inner: &Inner,
     handle: Handle,
     cx: &mut Context<'_>,
-    buf: &mut [u8],
 ) -> Poll<io::Result<Received>> {
     let mut state = borrow_existing(inner);
     let st = &mut *state;
@@ -1908,8 +1907,7 @@ pub(crate) fn poll_recv_envelope(
         };
         return Poll::Ready(Ok(Received::Envelope(envelope)));
     }
-    copy_out(st, handle, key, buf, Take::Pop)
-        .map(|result| result.map(|(len, _)| Received::Bytes(len)))
+    Poll::Ready(Ok(Received::Datagram))
 }
 
 /// Copies queued datagram `key` of socket `handle` into `buf` and, unless

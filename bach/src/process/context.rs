@@ -4,7 +4,7 @@
 
 use super::Message;
 use crate::group::GroupId;
-use std::{rc::Rc, time::Duration};
+use std::{cell::Cell, rc::Rc, time::Duration};
 
 /// One action requested by a handler.
 #[derive(Debug)]
@@ -29,20 +29,31 @@ pub(crate) enum Action {
 /// handler returns, in the order requested: messages to processes on the
 /// same node are delivered reliably in the same instant; messages to other
 /// nodes go over the simulated network (faults decided at send time).
+///
+/// A process keeps one context for its whole life (handed to each of its
+/// handlers in turn), so it also remembers the process it sent to last.
 pub struct Context {
     pub(crate) name: Rc<str>,
     pub(crate) node: Rc<str>,
     pub(crate) group: GroupId,
     pub(crate) actions: Vec<Action>,
+    /// The last receiver looked up: its name and slot, valid while no
+    /// process was added since (`Registry::adds` unchanged).
+    last_target: Option<(Rc<str>, usize)>,
+    adds: Rc<Cell<u64>>,
+    adds_seen: u64,
 }
 
 impl Context {
-    pub(crate) fn new(name: Rc<str>, node: Rc<str>, group: GroupId, actions: Vec<Action>) -> Self {
+    pub(crate) fn new(name: Rc<str>, node: Rc<str>, group: GroupId, adds: Rc<Cell<u64>>) -> Self {
         Self {
             name,
             node,
             group,
-            actions,
+            actions: Vec::new(),
+            last_target: None,
+            adds,
+            adds_seen: 0,
         }
     }
 
@@ -51,10 +62,20 @@ impl Context {
     #[track_caller]
     pub fn send(&mut self, msg: Message, to: impl AsRef<str>) {
         let to = to.as_ref();
-        let target = crate::runtime::context::with("bach::process::Context::send", |inner| {
+        let target = match &self.last_target {
+            Some((name, slot)) if **name == *to && self.adds_seen == self.adds.get() => *slot,
+            _ => self.look_up(to, &msg),
+        };
+        self.actions.push(Action::Send { msg, to: target });
+    }
+
+    /// The slot of the process now named `to`, remembered for the next send.
+    #[track_caller]
+    fn look_up(&mut self, to: &str, msg: &Message) -> usize {
+        let (name, slot) = crate::runtime::context::with("bach::process::Context::send", |inner| {
             let reg = inner.processes.borrow();
-            match reg.by_name.get(to) {
-                Some(&target) => target,
+            match reg.by_name.get_key_value(to) {
+                Some((name, &slot)) => (name.clone(), slot),
                 None => {
                     let known: Vec<&str> = reg.by_name.keys().map(|name| &**name).collect();
                     panic!(
@@ -66,7 +87,9 @@ impl Context {
                 }
             }
         });
-        self.actions.push(Action::Send { msg, to: target });
+        self.adds_seen = self.adds.get();
+        self.last_target = Some((name, slot));
+        slot
     }
 
     /// Emits a local message to the outside world (the test reads it with

@@ -60,12 +60,17 @@ pub(crate) struct Registry {
     pub(crate) slots: Vec<Slot>,
     /// Processes ever added per node (for ports).
     ports: BTreeMap<GroupId, u16>,
+    /// Processes ever added: a context's remembered receiver is valid
+    /// while this is unchanged.
+    adds: Rc<std::cell::Cell<u64>>,
     /// Keep a per-process event log (off by default: memory stays flat).
     pub(crate) record_events: bool,
     /// Messages sent between processes (same node or not).
     pub(crate) messages: u64,
     /// Bytes of tip and data of those messages.
     pub(crate) traffic: u64,
+    /// A copy of the message being handled, for a panic report.
+    handling: Message,
     /// Spare envelope boxes: every message sent over the network takes
     /// one, every message received gives it back (boxes, not values: the
     /// network moves the box, so a reused one costs no allocation).
@@ -105,8 +110,8 @@ pub(crate) struct Slot {
     pub(crate) sent: u64,
     pub(crate) received: u64,
     pub(crate) log: Vec<ProcessEvent>,
-    /// The action buffer handed to each handler's context (reused).
-    actions: Vec<Action>,
+    /// The context handed to each handler (`None` only while one runs).
+    context: Option<Context>,
 }
 
 impl Slot {
@@ -259,6 +264,7 @@ pub(crate) fn add(inner: &Inner, name: &str, node: &str, process: Box<dyn Proces
         };
         let addr = socket.local_addr().expect("a bound socket has an address");
         let name: Rc<str> = name.into();
+        let adds = reg.adds.clone();
         reg.slots.push(Slot {
             name: name.clone(),
             node: node.into(),
@@ -276,9 +282,10 @@ pub(crate) fn add(inner: &Inner, name: &str, node: &str, process: Box<dyn Proces
             sent: 0,
             received: 0,
             log: Vec::new(),
-            actions: Vec::new(),
+            context: Some(Context::new(name.clone(), node.into(), group, adds)),
         });
         reg.by_name.insert(name.clone(), id);
+        reg.adds.set(reg.adds.get() + 1);
         drop(reg);
         let previous = inner.current_group.replace(group);
         drop(crate::task::spawn_in(inner, run(id, socket), Some(name)));
@@ -321,35 +328,24 @@ pub(crate) fn handle(
 ) {
     let (mut process, mut ctx) = {
         let mut reg = registry(inner);
+        let reg = &mut *reg;
         let record = reg.record_events;
-        let now = inner.now();
         let slot = &mut reg.slots[id];
         let process = slot
             .process
             .take()
             .expect("a process handles one thing at a time");
-        let ctx = Context::new(
-            slot.name.clone(),
-            slot.node.clone(),
-            slot.group,
-            std::mem::take(&mut slot.actions),
-        );
+        // Only a handler that panicked before leaves no context behind.
+        let ctx = slot.context.take().unwrap_or_else(|| {
+            Context::new(
+                slot.name.clone(),
+                slot.node.clone(),
+                slot.group,
+                reg.adds.clone(),
+            )
+        });
         if record {
-            let kind = match &incoming {
-                Incoming::Start => None,
-                Incoming::Message { from, msg } => Some(ProcessEventKind::MessageReceived {
-                    from: from.to_string(),
-                    msg: msg.clone(),
-                }),
-                Incoming::Local(msg) => Some(ProcessEventKind::LocalMessageReceived(msg.clone())),
-                Incoming::Timer(name) => Some(ProcessEventKind::TimerFired(name.to_string())),
-            };
-            if let Some(kind) = kind {
-                slot.log.push(ProcessEvent {
-                    time: Duration::from_nanos(now),
-                    kind,
-                });
-            }
+            log_incoming(slot, inner.now(), &incoming);
         }
         if let Incoming::Message { .. } = incoming {
             slot.received += 1;
@@ -357,15 +353,7 @@ pub(crate) fn handle(
         (process, ctx)
     };
     if inner.trace.enabled() {
-        let line = match &incoming {
-            Incoming::Start => None,
-            Incoming::Message { from, msg } => Some(format!("{} <-- {from}  {msg}", ctx.name)),
-            Incoming::Local(msg) => Some(format!("{} >>> {msg}", ctx.name)),
-            Incoming::Timer(timer) => Some(format!("{} !-- timer `{timer}` fired", ctx.name)),
-        };
-        if let Some(line) = line {
-            trace(inner, ctx.group, line);
-        }
+        trace_incoming(inner, &ctx, &incoming);
     }
     let previous = inner.current_group.replace(ctx.group);
     let result = catch_unwind(AssertUnwindSafe(|| match incoming {
@@ -384,12 +372,40 @@ pub(crate) fn handle(
             what()
         )));
     }
-    let mut actions = ctx.actions;
-    apply(inner, id, &mut actions, in_task);
-    let slot = &mut registry(inner).slots[id];
-    if slot.actions.capacity() < actions.capacity() {
-        slot.actions = actions; // keep the larger buffer for the next handler
-    }
+    apply(inner, id, &mut ctx.actions, in_task);
+    registry(inner).slots[id].context = Some(ctx);
+}
+
+/// Adds what a handler is about to handle to the process's event log.
+#[cold]
+#[inline(never)]
+fn log_incoming(slot: &mut Slot, now: u64, incoming: &Incoming<'_>) {
+    let kind = match incoming {
+        Incoming::Start => return,
+        Incoming::Message { from, msg } => ProcessEventKind::MessageReceived {
+            from: from.to_string(),
+            msg: msg.clone(),
+        },
+        Incoming::Local(msg) => ProcessEventKind::LocalMessageReceived(msg.clone()),
+        Incoming::Timer(name) => ProcessEventKind::TimerFired(name.to_string()),
+    };
+    slot.log.push(ProcessEvent {
+        time: Duration::from_nanos(now),
+        kind,
+    });
+}
+
+/// Traces what a handler is about to handle.
+#[cold]
+#[inline(never)]
+fn trace_incoming(inner: &Inner, ctx: &Context, incoming: &Incoming<'_>) {
+    let line = match incoming {
+        Incoming::Start => return,
+        Incoming::Message { from, msg } => format!("{} <-- {from}  {msg}", ctx.name),
+        Incoming::Local(msg) => format!("{} >>> {msg}", ctx.name),
+        Incoming::Timer(timer) => format!("{} !-- timer `{timer}` fired", ctx.name),
+    };
+    trace(inner, ctx.group, line);
 }
 
 fn trace(inner: &Inner, group: GroupId, line: String) {
@@ -472,31 +488,19 @@ fn apply(inner: &Inner, id: usize, actions: &mut Vec<Action>, in_task: bool) {
 
 fn send(inner: &Inner, id: usize, msg: Message, target: usize) {
     let mut reg = registry(inner);
-    let to = reg.slots[target].name.clone();
-    let to = &*to;
-    reg.messages += 1;
-    reg.traffic += msg.size() as u64;
-    let record = reg.record_events;
-    let (from, from_group) = {
-        let slot = &mut reg.slots[id];
-        slot.sent += 1;
-        if record {
-            slot.log.push(ProcessEvent {
-                time: Duration::from_nanos(inner.now()),
-                kind: ProcessEventKind::MessageSent {
-                    to: to.to_string(),
-                    msg: msg.clone(),
-                },
-            });
-        }
-        (slot.name.clone(), slot.group)
-    };
-    if inner.trace.enabled() {
+    let reg_ref = &mut *reg;
+    reg_ref.messages += 1;
+    reg_ref.traffic += msg.size() as u64;
+    let slot = &mut reg_ref.slots[id];
+    slot.sent += 1;
+    let (from_group, to_group) = (slot.group, reg_ref.slots[target].group);
+    if reg_ref.record_events || inner.trace.enabled() {
         drop(reg);
-        trace(inner, from_group, format!("{from} --> {to}  {msg}"));
+        record_send(inner, id, target, &msg);
         reg = registry(inner);
     }
-    if reg.slots[target].group == from_group {
+    let from = reg.slots[id].name.clone();
+    if to_group == from_group {
         // Same node: reliable and immediate (this instant).
         let slot = &mut reg.slots[target];
         if !slot.alive {
@@ -523,11 +527,33 @@ fn send(inner: &Inner, id: usize, msg: Message, target: usize) {
         None => Box::new(Envelope { from, to, msg }),
     };
     drop(reg);
-    if let Err((error, envelope)) = socket.send_envelope(envelope, addr) {
+    if let Err((error, envelope)) = socket.send_envelope(inner, envelope, addr) {
         panic!(
             "process `{}` cannot send {} to `{}`: {error}",
             envelope.from, envelope.msg.tip, envelope.to
         );
+    }
+}
+
+/// Logs and traces a message being sent (when either is on).
+#[cold]
+#[inline(never)]
+fn record_send(inner: &Inner, id: usize, target: usize, msg: &Message) {
+    let mut reg = registry(inner);
+    let to = reg.slots[target].name.clone();
+    if reg.record_events {
+        reg.slots[id].log.push(ProcessEvent {
+            time: Duration::from_nanos(inner.now()),
+            kind: ProcessEventKind::MessageSent {
+                to: to.to_string(),
+                msg: msg.clone(),
+            },
+        });
+    }
+    let (from, group) = (reg.slots[id].name.clone(), reg.slots[id].group);
+    drop(reg);
+    if inner.trace.enabled() {
+        trace(inner, group, format!("{from} --> {to}  {msg}"));
     }
 }
 
@@ -574,16 +600,7 @@ fn run(id: usize, socket: Rc<UdpSocket>) -> impl std::future::Future<Output = ()
 async fn serve(id: usize, socket: Rc<UdpSocket>) {
     poll_fn(|cx| {
         context::with("bach::process host", |inner| {
-            // One receive buffer per thread, lent to whichever host task
-            // is polled (a poll never overlaps another; a nested
-            // simulation finds it taken and makes its own).
-            let mut buf = RECV_BUFFER.take();
-            if buf.len() < crate::net::MAX_UDP_PAYLOAD {
-                buf.resize(crate::net::MAX_UDP_PAYLOAD, 0);
-            }
-            let poll = serve_poll(inner, id, &socket, &mut buf, cx);
-            RECV_BUFFER.set(buf);
-            poll
+            serve_poll(inner, id, &socket, cx)
         })
     })
     .await
@@ -593,131 +610,159 @@ fn serve_poll(
     inner: &Inner,
     id: usize,
     socket: &UdpSocket,
-    buf: &mut [u8],
     cx: &mut std::task::Context<'_>,
 ) -> Poll<()> {
-    {
-        loop {
-            let next = registry(inner).slots[id].inbox.pop_front();
-            if let Some((from, msg)) = next {
-                // Same-node messages are rare enough to pay a copy for
-                // the panic report.
-                let copy = Incoming::Message {
-                    from: &from,
-                    msg: msg.clone(),
-                };
-                let incoming = Incoming::Message { from: &from, msg };
-                handle(inner, id, incoming, &|| describe(&copy), true);
-                continue;
-            }
-            match socket.poll_recv_envelope(cx, buf) {
-                Poll::Ready(Ok(Received::Envelope(mut envelope))) => {
-                    let mine = {
-                        let reg = registry(inner);
-                        let name = &reg.slots[id].name;
-                        Rc::ptr_eq(name, &envelope.to) || **name == *envelope.to
-                    };
-                    if mine {
-                        let msg = std::mem::take(&mut envelope.msg);
-                        // The message moves into the handler: keep a copy
-                        // of its text in the (otherwise idle) receive
-                        // buffer for a panic report.
-                        let (tip, data) = (msg.tip.len(), msg.data.len());
-                        let copied = tip + data <= buf.len();
-                        if copied {
-                            buf[..tip].copy_from_slice(msg.tip.as_bytes());
-                            buf[tip..tip + data].copy_from_slice(msg.data.as_bytes());
-                        }
-                        let from = &*envelope.from;
-                        let what = || match copied {
-                            true => describe(&Incoming::Message {
-                                from,
-                                msg: Message::new(
-                                    String::from_utf8_lossy(&buf[..tip]),
-                                    String::from_utf8_lossy(&buf[tip..tip + data]),
-                                ),
-                            }),
-                            false => format!("a message from `{from}`"),
-                        };
-                        let incoming = Incoming::Message { from, msg };
-                        handle(inner, id, incoming, &what, true);
-                    }
-                    registry(inner).envelopes.push(envelope);
-                    continue;
-                }
-                Poll::Ready(Ok(Received::Bytes(len))) => {
-                    let wire = &buf[..len];
-                    let decoded = message::decode(wire);
-                    // Anything else on the process's port is not for it.
-                    let mine = |to: &str| *registry(inner).slots[id].name == *to;
-                    if let Some(decoded) = decoded.filter(|d| mine(&d.to)) {
-                        let msg = Message {
-                            tip: decoded.tip.into_owned(),
-                            data: decoded.data.into_owned(),
-                        };
-                        let incoming = Incoming::Message {
-                            from: &decoded.from,
-                            msg,
-                        };
-                        // On a panic, decode the datagram again.
-                        let what = || match message::decode(wire) {
-                            Some(d) => describe(&Incoming::Message {
-                                from: &d.from,
-                                msg: Message::new(d.tip, d.data),
-                            }),
-                            None => "a message".into(),
-                        };
-                        handle(inner, id, incoming, &what, true);
-                    }
-                    continue;
-                }
-                Poll::Ready(Err(_)) => return Poll::Ready(()),
-                Poll::Pending => {}
-            }
-            let (due, armed) = {
-                let reg = registry(inner);
-                let slot = &reg.slots[id];
-                (
-                    slot.earliest_timer().map(|(deadline, _)| deadline),
-                    slot.timer,
-                )
+    loop {
+        let next = registry(inner).slots[id].inbox.pop_front();
+        if let Some((from, msg)) = next {
+            // Same-node messages are rare enough to pay a copy for the
+            // panic report.
+            let copy = Incoming::Message {
+                from: &from,
+                msg: msg.clone(),
             };
-            if let Some(deadline) = due.filter(|&deadline| inner.now() >= deadline) {
-                // Due (as a `Sleep` would be: the clock reached it).
-                if let Some((key, _)) = armed {
-                    inner.timers.borrow_mut().remove(key);
-                }
-                // The name is copied only when the timer fires, not on
-                // every poll that merely re-checks it.
-                let name = {
-                    let mut reg = registry(inner);
-                    let slot = &mut reg.slots[id];
-                    slot.timer = None;
-                    let name = slot
-                        .timers
-                        .iter()
-                        .min_by_key(|(_, &(deadline, seq))| (deadline, seq))
-                        .map(|(name, _)| name.clone())
-                        .expect("the due timer is still set");
-                    debug_assert_eq!(slot.timers[&name].0, deadline);
-                    slot.timers.remove(&name);
-                    name
-                };
-                let what = || format!("timer `{name}`");
-                handle(inner, id, Incoming::Timer(&name), &what, true);
+            let incoming = Incoming::Message { from: &from, msg };
+            handle(inner, id, incoming, &|| describe(&copy), true);
+            continue;
+        }
+        match socket.poll_recv_envelope(inner, cx) {
+            Poll::Ready(Ok(Received::Envelope(envelope))) => {
+                receive_envelope(inner, id, envelope);
                 continue;
             }
-            let timer = arm(inner, armed, due, cx);
-            let mut reg = registry(inner);
-            let slot = &mut reg.slots[id];
-            slot.timer = timer;
-            match &slot.waker {
-                Some(waker) if waker.will_wake(cx.waker()) => {}
-                _ => slot.waker = Some(cx.waker().clone()),
-            }
-            return Poll::Pending;
+            Poll::Ready(Ok(Received::Datagram)) => match receive_datagram(inner, id, socket, cx) {
+                Poll::Ready(Ok(())) => continue,
+                Poll::Ready(Err(_)) => return Poll::Ready(()),
+                Poll::Pending => unreachable!("a datagram is queued"),
+            },
+            Poll::Ready(Err(_)) => return Poll::Ready(()),
+            Poll::Pending => {}
+        }
+        let (due, armed) = {
+            let reg = registry(inner);
+            let slot = &reg.slots[id];
+            (
+                slot.earliest_timer().map(|(deadline, _)| deadline),
+                slot.timer,
+            )
+        };
+        if let Some(deadline) = due.filter(|&deadline| inner.now() >= deadline) {
+            fire_timer(inner, id, deadline, armed);
+            continue;
+        }
+        let timer = match (armed, due) {
+            (None, None) => None,
+            _ => arm(inner, armed, due, cx),
+        };
+        let mut reg = registry(inner);
+        let slot = &mut reg.slots[id];
+        slot.timer = timer;
+        match &slot.waker {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => slot.waker = Some(cx.waker().clone()),
+        }
+        return Poll::Pending;
+    }
+}
+
+/// Hands a message from another process to its handler.
+#[inline]
+fn receive_envelope(inner: &Inner, id: usize, mut envelope: Box<Envelope>) {
+    let mut reg = registry(inner);
+    let reg_ref = &mut *reg;
+    let name = &reg_ref.slots[id].name;
+    // Anything else on the process's port is not for it.
+    if Rc::ptr_eq(name, &envelope.to) || **name == *envelope.to {
+        let msg = std::mem::take(&mut envelope.msg);
+        // The message moves into the handler: the registry keeps a copy
+        // of its text for a panic report (in reused buffers).
+        let shown = &mut reg_ref.handling;
+        shown.tip.clone_from(&msg.tip);
+        shown.data.clone_from(&msg.data);
+        drop(reg);
+        let from = &*envelope.from;
+        let what = || {
+            let msg = registry(inner).handling.clone();
+            describe(&Incoming::Message { from, msg })
+        };
+        handle(inner, id, Incoming::Message { from, msg }, &what, true);
+        reg = registry(inner);
+    }
+    reg.envelopes.push(envelope);
+}
+
+/// Receives a datagram that is not a message as sent (another program's,
+/// or a corrupted message) and hands what it decodes to to the handler.
+#[cold]
+#[inline(never)]
+fn receive_datagram(
+    inner: &Inner,
+    id: usize,
+    socket: &UdpSocket,
+    cx: &mut std::task::Context<'_>,
+) -> Poll<std::io::Result<()>> {
+    // One receive buffer per thread, lent to whichever host task is
+    // receiving (a nested simulation finds it taken and makes its own).
+    let mut buf = RECV_BUFFER.take();
+    if buf.len() < crate::net::MAX_UDP_PAYLOAD {
+        buf.resize(crate::net::MAX_UDP_PAYLOAD, 0);
+    }
+    let received = socket.poll_recv_from(cx, &mut buf);
+    if let Poll::Ready(Ok((len, _))) = received {
+        let wire = &buf[..len];
+        let decoded = message::decode(wire);
+        let mine = |to: &str| *registry(inner).slots[id].name == *to;
+        if let Some(decoded) = decoded.filter(|d| mine(&d.to)) {
+            let msg = Message {
+                tip: decoded.tip.into_owned(),
+                data: decoded.data.into_owned(),
+            };
+            let incoming = Incoming::Message {
+                from: &decoded.from,
+                msg,
+            };
+            // On a panic, decode the datagram again.
+            let what = || match message::decode(wire) {
+                Some(d) => describe(&Incoming::Message {
+                    from: &d.from,
+                    msg: Message::new(d.tip, d.data),
+                }),
+                None => "a message".into(),
+            };
+            handle(inner, id, incoming, &what, true);
         }
     }
+    RECV_BUFFER.set(buf);
+    received.map(|result| result.map(drop))
+}
+
+/// Runs the handler of the earliest named timer, due at `deadline`;
+/// `armed` is the host's queue entry.
+#[cold]
+#[inline(never)]
+fn fire_timer(inner: &Inner, id: usize, deadline: u64, armed: Option<(Key, u64)>) {
+    // Due (as a `Sleep` would be: the clock reached it).
+    if let Some((key, _)) = armed {
+        inner.timers.borrow_mut().remove(key);
+    }
+    // The name is copied only when the timer fires, not on every poll
+    // that merely re-checks it.
+    let name = {
+        let mut reg = registry(inner);
+        let slot = &mut reg.slots[id];
+        slot.timer = None;
+        let name = slot
+            .timers
+            .iter()
+            .min_by_key(|(_, &(deadline, seq))| (deadline, seq))
+            .map(|(name, _)| name.clone())
+            .expect("the due timer is still set");
+        debug_assert_eq!(slot.timers[&name].0, deadline);
+        slot.timers.remove(&name);
+        name
+    };
+    let what = || format!("timer `{name}`");
+    handle(inner, id, Incoming::Timer(&name), &what, true);
 }
 
 /// Keeps the host's queue entry at `due` (its earliest named timer, not
