@@ -1259,9 +1259,14 @@ fn send_from(
     let to = st.route(from, dst.ip())?;
     let dst_port = dst.port();
     let len = source.len();
-    st.network.check_mtu(from, to, len)?;
+    let monitored = !st.monitors.is_empty();
     let id = st.next_packet_id;
-    st.next_packet_id += 1;
+    if monitored {
+        // Refused before a monitor sees it. Without monitors the link
+        // model's own check (the first thing it does) refuses it.
+        st.network.check_mtu(from, to, len)?;
+        st.next_packet_id += 1;
+    }
     let head = Head {
         now,
         id,
@@ -1269,10 +1274,10 @@ fn send_from(
         len,
     };
 
-    let verdict = if st.monitors.is_empty() {
-        Combined::default()
-    } else {
+    let verdict = if monitored {
         source.with_bytes(|payload| consult_on_send(st, &head, payload))
+    } else {
+        Combined::default()
     };
     if verdict.drop {
         st.network
@@ -1289,6 +1294,8 @@ fn send_from(
     for copy in 0..verdict.extra + 1 {
         let last = copy == verdict.extra;
         send_copy(inner, st, &head, source, &verdict, copy > 0, last)?;
+        // The id is taken once the datagram was accepted.
+        st.next_packet_id = id + 1;
     }
     Ok(len)
 }

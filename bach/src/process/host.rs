@@ -111,7 +111,8 @@ pub(crate) struct Slot {
     pub(crate) received: u64,
     pub(crate) log: Vec<ProcessEvent>,
     /// The context handed to each handler (`None` only while one runs).
-    context: Option<Context>,
+    /// Boxed: handing it over moves a pointer, not the context.
+    context: Option<Box<Context>>,
 }
 
 impl Slot {
@@ -282,7 +283,12 @@ pub(crate) fn add(inner: &Inner, name: &str, node: &str, process: Box<dyn Proces
             sent: 0,
             received: 0,
             log: Vec::new(),
-            context: Some(Context::new(name.clone(), node.into(), group, adds)),
+            context: Some(Box::new(Context::new(
+                name.clone(),
+                node.into(),
+                group,
+                adds,
+            ))),
         });
         reg.by_name.insert(name.clone(), id);
         reg.adds.set(reg.adds.get() + 1);
@@ -337,12 +343,12 @@ pub(crate) fn handle(
             .expect("a process handles one thing at a time");
         // Only a handler that panicked before leaves no context behind.
         let ctx = slot.context.take().unwrap_or_else(|| {
-            Context::new(
+            Box::new(Context::new(
                 slot.name.clone(),
                 slot.node.clone(),
                 slot.group,
                 reg.adds.clone(),
-            )
+            ))
         });
         if record {
             log_incoming(slot, inner.now(), &incoming);
