@@ -311,21 +311,22 @@ impl UdpSocket {
         })
     }
 
-    /// Sends a process message to `dst` like `try_send_to` its datagram
-    /// (see [`state::send_envelope`]); a failed send gives it back.
+    /// Sends a process message to `dst` (on `node`) like `try_send_to` its
+    /// datagram (see [`state::send_envelope`]); a failed send gives it back.
     #[inline]
     pub(crate) fn send_envelope(
         &self,
         inner: &Inner,
         envelope: Box<crate::process::Envelope>,
         dst: SocketAddr,
+        node: bach_net::NodeId,
     ) -> Result<usize, (io::Error, Box<crate::process::Envelope>)> {
         debug_assert_eq!(inner.sim_id, self.sim, "a socket of this simulation");
         if inner.interleave.enabled() {
             let keys = self.send_endpoints(dst);
             keys.into_iter().for_each(interleave::touch_endpoint);
         }
-        state::send_envelope(inner, self.handle, envelope, dst)
+        state::send_envelope(inner, self.handle, envelope, (node, dst.port()))
     }
 
     /// Like `poll_recv_from`, for a process's socket: a process message

@@ -574,6 +574,11 @@ pub(crate) fn borrow(inner: &Inner) -> RefMut<'_, State> {
     state
 }
 
+/// The node of `group` (which has a bound socket, so it is a node).
+pub(crate) fn node_of_group(inner: &Inner, group: GroupId) -> io::Result<NodeId> {
+    borrow(inner).node_of(group)
+}
+
 /// Like [`borrow`], without adding new groups as nodes first: for paths
 /// that only touch sockets and packets that already exist (delivering and
 /// receiving), whose nodes are known already.
@@ -1154,6 +1159,7 @@ pub(crate) fn send(
     payload: &[u8],
     dst: SocketAddr,
 ) -> io::Result<usize> {
+    let dst = Destination::Addr(dst);
     send_from(
         inner,
         borrow(inner),
@@ -1161,6 +1167,13 @@ pub(crate) fn send(
         &mut Source::Bytes(payload),
         dst,
     )
+}
+
+/// Where a send goes: an address to route, or a node known already.
+#[derive(Clone, Copy)]
+enum Destination {
+    Addr(SocketAddr),
+    Node(NodeId, u16),
 }
 
 /// Sends a process message from a socket to `dst`, exactly like [`send`]
@@ -1172,16 +1185,18 @@ pub(crate) fn send_envelope(
     inner: &Inner,
     handle: Handle,
     envelope: Box<Envelope>,
-    dst: SocketAddr,
+    (to, dst_port): (NodeId, u16),
 ) -> Result<usize, (io::Error, Box<Envelope>)> {
     let state = borrow(inner);
     if state.capture.is_on() || !state.monitors.is_empty() {
+        let dst = state.addr(to, dst_port);
         drop(state);
         let mut bytes = Vec::new();
         envelope.encode(&mut bytes);
         return send(inner, handle, &bytes, dst).map_err(|error| (error, envelope));
     }
     let mut source = Source::Envelope(Some(envelope));
+    let dst = Destination::Node(to, dst_port);
     send_from(inner, state, handle, &mut source, dst).map_err(|error| match source {
         // Every failure comes before a copy is stored.
         Source::Envelope(Some(envelope)) => (error, envelope),
@@ -1250,20 +1265,23 @@ fn send_from(
     mut state: RefMut<'_, State>,
     handle: Handle,
     source: &mut Source<'_>,
-    dst: SocketAddr,
+    dst: Destination,
 ) -> io::Result<usize> {
     let now = inner.now();
     let st = &mut *state;
     let socket = st.socket(handle)?;
     let (from, src_port) = (socket.node, socket.port);
-    let to = st.route(from, dst.ip())?;
-    let dst_port = dst.port();
+    let (to, dst_port) = match dst {
+        Destination::Addr(dst) => (st.route(from, dst.ip())?, dst.port()),
+        Destination::Node(to, port) => (to, port),
+    };
     let len = source.len();
     let monitored = !st.monitors.is_empty();
     let id = st.next_packet_id;
     if monitored {
         // Refused before a monitor sees it. Without monitors the link
-        // model's own check (the first thing it does) refuses it.
+        // model's own check (the first thing it does) refuses it, and the
+        // id is taken once it accepted the datagram.
         st.network.check_mtu(from, to, len)?;
         st.next_packet_id += 1;
     }
@@ -1274,11 +1292,13 @@ fn send_from(
         len,
     };
 
-    let verdict = if monitored {
-        source.with_bytes(|payload| consult_on_send(st, &head, payload))
-    } else {
-        Combined::default()
-    };
+    if !monitored {
+        // One copy, nothing to consult.
+        send_copy(inner, st, &head, source, &Combined::default(), false, true)?;
+        st.next_packet_id = id + 1;
+        return Ok(len);
+    }
+    let verdict = source.with_bytes(|payload| consult_on_send(st, &head, payload));
     if verdict.drop {
         st.network
             .record_dropped_send(from, to, DropReason::Monitor);
@@ -1294,8 +1314,6 @@ fn send_from(
     for copy in 0..verdict.extra + 1 {
         let last = copy == verdict.extra;
         send_copy(inner, st, &head, source, &verdict, copy > 0, last)?;
-        // The id is taken once the datagram was accepted.
-        st.next_packet_id = id + 1;
     }
     Ok(len)
 }

@@ -91,6 +91,8 @@ pub(crate) struct Slot {
     pub(crate) node: Rc<str>,
     pub(crate) group: GroupId,
     addr: SocketAddr,
+    /// Its node in the network.
+    net_node: bach_net::NodeId,
     /// `None` only while one of its handlers runs.
     pub(crate) process: Option<Box<dyn ProcessAny>>,
     /// False once its task is gone (node crashed).
@@ -264,6 +266,8 @@ pub(crate) fn add(inner: &Inner, name: &str, node: &str, process: Box<dyn Proces
             None => unreachable!("binding a UDP socket completes at once"),
         };
         let addr = socket.local_addr().expect("a bound socket has an address");
+        let net_node = crate::net::state::node_of_group(inner, group)
+            .expect("a node with a bound socket is in the network");
         let name: Rc<str> = name.into();
         let adds = reg.adds.clone();
         reg.slots.push(Slot {
@@ -271,6 +275,7 @@ pub(crate) fn add(inner: &Inner, name: &str, node: &str, process: Box<dyn Proces
             node: node.into(),
             group,
             addr,
+            net_node,
             process: Some(process),
             alive: true,
             inbox: VecDeque::new(),
@@ -523,7 +528,7 @@ fn send(inner: &Inner, id: usize, msg: Message, target: usize) {
     let Some(socket) = reg.slots[id].socket.upgrade() else {
         return; // the sender's node crashed
     };
-    let addr = reg.slots[target].addr;
+    let (addr, node) = (reg.slots[target].addr, reg.slots[target].net_node);
     let to = reg.slots[target].name.clone();
     let envelope = match reg.envelopes.pop() {
         Some(mut envelope) => {
@@ -533,7 +538,7 @@ fn send(inner: &Inner, id: usize, msg: Message, target: usize) {
         None => Box::new(Envelope { from, to, msg }),
     };
     drop(reg);
-    if let Err((error, envelope)) = socket.send_envelope(inner, envelope, addr) {
+    if let Err((error, envelope)) = socket.send_envelope(inner, envelope, addr, node) {
         panic!(
             "process `{}` cannot send {} to `{}`: {error}",
             envelope.from, envelope.msg.tip, envelope.to
