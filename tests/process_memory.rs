@@ -1,14 +1,20 @@
 //! Process runs keep memory flat in the number of events: nothing is kept
-//! per message unless asked for (trace, packet log, process event log).
+//! per message unless asked for (trace, packet log, process event log), and
+//! a message costs no allocation beyond what its handlers make.
 
 use bach::{
     process::{Context, Message, Process},
     Simulation,
 };
-use bach_workspace::alloc_counter::{live_bytes, Counting};
+use bach_workspace::alloc_counter::{allocations, live_bytes, Counting};
+use std::sync::Mutex;
+use std::time::Duration;
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
+
+/// The counters are process-wide: the tests take turns.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 struct Echo;
 
@@ -43,11 +49,64 @@ fn retained(messages: u64) -> u64 {
 
 #[test]
 fn memory_is_flat_in_the_number_of_messages() {
+    let _turn = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     retained(1_000); // warm up thread-locals and lazily grown tables
     let small = retained(2_000);
     let large = retained(20_000);
     assert!(
         large <= small + 4_096,
         "retained {small} B after 2 000 messages but {large} B after 20 000"
+    );
+}
+
+/// Sends every message it gets back, unchanged, `left` times.
+struct Forward {
+    left: u64,
+}
+
+impl Process for Forward {
+    fn on_local_message(&mut self, msg: Message, ctx: &mut Context) {
+        ctx.send(msg, "b");
+    }
+
+    fn on_message(&mut self, msg: Message, from: &str, ctx: &mut Context) {
+        if self.left == 0 {
+            ctx.send_local(msg);
+        } else {
+            self.left -= 1;
+            ctx.send(msg, from);
+        }
+    }
+}
+
+/// Allocations made by a run of about `2 * round_trips` messages between
+/// two nodes whose handlers allocate nothing.
+fn allocations_for(round_trips: u64) -> u64 {
+    let mut sim = Simulation::new().no_pcap();
+    sim.add_process("a", "node-a", Forward { left: round_trips });
+    sim.add_process("b", "node-b", Forward { left: u64::MAX });
+    sim.set_delays(Duration::from_millis(1), Duration::from_millis(3));
+    let before = allocations();
+    sim.send_local("a", Message::new("PING", r#"{"value":"Hello!"}"#));
+    let done = sim.step_until_local_message("a").unwrap();
+    let made = allocations() - before;
+    assert_eq!(done.len(), 1);
+    assert_eq!(sim.network_message_count(), 2 * round_trips + 2);
+    made
+}
+
+#[test]
+fn a_message_between_nodes_allocates_nothing() {
+    let _turn = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    allocations_for(1_000); // warm up thread-locals and lazily grown tables
+    let small = allocations_for(1_000);
+    let large = allocations_for(11_000);
+    assert!(
+        large <= small + 8,
+        "{small} allocations for 2 000 messages, {large} for 22 000: the runtime allocates per message"
     );
 }

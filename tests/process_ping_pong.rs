@@ -362,3 +362,62 @@ fn a_panic_in_a_local_message_handler_names_the_process() {
     // `Server` does not take local messages.
     sim.send_local("client", ping());
 }
+
+/// A monitor that lets everything pass: installing it makes the network
+/// read every message's bytes.
+struct PassThrough;
+
+impl bach::net::monitor::Monitor for PassThrough {}
+
+#[test]
+fn messages_run_the_same_whether_or_not_their_bytes_are_read() {
+    // A message travels as itself unless something reads its bytes (a
+    // monitor, a capture); either way the run must be the same.
+    let dir = std::env::temp_dir().join(format!("bach-process-bytes-{}", std::process::id()));
+    let run = |seed: u64, variant: &str| {
+        let mut sim = Simulation::new()
+            .seed(seed)
+            .record_trace(true)
+            .trace_capacity(usize::MAX)
+            .record_packets(true);
+        if variant == "capture" {
+            sim = sim.pcap_dir(&dir);
+        } else {
+            sim = sim.no_pcap();
+        }
+        if variant == "monitor" {
+            sim.monitor(PassThrough);
+        }
+        sim.add_process("server", "server-node", Server::default());
+        sim.add_process(
+            "client",
+            "client-node",
+            RetryClient::new("server", Duration::from_millis(20), true),
+        );
+        sim.set_drop_rate(0.2);
+        sim.set_duplication_rate(0.2);
+        sim.set_corruption_rate(0.2);
+        sim.set_delays(Duration::from_millis(1), Duration::from_millis(30));
+        let mut replies = Vec::new();
+        for i in 0..5 {
+            sim.send_local("client", Message::json("PING", &i));
+            replies.extend(sim.step_until_local_message("client").unwrap());
+        }
+        let log: Vec<String> = sim.packet_log().iter().map(|e| format!("{e:?}")).collect();
+        let stats = sim.net_stats();
+        (
+            trace_lines(&sim),
+            log,
+            replies,
+            format!("{stats:?}"),
+            sim.elapsed(),
+        )
+    };
+    for seed in 0..10 {
+        let plain = run(seed, "plain");
+        assert!(plain.1.len() >= 10, "seed {seed}: packets were logged");
+        assert_eq!(plain, run(seed, "monitor"), "seed {seed}: with a monitor");
+        assert_eq!(plain, run(seed, "capture"), "seed {seed}: with a capture");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

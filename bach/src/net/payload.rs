@@ -216,6 +216,40 @@ impl Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::process::Message;
+
+    #[test]
+    fn an_envelope_becomes_exactly_its_datagram() {
+        let envelope = Envelope {
+            from: "client".into(),
+            to: "server".into(),
+            msg: Message::new("PING", r#"{"value":"Hello!"}"#),
+        };
+        let mut datagram = Vec::new();
+        envelope.encode(&mut datagram);
+        assert_eq!(envelope.wire_len(), datagram.len());
+
+        let mut pool = Pool::default();
+        let mut payload = Payload::Envelope(Box::new(envelope));
+        assert_eq!(
+            payload.len(),
+            datagram.len(),
+            "its length before it is bytes"
+        );
+        let hash = |payload: &Payload| {
+            use std::hash::Hasher;
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            payload.hash_bytes(&mut hasher);
+            hasher.finish()
+        };
+        let before = hash(&payload);
+        pool.materialize(&mut payload);
+        assert!(matches!(payload, Payload::Heap(_)));
+        assert_eq!(payload.as_slice(), datagram);
+        assert_eq!(before, hash(&payload), "hashed like the datagram");
+        let bytes = pool.payload(&datagram);
+        assert_eq!(hash(&bytes), before);
+    }
 
     #[test]
     fn small_payloads_are_inline_and_large_ones_reuse_buffers() {
