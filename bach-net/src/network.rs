@@ -369,6 +369,22 @@ impl Network {
         payload_len: usize,
         d: &mut D,
     ) -> io::Result<SendOutcome> {
+        let outcome = self.send_nanos(link::nanos(now), from, to, payload_len, d)?;
+        Ok(outcome.map_time(Duration::from_nanos))
+    }
+
+    /// [`send`](Self::send) with times in nanoseconds since the start, for a
+    /// runtime whose clock counts nanoseconds: same decisions, same
+    /// counters, no conversion to and from `Duration` on the way.
+    #[inline]
+    pub fn send_nanos<D: Decisions + ?Sized>(
+        &mut self,
+        now: u64,
+        from: NodeId,
+        to: NodeId,
+        payload_len: usize,
+        d: &mut D,
+    ) -> io::Result<SendOutcome<u64>> {
         let (f, t) = (self.nodes.checked(from), self.nodes.checked(to));
         if f == t {
             return self.loopback(now, from, payload_len);
@@ -389,7 +405,6 @@ impl Network {
         self.stats.sent += 1;
         self.node_stats[f].sent += 1;
 
-        let now = link::nanos(now);
         let admitted = match self.structural_drop(f, t, config) {
             Some(reason) => Err(reason),
             None => enqueue(&mut self.busy_until, now, (f, t), config, payload_len),
@@ -406,16 +421,16 @@ impl Network {
         let duplicate_corrupted =
             duplicated && chance(d, Fault::Corrupt, config.corrupt_probability);
 
-        let departs = Duration::from_nanos(departure);
+        let departs = departure;
         let original = Delivery {
             departs,
-            at: Duration::from_nanos(departure.saturating_add(config.sample_delay_nanos(d))),
+            at: departure.saturating_add(config.sample_delay_nanos(d)),
             corrupted,
             duplicate: false,
         };
         let duplicate = duplicated.then(|| Delivery {
             departs,
-            at: Duration::from_nanos(departure.saturating_add(config.sample_delay_nanos(d))),
+            at: departure.saturating_add(config.sample_delay_nanos(d)),
             corrupted: duplicate_corrupted,
             duplicate: true,
         });
@@ -478,7 +493,7 @@ impl Network {
     }
 
     #[inline]
-    fn loopback(&mut self, now: Duration, node: NodeId, len: usize) -> io::Result<SendOutcome> {
+    fn loopback(&mut self, now: u64, node: NodeId, len: usize) -> io::Result<SendOutcome<u64>> {
         if len > MAX_UDP_PAYLOAD {
             return Err(self.too_large(node, node, len, MAX_UDP_PAYLOAD));
         }
@@ -517,7 +532,7 @@ impl Network {
     }
 
     #[inline]
-    fn drop_at_send(&mut self, f: usize, t: usize, reason: DropReason) -> SendOutcome {
+    fn drop_at_send(&mut self, f: usize, t: usize, reason: DropReason) -> SendOutcome<u64> {
         self.count_drop(f, t, reason);
         SendOutcome::Dropped(reason)
     }
@@ -707,6 +722,32 @@ mod tests {
         d: &mut Seeded,
     ) -> SendOutcome {
         net.send(now, from, to, 100, d).unwrap()
+    }
+
+    #[test]
+    fn send_nanos_decides_exactly_like_send() {
+        let config = LinkConfig::default()
+            .loss_probability(0.2)
+            .duplicate_probability(0.3)
+            .corrupt_probability(0.2)
+            .jitter(MS)
+            .bandwidth_bits_per_sec(Some(10_000_000));
+        let (mut a, n) = network(&["a", "b"]);
+        let (mut b, _) = network(&["a", "b"]);
+        a.set_default_link(config).unwrap();
+        b.set_default_link(config).unwrap();
+        let (mut da, mut db) = (Seeded::new(3), Seeded::new(3));
+        for i in 0..500u64 {
+            let now = Duration::from_micros(37 * i);
+            let by_duration = send(&mut a, now, n[0], n[1], &mut da);
+            let by_nanos = b.send_nanos(37_000 * i, n[0], n[1], 100, &mut db).unwrap();
+            assert_eq!(
+                by_duration,
+                by_nanos.map_time(Duration::from_nanos),
+                "send {i}"
+            );
+        }
+        assert_eq!(a.stats(), b.stats());
     }
 
     #[test]

@@ -116,14 +116,15 @@ impl fmt::Display for DropReason {
     }
 }
 
-/// One copy of a packet arriving at its destination.
+/// One copy of a packet arriving at its destination. Times are simulated
+/// time since the start: a `Duration` from [`Network::send`](crate::Network::send),
+/// nanoseconds (`u64`) from [`Network::send_nanos`](crate::Network::send_nanos).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Delivery {
-    /// When the copy leaves the sender (after any bandwidth queueing), as
-    /// simulated time since the start.
-    pub departs: Duration,
-    /// When the copy arrives, as simulated time since the start.
-    pub at: Duration,
+pub struct Delivery<T = Duration> {
+    /// When the copy leaves the sender (after any bandwidth queueing).
+    pub departs: T,
+    /// When the copy arrives.
+    pub at: T,
     /// Whether the runtime must flip a payload bit of this copy (with
     /// [`corrupt`](crate::corrupt)) before handing it over.
     pub corrupted: bool,
@@ -131,7 +132,18 @@ pub struct Delivery {
     pub duplicate: bool,
 }
 
-impl Delivery {
+impl<T> Delivery<T> {
+    /// The same delivery with its times converted by `f`.
+    #[inline]
+    pub fn map_time<U>(self, f: impl Fn(T) -> U) -> Delivery<U> {
+        Delivery {
+            departs: f(self.departs),
+            at: f(self.at),
+            corrupted: self.corrupted,
+            duplicate: self.duplicate,
+        }
+    }
+
     /// The capture comment for this copy's fate: `None` for a plain delivery,
     /// else `"duplicate"`, `"corrupted"` or `"duplicate, corrupted"`.
     pub const fn capture_comment(&self) -> Option<&'static str> {
@@ -144,21 +156,37 @@ impl Delivery {
     }
 }
 
-/// The fate of one send: a drop, or one or two deliveries.
+/// The fate of one send: a drop, or one or two deliveries (with times as
+/// `T`, see [`Delivery`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SendOutcome {
+pub enum SendOutcome<T = Duration> {
     /// Not delivered at all.
     Dropped(DropReason),
     /// Delivered once, or twice when the link duplicated the packet.
     Delivered {
         /// The original copy.
-        original: Delivery,
+        original: Delivery<T>,
         /// The extra copy, if the link duplicated the packet.
-        duplicate: Option<Delivery>,
+        duplicate: Option<Delivery<T>>,
     },
 }
 
-impl SendOutcome {
+impl<T: Copy> SendOutcome<T> {
+    /// The same outcome with its delivery times converted by `f`.
+    #[inline]
+    pub fn map_time<U>(self, f: impl Fn(T) -> U) -> SendOutcome<U> {
+        match self {
+            SendOutcome::Dropped(reason) => SendOutcome::Dropped(reason),
+            SendOutcome::Delivered {
+                original,
+                duplicate,
+            } => SendOutcome::Delivered {
+                original: original.map_time(&f),
+                duplicate: duplicate.map(|copy| copy.map_time(&f)),
+            },
+        }
+    }
+
     /// The drop reason, if the packet was dropped.
     #[inline]
     pub const fn dropped(&self) -> Option<DropReason> {
@@ -170,7 +198,7 @@ impl SendOutcome {
 
     /// The deliveries (zero, one or two), original first, without allocating.
     #[inline]
-    pub fn deliveries(&self) -> Deliveries {
+    pub fn deliveries(&self) -> Deliveries<T> {
         let (first, second) = match *self {
             SendOutcome::Dropped(_) => (None, None),
             SendOutcome::Delivered {
@@ -182,28 +210,28 @@ impl SendOutcome {
     }
 }
 
-impl IntoIterator for SendOutcome {
-    type Item = Delivery;
-    type IntoIter = Deliveries;
+impl<T: Copy> IntoIterator for SendOutcome<T> {
+    type Item = Delivery<T>;
+    type IntoIter = Deliveries<T>;
 
     #[inline]
-    fn into_iter(self) -> Deliveries {
+    fn into_iter(self) -> Deliveries<T> {
         self.deliveries()
     }
 }
 
 /// Iterator over the deliveries of a [`SendOutcome`], original first.
 #[derive(Clone, Debug)]
-pub struct Deliveries {
-    first: Option<Delivery>,
-    second: Option<Delivery>,
+pub struct Deliveries<T = Duration> {
+    first: Option<Delivery<T>>,
+    second: Option<Delivery<T>>,
 }
 
-impl Iterator for Deliveries {
-    type Item = Delivery;
+impl<T> Iterator for Deliveries<T> {
+    type Item = Delivery<T>;
 
     #[inline]
-    fn next(&mut self) -> Option<Delivery> {
+    fn next(&mut self) -> Option<Delivery<T>> {
         self.first.take().or_else(|| self.second.take())
     }
 
@@ -214,7 +242,7 @@ impl Iterator for Deliveries {
     }
 }
 
-impl ExactSizeIterator for Deliveries {}
+impl<T> ExactSizeIterator for Deliveries<T> {}
 
 #[cfg(test)]
 mod tests {
@@ -260,7 +288,7 @@ mod tests {
         );
         assert_eq!(two.dropped(), None);
 
-        let dropped = SendOutcome::Dropped(DropReason::Loss);
+        let dropped: SendOutcome = SendOutcome::Dropped(DropReason::Loss);
         assert_eq!(dropped.deliveries().count(), 0);
         assert_eq!(dropped.dropped(), Some(DropReason::Loss));
         assert_eq!(copy(1, true).capture_comment(), Some("duplicate"));

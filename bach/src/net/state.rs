@@ -54,7 +54,6 @@ use std::{
     net::{IpAddr, SocketAddr},
     panic::{catch_unwind, AssertUnwindSafe},
     task::{Context, Poll, Waker},
-    time::Duration,
 };
 
 /// The first port handed out for `port 0` binds (IANA's dynamic range).
@@ -1405,13 +1404,9 @@ fn send_copy(
     last: bool,
 ) -> io::Result<()> {
     let ((from, _), (to, _)) = head.ends;
-    let outcome = st.network.send(
-        Duration::from_nanos(head.now),
-        from,
-        to,
-        head.len,
-        &mut Choices::of(inner),
-    )?;
+    let outcome = st
+        .network
+        .send_nanos(head.now, from, to, head.len, &mut Choices::of(inner))?;
     st.log(|| head.event(PacketFate::Sent, monitor_copy, false));
     let (original, duplicate) = match outcome {
         SendOutcome::Dropped(reason) => {
@@ -1496,12 +1491,12 @@ fn store_copy(
     source: &mut Source<'_>,
     verdict: &Combined,
     monitor_copy: bool,
-    delivery: &bach_net::Delivery,
+    delivery: &bach_net::Delivery<u64>,
     last: bool,
 ) {
     let ((from, src_port), (to, dst_port)) = head.ends;
     let corrupted = delivery.corrupted || verdict.corrupt;
-    let at = crate::time::ticks(delivery.at).saturating_add(verdict.delay);
+    let at = delivery.at.saturating_add(verdict.delay);
     let key = st.packets.insert(Packet {
         payload: source.payload(&mut st.pool, last),
         id: head.id,
@@ -1510,7 +1505,7 @@ fn store_copy(
         src_port,
         dst_port,
         delayed: verdict.delay,
-        departs: crate::time::ticks(delivery.departs),
+        departs: delivery.departs,
         link: NONE
             | flags(
                 delivery.duplicate || monitor_copy,
