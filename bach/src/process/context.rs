@@ -63,7 +63,15 @@ impl Context {
     pub fn send(&mut self, msg: Message, to: impl AsRef<str>) {
         let to = to.as_ref();
         let target = match &self.last_target {
-            Some((name, slot)) if **name == *to && self.adds_seen == self.adds.get() => *slot,
+            // A reply to `from` passes the very name the registry holds:
+            // the pointers match, and the bytes need no comparing.
+            Some((name, slot))
+                if (std::ptr::eq(name.as_ptr(), to.as_ptr()) && name.len() == to.len()
+                    || **name == *to)
+                    && self.adds_seen == self.adds.get() =>
+            {
+                *slot
+            }
             _ => self.look_up(to, &msg),
         };
         self.actions.push(Action::Send { msg, to: target });
