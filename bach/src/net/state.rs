@@ -25,6 +25,14 @@
 //!    its key and wake the receivers; record the ingress.
 //! 3. [`poll_recv`]: copy the oldest queued datagram out and free it.
 //!
+//! A message between processes ([`send_envelope`]) takes the same path as
+//! its datagram would — same length, decisions and choices — but stays the
+//! message itself (`Payload::Envelope`) until something reads its bytes. A
+//! capture, a monitor or model checking (whose checkpoints copy and hash
+//! the packets in flight at every step) make it bytes from the start; a
+//! corruption or a byte reader writes it out on the way. The receiving
+//! process takes it out as it went in ([`poll_recv_envelope`]).
+//!
 //! A fault injected while a packet is in flight never recalls it; only the
 //! receiver's state on arrival matters. Per packet there is no hashing, no
 //! `String` and, in steady state, no allocation (see `payload`); a packet
@@ -1175,11 +1183,11 @@ enum Destination {
     Node(NodeId, u16),
 }
 
-/// Sends a process message from a socket to `dst`, exactly like [`send`]
-/// of its datagram: same length, same decisions, same choices drawn. It
-/// travels as the message itself unless a capture or a monitor will read
-/// its bytes (then it is written out first). A send that fails gives the
-/// message back with the error.
+/// Sends a process message from a socket to port `dst_port` of node `to`,
+/// exactly like [`send`] of its datagram: same length, decisions and
+/// choices. It travels as the message itself unless a capture, a monitor or
+/// model checking will read its bytes (then it is written out first). A
+/// send that fails gives the message back with the error.
 pub(crate) fn send_envelope(
     inner: &Inner,
     handle: Handle,
@@ -1187,7 +1195,9 @@ pub(crate) fn send_envelope(
     (to, dst_port): (NodeId, u16),
 ) -> Result<usize, (io::Error, Box<Envelope>)> {
     let state = borrow(inner);
-    if state.capture.is_on() || !state.monitors.is_empty() {
+    // While model checking, every step copies and hashes the packets in
+    // flight, which bytes make cheaper than messages.
+    if state.capture.is_on() || !state.monitors.is_empty() || inner.model.budgets().is_some() {
         let dst = state.addr(to, dst_port);
         drop(state);
         let mut bytes = Vec::new();

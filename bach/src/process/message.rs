@@ -116,7 +116,7 @@ pub(crate) fn wire_len(from: &str, to: &str, msg: &Message) -> usize {
 /// A message between processes on its way through the network, kept as it
 /// is rather than as bytes: the datagram it stands for (see the module
 /// docs) is written out only when something reads the bytes — a capture,
-/// a network monitor, a corruption, a model-checking fingerprint, a reader
+/// a network monitor, a corruption, model checking, a reader
 /// that is not the receiving process. Its length, and so every decision the
 /// network takes, is that of the datagram.
 #[derive(Clone, Debug)]

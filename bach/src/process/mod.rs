@@ -10,6 +10,12 @@
 //! timers live on the timer queue. Processes on the same node talk
 //! reliably and immediately (same instant, no network).
 //!
+//! A message to another node crosses the network as itself, with the
+//! length of its datagram, and is written out as that datagram only when
+//! something reads the bytes (a capture, a network monitor, a corruption,
+//! model checking): the run is the same either way, and a message costs no
+//! allocation beyond what the handlers make.
+//!
 //! Handlers are synchronous (`&mut self`): they act through a [`Context`]
 //! that collects sends, local messages and timer changes, applied in order
 //! when the handler returns. The test drives the system through
