@@ -33,12 +33,18 @@ impl Process for Echo {
     }
 }
 
+/// A simulation with process `a` on one node and `b` on another.
+fn two_nodes(a: impl Process, b: impl Process) -> Simulation {
+    let mut sim = Simulation::new().no_pcap();
+    sim.add_process("a", "node-a", a);
+    sim.add_process("b", "node-b", b);
+    sim
+}
+
 /// Bytes still allocated after `messages` messages, the simulation alive.
 fn retained(messages: u64) -> u64 {
     let before = live_bytes();
-    let mut sim = Simulation::new().no_pcap();
-    sim.add_process("a", "node-a", Echo);
-    sim.add_process("b", "node-b", Echo);
+    let mut sim = two_nodes(Echo, Echo);
     sim.send_local("a", Message::json("PING", &messages));
     sim.run_until_idle();
     assert_eq!(sim.network_message_count(), messages + 1);
@@ -84,9 +90,7 @@ impl Process for Forward {
 /// Allocations made by a run of about `2 * round_trips` messages between
 /// two nodes whose handlers allocate nothing.
 fn allocations_for(round_trips: u64) -> u64 {
-    let mut sim = Simulation::new().no_pcap();
-    sim.add_process("a", "node-a", Forward { left: round_trips });
-    sim.add_process("b", "node-b", Forward { left: u64::MAX });
+    let mut sim = two_nodes(Forward { left: round_trips }, Forward { left: u64::MAX });
     sim.set_delays(Duration::from_millis(1), Duration::from_millis(3));
     let before = allocations();
     sim.send_local("a", Message::new("PING", r#"{"value":"Hello!"}"#));
