@@ -53,18 +53,24 @@ fn retained(messages: u64) -> u64 {
     retained
 }
 
-#[test]
-fn memory_is_flat_in_the_number_of_messages() {
+/// Asserts that `measure` of a run grows by at most `slack` from a run of
+/// size `small` to one of size `large` (after a first run that warms up
+/// thread-locals and lazily grown tables).
+fn assert_flat(what: &str, measure: fn(u64) -> u64, (small, large): (u64, u64), slack: u64) {
     let _turn = SERIAL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    retained(1_000); // warm up thread-locals and lazily grown tables
-    let small = retained(2_000);
-    let large = retained(20_000);
+    measure(small);
+    let (at_small, at_large) = (measure(small), measure(large));
     assert!(
-        large <= small + 4_096,
-        "retained {small} B after 2 000 messages but {large} B after 20 000"
+        at_large <= at_small + slack,
+        "{what}: {at_small} for a run of {small}, {at_large} for a run of {large}"
     );
+}
+
+#[test]
+fn memory_is_flat_in_the_number_of_messages() {
+    assert_flat("bytes retained", retained, (2_000, 20_000), 4_096);
 }
 
 /// Sends every message it gets back, unchanged, `left` times.
@@ -103,14 +109,5 @@ fn allocations_for(round_trips: u64) -> u64 {
 
 #[test]
 fn a_message_between_nodes_allocates_nothing() {
-    let _turn = SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    allocations_for(1_000); // warm up thread-locals and lazily grown tables
-    let small = allocations_for(1_000);
-    let large = allocations_for(11_000);
-    assert!(
-        large <= small + 8,
-        "{small} allocations for 2 000 messages, {large} for 22 000: the runtime allocates per message"
-    );
+    assert_flat("allocations", allocations_for, (1_000, 11_000), 8);
 }
