@@ -1452,58 +1452,45 @@ fn send_copy(
         use bach_net::Decisions as _;
         Choices::of(inner).chance(bach_net::Fault::Duplicate, 0.5)
     };
-    let stored = |copy: u32| last && copy == 1 + u32::from(duplicate.is_some()) + u32::from(third);
-    store_copy(
-        inner,
-        st,
+    let copies = 1 + u32::from(duplicate.is_some()) + u32::from(third);
+    let shared = Copies {
         head,
-        source,
         verdict,
         monitor_copy,
-        &original,
-        stored(1),
-    );
+    };
+    store_copy(inner, st, &shared, source, &original, last && copies == 1);
     if let Some(duplicate) = duplicate {
-        store_copy(
-            inner,
-            st,
-            head,
-            source,
-            verdict,
-            monitor_copy,
-            &duplicate,
-            stored(2),
-        );
+        store_copy(inner, st, &shared, source, &duplicate, last && copies == 2);
         if third {
-            store_copy(
-                inner,
-                st,
-                head,
-                source,
-                verdict,
-                monitor_copy,
-                &duplicate,
-                stored(3),
-            );
+            store_copy(inner, st, &shared, source, &duplicate, last);
         }
     }
     Ok(())
 }
 
+/// What the stored copies of one datagram share.
+struct Copies<'a> {
+    head: &'a Head,
+    verdict: &'a Combined,
+    monitor_copy: bool,
+}
+
 /// Stores one delivery of a datagram as a packet and schedules its arrival.
 /// `last`: the datagram's last copy (an envelope moves into it).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn store_copy(
     inner: &Inner,
     st: &mut State,
-    head: &Head,
+    shared: &Copies<'_>,
     source: &mut Source<'_>,
-    verdict: &Combined,
-    monitor_copy: bool,
     delivery: &bach_net::Delivery<u64>,
     last: bool,
 ) {
+    let Copies {
+        head,
+        verdict,
+        monitor_copy,
+    } = *shared;
     let ((from, src_port), (to, dst_port)) = head.ends;
     let corrupted = delivery.corrupted || verdict.corrupt;
     let at = delivery.at.saturating_add(verdict.delay);
