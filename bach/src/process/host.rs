@@ -626,14 +626,7 @@ fn serve_poll(
     loop {
         let next = registry(inner).slots[id].inbox.pop_front();
         if let Some((from, msg)) = next {
-            // Same-node messages are rare enough to pay a copy for the
-            // panic report.
-            let copy = Incoming::Message {
-                from: &from,
-                msg: msg.clone(),
-            };
-            let incoming = Incoming::Message { from: &from, msg };
-            handle(inner, id, incoming, &|| describe(&copy), true);
+            handle_message(inner, id, &from, msg);
             continue;
         }
         match socket.poll_recv_envelope(inner, cx) {
@@ -684,22 +677,28 @@ fn receive_envelope(inner: &Inner, id: usize, mut envelope: Box<Envelope>) {
     let name = &reg_ref.slots[id].name;
     // Anything else on the process's port is not for it.
     if Rc::ptr_eq(name, &envelope.to) || **name == *envelope.to {
-        let msg = std::mem::take(&mut envelope.msg);
-        // The message moves into the handler: the registry keeps a copy
-        // of its text for a panic report (in reused buffers).
-        let shown = &mut reg_ref.handling;
-        shown.tip.clone_from(&msg.tip);
-        shown.data.clone_from(&msg.data);
         drop(reg);
-        let from = &*envelope.from;
-        let what = || {
-            let msg = registry(inner).handling.clone();
-            describe(&Incoming::Message { from, msg })
-        };
-        handle(inner, id, Incoming::Message { from, msg }, &what, true);
+        let msg = std::mem::take(&mut envelope.msg);
+        handle_message(inner, id, &envelope.from, msg);
         reg = registry(inner);
     }
     reg.envelopes.push(envelope);
+}
+
+/// Runs the message handler of slot `id`. The message moves into the
+/// handler: the registry keeps a copy of its text for a panic report (in
+/// reused buffers, so a message costs no allocation).
+fn handle_message(inner: &Inner, id: usize, from: &str, msg: Message) {
+    {
+        let mut reg = registry(inner);
+        reg.handling.tip.clone_from(&msg.tip);
+        reg.handling.data.clone_from(&msg.data);
+    }
+    let what = || {
+        let msg = registry(inner).handling.clone();
+        describe(&Incoming::Message { from, msg })
+    };
+    handle(inner, id, Incoming::Message { from, msg }, &what, true);
 }
 
 /// Receives a datagram that is not a message as sent (another program's,
