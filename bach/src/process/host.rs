@@ -624,11 +624,12 @@ fn serve_poll(
     cx: &mut std::task::Context<'_>,
 ) -> Poll<()> {
     loop {
-        let next = registry(inner).slots[id].inbox.pop_front();
-        if let Some((from, msg)) = next {
-            handle_message(inner, id, &from, msg);
+        let mut reg = registry(inner);
+        if let Some((from, msg)) = reg.slots[id].inbox.pop_front() {
+            handle_message(inner, reg, id, &from, msg);
             continue;
         }
+        drop(reg);
         match socket.poll_recv_envelope(inner, cx) {
             Poll::Ready(Ok(Received::Envelope(envelope))) => {
                 receive_envelope(inner, id, envelope);
@@ -677,23 +678,27 @@ fn receive_envelope(inner: &Inner, id: usize, mut envelope: Box<Envelope>) {
     let name = &reg_ref.slots[id].name;
     // Anything else on the process's port is not for it.
     if Rc::ptr_eq(name, &envelope.to) || **name == *envelope.to {
-        drop(reg);
         let msg = std::mem::take(&mut envelope.msg);
-        handle_message(inner, id, &envelope.from, msg);
+        handle_message(inner, reg, id, &envelope.from, msg);
         reg = registry(inner);
     }
     reg.envelopes.push(envelope);
 }
 
-/// Runs the message handler of slot `id`. The message moves into the
-/// handler: the registry keeps a copy of its text for a panic report (in
-/// reused buffers, so a message costs no allocation).
-fn handle_message(inner: &Inner, id: usize, from: &str, msg: Message) {
-    {
-        let mut reg = registry(inner);
-        reg.handling.tip.clone_from(&msg.tip);
-        reg.handling.data.clone_from(&msg.data);
-    }
+/// Runs the message handler of slot `id` (`reg` is released first). The
+/// message moves into the handler: the registry keeps a copy of its text
+/// for a panic report (in reused buffers, so a message costs no
+/// allocation).
+fn handle_message(
+    inner: &Inner,
+    mut reg: std::cell::RefMut<'_, Registry>,
+    id: usize,
+    from: &str,
+    msg: Message,
+) {
+    reg.handling.tip.clone_from(&msg.tip);
+    reg.handling.data.clone_from(&msg.data);
+    drop(reg);
     let what = || {
         let msg = registry(inner).handling.clone();
         describe(&Incoming::Message { from, msg })
