@@ -27,11 +27,11 @@
 //!
 //! A message between processes ([`send_envelope`]) takes the same path as
 //! its datagram would — same length, decisions and choices — but stays the
-//! message itself (`Payload::Envelope`) until something reads its bytes. A
-//! capture, a monitor or model checking (whose checkpoints copy and hash
-//! the packets in flight at every step) make it bytes from the start; a
-//! corruption or a byte reader writes it out on the way. The receiving
-//! process takes it out as it went in ([`poll_recv_envelope`]).
+//! message itself (`Payload::Envelope`) until something reads its bytes: a
+//! capture, a monitor, a corruption or a byte reader writes it out on the
+//! way. Model checking, whose checkpoints copy and hash the packets in
+//! flight at every step, gets bytes from the start. The receiving process
+//! takes it out as it went in ([`poll_recv_envelope`]).
 //!
 //! A fault injected while a packet is in flight never recalls it; only the
 //! receiver's state on arrival matters. Per packet there is no hashing, no
@@ -1185,9 +1185,9 @@ enum Destination {
 
 /// Sends a process message from a socket to port `dst_port` of node `to`,
 /// exactly like [`send`] of its datagram: same length, decisions and
-/// choices. It travels as the message itself unless a capture, a monitor or
-/// model checking will read its bytes (then it is written out first). A
-/// send that fails gives the message back with the error.
+/// choices. It travels as the message itself (a capture or a monitor reads
+/// it written out), except while model checking, which gets the bytes from
+/// the start. A send that fails gives the message back with the error.
 pub(crate) fn send_envelope(
     inner: &Inner,
     handle: Handle,
@@ -1197,7 +1197,7 @@ pub(crate) fn send_envelope(
     let state = borrow(inner);
     // While model checking, every step copies and hashes the packets in
     // flight, which bytes make cheaper than messages.
-    if state.capture.is_on() || !state.monitors.is_empty() || inner.model.budgets().is_some() {
+    if inner.model.budgets().is_some() {
         let dst = state.addr(to, dst_port);
         drop(state);
         let mut bytes = Vec::new();
@@ -1232,7 +1232,7 @@ impl Source<'_> {
     }
 
     /// Runs `f` on the datagram's bytes (an envelope is written out for
-    /// it; [`send_envelope`] sends one only when nothing will ask).
+    /// it: only a capture or a monitor asks).
     fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
         match self {
             Source::Bytes(bytes) => f(bytes),
@@ -1856,11 +1856,26 @@ pub(crate) fn poll_recv(
         Ok(key) => key,
         Err(poll) => return poll,
     };
-    if let Payload::Envelope(_) = st.packets.get(key).payload {
-        // A process message read as bytes: it becomes its datagram.
-        st.pool.materialize(&mut st.packets.get_mut(key).payload);
+    let packet = st.packets.get_mut(key);
+    // A process message read as bytes becomes its datagram.
+    st.pool.materialize(&mut packet.payload);
+    let packet = &*packet;
+    let (from, port) = (packet.from, packet.src_port);
+    let bytes = packet.payload.as_slice();
+    let n = bytes.len().min(buf.len());
+    if take != Take::Ready {
+        buf[..n].copy_from_slice(&bytes[..n]);
     }
-    copy_out(st, handle, key, buf, take)
+    if take == Take::Pop {
+        socket.queue.pop_front();
+        socket.queued_bytes -= bytes.len();
+        if let Some(&ahead) = socket.queue.get(PREFETCH_AHEAD - 1) {
+            st.packets.prefetch(ahead);
+        }
+        st.packets.discard(key, &mut st.pool);
+    }
+    let src = SocketAddr::new(st.network.nodes().addr(from), port);
+    Poll::Ready(Ok((n, src)))
 }
 
 /// The key of the oldest datagram queued on `socket`; if there is none,
@@ -1925,34 +1940,4 @@ pub(crate) fn poll_recv_envelope(
         return Poll::Ready(Ok(Received::Envelope(envelope)));
     }
     Poll::Ready(Ok(Received::Datagram))
-}
-
-/// Copies queued datagram `key` of socket `handle` into `buf` and, unless
-/// peeking, frees it.
-#[inline(always)]
-fn copy_out(
-    st: &mut State,
-    handle: Handle,
-    key: u32,
-    buf: &mut [u8],
-    take: Take,
-) -> Poll<io::Result<(usize, SocketAddr)>> {
-    let socket = &mut st.sockets[handle.key as usize];
-    let packet = st.packets.get(key);
-    let (from, port) = (packet.from, packet.src_port);
-    let bytes = packet.payload.as_slice();
-    let n = bytes.len().min(buf.len());
-    if take != Take::Ready {
-        buf[..n].copy_from_slice(&bytes[..n]);
-    }
-    if take == Take::Pop {
-        socket.queue.pop_front();
-        socket.queued_bytes -= bytes.len();
-        if let Some(&ahead) = socket.queue.get(PREFETCH_AHEAD - 1) {
-            st.packets.prefetch(ahead);
-        }
-        st.packets.discard(key, &mut st.pool);
-    }
-    let src = SocketAddr::new(st.network.nodes().addr(from), port);
-    Poll::Ready(Ok((n, src)))
 }
