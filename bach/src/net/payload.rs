@@ -81,21 +81,7 @@ impl Payload {
     pub(crate) fn hash_bytes(&self, hasher: &mut impl std::hash::Hasher) {
         use std::hash::Hash;
         match self {
-            Payload::Envelope(envelope) => {
-                // Model checking hashes every packet in flight at every
-                // step: the datagram is written into a reused buffer.
-                let written = SCRATCH.try_with(|scratch| {
-                    let mut bytes = scratch.take();
-                    envelope.encode(&mut bytes);
-                    bytes.as_slice().hash(hasher);
-                    scratch.set(bytes);
-                });
-                if written.is_err() {
-                    let mut bytes = Vec::new();
-                    envelope.encode(&mut bytes);
-                    bytes.as_slice().hash(hasher);
-                }
-            }
+            Payload::Envelope(envelope) => envelope.with_datagram(|bytes| bytes.hash(hasher)),
             bytes => bytes.as_slice().hash(hasher),
         }
     }
@@ -117,11 +103,6 @@ impl Payload {
             Payload::Envelope(envelope) => envelope.wire_len(),
         }
     }
-}
-
-thread_local! {
-    /// Where [`Payload::hash_bytes`] writes an envelope out.
-    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 #[cold]

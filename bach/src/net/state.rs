@@ -1200,9 +1200,9 @@ pub(crate) fn send_envelope(
     if inner.model.budgets().is_some() {
         let dst = state.addr(to, dst_port);
         drop(state);
-        let mut bytes = Vec::new();
-        envelope.encode(&mut bytes);
-        return send(inner, handle, &bytes, dst).map_err(|error| (error, envelope));
+        return envelope
+            .with_datagram(|bytes| send(inner, handle, bytes, dst))
+            .map_err(|error| (error, envelope));
     }
     let mut source = Source::Envelope(Some(envelope));
     let dst = Destination::Node(to, dst_port);
@@ -1236,13 +1236,10 @@ impl Source<'_> {
     fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
         match self {
             Source::Bytes(bytes) => f(bytes),
-            Source::Envelope(envelope) => {
-                let mut bytes = Vec::new();
-                if let Some(envelope) = envelope {
-                    envelope.encode(&mut bytes);
-                }
-                f(&bytes)
-            }
+            Source::Envelope(envelope) => envelope
+                .as_ref()
+                .expect("the bytes are read before the last copy is stored")
+                .with_datagram(f),
         }
     }
 

@@ -100,11 +100,26 @@ fn checksum(bytes: &[u8]) -> u32 {
     hash
 }
 
-/// Encodes a message from `from` to `to` into `out` (cleared first).
+/// Encodes a message from `from` to `to` into `out` (cleared first): the
+/// header, the data, and the header mirrored.
 pub(crate) fn encode(out: &mut Vec<u8>, from: &str, to: &str, msg: &Message) {
-    let mut header = Vec::with_capacity(from.len() + to.len() + msg.tip.len() + 8);
-    encode_header(&mut header, from, to, &msg.tip);
-    encode_with_header(out, &header, &msg.data);
+    out.clear();
+    out.reserve(wire_len(from, to, msg));
+    let header = 2 + from.len() + 1 + to.len() + 1 + msg.tip.len();
+    let len = u16::try_from(header - 2).expect("process names and tip fit in 64 KiB");
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(from.as_bytes());
+    out.push(0);
+    out.extend_from_slice(to.as_bytes());
+    out.push(0);
+    out.extend_from_slice(msg.tip.as_bytes());
+    let sum = checksum(out);
+    out.extend_from_slice(&sum.to_be_bytes());
+    let header = header + 4;
+    out.extend_from_slice(msg.data.as_bytes());
+    // The mirrored copy: the header's bytes in reverse order.
+    out.extend_from_within(..header);
+    out[header + msg.data.len()..].reverse();
 }
 
 /// The length of the datagram [`encode`] writes.
@@ -137,34 +152,24 @@ impl Envelope {
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
         encode(out, &self.from, &self.to, &self.msg);
     }
+
+    /// Runs `f` on the datagram, written into a per-thread buffer that is
+    /// reused (writing a message out allocates nothing in steady state).
+    pub(crate) fn with_datagram<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        let mut bytes = DATAGRAM
+            .try_with(|buffer| buffer.take())
+            .unwrap_or_default();
+        self.encode(&mut bytes);
+        let result = f(&bytes);
+        let _ = DATAGRAM.try_with(|buffer| buffer.set(bytes));
+        result
+    }
 }
 
-/// Writes the forward header copy of a message from `from` to `to` with
-/// type `tip` into `header` (cleared first).
-fn encode_header(header: &mut Vec<u8>, from: &str, to: &str, tip: &str) {
-    header.clear();
-    let header_len = from.len() + to.len() + tip.len() + 2;
-    let len = u16::try_from(header_len).expect("process names and tip fit in 64 KiB");
-    header.reserve(header_len + 6);
-    header.extend_from_slice(&len.to_be_bytes());
-    header.extend_from_slice(from.as_bytes());
-    header.push(0);
-    header.extend_from_slice(to.as_bytes());
-    header.push(0);
-    header.extend_from_slice(tip.as_bytes());
-    let sum = checksum(&header[..]);
-    header.extend_from_slice(&sum.to_be_bytes());
-}
-
-/// Encodes a datagram into `out` (cleared first): `header` (from
-/// [`encode_header`]), `data`, and the header mirrored.
-fn encode_with_header(out: &mut Vec<u8>, header: &[u8], data: &str) {
-    out.clear();
-    out.reserve(2 * header.len() + data.len());
-    out.extend_from_slice(header);
-    out.extend_from_slice(data.as_bytes());
-    // The mirrored copy: the header's bytes in reverse order.
-    out.extend(header.iter().rev());
+thread_local! {
+    /// The buffer [`Envelope::with_datagram`] writes into (a nested call
+    /// finds it taken and uses a new one).
+    static DATAGRAM: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// A decoded datagram, borrowing from it where it can.
