@@ -732,19 +732,7 @@ fn receive_datagram(
                 tip: decoded.tip.into_owned(),
                 data: decoded.data.into_owned(),
             };
-            let incoming = Incoming::Message {
-                from: &decoded.from,
-                msg,
-            };
-            // On a panic, decode the datagram again.
-            let what = || match message::decode(wire) {
-                Some(d) => describe(&Incoming::Message {
-                    from: &d.from,
-                    msg: Message::new(d.tip, d.data),
-                }),
-                None => "a message".into(),
-            };
-            handle(inner, id, incoming, &what, true);
+            handle_message(inner, registry(inner), id, &decoded.from, msg);
         }
     }
     RECV_BUFFER.set(buf);
