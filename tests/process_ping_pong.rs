@@ -301,6 +301,84 @@ fn a_panicking_handler_names_the_process_and_the_message() {
 }
 
 #[test]
+fn with_abort_on_panic_off_a_panicking_handler_ends_only_its_process() {
+    /// Panics on its first message.
+    struct Faulty;
+    impl bach::process::Process for Faulty {
+        fn on_message(&mut self, _: Message, _: &str, _: &mut bach::process::Context) {
+            panic!("boom");
+        }
+    }
+    let mut sim = Simulation::new().abort_on_panic(false);
+    sim.add_process("faulty", "faulty-node", Faulty);
+    sim.add_process("server", "server-node", Server::default());
+    let client = |server: &str| BasicClient {
+        server: server.into(),
+    };
+    sim.add_process("asks-faulty", "client-node", client("faulty"));
+    sim.add_process("asks-server", "client-node", client("server"));
+    sim.send_local("asks-faulty", ping());
+    sim.send_local("asks-server", ping());
+    assert_eq!(
+        sim.step_until_local_message("asks-server").unwrap(),
+        [Message::new("PONG", DATA)],
+        "the other processes go on"
+    );
+    assert_eq!(sim.received_message_count("faulty"), 1);
+    // The panicked process receives nothing more.
+    sim.send_local("asks-faulty", ping());
+    sim.run_until_idle();
+    assert_eq!(sim.received_message_count("faulty"), 1);
+    assert!(sim.read_local_messages("asks-faulty").is_empty());
+}
+
+#[test]
+fn a_message_arriving_behind_same_node_messages_is_handled_after_them() {
+    /// Records what it receives, in order; a `FORWARD` is passed on to
+    /// `next` (on the same node) as `FORWARDED`.
+    #[derive(Default)]
+    struct Recorder {
+        next: Option<String>,
+        got: Vec<String>,
+    }
+    impl bach::process::Process for Recorder {
+        fn on_local_message(&mut self, msg: Message, ctx: &mut bach::process::Context) {
+            for to in msg.data().split(',') {
+                ctx.send(Message::new(msg.tip(), ""), to);
+            }
+        }
+        fn on_message(&mut self, msg: Message, from: &str, ctx: &mut bach::process::Context) {
+            self.got.push(format!("{} from {from}", msg.tip()));
+            if let Some(next) = self.next.as_deref().filter(|_| msg.tip() == "FORWARD") {
+                ctx.send(Message::new("FORWARDED", ""), next);
+            }
+        }
+    }
+    let mut sim = Simulation::new();
+    let recorder = |next: Option<&str>| Recorder {
+        next: next.map(str::to_string),
+        got: Vec::new(),
+    };
+    sim.add_process("a", "shared-node", recorder(Some("b")));
+    sim.add_process("b", "shared-node", recorder(None));
+    sim.add_process("sender", "sender-node", recorder(None));
+    // Both arrive at the same instant, `a`'s first; `a` forwards to `b`
+    // on its node, which then has a same-node message waiting when the
+    // sender's own message to it arrives.
+    sim.send_local("sender", Message::new("FORWARD", "a,b"));
+    sim.run_until_idle();
+    assert_eq!(
+        sim.process::<Recorder>("a").unwrap().got,
+        ["FORWARD from sender"]
+    );
+    assert_eq!(
+        sim.process::<Recorder>("b").unwrap().got,
+        ["FORWARDED from a", "FORWARD from sender"],
+        "same-node messages first, as the host task takes them"
+    );
+}
+
+#[test]
 fn same_seed_same_trace_under_faults() {
     let run = |seed| {
         let mut sim = Simulation::new()

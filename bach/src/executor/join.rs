@@ -56,6 +56,11 @@ impl<T> JoinHandle<T> {
     pub fn id(&self) -> TaskId {
         self.id
     }
+
+    /// The task's executor slot and id.
+    pub(crate) fn slot(&self) -> (usize, TaskId) {
+        (self.index, self.id)
+    }
 }
 
 impl<T> Future for JoinHandle<T> {

@@ -111,6 +111,7 @@ pub use control::{
 };
 pub(crate) use log::RawEvent as RawPacketEvent;
 pub use log::{PacketEvent, PacketFate};
+pub(crate) use payload::Payload;
 pub use socket::UdpSocket;
 pub use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 

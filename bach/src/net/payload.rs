@@ -56,6 +56,12 @@ impl Clone for Payload {
 }
 
 impl Payload {
+    /// No bytes.
+    pub(crate) const EMPTY: Payload = Payload::Inline {
+        len: 0,
+        bytes: [0; INLINE],
+    };
+
     /// The bytes; an envelope must have been materialized first.
     #[inline]
     pub(crate) fn as_slice(&self) -> &[u8] {

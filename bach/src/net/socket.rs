@@ -329,6 +329,12 @@ impl UdpSocket {
         state::send_envelope(inner, self.handle, envelope, (node, dst.port()))
     }
 
+    /// Makes this socket the port of process `id` (its registry slot):
+    /// datagrams arriving while none is queued go to the process at once.
+    pub(crate) fn serve_process(&self, inner: &Inner, id: usize) {
+        state::serve_process(inner, self.handle, id);
+    }
+
     /// Like `poll_recv_from`, for a process's socket: a process message
     /// comes out as sent (see [`state::poll_recv_envelope`]).
     #[inline]

@@ -98,6 +98,9 @@ pub(crate) struct State {
     spare_lists: Vec<Vec<u32>>,
     /// Timer queue entries (arrival batches) the network has pending.
     scheduled: usize,
+    /// Packets that arrived at a process's port, to hand to the process
+    /// once the state is released: `(registry slot, packet key)`.
+    handovers: Vec<(u32, u32)>,
     pool: Pool,
     pub(crate) monitors: Vec<Box<dyn Monitor>>,
     pub(crate) capture: Capture,
@@ -235,7 +238,14 @@ struct Socket {
     capacity_bytes: usize,
     /// Tasks waiting for a datagram; all are woken on arrival.
     waiters: Vec<Waker>,
+    /// The registry slot of the process this socket is the port of
+    /// (`NO_HOST` for any other socket): a datagram arriving while nothing
+    /// is queued goes to the process's handler at once (see [`arrive`]).
+    host: u32,
 }
+
+/// [`Socket::host`] of a socket that is no process's port.
+const NO_HOST: u32 = u32::MAX;
 
 /// Packet keys use the low bits of `Packet::link`, flags the high ones.
 const KEY_BITS: u32 = 28;
@@ -494,6 +504,17 @@ impl Packets {
         self.free.push(key);
     }
 
+    /// Frees a packet, moving out only its payload.
+    #[inline(always)]
+    fn take_payload(&mut self, key: u32) -> Payload {
+        let slot = self.slot(key);
+        let packet = slot.as_mut().expect("a packet key refers to a live packet");
+        let payload = std::mem::replace(&mut packet.payload, Payload::EMPTY);
+        *slot = None;
+        self.free.push(key);
+        payload
+    }
+
     #[inline]
     fn remove(&mut self, key: u32) -> Packet {
         let packet = self
@@ -622,6 +643,7 @@ impl State {
             batch_lists: slab::Slab::new(),
             spare_lists: Vec::new(),
             scheduled: 0,
+            handovers: Vec::new(),
             pool: Pool::default(),
             monitors: Vec::new(),
             capture: Capture::from_env(seed),
@@ -877,6 +899,7 @@ impl State {
             queued_bytes: 0,
             capacity_bytes: DEFAULT_RECV_BUFFER,
             waiters: Vec::new(),
+            host: NO_HOST,
         });
         let key = u32::try_from(key).expect("fewer than 2^32 sockets");
         ports.insert(port, key);
@@ -1619,14 +1642,19 @@ pub(crate) fn deliver(inner: &Inner, head: u32) {
     let list = st.packets.get(head).batch_list();
     if list == NONE {
         st.packets.in_flight -= 1;
-        if let Err(message) = deliver_one(inner, st, now, head) {
-            drop(state);
-            inner.fail(message);
+        match deliver_one(inner, st, now, head) {
+            Ok(()) if st.handovers.is_empty() => {}
+            Ok(()) => drop(hand_over(inner, state)),
+            Err(message) => {
+                drop(state);
+                inner.fail(message);
+            }
         }
         return;
     }
     let mut keys = st.batch_lists.remove(list as usize);
     for (index, &key) in keys.iter().enumerate() {
+        let st = &mut *state;
         if let Some(&ahead) = keys.get(index + DELIVER_AHEAD) {
             st.packets.prefetch(ahead);
         }
@@ -1636,9 +1664,45 @@ pub(crate) fn deliver(inner: &Inner, head: u32) {
             inner.fail(message);
             return;
         }
+        if !st.handovers.is_empty() {
+            state = hand_over(inner, state);
+        }
     }
     keys.clear();
-    st.spare_lists.push(keys);
+    state.spare_lists.push(keys);
+}
+
+/// Hands the packets that just arrived at processes' ports to their
+/// processes, in arrival order, releasing the state while each handler
+/// runs (it may send).
+fn hand_over<'a>(inner: &'a Inner, mut state: RefMut<'a, State>) -> RefMut<'a, State> {
+    let mut next = 0;
+    while let Some(&(host, key)) = state.handovers.get(next) {
+        next += 1;
+        let payload = state.packets.take_payload(key);
+        drop(state);
+        crate::process::receive(inner, host as usize, payload);
+        state = borrow_existing(inner);
+    }
+    state.handovers.clear();
+    state
+}
+
+/// Takes back the payload of a packet handed over (see [`hand_over`]).
+pub(crate) fn recycle(inner: &Inner, payload: Payload) {
+    borrow_existing(inner).pool.recycle(payload);
+}
+
+/// Makes the socket behind `handle` the port of process `host` (its
+/// registry slot): see [`arrive`].
+pub(crate) fn serve_process(inner: &Inner, handle: Handle, host: usize) {
+    let host = u32::try_from(host)
+        .ok()
+        .filter(|&host| host != NO_HOST)
+        .expect("fewer than 2^32 - 1 processes");
+    if let Ok(socket) = borrow(inner).socket(handle) {
+        socket.host = host;
+    }
 }
 
 /// One packet arrives: checks the receiver, asks the monitors, queues it.
@@ -1733,25 +1797,15 @@ fn arrive(st: &mut State, now: u64, key: u32) {
         drop_on_arrival(st, now, key, DropReason::ReceiveBufferFull);
         return;
     }
-    socket.queued_bytes += len;
-    socket.queue.push_back(key);
-    if st.exploring && !socket.waiters.is_empty() {
-        // The woken receivers' next step touches this endpoint.
-        let endpoint = crate::check::interleave::endpoint(st.addr(to, dst_port));
-        let socket = &mut st.sockets[socket_key as usize];
-        for waiter in socket.waiters.drain(..) {
-            crate::check::interleave::woke_endpoint(endpoint, &waiter);
-            waiter.wake();
-        }
-    } else if socket.waiters.len() == 1 {
-        // The usual case: one receiver waits.
-        if let Some(waiter) = socket.waiters.pop() {
-            waiter.wake();
-        }
+    if socket.host != NO_HOST && socket.queue.is_empty() && !st.exploring {
+        // A process takes it at once, as its host task would on its next
+        // poll (it only waits for its port when nothing is queued).
+        // Exploring interleavings, the host task receives it, as a step.
+        st.handovers.push((socket.host, key));
     } else {
-        for waiter in socket.waiters.drain(..) {
-            waiter.wake();
-        }
+        socket.queued_bytes += len;
+        socket.queue.push_back(key);
+        wake_receivers(st, socket_key, (to, dst_port));
     }
     st.network.record_delivered(to);
     if st.capture.is_on() {
@@ -1780,6 +1834,31 @@ fn arrive(st: &mut State, now: u64, key: u32) {
     if st.log.is_some() || st.trace.enabled() {
         let event = arrival_event(now, st.packets.get(key), PacketFate::Delivered);
         st.log(|| event);
+    }
+}
+
+/// Wakes the tasks waiting on socket `socket_key` (at `to:port`) for a
+/// datagram.
+#[inline]
+fn wake_receivers(st: &mut State, socket_key: u32, (to, port): (NodeId, u16)) {
+    let socket = &mut st.sockets[socket_key as usize];
+    if st.exploring && !socket.waiters.is_empty() {
+        // The woken receivers' next step touches this endpoint.
+        let endpoint = crate::check::interleave::endpoint(st.addr(to, port));
+        let socket = &mut st.sockets[socket_key as usize];
+        for waiter in socket.waiters.drain(..) {
+            crate::check::interleave::woke_endpoint(endpoint, &waiter);
+            waiter.wake();
+        }
+    } else if socket.waiters.len() == 1 {
+        // The usual case: one receiver waits.
+        if let Some(waiter) = socket.waiters.pop() {
+            waiter.wake();
+        }
+    } else {
+        for waiter in socket.waiters.drain(..) {
+            waiter.wake();
+        }
     }
 }
 

@@ -16,8 +16,10 @@ use super::{
 };
 use crate::{
     group::GroupId,
+    net::Payload,
     net::{state::Received, SocketAddr, UdpSocket},
     runtime::{context, Inner, TimerEvent},
+    task::TaskId,
     time::timers::Key,
     trace::RawKind,
 };
@@ -115,6 +117,8 @@ pub(crate) struct Slot {
     /// The context handed to each handler (`None` only while one runs).
     /// Boxed: handing it over moves a pointer, not the context.
     context: Option<Box<Context>>,
+    /// Its host task's executor slot and id (`None` until spawned).
+    task: Option<(usize, TaskId)>,
 }
 
 impl Slot {
@@ -270,6 +274,7 @@ pub(crate) fn add(inner: &Inner, name: &str, node: &str, process: Box<dyn Proces
             .expect("a node with a bound socket is in the network");
         let name: Rc<str> = name.into();
         let adds = reg.adds.clone();
+        socket.serve_process(inner, id);
         reg.slots.push(Slot {
             name: name.clone(),
             node: node.into(),
@@ -294,16 +299,25 @@ pub(crate) fn add(inner: &Inner, name: &str, node: &str, process: Box<dyn Proces
                 group,
                 adds,
             ))),
+            task: None,
         });
         reg.by_name.insert(name.clone(), id);
         reg.adds.set(reg.adds.get() + 1);
         drop(reg);
         let previous = inner.current_group.replace(group);
-        drop(crate::task::spawn_in(inner, run(id, socket), Some(name)));
+        let task = crate::task::spawn_in(inner, run(id, socket), Some(name));
         inner.current_group.set(previous);
+        registry(inner).slots[id].task = Some(task.slot());
         id
     };
-    handle(inner, id, Incoming::Start, &|| "on_start".into(), false);
+    handle(
+        inner,
+        registry(inner),
+        id,
+        Incoming::Start,
+        &|| "on_start".into(),
+        false,
+    );
     id
 }
 
@@ -326,19 +340,20 @@ fn describe(incoming: &Incoming<'_>) -> String {
     }
 }
 
-/// Runs the handler of slot `id` for `incoming`, then applies its actions.
-/// A panicking handler panics again with the process and what it handled,
+/// Runs the handler of slot `id` for `incoming`, then applies its actions
+/// (`reg`, the registry borrowed by the caller, is released first). A
+/// panicking handler panics again with the process and what it handled,
 /// as told by `what` (called only on a panic: the message itself has moved
 /// into the handler).
 pub(crate) fn handle(
     inner: &Inner,
+    mut reg: std::cell::RefMut<'_, Registry>,
     id: usize,
     incoming: Incoming<'_>,
     what: &dyn Fn() -> String,
     in_task: bool,
 ) {
     let (mut process, mut ctx) = {
-        let mut reg = registry(inner);
         let reg = &mut *reg;
         let record = reg.record_events;
         let slot = &mut reg.slots[id];
@@ -363,6 +378,7 @@ pub(crate) fn handle(
         }
         (process, ctx)
     };
+    drop(reg);
     if inner.trace.enabled() {
         trace_incoming(inner, &ctx, &incoming);
     }
@@ -429,70 +445,87 @@ fn trace(inner: &Inner, group: GroupId, line: String) {
 /// the process's own task (which re-checks its timers by itself).
 fn apply(inner: &Inner, id: usize, actions: &mut Vec<Action>, in_task: bool) {
     let mut wake_self = false;
-    for action in actions.drain(..) {
-        match action {
-            Action::Send { msg, to } => send(inner, id, msg, to),
-            Action::Local(msg) => {
-                if inner.trace.enabled() {
-                    let (name, group) = {
-                        let reg = registry(inner);
-                        (reg.slots[id].name.clone(), reg.slots[id].group)
-                    };
-                    trace(inner, group, format!("{name} <<< {msg}"));
-                }
-                let mut reg = registry(inner);
-                let record = reg.record_events;
-                let slot = &mut reg.slots[id];
-                if record {
-                    slot.log.push(ProcessEvent {
-                        time: Duration::from_nanos(inner.now()),
-                        kind: ProcessEventKind::LocalMessageSent(msg.clone()),
-                    });
-                }
-                slot.local_outbox.push(msg);
-            }
-            Action::SetTimer { name, delay, once } => {
-                let mut reg = registry(inner);
-                let record = reg.record_events;
-                let slot = &mut reg.slots[id];
-                if once && slot.timers.contains_key(&name) {
-                    continue;
-                }
-                let deadline = inner.now().saturating_add(crate::time::ticks(delay));
-                slot.timer_seq += 1;
-                let seq = slot.timer_seq;
-                if record {
-                    slot.log.push(ProcessEvent {
-                        time: Duration::from_nanos(inner.now()),
-                        kind: ProcessEventKind::TimerSet {
-                            name: name.clone(),
-                            delay,
-                        },
-                    });
-                }
-                slot.timers.insert(name, (deadline, seq));
-                wake_self = true;
-            }
-            Action::CancelTimer(name) => {
-                let mut reg = registry(inner);
-                let record = reg.record_events;
-                let slot = &mut reg.slots[id];
-                if slot.timers.remove(&name).is_some() {
-                    if record {
-                        slot.log.push(ProcessEvent {
-                            time: Duration::from_nanos(inner.now()),
-                            kind: ProcessEventKind::TimerCancelled(name),
-                        });
-                    }
-                    wake_self = true;
-                }
-            }
+    // Most handlers do one thing (a reply, a timer): no drain for it.
+    if actions.len() == 1 {
+        let action = actions.pop().expect("one action");
+        wake_self = apply_one(inner, id, action);
+    } else {
+        for action in actions.drain(..) {
+            wake_self |= apply_one(inner, id, action);
         }
     }
     if wake_self && !in_task {
         let waker = registry(inner).slots[id].waker.take();
         if let Some(waker) = waker {
             waker.wake();
+        }
+    }
+}
+
+/// Applies one action; returns whether the process's timers changed.
+#[inline(always)]
+fn apply_one(inner: &Inner, id: usize, action: Action) -> bool {
+    match action {
+        Action::Send { msg, to } => {
+            send(inner, id, msg, to);
+            false
+        }
+        Action::Local(msg) => {
+            if inner.trace.enabled() {
+                let (name, group) = {
+                    let reg = registry(inner);
+                    (reg.slots[id].name.clone(), reg.slots[id].group)
+                };
+                trace(inner, group, format!("{name} <<< {msg}"));
+            }
+            let mut reg = registry(inner);
+            let record = reg.record_events;
+            let slot = &mut reg.slots[id];
+            if record {
+                slot.log.push(ProcessEvent {
+                    time: Duration::from_nanos(inner.now()),
+                    kind: ProcessEventKind::LocalMessageSent(msg.clone()),
+                });
+            }
+            slot.local_outbox.push(msg);
+            false
+        }
+        Action::SetTimer { name, delay, once } => {
+            let mut reg = registry(inner);
+            let record = reg.record_events;
+            let slot = &mut reg.slots[id];
+            if once && slot.timers.contains_key(&name) {
+                return false;
+            }
+            let deadline = inner.now().saturating_add(crate::time::ticks(delay));
+            slot.timer_seq += 1;
+            let seq = slot.timer_seq;
+            if record {
+                slot.log.push(ProcessEvent {
+                    time: Duration::from_nanos(inner.now()),
+                    kind: ProcessEventKind::TimerSet {
+                        name: name.clone(),
+                        delay,
+                    },
+                });
+            }
+            slot.timers.insert(name, (deadline, seq));
+            true
+        }
+        Action::CancelTimer(name) => {
+            let mut reg = registry(inner);
+            let record = reg.record_events;
+            let slot = &mut reg.slots[id];
+            if slot.timers.remove(&name).is_some() {
+                if record {
+                    slot.log.push(ProcessEvent {
+                        time: Duration::from_nanos(inner.now()),
+                        kind: ProcessEventKind::TimerCancelled(name),
+                    });
+                }
+                return true;
+            }
+            false
         }
     }
 }
@@ -626,7 +659,7 @@ fn serve_poll(
     loop {
         let mut reg = registry(inner);
         if let Some((from, msg)) = reg.slots[id].inbox.pop_front() {
-            handle_message(inner, reg, id, &from, msg);
+            handle_message(inner, reg, id, &from, msg, true);
             continue;
         }
         drop(reg);
@@ -679,13 +712,85 @@ fn receive_envelope(inner: &Inner, id: usize, mut envelope: Box<Envelope>) {
     // Anything else on the process's port is not for it.
     if Rc::ptr_eq(name, &envelope.to) || **name == *envelope.to {
         let msg = std::mem::take(&mut envelope.msg);
-        handle_message(inner, reg, id, &envelope.from, msg);
+        handle_message(inner, reg, id, &envelope.from, msg, true);
         reg = registry(inner);
     }
     reg.envelopes.push(envelope);
 }
 
-/// Runs the message handler of slot `id` (`reg` is released first). The
+/// A datagram that arrived at slot `id`'s port while nothing was queued
+/// there, handed over by the network: the process handles it at once, as
+/// its host task would on its next poll, without waking and polling the
+/// task. A datagram that is no message for this process is dropped, as
+/// the host task drops it.
+pub(crate) fn receive(inner: &Inner, id: usize, payload: Payload) {
+    match payload {
+        Payload::Envelope(mut envelope) => {
+            let msg = std::mem::take(&mut envelope.msg);
+            let ends = (&*envelope.from, &*envelope.to);
+            take_message(inner, id, ends, || envelope.from.clone(), msg);
+            registry(inner).envelopes.push(envelope);
+        }
+        bytes => {
+            if let Some(decoded) = message::decode(bytes.as_slice()) {
+                let (from, to, msg) = decoded.split();
+                take_message(inner, id, (&from, &to), || from.as_ref().into(), msg);
+            }
+            crate::net::state::recycle(inner, bytes);
+        }
+    }
+}
+
+/// [`receive`] of a message `from` → `to`; `shared_from` makes the
+/// sender's name for the inbox.
+#[inline(always)]
+fn take_message(
+    inner: &Inner,
+    id: usize,
+    (from, to): (&str, &str),
+    shared_from: impl FnOnce() -> Rc<str>,
+    msg: Message,
+) {
+    let mut reg = registry(inner);
+    let slot = &mut reg.slots[id];
+    let name = &*slot.name;
+    // Anything else on the process's port is not for it.
+    if !(std::ptr::eq(name, to) || name == to) || !slot.alive {
+        return;
+    }
+    if slot.process.is_none() || !slot.inbox.is_empty() || inner.has_failed() {
+        // It waits behind the same-node messages its host task has yet to
+        // take (or for the running handler, or for a run that ends).
+        slot.inbox.push_back((shared_from(), msg));
+        let waker = slot.waker.take();
+        drop(reg);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        return;
+    }
+    let task = slot
+        .task
+        .expect("a process's host task is spawned when it is added");
+    let tracing = inner.trace.enabled();
+    if tracing {
+        inner.trace.set_current(Some(task.1));
+    }
+    let handled = catch_unwind(AssertUnwindSafe(|| {
+        handle_message(inner, reg, id, from, msg, false)
+    }));
+    if tracing {
+        inner.trace.set_current(None);
+    }
+    if let Err(payload) = handled {
+        // Nothing more reaches it before its task is cancelled.
+        registry(inner).slots[id].alive = false;
+        inner.host_panicked(task, payload);
+    }
+}
+
+/// Runs the message handler of slot `id` (`reg` is released before it
+/// runs). The
 /// message moves into the handler: the registry keeps a copy of its text
 /// for a panic report (in reused buffers, so a message costs no
 /// allocation).
@@ -695,15 +800,22 @@ fn handle_message(
     id: usize,
     from: &str,
     msg: Message,
+    in_task: bool,
 ) {
     reg.handling.tip.clone_from(&msg.tip);
     reg.handling.data.clone_from(&msg.data);
-    drop(reg);
     let what = || {
         let msg = registry(inner).handling.clone();
         describe(&Incoming::Message { from, msg })
     };
-    handle(inner, id, Incoming::Message { from, msg }, &what, true);
+    handle(
+        inner,
+        reg,
+        id,
+        Incoming::Message { from, msg },
+        &what,
+        in_task,
+    );
 }
 
 /// Receives a datagram that is not a message as sent (another program's,
@@ -725,14 +837,12 @@ fn receive_datagram(
     let received = socket.poll_recv_from(cx, &mut buf);
     if let Poll::Ready(Ok((len, _))) = received {
         let wire = &buf[..len];
-        let decoded = message::decode(wire);
         let mine = |to: &str| *registry(inner).slots[id].name == *to;
-        if let Some(decoded) = decoded.filter(|d| mine(&d.to)) {
-            let msg = Message {
-                tip: decoded.tip.into_owned(),
-                data: decoded.data.into_owned(),
-            };
-            handle_message(inner, registry(inner), id, &decoded.from, msg);
+        if let Some((from, _, msg)) = message::decode(wire)
+            .map(message::Decoded::split)
+            .filter(|(_, to, _)| mine(to))
+        {
+            handle_message(inner, registry(inner), id, &from, msg, true);
         }
     }
     RECV_BUFFER.set(buf);
@@ -765,7 +875,14 @@ fn fire_timer(inner: &Inner, id: usize, deadline: u64, armed: Option<(Key, u64)>
         name
     };
     let what = || format!("timer `{name}`");
-    handle(inner, id, Incoming::Timer(&name), &what, true);
+    handle(
+        inner,
+        registry(inner),
+        id,
+        Incoming::Timer(&name),
+        &what,
+        true,
+    );
 }
 
 /// Keeps the host's queue entry at `due` (its earliest named timer, not

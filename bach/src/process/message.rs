@@ -18,6 +18,12 @@
 use serde::{de::DeserializeOwned, Serialize};
 use std::{borrow::Cow, fmt};
 
+/// The type of a message's tip: a string stored inline up to 24 bytes
+/// (every usual tip), so that making and dropping a message allocates
+/// nothing for it. It derefs to `str`, compares with `&str` and `String`,
+/// and converts from both.
+pub type Tip = compact_str::CompactString;
+
 /// A message between processes, or between a process and the test (local
 /// messages): a type tag and a payload (JSON text by convention).
 ///
@@ -35,15 +41,16 @@ use std::{borrow::Cow, fmt};
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Message {
-    /// The message type, e.g. `PING`.
-    pub tip: String,
+    /// The message type, e.g. `PING`: a [`Tip`] (a string kept inline up to
+    /// 24 bytes; compares with `&str` and `String`, derefs to `str`).
+    pub tip: Tip,
     /// The payload, JSON text by convention.
     pub data: String,
 }
 
 impl Message {
     /// A message with type `tip` and payload `data` (taken as is).
-    pub fn new(tip: impl Into<String>, data: impl Into<String>) -> Self {
+    pub fn new(tip: impl Into<Tip>, data: impl Into<String>) -> Self {
         Self {
             tip: tip.into(),
             data: data.into(),
@@ -54,7 +61,7 @@ impl Message {
     /// if `value` cannot be serialized (a map with non-string keys, or a
     /// `Serialize` impl that fails).
     #[track_caller]
-    pub fn json(tip: impl Into<String>, value: &impl Serialize) -> Self {
+    pub fn json(tip: impl Into<Tip>, value: &impl Serialize) -> Self {
         let tip = tip.into();
         let data = serde_json::to_string(value).unwrap_or_else(|error| {
             panic!("Message::json: cannot serialize the data of a `{tip}` message: {error}")
@@ -178,6 +185,17 @@ pub(crate) struct Decoded<'a> {
     pub(crate) to: Cow<'a, str>,
     pub(crate) tip: Cow<'a, str>,
     pub(crate) data: Cow<'a, str>,
+}
+
+impl<'a> Decoded<'a> {
+    /// Sender, receiver and the message itself.
+    pub(crate) fn split(self) -> (Cow<'a, str>, Cow<'a, str>, Message) {
+        let msg = Message {
+            tip: Tip::from(self.tip),
+            data: self.data.into_owned(),
+        };
+        (self.from, self.to, msg)
+    }
 }
 
 /// Checks a header copy laid out forwards; returns its fields' bytes

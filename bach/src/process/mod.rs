@@ -69,10 +69,10 @@ mod message;
 mod simulation;
 
 pub use context::Context;
-pub use message::Message;
+pub use message::{Message, Tip};
 pub use simulation::{local_outbox, send_local, state_of, StepError};
 
-pub(crate) use host::{fingerprint, Registry, Saved};
+pub(crate) use host::{fingerprint, receive, Registry, Saved};
 pub(crate) use message::Envelope;
 
 use std::time::Duration;

@@ -352,6 +352,14 @@ pub fn send_local(process: &str, msg: Message) {
             "send_local: process `{process}` is not running (its node crashed)"
         );
         let what = format!("local message {msg}");
-        host::handle(inner, id, Incoming::Local(msg), &|| what.clone(), false);
+        let reg = host::registry(inner);
+        host::handle(
+            inner,
+            reg,
+            id,
+            Incoming::Local(msg),
+            &|| what.clone(),
+            false,
+        );
     })
 }

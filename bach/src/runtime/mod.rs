@@ -161,6 +161,11 @@ impl Inner {
         self.this.clone()
     }
 
+    /// Whether the run has failed (it stops at the next turn of its loop).
+    pub(crate) fn has_failed(&self) -> bool {
+        self.failed.get()
+    }
+
     /// Ends the run with `message` (a failure outside any task, such as a
     /// network monitor panicking while a packet arrives).
     pub(crate) fn fail(&self, message: String) {
@@ -387,21 +392,46 @@ impl Inner {
             drop(self.executor.complete(polling.index, polling.task));
             return;
         }
+        let message = self.panic_report(polling.index, payload.as_ref());
+        // Keep the task so teardown drops it inside the simulation.
+        self.executor.suspend(polling.index, polling.task);
+        self.fail(message);
+    }
+
+    /// A process's handler run outside its host task (a message handed to
+    /// it on arrival) panicked: as if the host task had, the task (`index`,
+    /// `id`) is cancelled, or the run fails.
+    #[cold]
+    pub(crate) fn host_panicked(
+        &self,
+        (index, id): (usize, crate::task::TaskId),
+        payload: Box<dyn std::any::Any + Send>,
+    ) {
+        if self.trace.enabled() {
+            let message: Rc<str> = panic_message(payload.as_ref()).into();
+            self.trace_task(index, RawKind::Panic(message));
+        }
+        if !self.abort_on_panic.get() {
+            self.executor.abort(index, id);
+            return;
+        }
+        let message = self.panic_report(index, payload.as_ref());
+        self.fail(message);
+    }
+
+    /// What a run that fails because task `index` panicked reports.
+    fn panic_report(&self, index: usize, payload: &(dyn std::any::Any + Send)) -> String {
         let label = self
             .executor
-            .label(polling.index)
+            .label(index)
             .expect("the panicking task has a slot");
-        let message = format!(
+        format!(
             "{} panicked at {} ({}): {}",
             self.describe_task(&label),
             Instant::from_nanos(self.now()),
             self.reproduce(),
-            panic_message(payload.as_ref())
-        );
-        // Keep the task so teardown drops it inside the simulation.
-        self.executor.suspend(polling.index, polling.task);
-        self.failure.borrow_mut().get_or_insert(message);
-        self.failed.set(true);
+            panic_message(payload)
+        )
     }
 
     /// Polls until nothing is ready or a task failed.
