@@ -376,7 +376,7 @@ impl Network {
     /// [`send`](Self::send) with times in nanoseconds since the start, for a
     /// runtime whose clock counts nanoseconds: same decisions, same
     /// counters, no conversion to and from `Duration` on the way.
-    #[inline]
+    #[inline(always)]
     pub fn send_nanos<D: Decisions + ?Sized>(
         &mut self,
         now: u64,
@@ -670,7 +670,7 @@ impl BitMatrix {
 ///
 /// The queue is a fluid model: at `now` it holds the bytes the link still
 /// has to serialise until `busy_until`, so no per-packet state is kept.
-#[inline]
+#[inline(always)]
 fn enqueue(
     busy_until: &mut Vec<Vec<u64>>,
     now: u64,

@@ -98,7 +98,7 @@ pub(crate) mod log;
 pub mod monitor;
 mod payload;
 mod simulation;
-mod socket;
+pub(crate) mod socket;
 pub(crate) mod state;
 
 pub use addr::ToSocketAddrs;

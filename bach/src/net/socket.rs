@@ -71,6 +71,45 @@ pub struct UdpSocket {
     local: SocketAddr,
 }
 
+/// A process's socket as its registry slot keeps it: a copy of the
+/// handle, not the socket (its host task owns that; a process whose task
+/// is gone sends nothing).
+#[derive(Clone, Copy)]
+pub(crate) struct ProcessPort {
+    handle: Handle,
+    local: SocketAddr,
+}
+
+impl ProcessPort {
+    /// Sends a process message to `dst` (on `node`) like `try_send_to` its
+    /// datagram (see [`state::send_envelope`]); a failed send gives it back.
+    #[inline(always)]
+    pub(crate) fn send_envelope(
+        self,
+        inner: &Inner,
+        envelope: Box<crate::process::Envelope>,
+        dst: SocketAddr,
+        node: bach_net::NodeId,
+    ) -> Result<usize, (io::Error, Box<crate::process::Envelope>)> {
+        if inner.interleave.enabled() {
+            let keys = send_endpoints(self.local, dst);
+            keys.into_iter().for_each(interleave::touch_endpoint);
+        }
+        state::send_envelope(inner, self.handle, envelope, (node, dst.port()))
+    }
+}
+
+/// The endpoints a datagram from `local` to `dst` touches, for exploring
+/// interleavings (a loopback destination is the sender's own node).
+fn send_endpoints(local: SocketAddr, dst: SocketAddr) -> [Key; 2] {
+    let dst = if dst.ip().is_loopback() {
+        SocketAddr::new(local.ip(), dst.port())
+    } else {
+        dst
+    };
+    [interleave::endpoint(local), interleave::endpoint(dst)]
+}
+
 impl UdpSocket {
     /// Binds a socket on the current node.
     ///
@@ -311,28 +350,16 @@ impl UdpSocket {
         })
     }
 
-    /// Sends a process message to `dst` (on `node`) like `try_send_to` its
-    /// datagram (see [`state::send_envelope`]); a failed send gives it back.
-    #[inline]
-    pub(crate) fn send_envelope(
-        &self,
-        inner: &Inner,
-        envelope: Box<crate::process::Envelope>,
-        dst: SocketAddr,
-        node: bach_net::NodeId,
-    ) -> Result<usize, (io::Error, Box<crate::process::Envelope>)> {
-        debug_assert_eq!(inner.sim_id, self.sim, "a socket of this simulation");
-        if inner.interleave.enabled() {
-            let keys = self.send_endpoints(dst);
-            keys.into_iter().for_each(interleave::touch_endpoint);
-        }
-        state::send_envelope(inner, self.handle, envelope, (node, dst.port()))
-    }
-
     /// Makes this socket the port of process `id` (its registry slot):
     /// datagrams arriving while none is queued go to the process at once.
-    pub(crate) fn serve_process(&self, inner: &Inner, id: usize) {
+    /// Returns what the process's slot keeps to send from it.
+    pub(crate) fn serve_process(&self, inner: &Inner, id: usize) -> ProcessPort {
+        debug_assert_eq!(inner.sim_id, self.sim, "a socket of this simulation");
         state::serve_process(inner, self.handle, id);
+        ProcessPort {
+            handle: self.handle,
+            local: self.local,
+        }
     }
 
     /// Like `poll_recv_from`, for a process's socket: a process message
@@ -377,7 +404,7 @@ impl UdpSocket {
         dst: SocketAddr,
     ) -> Poll<io::Result<usize>> {
         if inner.interleave.enabled() {
-            let keys = self.send_endpoints(dst);
+            let keys = send_endpoints(self.local, dst);
             match cx {
                 Some(cx) => ready!(interleave::point_endpoints(cx, &keys)),
                 None => keys.into_iter().for_each(interleave::touch_endpoint),
@@ -389,15 +416,6 @@ impl UdpSocket {
     /// The endpoints a send to `dst` touches: this socket and the
     /// destination (a loopback destination is this node's address).
     #[cold]
-    fn send_endpoints(&self, dst: SocketAddr) -> [Key; 2] {
-        let dst = if dst.ip().is_loopback() {
-            SocketAddr::new(self.local.ip(), dst.port())
-        } else {
-            dst
-        };
-        [interleave::endpoint(self.local), interleave::endpoint(dst)]
-    }
-
     #[inline(always)]
     fn poll(
         &self,

@@ -429,7 +429,7 @@ impl Clone for Packets {
 }
 
 impl Packets {
-    #[inline]
+    #[inline(always)]
     fn slot(&mut self, key: u32) -> &mut Option<Packet> {
         &mut self.chunks[(key >> CHUNK_BITS) as usize][key as usize & (CHUNK - 1)]
     }
@@ -1289,6 +1289,7 @@ impl Source<'_> {
     }
 }
 
+#[inline(always)]
 fn send_from(
     inner: &Inner,
     mut state: RefMut<'_, State>,
@@ -1542,7 +1543,7 @@ fn store_copy(
 
 /// Schedules packet `key` to arrive at `at`: appended to the newest
 /// arrival batch if it may join it (see [`Batch`]), else as a new batch.
-#[inline]
+#[inline(always)]
 fn schedule(inner: &Inner, st: &mut State, at: u64, key: u32) {
     st.packets.in_flight += 1;
     st.packets.get_mut(key).set_batch_list(NONE);
@@ -1642,13 +1643,21 @@ pub(crate) fn deliver(inner: &Inner, head: u32) {
     let list = st.packets.get(head).batch_list();
     if list == NONE {
         st.packets.in_flight -= 1;
-        match deliver_one(inner, st, now, head) {
-            Ok(()) if st.handovers.is_empty() => {}
-            Ok(()) => drop(hand_over(inner, state)),
-            Err(message) => {
+        if let Err(message) = deliver_one(inner, st, now, head) {
+            drop(state);
+            inner.fail(message);
+            return;
+        }
+        match st.handovers.len() {
+            0 => {}
+            1 => {
+                // The usual case: one message for one process.
+                let (host, key) = st.handovers.pop().expect("one handover");
+                let payload = st.packets.take_payload(key);
                 drop(state);
-                inner.fail(message);
+                crate::process::receive(inner, host as usize, payload);
             }
+            _ => drop(hand_over(inner, state)),
         }
         return;
     }
@@ -1707,7 +1716,7 @@ pub(crate) fn serve_process(inner: &Inner, handle: Handle, host: usize) {
 
 /// One packet arrives: checks the receiver, asks the monitors, queues it.
 /// Fails (ending the run) if a monitor panics.
-#[inline]
+#[inline(always)]
 fn deliver_one(inner: &Inner, st: &mut State, now: u64, key: u32) -> Result<(), String> {
     if st.network.is_disconnected(st.packets.get(key).to) {
         drop_on_arrival(st, now, key, DropReason::ReceiverDisconnected);
@@ -1773,7 +1782,7 @@ fn deliver_one(inner: &Inner, st: &mut State, now: u64, key: u32) -> Result<(), 
 }
 
 /// Queues an arrived packet on its socket, or drops it.
-#[inline]
+#[inline(always)]
 fn arrive(st: &mut State, now: u64, key: u32) {
     let packet = st.packets.get(key);
     let (from, to, src_port, dst_port) = (packet.from, packet.to, packet.src_port, packet.dst_port);
@@ -1781,7 +1790,6 @@ fn arrive(st: &mut State, now: u64, key: u32) {
         drop_on_arrival(st, now, key, DropReason::NodeDown);
         return;
     }
-    let len = packet.payload.len();
     let Some(socket_key) = st.ports[to.index()].get(dst_port) else {
         drop_on_arrival(st, now, key, DropReason::NoSocket);
         return;
@@ -1793,7 +1801,8 @@ fn arrive(st: &mut State, now: u64, key: u32) {
             return;
         }
     }
-    if !socket.queue.is_empty() && socket.queued_bytes + len > socket.capacity_bytes {
+    let len = |packets: &Packets| packets.get(key).payload.len();
+    if !socket.queue.is_empty() && socket.queued_bytes + len(&st.packets) > socket.capacity_bytes {
         drop_on_arrival(st, now, key, DropReason::ReceiveBufferFull);
         return;
     }
@@ -1803,7 +1812,7 @@ fn arrive(st: &mut State, now: u64, key: u32) {
         // Exploring interleavings, the host task receives it, as a step.
         st.handovers.push((socket.host, key));
     } else {
-        socket.queued_bytes += len;
+        socket.queued_bytes += len(&st.packets);
         socket.queue.push_back(key);
         wake_receivers(st, socket_key, (to, dst_port));
     }

@@ -17,7 +17,7 @@ use super::{
 use crate::{
     group::GroupId,
     net::Payload,
-    net::{state::Received, SocketAddr, UdpSocket},
+    net::{socket::ProcessPort, state::Received, SocketAddr, UdpSocket},
     runtime::{context, Inner, TimerEvent},
     task::TaskId,
     time::timers::Key,
@@ -28,7 +28,7 @@ use std::{
     collections::{BTreeMap, VecDeque},
     future::poll_fn,
     panic::{catch_unwind, resume_unwind, AssertUnwindSafe},
-    rc::{Rc, Weak},
+    rc::Rc,
     task::{Poll, Waker},
     time::Duration,
 };
@@ -110,7 +110,8 @@ pub(crate) struct Slot {
     /// holds no state between polls (model-checking checkpoints copy and
     /// restore slots, never tasks).
     timer: Option<(Key, u64)>,
-    socket: Weak<UdpSocket>,
+    /// Its socket (while `alive`: a crash drops the socket with the task).
+    port: ProcessPort,
     pub(crate) sent: u64,
     pub(crate) received: u64,
     pub(crate) log: Vec<ProcessEvent>,
@@ -274,7 +275,7 @@ pub(crate) fn add(inner: &Inner, name: &str, node: &str, process: Box<dyn Proces
             .expect("a node with a bound socket is in the network");
         let name: Rc<str> = name.into();
         let adds = reg.adds.clone();
-        socket.serve_process(inner, id);
+        let port = socket.serve_process(inner, id);
         reg.slots.push(Slot {
             name: name.clone(),
             node: node.into(),
@@ -289,7 +290,7 @@ pub(crate) fn add(inner: &Inner, name: &str, node: &str, process: Box<dyn Proces
             local_outbox: Vec::new(),
             waker: None,
             timer: None,
-            socket: Rc::downgrade(&socket),
+            port,
             sent: 0,
             received: 0,
             log: Vec::new(),
@@ -345,6 +346,7 @@ fn describe(incoming: &Incoming<'_>) -> String {
 /// panicking handler panics again with the process and what it handled,
 /// as told by `what` (called only on a panic: the message itself has moved
 /// into the handler).
+#[inline(always)]
 pub(crate) fn handle(
     inner: &Inner,
     mut reg: std::cell::RefMut<'_, Registry>,
@@ -530,6 +532,7 @@ fn apply_one(inner: &Inner, id: usize, action: Action) -> bool {
     }
 }
 
+#[inline(always)]
 fn send(inner: &Inner, id: usize, msg: Message, target: usize) {
     let mut reg = registry(inner);
     let reg_ref = &mut *reg;
@@ -558,9 +561,10 @@ fn send(inner: &Inner, id: usize, msg: Message, target: usize) {
         }
         return;
     }
-    let Some(socket) = reg.slots[id].socket.upgrade() else {
+    if !reg.slots[id].alive {
         return; // the sender's node crashed
-    };
+    }
+    let port = reg.slots[id].port;
     let (addr, node) = (reg.slots[target].addr, reg.slots[target].net_node);
     let to = reg.slots[target].name.clone();
     let envelope = match reg.envelopes.pop() {
@@ -571,7 +575,7 @@ fn send(inner: &Inner, id: usize, msg: Message, target: usize) {
         None => Box::new(Envelope { from, to, msg }),
     };
     drop(reg);
-    if let Err((error, envelope)) = socket.send_envelope(inner, envelope, addr, node) {
+    if let Err((error, envelope)) = port.send_envelope(inner, envelope, addr, node) {
         panic!(
             "process `{}` cannot send {} to `{}`: {error}",
             envelope.from, envelope.msg.tip, envelope.to
@@ -723,6 +727,7 @@ fn receive_envelope(inner: &Inner, id: usize, mut envelope: Box<Envelope>) {
 /// its host task would on its next poll, without waking and polling the
 /// task. A datagram that is no message for this process is dropped, as
 /// the host task drops it.
+#[inline(always)]
 pub(crate) fn receive(inner: &Inner, id: usize, payload: Payload) {
     match payload {
         Payload::Envelope(mut envelope) => {
@@ -794,6 +799,7 @@ fn take_message(
 /// message moves into the handler: the registry keeps a copy of its text
 /// for a panic report (in reused buffers, so a message costs no
 /// allocation).
+#[inline(always)]
 fn handle_message(
     inner: &Inner,
     mut reg: std::cell::RefMut<'_, Registry>,
