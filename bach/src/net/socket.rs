@@ -81,21 +81,21 @@ pub(crate) struct ProcessPort {
 }
 
 impl ProcessPort {
-    /// Sends a process message to `dst` (on `node`) like `try_send_to` its
+    /// Sends a process message to `port` on `node` like `try_send_to` its
     /// datagram (see [`state::send_envelope`]); a failed send gives it back.
     #[inline(always)]
     pub(crate) fn send_envelope(
         self,
         inner: &Inner,
         envelope: Box<crate::process::Envelope>,
-        dst: SocketAddr,
-        node: bach_net::NodeId,
+        (node, port): (bach_net::NodeId, u16),
     ) -> Result<usize, (io::Error, Box<crate::process::Envelope>)> {
         if inner.interleave.enabled() {
+            let dst = state::borrow(inner).addr(node, port);
             let keys = send_endpoints(self.local, dst);
             keys.into_iter().for_each(interleave::touch_endpoint);
         }
-        state::send_envelope(inner, self.handle, envelope, (node, dst.port()))
+        state::send_envelope(inner, self.handle, envelope, (node, port))
     }
 }
 

@@ -439,7 +439,8 @@ impl Packets {
         let Some(key) = self.free.pop() else {
             return self.insert_fresh(packet);
         };
-        *self.slot(key) = Some(packet);
+        // A free slot holds nothing to drop.
+        std::mem::forget(self.slot(key).replace(packet));
         // Freed slots are scattered (packets are received in another
         // order than sent): request the next one early.
         if let Some(&next) = self.free.last() {
@@ -1100,7 +1101,7 @@ impl State {
     }
 
     #[inline]
-    fn addr(&self, node: NodeId, port: u16) -> SocketAddr {
+    pub(crate) fn addr(&self, node: NodeId, port: u16) -> SocketAddr {
         SocketAddr::new(self.network.nodes().addr(node), port)
     }
 
@@ -1643,21 +1644,18 @@ pub(crate) fn deliver(inner: &Inner, head: u32) {
     let list = st.packets.get(head).batch_list();
     if list == NONE {
         st.packets.in_flight -= 1;
-        if let Err(message) = deliver_one(inner, st, now, head) {
-            drop(state);
-            inner.fail(message);
-            return;
-        }
-        match st.handovers.len() {
-            0 => {}
-            1 => {
-                // The usual case: one message for one process.
-                let (host, key) = st.handovers.pop().expect("one handover");
-                let payload = st.packets.take_payload(key);
-                drop(state);
-                crate::process::receive(inner, host as usize, payload);
+        match deliver_one(inner, st, now, head) {
+            Ok(None) => {}
+            // The usual case for a process: one message, handed over.
+            Ok(Some(host)) if st.handovers.is_empty() => hand_one(inner, state, (host, head)),
+            Ok(Some(host)) => {
+                st.handovers.push((host, head));
+                drop(hand_over(inner, state));
             }
-            _ => drop(hand_over(inner, state)),
+            Err(message) => {
+                drop(state);
+                inner.fail(message);
+            }
         }
         return;
     }
@@ -1668,29 +1666,40 @@ pub(crate) fn deliver(inner: &Inner, head: u32) {
             st.packets.prefetch(ahead);
         }
         st.packets.in_flight -= 1;
-        if let Err(message) = deliver_one(inner, st, now, key) {
-            drop(state);
-            inner.fail(message);
-            return;
-        }
-        if !st.handovers.is_empty() {
-            state = hand_over(inner, state);
+        match deliver_one(inner, st, now, key) {
+            Ok(None) if st.handovers.is_empty() => {}
+            Ok(handover) => {
+                st.handovers.extend(handover.map(|host| (host, key)));
+                state = hand_over(inner, state);
+            }
+            Err(message) => {
+                drop(state);
+                inner.fail(message);
+                return;
+            }
         }
     }
     keys.clear();
     state.spare_lists.push(keys);
 }
 
-/// Hands the packets that just arrived at processes' ports to their
-/// processes, in arrival order, releasing the state while each handler
-/// runs (it may send).
+/// Hands packet `key`, arrived at the port of process `host` (its registry
+/// slot), to the process, releasing the state while its handler runs (it
+/// may send).
+#[inline(always)]
+fn hand_one(inner: &Inner, mut state: RefMut<'_, State>, (host, key): (u32, u32)) {
+    let payload = state.packets.take_payload(key);
+    drop(state);
+    crate::process::receive(inner, host as usize, payload);
+}
+
+/// Hands the packets listed in [`State::handovers`] (arrival order) to
+/// their processes, as [`hand_one`] does.
 fn hand_over<'a>(inner: &'a Inner, mut state: RefMut<'a, State>) -> RefMut<'a, State> {
     let mut next = 0;
-    while let Some(&(host, key)) = state.handovers.get(next) {
+    while let Some(&handover) = state.handovers.get(next) {
         next += 1;
-        let payload = state.packets.take_payload(key);
-        drop(state);
-        crate::process::receive(inner, host as usize, payload);
+        hand_one(inner, state, handover);
         state = borrow_existing(inner);
     }
     state.handovers.clear();
@@ -1717,10 +1726,10 @@ pub(crate) fn serve_process(inner: &Inner, handle: Handle, host: usize) {
 /// One packet arrives: checks the receiver, asks the monitors, queues it.
 /// Fails (ending the run) if a monitor panics.
 #[inline(always)]
-fn deliver_one(inner: &Inner, st: &mut State, now: u64, key: u32) -> Result<(), String> {
+fn deliver_one(inner: &Inner, st: &mut State, now: u64, key: u32) -> Result<Option<u32>, String> {
     if st.network.is_disconnected(st.packets.get(key).to) {
         drop_on_arrival(st, now, key, DropReason::ReceiverDisconnected);
-        return Ok(());
+        return Ok(None);
     }
     if !st.packets.get(key).has(RECEIVED) && !st.monitors.is_empty() {
         let packet = st.packets.get_mut(key);
@@ -1744,7 +1753,7 @@ fn deliver_one(inner: &Inner, st: &mut State, now: u64, key: u32) -> Result<(), 
         })?;
         if verdict.drop {
             drop_on_arrival(st, now, key, DropReason::Monitor);
-            return Ok(());
+            return Ok(None);
         }
         let packet = st.packets.get_mut(key);
         if verdict.corrupt {
@@ -1769,48 +1778,52 @@ fn deliver_one(inner: &Inner, st: &mut State, now: u64, key: u32) -> Result<(), 
             if verdict.delay > 0 {
                 schedule(inner, st, now.saturating_add(verdict.delay), copy);
             } else {
-                arrive(st, now, copy);
+                if let Some(host) = arrive(st, now, copy) {
+                    st.handovers.push((host, copy));
+                }
             }
         }
         if verdict.delay > 0 {
             schedule(inner, st, now.saturating_add(verdict.delay), key);
-            return Ok(());
+            return Ok(None);
         }
     }
-    arrive(st, now, key);
-    Ok(())
+    Ok(arrive(st, now, key))
 }
 
-/// Queues an arrived packet on its socket, or drops it.
+/// Queues an arrived packet on its socket, or drops it; or, if it is for a
+/// process that takes it at once, returns the process (its registry slot),
+/// for the caller to hand the packet to once the state is released.
 #[inline(always)]
-fn arrive(st: &mut State, now: u64, key: u32) {
+fn arrive(st: &mut State, now: u64, key: u32) -> Option<u32> {
     let packet = st.packets.get(key);
     let (from, to, src_port, dst_port) = (packet.from, packet.to, packet.src_port, packet.dst_port);
     if st.is_down(to) || st.sender_crashed_first(from, packet.id, packet.departs) {
         drop_on_arrival(st, now, key, DropReason::NodeDown);
-        return;
+        return None;
     }
     let Some(socket_key) = st.ports[to.index()].get(dst_port) else {
         drop_on_arrival(st, now, key, DropReason::NoSocket);
-        return;
+        return None;
     };
     let socket = &mut st.sockets[socket_key as usize];
     if let Some((node, port, _)) = socket.peer {
         if (node, port) != (from, src_port) {
             drop_on_arrival(st, now, key, DropReason::NoSocket);
-            return;
+            return None;
         }
     }
     let len = |packets: &Packets| packets.get(key).payload.len();
     if !socket.queue.is_empty() && socket.queued_bytes + len(&st.packets) > socket.capacity_bytes {
         drop_on_arrival(st, now, key, DropReason::ReceiveBufferFull);
-        return;
+        return None;
     }
+    let mut handover = None;
     if socket.host != NO_HOST && socket.queue.is_empty() && !st.exploring {
         // A process takes it at once, as its host task would on its next
         // poll (it only waits for its port when nothing is queued).
         // Exploring interleavings, the host task receives it, as a step.
-        st.handovers.push((socket.host, key));
+        handover = Some(socket.host);
     } else {
         socket.queued_bytes += len(&st.packets);
         socket.queue.push_back(key);
@@ -1844,6 +1857,7 @@ fn arrive(st: &mut State, now: u64, key: u32) {
         let event = arrival_event(now, st.packets.get(key), PacketFate::Delivered);
         st.log(|| event);
     }
+    handover
 }
 
 /// Wakes the tasks waiting on socket `socket_key` (at `to:port`) for a

@@ -60,6 +60,7 @@ impl Context {
     /// Sends `msg` to the process named `to` (on any node). Panics if no
     /// process was ever added under that name (listing the known ones).
     #[track_caller]
+    #[inline(always)]
     pub fn send(&mut self, msg: Message, to: impl AsRef<str>) {
         let to = to.as_ref();
         let target = match &self.last_target {

@@ -17,7 +17,7 @@ use super::{
 use crate::{
     group::GroupId,
     net::Payload,
-    net::{socket::ProcessPort, state::Received, SocketAddr, UdpSocket},
+    net::{socket::ProcessPort, state::Received, UdpSocket},
     runtime::{context, Inner, TimerEvent},
     task::TaskId,
     time::timers::Key,
@@ -92,7 +92,8 @@ pub(crate) struct Slot {
     pub(crate) name: Rc<str>,
     pub(crate) node: Rc<str>,
     pub(crate) group: GroupId,
-    addr: SocketAddr,
+    /// Its UDP port on its node.
+    udp_port: u16,
     /// Its node in the network.
     net_node: bach_net::NodeId,
     /// `None` only while one of its handlers runs.
@@ -111,7 +112,7 @@ pub(crate) struct Slot {
     /// restore slots, never tasks).
     timer: Option<(Key, u64)>,
     /// Its socket (while `alive`: a crash drops the socket with the task).
-    port: ProcessPort,
+    socket: ProcessPort,
     pub(crate) sent: u64,
     pub(crate) received: u64,
     pub(crate) log: Vec<ProcessEvent>,
@@ -270,17 +271,16 @@ pub(crate) fn add(inner: &Inner, name: &str, node: &str, process: Box<dyn Proces
             ),
             None => unreachable!("binding a UDP socket completes at once"),
         };
-        let addr = socket.local_addr().expect("a bound socket has an address");
         let net_node = crate::net::state::node_of_group(inner, group)
             .expect("a node with a bound socket is in the network");
         let name: Rc<str> = name.into();
         let adds = reg.adds.clone();
-        let port = socket.serve_process(inner, id);
+        let socket_ref = socket.serve_process(inner, id);
         reg.slots.push(Slot {
             name: name.clone(),
             node: node.into(),
             group,
-            addr,
+            udp_port: port,
             net_node,
             process: Some(process),
             alive: true,
@@ -290,7 +290,7 @@ pub(crate) fn add(inner: &Inner, name: &str, node: &str, process: Box<dyn Proces
             local_outbox: Vec::new(),
             waker: None,
             timer: None,
-            port,
+            socket: socket_ref,
             sent: 0,
             received: 0,
             log: Vec::new(),
@@ -564,8 +564,8 @@ fn send(inner: &Inner, id: usize, msg: Message, target: usize) {
     if !reg.slots[id].alive {
         return; // the sender's node crashed
     }
-    let port = reg.slots[id].port;
-    let (addr, node) = (reg.slots[target].addr, reg.slots[target].net_node);
+    let socket = reg.slots[id].socket;
+    let to_port = (reg.slots[target].net_node, reg.slots[target].udp_port);
     let to = reg.slots[target].name.clone();
     let envelope = match reg.envelopes.pop() {
         Some(mut envelope) => {
@@ -575,7 +575,7 @@ fn send(inner: &Inner, id: usize, msg: Message, target: usize) {
         None => Box::new(Envelope { from, to, msg }),
     };
     drop(reg);
-    if let Err((error, envelope)) = port.send_envelope(inner, envelope, addr, node) {
+    if let Err((error, envelope)) = socket.send_envelope(inner, envelope, to_port) {
         panic!(
             "process `{}` cannot send {} to `{}`: {error}",
             envelope.from, envelope.msg.tip, envelope.to

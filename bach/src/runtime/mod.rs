@@ -469,12 +469,21 @@ impl Inner {
         Ok(None)
     }
 
+    /// Pops one event due now. An arrival's entry is freed with it (no one
+    /// holds its key); a wake's stays for its sleeper to free.
+    #[inline(always)]
+    fn pop_due(&self) -> Option<TimerEvent> {
+        let free = |event: &TimerEvent| matches!(event, TimerEvent::Deliver(_));
+        let popped = self.timers.borrow_mut().pop_expired_freeing(free);
+        popped.map(|(_, event)| event)
+    }
+
     /// Fires every event due now.
     fn fire_due(&self) {
         loop {
-            let popped = self.timers.borrow_mut().pop_expired();
+            let popped = self.pop_due();
             match popped {
-                Some((key, event)) => self.fire(key, event),
+                Some(event) => self.fire(event),
                 None => break,
             }
         }
@@ -482,10 +491,10 @@ impl Inner {
 
     /// Fires one event due now, if any.
     fn fire_one(&self) -> bool {
-        let popped = self.timers.borrow_mut().pop_expired();
+        let popped = self.pop_due();
         match popped {
-            Some((key, event)) => {
-                self.fire(key, event);
+            Some(event) => {
+                self.fire(event);
                 true
             }
             None => false,
@@ -493,7 +502,7 @@ impl Inner {
     }
 
     #[inline(always)]
-    fn fire(&self, key: Key, event: TimerEvent) {
+    fn fire(&self, event: TimerEvent) {
         match event {
             TimerEvent::Wake(waker) => {
                 if self.trace.enabled() {
@@ -504,10 +513,8 @@ impl Inner {
                 }
                 waker::wake_in(&self.executor, self.sim_id, waker)
             }
-            TimerEvent::Deliver(packet) => {
-                self.timers.borrow_mut().remove(key);
-                crate::net::state::deliver(self, packet);
-            }
+            // Its entry is freed already (see `pop_due`).
+            TimerEvent::Deliver(packet) => crate::net::state::deliver(self, packet),
         }
         self.flush_trace_sink();
     }
@@ -652,16 +659,20 @@ impl Inner {
                 return Ok(PathEnd::Quiescent);
             }
             let pick = enabled[self.rand.borrow_mut().choose(enabled.len())];
-            let event = self
-                .timers
-                .borrow_mut()
-                .take(pick.key)
-                .expect("an enabled event is pending");
+            let event = {
+                let mut timers = self.timers.borrow_mut();
+                let event = timers.take(pick.key).expect("an enabled event is pending");
+                if let TimerEvent::Deliver(_) = event {
+                    // No one else holds an arrival's key.
+                    timers.remove(pick.key);
+                }
+                event
+            };
             if !pick.delivery && pick.deadline > self.now() {
                 self.now.set(pick.deadline);
             }
             depth += 1;
-            self.fire(pick.key, event);
+            self.fire(event);
         }
     }
 

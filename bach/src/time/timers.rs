@@ -228,8 +228,18 @@ impl<T> TimerQueue<T> {
     }
 
     /// Pops one entry expiring exactly at `elapsed`, in insertion order.
-    #[inline(always)]
+    #[cfg(test)]
     pub(crate) fn pop_expired(&mut self) -> Option<(Key, T)> {
+        self.pop_expired_freeing(|_| false)
+    }
+
+    /// [`TimerQueue::pop_expired`], also freeing the entry if `free` says
+    /// so of its value (nobody keeps its key to free it later).
+    #[inline(always)]
+    pub(crate) fn pop_expired_freeing(
+        &mut self,
+        free: impl FnOnce(&T) -> bool,
+    ) -> Option<(Key, T)> {
         let top = *self.heap.first()?;
         if top.deadline != self.elapsed {
             return None;
@@ -239,6 +249,9 @@ impl<T> TimerQueue<T> {
         let entry = &mut self.entries[top.key as usize];
         entry.queued = false;
         let value = entry.value.take();
+        if value.as_ref().is_some_and(free) {
+            self.entries.remove(top.key as usize);
+        }
         self.discard_stale_top();
         Some((Key(top.key), value?))
     }
