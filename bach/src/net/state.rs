@@ -1362,19 +1362,25 @@ impl Head {
     #[inline(always)]
     fn capture(&self, st: &mut State, source: &Source<'_>, note: Note) {
         if st.capture.is_on() {
-            let (from, to) = self.ends;
-            source.with_bytes(|payload| {
-                st.capture_record(
-                    self.now,
-                    Direction::Egress,
-                    from,
-                    to,
-                    self.id,
-                    payload,
-                    note,
-                )
-            });
+            self.capture_egress(st, source, note);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn capture_egress(&self, st: &mut State, source: &Source<'_>, note: Note) {
+        let (from, to) = self.ends;
+        source.with_bytes(|payload| {
+            st.capture_record(
+                self.now,
+                Direction::Egress,
+                from,
+                to,
+                self.id,
+                payload,
+                note,
+            )
+        });
     }
 
     #[inline]
@@ -1831,33 +1837,41 @@ fn arrive(st: &mut State, now: u64, key: u32) -> Option<u32> {
     }
     st.network.record_delivered(to);
     if st.capture.is_on() {
-        let packet = st.packets.get_mut(key);
-        st.pool.materialize(&mut packet.payload);
-        let packet = st.packets.get(key);
-        let note = Note {
-            dropped: None,
-            duplicated: packet.has(DUPLICATE),
-            corrupted: packet.has(CORRUPTED),
-            monitor_copy: packet.has(MONITOR_COPY),
-            delayed: packet.delayed,
-        };
-        let record = Record {
-            node: to,
-            at: now,
-            direction: Direction::Ingress,
-            src: st.addr(from, src_port),
-            dst: st.addr(to, dst_port),
-            id: packet.id,
-            payload: packet.payload.as_slice(),
-            note,
-        };
-        st.capture.record(st.network.nodes(), &record);
+        capture_ingress(st, now, key);
     }
     if st.log.is_some() || st.trace.enabled() {
         let event = arrival_event(now, st.packets.get(key), PacketFate::Delivered);
         st.log(|| event);
     }
     handover
+}
+
+/// Records a delivered packet arriving at its node (capture is on).
+#[cold]
+#[inline(never)]
+fn capture_ingress(st: &mut State, now: u64, key: u32) {
+    let packet = st.packets.get_mut(key);
+    st.pool.materialize(&mut packet.payload);
+    let packet = st.packets.get(key);
+    let (from, to, src_port, dst_port) = (packet.from, packet.to, packet.src_port, packet.dst_port);
+    let note = Note {
+        dropped: None,
+        duplicated: packet.has(DUPLICATE),
+        corrupted: packet.has(CORRUPTED),
+        monitor_copy: packet.has(MONITOR_COPY),
+        delayed: packet.delayed,
+    };
+    let record = Record {
+        node: to,
+        at: now,
+        direction: Direction::Ingress,
+        src: st.addr(from, src_port),
+        dst: st.addr(to, dst_port),
+        id: packet.id,
+        payload: packet.payload.as_slice(),
+        note,
+    };
+    st.capture.record(st.network.nodes(), &record);
 }
 
 /// Wakes the tasks waiting on socket `socket_key` (at `to:port`) for a

@@ -546,9 +546,9 @@ fn send(inner: &Inner, id: usize, msg: Message, target: usize) {
         record_send(inner, id, target, &msg);
         reg = registry(inner);
     }
-    let from = reg.slots[id].name.clone();
     if to_group == from_group {
         // Same node: reliable and immediate (this instant).
+        let from = reg.slots[id].name.clone();
         let slot = &mut reg.slots[target];
         if !slot.alive {
             return;
@@ -564,15 +564,21 @@ fn send(inner: &Inner, id: usize, msg: Message, target: usize) {
     if !reg.slots[id].alive {
         return; // the sender's node crashed
     }
-    let socket = reg.slots[id].socket;
-    let to_port = (reg.slots[target].net_node, reg.slots[target].udp_port);
-    let to = reg.slots[target].name.clone();
-    let envelope = match reg.envelopes.pop() {
+    let reg_ref = &mut *reg;
+    let (sender, receiver) = (&reg_ref.slots[id], &reg_ref.slots[target]);
+    let socket = sender.socket;
+    let to_port = (receiver.net_node, receiver.udp_port);
+    let envelope = match reg_ref.envelopes.pop() {
         Some(mut envelope) => {
-            *envelope = Envelope { from, to, msg };
+            envelope.address(&sender.name, &receiver.name);
+            envelope.msg = msg;
             envelope
         }
-        None => Box::new(Envelope { from, to, msg }),
+        None => Box::new(Envelope {
+            from: sender.name.clone(),
+            to: receiver.name.clone(),
+            msg,
+        }),
     };
     drop(reg);
     if let Err((error, envelope)) = socket.send_envelope(inner, envelope, to_port) {

@@ -16,7 +16,7 @@
 //! (invalid UTF-8 is replaced, like `String::from_utf8_lossy`).
 
 use serde::{de::DeserializeOwned, Serialize};
-use std::{borrow::Cow, fmt};
+use std::{borrow::Cow, fmt, rc::Rc};
 
 /// The type of a message's tip: a string stored inline up to 24 bytes
 /// (every usual tip), so that making and dropping a message allocates
@@ -143,12 +143,29 @@ pub(crate) fn wire_len(from: &str, to: &str, msg: &Message) -> usize {
 /// network takes, is that of the datagram.
 #[derive(Clone, Debug)]
 pub(crate) struct Envelope {
-    pub(crate) from: std::rc::Rc<str>,
-    pub(crate) to: std::rc::Rc<str>,
+    pub(crate) from: Rc<str>,
+    pub(crate) to: Rc<str>,
     pub(crate) msg: Message,
 }
 
 impl Envelope {
+    /// Readdresses a reused envelope from `from` to `to`. An envelope a
+    /// reply reuses already names both, the other way round: swapping
+    /// them costs no reference counting.
+    #[inline]
+    pub(crate) fn address(&mut self, from: &Rc<str>, to: &Rc<str>) {
+        if Rc::ptr_eq(&self.from, to) && Rc::ptr_eq(&self.to, from) {
+            std::mem::swap(&mut self.from, &mut self.to);
+            return;
+        }
+        if !Rc::ptr_eq(&self.from, from) {
+            self.from = from.clone();
+        }
+        if !Rc::ptr_eq(&self.to, to) {
+            self.to = to.clone();
+        }
+    }
+
     /// The length of the datagram.
     #[inline]
     pub(crate) fn wire_len(&self) -> usize {
