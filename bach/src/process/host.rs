@@ -392,8 +392,8 @@ pub(crate) fn handle(
         Incoming::Timer(name) => process.on_timer(name, &mut ctx),
     }));
     inner.current_group.set(previous);
-    registry(inner).slots[id].process = Some(process);
     if let Err(payload) = result {
+        registry(inner).slots[id].process = Some(process);
         let message = crate::executor::cell::panic_message(payload.as_ref());
         resume_unwind(Box::new(format!(
             "process `{}` panicked while handling {}: {message}",
@@ -402,7 +402,12 @@ pub(crate) fn handle(
         )));
     }
     apply(inner, id, &mut ctx.actions, in_task);
-    registry(inner).slots[id].context = Some(ctx);
+    // Put back after its actions (no handler runs during them; they fail
+    // only on a send that cannot be made, which ends the process anyway).
+    let mut reg = registry(inner);
+    let slot = &mut reg.slots[id];
+    slot.process = Some(process);
+    slot.context = Some(ctx);
 }
 
 /// Adds what a handler is about to handle to the process's event log.
