@@ -6,8 +6,14 @@
 //! `n`-th process (counting every process ever added there). The task waits
 //! for three things only: same-node messages pushed to its inbox, datagrams
 //! on its socket, and its earliest named timer (one [`Sleep`], re-armed as
-//! timers change). The registry never holds a borrow while user code runs:
-//! a handler gets the process box taken out of its slot and put back after.
+//! timers change). A datagram that arrives while nothing is queued on the
+//! socket does not wait for the task: the network hands it to [`receive`],
+//! which runs the handler at once, as the task would on its next poll (a
+//! message that finds same-node messages waiting joins them in the inbox,
+//! so the order the task would take them in holds). Exploring
+//! interleavings, the task receives every datagram itself, as a step.
+//! The registry never holds a borrow while user code runs: a handler gets
+//! the process box taken out of its slot and put back after.
 
 use super::{
     context::Action,
