@@ -443,7 +443,7 @@ impl Network {
     }
 
     /// Counts a copy delivered to `to` (the runtime calls this on arrival).
-    #[inline]
+    #[inline(always)]
     pub fn record_delivered(&mut self, to: NodeId) {
         let t = self.nodes.checked(to);
         self.stats.delivered += 1;

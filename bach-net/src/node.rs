@@ -177,15 +177,23 @@ impl NodeTable {
     }
 
     /// The index of `id`, panicking with an explanation if it is foreign.
-    #[inline]
+    #[inline(always)]
     #[track_caller]
     pub(crate) fn checked(&self, id: NodeId) -> usize {
-        assert!(
-            self.contains(id),
+        if !self.contains(id) {
+            self.foreign(id);
+        }
+        id.index()
+    }
+
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn foreign(&self, id: NodeId) -> ! {
+        panic!(
             "{id} does not belong to this network ({} nodes)",
             self.len()
-        );
-        id.index()
+        )
     }
 
     fn unknown_host(&self, host: &str) -> io::Error {

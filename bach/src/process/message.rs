@@ -152,7 +152,7 @@ impl Envelope {
     /// Readdresses a reused envelope from `from` to `to`. An envelope a
     /// reply reuses already names both, the other way round: swapping
     /// them costs no reference counting.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn address(&mut self, from: &Rc<str>, to: &Rc<str>) {
         if Rc::ptr_eq(&self.from, to) && Rc::ptr_eq(&self.to, from) {
             std::mem::swap(&mut self.from, &mut self.to);

@@ -91,7 +91,7 @@ impl Simulation {
     }
 
     fn has_local(&self, id: usize) -> bool {
-        !registry(&self.inner).slots[id].local_outbox.is_empty()
+        has_local(&self.inner, id)
     }
 
     /// Steps (see [`step`](Self::step)) until `process` has emitted a local
@@ -100,13 +100,10 @@ impl Simulation {
     #[track_caller]
     pub fn step_until_local_message(&mut self, process: &str) -> Result<Vec<Message>, StepError> {
         let id = slot_id(&self.inner, process);
-        loop {
-            if self.has_local(id) {
-                return Ok(self.read_local_messages(process));
-            }
-            if !self.step() {
-                return Err(StepError::NoEvents);
-            }
+        match self.steps_until(usize::MAX, |inner| has_local(inner, id)) {
+            Some(true) => Ok(self.read_local_messages(process)),
+            Some(false) => unreachable!("usize::MAX steps without the message"),
+            None => Err(StepError::NoEvents),
         }
     }
 
@@ -120,18 +117,11 @@ impl Simulation {
         max_steps: usize,
     ) -> Result<Vec<Message>, StepError> {
         let id = slot_id(&self.inner, process);
-        for _ in 0..max_steps {
-            if self.has_local(id) {
-                return Ok(self.read_local_messages(process));
-            }
-            if !self.step() {
-                return Err(StepError::NoEvents);
-            }
+        match self.steps_until(max_steps, |inner| has_local(inner, id)) {
+            Some(true) => Ok(self.read_local_messages(process)),
+            Some(false) => Err(StepError::MaxSteps(max_steps)),
+            None => Err(StepError::NoEvents),
         }
-        if self.has_local(id) {
-            return Ok(self.read_local_messages(process));
-        }
-        Err(StepError::MaxSteps(max_steps))
     }
 
     /// Like [`step_until_local_message`](Self::step_until_local_message),
@@ -362,4 +352,9 @@ pub fn send_local(process: &str, msg: Message) {
             false,
         );
     })
+}
+
+/// Whether process slot `id` has local messages nobody read yet.
+fn has_local(inner: &crate::runtime::Inner, id: usize) -> bool {
+    !registry(inner).slots[id].local_outbox.is_empty()
 }

@@ -478,6 +478,26 @@ impl Inner {
         popped.map(|(_, event)| event)
     }
 
+    /// One step (see `Simulation::step`): polls every ready task if any is
+    /// ready; otherwise fires the next event and polls what it woke.
+    /// `Ok(false)` when nothing is left to do.
+    #[inline(always)]
+    fn step(&self) -> Result<bool, Stop> {
+        if self.executor.has_ready() {
+            self.drain()?;
+            return Ok(true);
+        }
+        if self.advance(u64::MAX)?.is_none() {
+            return Ok(false);
+        }
+        self.fire_one();
+        // A message handed to its process on arrival wakes no task.
+        if self.executor.has_ready() || self.failed.get() {
+            self.drain()?;
+        }
+        Ok(true)
+    }
+
     /// Fires every event due now.
     fn fire_due(&self) {
         loop {
@@ -1003,20 +1023,32 @@ impl Simulation {
     #[track_caller]
     pub fn step(&mut self) -> bool {
         self.assert_alive();
+        let stop = self.with_entered(Inner::step);
+        self.check(stop)
+    }
+
+    /// Steps until `done` (checked before each step) holds, at most
+    /// `max_steps` times: `Some(true)` once it holds, `Some(false)` if it
+    /// still does not after `max_steps` steps, `None` if nothing was left
+    /// to do. The same steps as calling [`step`](Self::step) in a loop,
+    /// without leaving the simulation between them.
+    #[track_caller]
+    pub(crate) fn steps_until(
+        &mut self,
+        max_steps: usize,
+        mut done: impl FnMut(&Inner) -> bool,
+    ) -> Option<bool> {
+        self.assert_alive();
         let stop = self.with_entered(|inner| {
-            if inner.executor.has_ready() {
-                inner.drain()?;
-                return Ok(true);
+            for _ in 0..max_steps {
+                if done(inner) {
+                    return Ok(Some(true));
+                }
+                if !inner.step()? {
+                    return Ok(None);
+                }
             }
-            if inner.advance(u64::MAX)?.is_none() {
-                return Ok(false);
-            }
-            inner.fire_one();
-            // A message handed to its process on arrival wakes no task.
-            if inner.executor.has_ready() || inner.failed.get() {
-                inner.drain()?;
-            }
-            Ok(true)
+            Ok(Some(done(inner)))
         });
         self.check(stop)
     }

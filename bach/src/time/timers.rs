@@ -42,6 +42,117 @@ struct Entry<T> {
     queued: bool,
 }
 
+/// The entries by key: a slab whose vacant slots form a free list, the
+/// most recently freed reused first. Written here rather than taken from
+/// the `slab` crate so that an insert and a removal inline into the run
+/// loop (every packet's arrival is one of each).
+#[derive(Debug)]
+struct Entries<T> {
+    slots: Vec<Slot<T>>,
+    /// The first vacant slot; `slots.len()` if there is none.
+    next_free: u32,
+}
+
+#[derive(Clone, Debug)]
+enum Slot<T> {
+    Vacant { next: u32 },
+    Occupied(Entry<T>),
+}
+
+impl<T> Default for Entries<T> {
+    fn default() -> Self {
+        Self {
+            slots: Vec::new(),
+            next_free: 0,
+        }
+    }
+}
+
+impl<T> Entries<T> {
+    #[inline(always)]
+    fn insert(&mut self, entry: Entry<T>) -> u32 {
+        let key = self.next_free;
+        match self.slots.get_mut(key as usize) {
+            Some(slot) => {
+                let Slot::Vacant { next } = *slot else {
+                    unreachable!("the free list holds vacant slots only")
+                };
+                self.next_free = next;
+                *slot = Slot::Occupied(entry);
+            }
+            None => {
+                assert!(key < u32::MAX, "fewer than 2^32 - 1 timers at once");
+                self.slots.push(Slot::Occupied(entry));
+                self.next_free = key + 1;
+            }
+        }
+        key
+    }
+
+    #[inline(always)]
+    fn get(&self, key: u32) -> Option<&Entry<T>> {
+        match self.slots.get(key as usize)? {
+            Slot::Occupied(entry) => Some(entry),
+            Slot::Vacant { .. } => None,
+        }
+    }
+
+    #[inline(always)]
+    fn get_mut(&mut self, key: u32) -> Option<&mut Entry<T>> {
+        match self.slots.get_mut(key as usize)? {
+            Slot::Occupied(entry) => Some(entry),
+            Slot::Vacant { .. } => None,
+        }
+    }
+
+    /// Frees the entry at `key`, if there is one.
+    #[inline(always)]
+    fn remove(&mut self, key: u32) -> Option<Entry<T>> {
+        let slot = self.slots.get_mut(key as usize)?;
+        if let Slot::Vacant { .. } = slot {
+            return None;
+        }
+        let vacant = Slot::Vacant {
+            next: self.next_free,
+        };
+        self.next_free = key;
+        match std::mem::replace(slot, vacant) {
+            Slot::Occupied(entry) => Some(entry),
+            Slot::Vacant { .. } => unreachable!("checked above"),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u32, &Entry<T>)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(key, slot)| match slot {
+                Slot::Occupied(entry) => Some((key as u32, entry)),
+                Slot::Vacant { .. } => None,
+            })
+    }
+
+    fn clear(&mut self) {
+        self.slots.clear();
+        self.next_free = 0;
+    }
+}
+
+// Checkpoints copy the entries; `clone_from` reuses the slots' storage.
+impl<T: Clone> Clone for Entries<T> {
+    fn clone(&self) -> Self {
+        Self {
+            slots: self.slots.clone(),
+            next_free: self.next_free,
+        }
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        self.slots.clone_from(&source.slots);
+        self.next_free = source.next_free;
+    }
+}
+
 /// One heap item; ordered by `(deadline, seq)`.
 #[derive(Clone, Copy, Debug)]
 struct Item {
@@ -61,7 +172,7 @@ impl Item {
 pub(crate) struct TimerQueue<T> {
     /// The queue's notion of now: no entry expires before it.
     elapsed: u64,
-    entries: slab::Slab<Entry<T>>,
+    entries: Entries<T>,
     heap: Vec<Item>,
     next_seq: u64,
     /// Entries queued and not expired (the heap's live items).
@@ -71,7 +182,7 @@ pub(crate) struct TimerQueue<T> {
 /// A queue's contents, saved by [`TimerQueue::save`].
 pub(crate) struct Saved<T> {
     elapsed: u64,
-    entries: slab::Slab<Entry<T>>,
+    entries: Entries<T>,
     heap: Vec<Item>,
     next_seq: u64,
     queued: usize,
@@ -90,7 +201,7 @@ impl<T> TimerQueue<T> {
     pub(crate) fn new() -> Self {
         Self {
             elapsed: 0,
-            entries: slab::Slab::new(),
+            entries: Entries::default(),
             heap: Vec::new(),
             next_seq: 0,
             queued: 0,
@@ -115,13 +226,12 @@ impl<T> TimerQueue<T> {
         let deadline = deadline.max(self.elapsed);
         let seq = self.next_seq;
         self.next_seq += 1;
-        let index = self.entries.insert(Entry {
+        let key = self.entries.insert(Entry {
             deadline,
             seq,
             value: Some(value),
             queued: true,
         });
-        let key = u32::try_from(index).expect("fewer than 2^32 timers at once");
         self.queued += 1;
         self.push(Item { deadline, seq, key });
         Key(key)
@@ -130,20 +240,20 @@ impl<T> TimerQueue<T> {
     /// The value of a not-yet-expired entry, to update it in place.
     #[inline]
     pub(crate) fn value_mut(&mut self, key: Key) -> Option<&mut T> {
-        self.entries.get_mut(key.0 as usize)?.value.as_mut()
+        self.entries.get_mut(key.0)?.value.as_mut()
     }
 
     /// Whether the entry has expired (or was never valid).
     #[cfg(test)]
     pub(crate) fn is_expired(&self, key: Key) -> bool {
-        self.entries.get(key.0 as usize).is_none_or(|e| !e.queued)
+        self.entries.get(key.0).is_none_or(|e| !e.queued)
     }
 
     /// Frees an entry, cancelling it if it has not expired. Returns its value
     /// if it had not been handed out.
     #[inline]
     pub(crate) fn remove(&mut self, key: Key) -> Option<T> {
-        let entry = self.entries.try_remove(key.0 as usize)?;
+        let entry = self.entries.remove(key.0)?;
         if entry.queued {
             self.dequeued(key.0, entry.seq);
         }
@@ -159,21 +269,21 @@ impl<T> TimerQueue<T> {
             self.entries
                 .iter()
                 .filter(|(_, entry)| entry.queued && entry.value.is_some())
-                .map(|(key, entry)| (Key(key as u32), entry.deadline)),
+                .map(|(key, entry)| (Key(key), entry.deadline)),
         );
         pending.sort_unstable_by_key(|&(key, deadline)| (deadline, key.0));
     }
 
     /// The value of a pending entry, to inspect it.
     pub(crate) fn value(&self, key: Key) -> Option<&T> {
-        self.entries.get(key.0 as usize)?.value.as_ref()
+        self.entries.get(key.0)?.value.as_ref()
     }
 
     /// Expires one pending entry now, out of deadline order (model
     /// checking): hands out its value, leaving the entry to be freed by its
     /// owner as if it had fired.
     pub(crate) fn take(&mut self, key: Key) -> Option<T> {
-        let entry = self.entries.get_mut(key.0 as usize)?;
+        let entry = self.entries.get_mut(key.0)?;
         if !entry.queued {
             return None;
         }
@@ -246,11 +356,14 @@ impl<T> TimerQueue<T> {
         }
         self.pop_top();
         self.queued -= 1;
-        let entry = &mut self.entries[top.key as usize];
+        let entry = self
+            .entries
+            .get_mut(top.key)
+            .expect("a live heap item has its entry");
         entry.queued = false;
         let value = entry.value.take();
         if value.as_ref().is_some_and(free) {
-            self.entries.remove(top.key as usize);
+            self.entries.remove(top.key);
         }
         self.discard_stale_top();
         Some((Key(top.key), value?))
@@ -287,7 +400,7 @@ impl<T> TimerQueue<T> {
     #[inline]
     fn is_live(&self, item: &Item) -> bool {
         self.entries
-            .get(item.key as usize)
+            .get(item.key)
             .is_some_and(|entry| entry.queued && entry.seq == item.seq)
     }
 
