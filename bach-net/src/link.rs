@@ -359,7 +359,12 @@ pub fn corrupt<D: Decisions + ?Sized>(payload: &mut [u8], d: &mut D) -> Option<u
 /// A duration in whole nanoseconds, saturating at `u64::MAX` (~584 years).
 #[inline]
 pub(crate) fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+    // In u64 arithmetic (not `as_nanos`'s u128): it runs per packet.
+    duration
+        .as_secs()
+        .checked_mul(1_000_000_000)
+        .and_then(|nanos| nanos.checked_add(u64::from(duration.subsec_nanos())))
+        .unwrap_or(u64::MAX)
 }
 
 fn fits(field: &str, value: Duration) -> io::Result<()> {
@@ -388,6 +393,14 @@ mod tests {
     use crate::decide::Seeded;
 
     const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn nanos_are_exact_and_saturate() {
+        assert_eq!(nanos(Duration::new(1, 500_000_000)), 1_500_000_000);
+        assert_eq!(nanos(Duration::from_nanos(u64::MAX)), u64::MAX);
+        assert_eq!(nanos(Duration::from_nanos(u64::MAX) + MS), u64::MAX);
+        assert_eq!(nanos(Duration::MAX), u64::MAX);
+    }
 
     fn samples(latency: Latency, n: usize) -> Vec<f64> {
         let mut d = Seeded::new(3);
