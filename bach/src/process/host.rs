@@ -582,7 +582,11 @@ fn send(inner: &Inner, id: usize, msg: Message, target: usize) {
     let envelope = match reg_ref.envelopes.pop() {
         Some(mut envelope) => {
             envelope.address(&sender.name, &receiver.name);
-            envelope.msg = msg;
+            // Every pooled envelope's message was taken out (an empty
+            // `Message` owns no memory): nothing to drop.
+            let taken = std::mem::replace(&mut envelope.msg, msg);
+            debug_assert!(taken.data.capacity() == 0 && !taken.tip.is_heap_allocated());
+            std::mem::forget(taken);
             envelope
         }
         None => Box::new(Envelope {
@@ -730,9 +734,10 @@ fn receive_envelope(inner: &Inner, id: usize, mut envelope: Box<Envelope>) {
     let mut reg = registry(inner);
     let reg_ref = &mut *reg;
     let name = &reg_ref.slots[id].name;
+    // Pooled envelopes hold no message (see `send`).
+    let msg = std::mem::take(&mut envelope.msg);
     // Anything else on the process's port is not for it.
     if Rc::ptr_eq(name, &envelope.to) || **name == *envelope.to {
-        let msg = std::mem::take(&mut envelope.msg);
         handle_message(inner, reg, id, &envelope.from, msg, true);
         reg = registry(inner);
     }
