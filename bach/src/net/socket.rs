@@ -77,7 +77,6 @@ pub struct UdpSocket {
 #[derive(Clone, Copy)]
 pub(crate) struct ProcessPort {
     handle: Handle,
-    local: SocketAddr,
 }
 
 impl ProcessPort {
@@ -91,9 +90,14 @@ impl ProcessPort {
         (node, port): (bach_net::NodeId, u16),
     ) -> Result<usize, (io::Error, Box<crate::process::Envelope>)> {
         if inner.interleave.enabled() {
-            let dst = state::borrow(inner).addr(node, port);
-            let keys = send_endpoints(self.local, dst);
-            keys.into_iter().for_each(interleave::touch_endpoint);
+            let st = state::borrow(inner);
+            // A closed socket touches nothing: the send fails below.
+            if let Ok(local) = st.local_addr(self.handle) {
+                let dst = st.addr(node, port);
+                drop(st);
+                let keys = send_endpoints(local, dst);
+                keys.into_iter().for_each(interleave::touch_endpoint);
+            }
         }
         state::send_envelope(inner, self.handle, envelope, (node, port))
     }
@@ -358,7 +362,6 @@ impl UdpSocket {
         state::serve_process(inner, self.handle, id);
         ProcessPort {
             handle: self.handle,
-            local: self.local,
         }
     }
 

@@ -1100,6 +1100,16 @@ impl State {
         self.capture.close();
     }
 
+    /// The address the socket behind `handle` is bound to.
+    pub(crate) fn local_addr(&self, handle: Handle) -> io::Result<SocketAddr> {
+        match self.sockets.get(handle.key as usize) {
+            Some(socket) if socket.serial == handle.serial => {
+                Ok(self.addr(socket.node, socket.port))
+            }
+            _ => Err(closed()),
+        }
+    }
+
     #[inline]
     pub(crate) fn addr(&self, node: NodeId, port: u16) -> SocketAddr {
         SocketAddr::new(self.network.nodes().addr(node), port)
