@@ -43,7 +43,7 @@ use crate::stats::{NodeStats, Stats};
 use crate::{AddressPlan, Delivery, DropReason, LinkConfig, NodeId, NodeTable, SendOutcome};
 
 /// The simulated network: nodes, links, faults and counters.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Network {
     nodes: NodeTable,
     default_link: LinkConfig,
@@ -59,6 +59,31 @@ pub struct Network {
     disabled: BitMatrix,
     stats: Stats,
     node_stats: Vec<NodeStats>,
+    /// The default link's latency in nanoseconds while a send over it needs
+    /// neither a decision nor a fault check: it is enabled, has a fixed
+    /// latency, no jitter, loss, duplication, corruption or bandwidth, and
+    /// no node, partition or disabled link is faulty. Kept up to date by
+    /// every change to those ([`Network::refresh_quiet`]).
+    quiet: Option<u64>,
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        let mut network = Self {
+            nodes: NodeTable::default(),
+            default_link: LinkConfig::default(),
+            overrides: LinkMap::default(),
+            busy_until: Vec::new(),
+            node_faults: Vec::new(),
+            partitioned: BitMatrix::default(),
+            disabled: BitMatrix::default(),
+            stats: Stats::default(),
+            node_stats: Vec::new(),
+            quiet: None,
+        };
+        network.refresh_quiet();
+        network
+    }
 }
 
 /// Per-node faults, toggled at runtime and cleared by `heal`.
@@ -124,6 +149,7 @@ impl Network {
         self.disabled.clone_from(&saved.disabled);
         self.stats = saved.stats;
         self.node_stats.clone_from(&saved.node_stats);
+        self.refresh_quiet();
         true
     }
 
@@ -139,6 +165,32 @@ impl Network {
             nodes: NodeTable::new(plan),
             ..Self::default()
         }
+    }
+
+    /// Recomputes [`Network::quiet`] after a change to the default link or
+    /// to faults.
+    fn refresh_quiet(&mut self) {
+        let link = &self.default_link;
+        // As `chance` reads probabilities: only `p > 0` can ever happen
+        // (NaN never does).
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
+        let never = |p: f64| !(p > 0.0);
+        let plain_link = link.enabled
+            && link.jitter.is_zero()
+            && link.bandwidth_bits_per_sec.is_none()
+            && never(link.loss_probability)
+            && never(link.duplicate_probability)
+            && never(link.corrupt_probability);
+        let faultless = !self.partitioned.any
+            && !self.disabled.any
+            && self
+                .node_faults
+                .iter()
+                .all(|f| !(f.disconnected || f.drop_incoming || f.drop_outgoing));
+        self.quiet = match link.latency {
+            crate::Latency::Fixed(latency) if plain_link && faultless => Some(link::nanos(latency)),
+            _ => None,
+        };
     }
 
     // ----- nodes -----
@@ -172,6 +224,7 @@ impl Network {
     pub fn set_default_link(&mut self, config: LinkConfig) -> io::Result<()> {
         config.validate()?;
         self.default_link = config;
+        self.refresh_quiet();
         Ok(())
     }
 
@@ -234,6 +287,7 @@ impl Network {
         }
         self.default_link = default;
         self.overrides = overrides;
+        self.refresh_quiet();
         Ok(())
     }
 
@@ -292,6 +346,7 @@ impl Network {
                 self.partitioned.set(f, t, true);
             }
         }
+        self.refresh_quiet();
     }
 
     /// Whether packets from `from` to `to` are cut by a partition.
@@ -302,12 +357,12 @@ impl Network {
 
     /// Disconnects `node`: it can neither send nor receive (except loopback).
     pub fn disconnect(&mut self, node: NodeId) {
-        self.faults_mut(node).disconnected = true;
+        self.set_faults(node, |faults| faults.disconnected = true);
     }
 
     /// Reconnects `node` after [`disconnect`](Self::disconnect).
     pub fn connect(&mut self, node: NodeId) {
-        self.faults_mut(node).disconnected = false;
+        self.set_faults(node, |faults| faults.disconnected = false);
     }
 
     /// Whether `node` is disconnected.
@@ -317,12 +372,12 @@ impl Network {
 
     /// Makes `node` drop (or stop dropping) every packet addressed to it.
     pub fn drop_incoming(&mut self, node: NodeId, drop: bool) {
-        self.faults_mut(node).drop_incoming = drop;
+        self.set_faults(node, |faults| faults.drop_incoming = drop);
     }
 
     /// Makes `node` drop (or stop dropping) every packet it sends.
     pub fn drop_outgoing(&mut self, node: NodeId, drop: bool) {
-        self.faults_mut(node).drop_outgoing = drop;
+        self.set_faults(node, |faults| faults.drop_outgoing = drop);
     }
 
     /// Disables (or re-enables) the directed link `from -> to` as a fault that
@@ -331,6 +386,7 @@ impl Network {
     pub fn set_link_enabled(&mut self, from: NodeId, to: NodeId, enabled: bool) {
         let (f, t) = (self.nodes.checked(from), self.nodes.checked(to));
         self.disabled.set(f, t, !enabled);
+        self.refresh_quiet();
     }
 
     /// Whether `from -> to` carries packets: neither disabled as a fault nor
@@ -347,6 +403,7 @@ impl Network {
         self.partitioned.clear();
         self.disabled.clear();
         self.node_faults.fill(NodeFaults::default());
+        self.refresh_quiet();
     }
 
     // ----- sending -----
@@ -404,6 +461,20 @@ impl Network {
         }
         self.stats.sent += 1;
         self.node_stats[f].sent += 1;
+        if let (Some(latency), true) = (self.quiet, self.overrides.is_empty()) {
+            // Nothing to decide or check: what the general path below
+            // computes for such a link, without asking.
+            let original = Delivery {
+                departs: now,
+                at: now.saturating_add(latency),
+                corrupted: false,
+                duplicate: false,
+            };
+            return Ok(SendOutcome::Delivered {
+                original,
+                duplicate: None,
+            });
+        }
 
         let admitted = match self.structural_drop(f, t, config) {
             Some(reason) => Err(reason),
@@ -544,8 +615,9 @@ impl Network {
         self.node_stats[t].dropped_as_receiver.add(reason);
     }
 
-    fn faults_mut(&mut self, node: NodeId) -> &mut NodeFaults {
-        &mut self.node_faults[self.nodes.checked(node)]
+    fn set_faults(&mut self, node: NodeId, edit: impl FnOnce(&mut NodeFaults)) {
+        edit(&mut self.node_faults[self.nodes.checked(node)]);
+        self.refresh_quiet();
     }
 
     #[cold]
@@ -722,6 +794,85 @@ mod tests {
         d: &mut Seeded,
     ) -> SendOutcome {
         net.send(now, from, to, 100, d).unwrap()
+    }
+
+    /// Sends the same traffic over `quiet` and over a copy that takes the
+    /// general path (an unrelated link has its own, identical config), and
+    /// checks both decide and count alike.
+    fn assert_decides_like_the_general_path(quiet: &mut Network, n: &[NodeId]) {
+        let mut general = quiet.clone();
+        general
+            .set_link(n[2], n[0], *general.default_link())
+            .unwrap();
+        let (mut dq, mut dg) = (Seeded::new(7), Seeded::new(7));
+        for i in 0..200u64 {
+            let (from, to) = (n[(i % 3) as usize], n[((i / 3) % 2) as usize]);
+            let now = Duration::from_micros(i * 37);
+            assert_eq!(
+                send(quiet, now, from, to, &mut dq),
+                send(&mut general, now, from, to, &mut dg),
+                "send {i}"
+            );
+        }
+        assert_eq!(quiet.stats(), general.stats());
+        for &node in n {
+            assert_eq!(quiet.node_stats(node), general.node_stats(node));
+        }
+    }
+
+    #[test]
+    fn a_quiet_network_decides_like_the_general_path() {
+        let (mut net, n) = network(&["a", "b", "c"]);
+        assert!(net.quiet.is_some(), "the default network is quiet");
+        assert_decides_like_the_general_path(&mut net, &n);
+        // Every kind of fault or decision ends quietness, and each is
+        // decided as before; healing or a plain config restores it.
+        net.disconnect(n[1]);
+        assert!(net.quiet.is_none());
+        assert_decides_like_the_general_path(&mut net, &n);
+        net.heal();
+        assert!(net.quiet.is_some());
+        net.drop_incoming(n[0], true);
+        assert_decides_like_the_general_path(&mut net, &n);
+        net.heal();
+        net.partition_oneway(&[n[0]], &[n[1]]);
+        assert_decides_like_the_general_path(&mut net, &n);
+        net.heal();
+        net.set_link_enabled(n[1], n[0], false);
+        assert_decides_like_the_general_path(&mut net, &n);
+        net.heal();
+        for config in [
+            LinkConfig::default().loss_probability(0.3),
+            LinkConfig::default().duplicate_probability(0.3),
+            LinkConfig::default().corrupt_probability(0.3),
+            LinkConfig::default().jitter(MS),
+            LinkConfig::default().bandwidth_bits_per_sec(Some(1_000_000)),
+            LinkConfig::default().latency(Latency::Uniform {
+                min: MS,
+                max: 3 * MS,
+            }),
+            LinkConfig {
+                enabled: false,
+                ..LinkConfig::default()
+            },
+        ] {
+            net.set_default_link(config).unwrap();
+            assert!(net.quiet.is_none(), "{config:?}");
+            assert_decides_like_the_general_path(&mut net, &n);
+        }
+        net.set_default_link(LinkConfig::default().latency(Latency::Fixed(3 * MS)))
+            .unwrap();
+        assert_eq!(net.quiet, Some(3_000_000));
+        assert_decides_like_the_general_path(&mut net, &n);
+        net.update_all_links(|link| link.loss_probability = 0.5)
+            .unwrap();
+        assert!(net.quiet.is_none());
+        let saved = net.save();
+        net.update_all_links(|link| link.loss_probability = 0.0)
+            .unwrap();
+        assert!(net.quiet.is_some());
+        net.restore(&saved);
+        assert!(net.quiet.is_none(), "restored with its loss");
     }
 
     #[test]
