@@ -690,7 +690,7 @@ fn serve_poll(
         drop(reg);
         match socket.poll_recv_envelope(inner, cx) {
             Poll::Ready(Ok(Received::Envelope(envelope))) => {
-                receive_envelope(inner, id, envelope);
+                receive_envelope(inner, id, envelope, Via::Task);
                 continue;
             }
             Poll::Ready(Ok(Received::Datagram)) => match receive_datagram(inner, id, socket, cx) {
@@ -728,22 +728,6 @@ fn serve_poll(
     }
 }
 
-/// Hands a message from another process to its handler.
-#[inline]
-fn receive_envelope(inner: &Inner, id: usize, mut envelope: Box<Envelope>) {
-    let mut reg = registry(inner);
-    let reg_ref = &mut *reg;
-    let name = &reg_ref.slots[id].name;
-    // Pooled envelopes hold no message (see `send`).
-    let msg = std::mem::take(&mut envelope.msg);
-    // Anything else on the process's port is not for it.
-    if Rc::ptr_eq(name, &envelope.to) || **name == *envelope.to {
-        handle_message(inner, reg, id, &envelope.from, msg, true);
-        reg = registry(inner);
-    }
-    reg.envelopes.push(envelope);
-}
-
 /// A datagram that arrived at slot `id`'s port while nothing was queued
 /// there, handed over by the network: the process handles it at once, as
 /// its host task would on its next poll, without waking and polling the
@@ -752,24 +736,43 @@ fn receive_envelope(inner: &Inner, id: usize, mut envelope: Box<Envelope>) {
 #[inline(always)]
 pub(crate) fn receive(inner: &Inner, id: usize, payload: Payload) {
     match payload {
-        Payload::Envelope(mut envelope) => {
-            let msg = std::mem::take(&mut envelope.msg);
-            let ends = (&*envelope.from, &*envelope.to);
-            take_message(inner, id, ends, || envelope.from.clone(), msg);
-            registry(inner).envelopes.push(envelope);
-        }
+        Payload::Envelope(envelope) => receive_envelope(inner, id, envelope, Via::HandOver),
         bytes => {
             if let Some(decoded) = message::decode(bytes.as_slice()) {
                 let (from, to, msg) = decoded.split();
-                take_message(inner, id, (&from, &to), || from.as_ref().into(), msg);
+                let shared_from = || from.as_ref().into();
+                take_message(inner, id, (&from, &to), shared_from, msg, Via::HandOver);
             }
             crate::net::state::recycle(inner, bytes);
         }
     }
 }
 
-/// [`receive`] of a message `from` → `to`; `shared_from` makes the
-/// sender's name for the inbox.
+/// How a message reaches its process.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// The process's host task received it (and checked its inbox first).
+    Task,
+    /// The network handed it over on arrival, outside the task.
+    HandOver,
+}
+
+/// Hands a message sent as an envelope to slot `id`'s handler; the
+/// envelope goes back to the registry's pool.
+#[inline(always)]
+fn receive_envelope(inner: &Inner, id: usize, mut envelope: Box<Envelope>, via: Via) {
+    // Pooled envelopes hold no message (see `send`).
+    let msg = std::mem::take(&mut envelope.msg);
+    let ends = (&*envelope.from, &*envelope.to);
+    take_message(inner, id, ends, || envelope.from.clone(), msg, via);
+    registry(inner).envelopes.push(envelope);
+}
+
+/// Runs slot `id`'s handler for a message `from` → `to` if it is for this
+/// process (anything else on its port is dropped). Handed over, it waits
+/// in the inbox instead while same-node messages are waiting there (the
+/// task takes those first), while a handler runs, or once the run
+/// failed; `shared_from` makes the sender's name for the inbox.
 #[inline(always)]
 fn take_message(
     inner: &Inner,
@@ -777,12 +780,17 @@ fn take_message(
     (from, to): (&str, &str),
     shared_from: impl FnOnce() -> Rc<str>,
     msg: Message,
+    via: Via,
 ) {
     let mut reg = registry(inner);
     let slot = &mut reg.slots[id];
     let name = &*slot.name;
-    // Anything else on the process's port is not for it.
     if !(std::ptr::eq(name, to) || name == to) || !slot.alive {
+        return;
+    }
+    if via == Via::Task {
+        // A panic unwinds into the executor, which reports the task.
+        handle_message(inner, reg, id, from, msg, true);
         return;
     }
     if slot.process.is_none() || !slot.inbox.is_empty() || inner.has_failed() {
@@ -864,13 +872,10 @@ fn receive_datagram(
     }
     let received = socket.poll_recv_from(cx, &mut buf);
     if let Poll::Ready(Ok((len, _))) = received {
-        let wire = &buf[..len];
-        let mine = |to: &str| *registry(inner).slots[id].name == *to;
-        if let Some((from, _, msg)) = message::decode(wire)
-            .map(message::Decoded::split)
-            .filter(|(_, to, _)| mine(to))
-        {
-            handle_message(inner, registry(inner), id, &from, msg, true);
+        if let Some(decoded) = message::decode(&buf[..len]) {
+            let (from, to, msg) = decoded.split();
+            let shared_from = || from.as_ref().into();
+            take_message(inner, id, (&from, &to), shared_from, msg, Via::Task);
         }
     }
     RECV_BUFFER.set(buf);
