@@ -442,6 +442,12 @@ impl Network {
         payload_len: usize,
         d: &mut D,
     ) -> io::Result<SendOutcome<u64>> {
+        if let Some(sent) = self.send_quiet_nanos(now, from, to, payload_len) {
+            return sent.map(|original| SendOutcome::Delivered {
+                original,
+                duplicate: None,
+            });
+        }
         let (f, t) = (self.nodes.checked(from), self.nodes.checked(to));
         if f == t {
             return self.loopback(now, from, payload_len);
@@ -461,21 +467,6 @@ impl Network {
         }
         self.stats.sent += 1;
         self.node_stats[f].sent += 1;
-        if let (Some(latency), true) = (self.quiet, self.overrides.is_empty()) {
-            // Nothing to decide or check: what the general path below
-            // computes for such a link, without asking.
-            let original = Delivery {
-                departs: now,
-                at: now.saturating_add(latency),
-                corrupted: false,
-                duplicate: false,
-            };
-            return Ok(SendOutcome::Delivered {
-                original,
-                duplicate: None,
-            });
-        }
-
         let admitted = match self.structural_drop(f, t, config) {
             Some(reason) => Err(reason),
             None => enqueue(&mut self.busy_until, now, (f, t), config, payload_len),
@@ -511,6 +502,49 @@ impl Network {
             original,
             duplicate,
         })
+    }
+
+    /// [`send_nanos`](Self::send_nanos) of a datagram between two nodes
+    /// while the network is quiet (see [`is_quiet`](Self::is_quiet)):
+    /// nothing to decide or check, so it is delivered after the default
+    /// link's latency, or refused if too large, with the same counters as
+    /// `send_nanos`. `None`, and nothing counted, if the network is not
+    /// quiet or `from` is `to`.
+    #[inline(always)]
+    pub fn send_quiet_nanos(
+        &mut self,
+        now: u64,
+        from: NodeId,
+        to: NodeId,
+        payload_len: usize,
+    ) -> Option<io::Result<Delivery<u64>>> {
+        let latency = self.quiet.filter(|_| self.overrides.is_empty())?;
+        let (f, t) = (self.nodes.checked(from), self.nodes.checked(to));
+        if f == t {
+            return None;
+        }
+        let mtu = self.default_link.mtu;
+        if payload_len > mtu {
+            return Some(Err(self.too_large(from, to, payload_len, mtu)));
+        }
+        self.stats.sent += 1;
+        self.node_stats[f].sent += 1;
+        Some(Ok(Delivery {
+            departs: now,
+            at: now.saturating_add(latency),
+            corrupted: false,
+            duplicate: false,
+        }))
+    }
+
+    /// Whether the network is quiet: every link is the default one, which
+    /// has a fixed latency and nothing to decide (no jitter, loss,
+    /// duplication, corruption or bandwidth limit), and no fault is set (no
+    /// disconnected or dropping node, partition or disabled link). Then no
+    /// node is disconnected, and a send is decided without asking.
+    #[inline]
+    pub fn is_quiet(&self) -> bool {
+        self.quiet.is_some() && self.overrides.is_empty()
     }
 
     /// Counts a copy delivered to `to` (the runtime calls this on arrival).
