@@ -499,3 +499,110 @@ fn messages_run_the_same_whether_or_not_their_bytes_are_read() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Relays each message it gets to every other process while hops remain
+/// (a fan-out: several arrivals at one instant), and sends one on a timer
+/// of its own: arrivals and timers interleave.
+struct Relay {
+    peers: Vec<String>,
+    ticks: u32,
+    heard: Vec<String>,
+}
+
+impl bach::process::Process for Relay {
+    fn on_start(&mut self, ctx: &mut bach::process::Context) {
+        ctx.set_timer("tick", Duration::from_micros(700));
+    }
+
+    fn on_message(&mut self, msg: Message, from: &str, ctx: &mut bach::process::Context) {
+        self.heard
+            .push(format!("{} {from} {}", ctx.time(), msg.data()));
+        let hops: u32 = msg.data().parse().expect("a hop count");
+        if hops > 0 {
+            let me = ctx.name().to_string();
+            for peer in self.peers.iter().filter(|peer| **peer != me) {
+                ctx.send(Message::new("HOP", (hops - 1).to_string()), peer);
+            }
+        }
+    }
+
+    fn on_timer(&mut self, name: &str, ctx: &mut bach::process::Context) {
+        self.heard.push(format!("{} timer {name}", ctx.time()));
+        self.ticks += 1;
+        if self.ticks < 20 {
+            ctx.set_timer("tick", Duration::from_micros(700));
+        }
+        let next = &self.peers[self.ticks as usize % self.peers.len()];
+        if next != ctx.name() {
+            ctx.send(Message::new("HOP", "1"), next);
+        }
+    }
+}
+
+#[test]
+fn a_quiet_network_runs_the_same_whether_or_not_anything_watches() {
+    // With nothing watching (no monitor, capture or trace) a message over a
+    // quiet network skips the checks it cannot fail; watched, it takes
+    // every one. Either way the run must be the same, also once a crash
+    // brings the checks back.
+    let dir = std::env::temp_dir().join(format!("bach-process-quiet-{}", std::process::id()));
+    let names: Vec<String> = (0..4).map(|i| format!("p{i}")).collect();
+    let run = |variant: &str| {
+        let mut sim = Simulation::new().seed(7);
+        sim = match variant {
+            "capture" => sim.pcap_dir(&dir),
+            _ => sim.no_pcap(),
+        };
+        if variant == "traced" {
+            sim = sim.record_trace(true).record_packets(true);
+        }
+        if variant == "monitor" {
+            sim.monitor(PassThrough);
+        }
+        sim.set_delay(Duration::from_millis(1));
+        for (i, name) in names.iter().enumerate() {
+            let relay = Relay {
+                peers: names.clone(),
+                ticks: 0,
+                heard: Vec::new(),
+            };
+            sim.add_process(name, &format!("node{i}"), relay);
+        }
+        sim.run_for(Duration::from_millis(8));
+        sim.crash_node("node3");
+        sim.run_for(Duration::from_millis(30));
+        let mut seen = Vec::new();
+        for name in &names[..3] {
+            let heard = sim
+                .process::<Relay>(name)
+                .expect("a running relay")
+                .heard
+                .clone();
+            seen.push(heard);
+            seen.push(vec![format!(
+                "sent {} received {}",
+                sim.sent_message_count(name),
+                sim.received_message_count(name)
+            )]);
+        }
+        let nodes: Vec<String> = (0..4)
+            .map(|i| format!("{:?}", sim.node_stats(&format!("node{i}"))))
+            .collect();
+        (
+            seen,
+            nodes,
+            format!("{:?}", sim.net_stats()),
+            sim.network_message_count(),
+            sim.traffic(),
+            sim.elapsed(),
+        )
+    };
+    let plain = run("plain");
+    let heard: usize = plain.0.iter().map(Vec::len).sum();
+    assert!(heard > 150, "the relays were busy: {heard}");
+    assert!(plain.2.contains("dropped"), "{}", plain.2);
+    for variant in ["monitor", "capture", "traced"] {
+        assert_eq!(plain, run(variant), "{variant}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -561,12 +561,12 @@ impl Packets {
         #[cfg(target_arch = "x86_64")]
         if let Some(chunk) = self.chunks.get((key >> CHUNK_BITS) as usize) {
             use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let slot = &chunk[key as usize & (CHUNK - 1)];
-            // SAFETY: prefetching has no memory-safety preconditions; the
-            // address is that of a slot anyway.
+            // The slot's address, unchecked: a prefetch never faults.
+            let slot = chunk.as_ptr().wrapping_add(key as usize & (CHUNK - 1));
+            // SAFETY: prefetching has no memory-safety preconditions.
             #[allow(unused_unsafe)]
             unsafe {
-                _mm_prefetch::<_MM_HINT_T0>((slot as *const Option<Packet>).cast());
+                _mm_prefetch::<_MM_HINT_T0>(slot.cast());
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -983,6 +983,27 @@ impl State {
         }
     }
 
+    /// Whether nothing watches packets go by: no monitor, no capture, no
+    /// packet log, no trace. Then a packet's only effects are its counters
+    /// and its arrival.
+    #[inline(always)]
+    fn unwatched(&self) -> bool {
+        self.monitors.is_empty()
+            && !self.capture.is_on()
+            && self.log.is_none()
+            && !self.trace.enabled()
+    }
+
+    /// Whether a packet arriving now needs none of [`deliver_one`]'s
+    /// checks before it reaches its socket: nothing watches packets (see
+    /// [`State::unwatched`]), the network is quiet (so no node is
+    /// disconnected) and no node ever crashed (so none is down and no
+    /// sender crashed before its packet left).
+    #[inline(always)]
+    fn unwatched_arrivals(&self) -> bool {
+        self.unwatched() && self.network.is_quiet() && self.crashes.is_empty()
+    }
+
     #[inline]
     fn is_down(&self, node: NodeId) -> bool {
         self.down.get(node.index()).copied().unwrap_or(false)
@@ -1228,7 +1249,9 @@ pub(crate) fn send_envelope(
     envelope: Box<Envelope>,
     (to, dst_port): (NodeId, u16),
 ) -> Result<usize, (io::Error, Box<Envelope>)> {
-    let state = borrow(inner);
+    // Both ends are nodes already: the sender's socket is bound on one,
+    // the receiving process's node was found in the network's table.
+    let state = borrow_existing(inner);
     // While model checking, every step copies and hashes the packets in
     // flight, which bytes make cheaper than messages.
     if inner.model.budgets().is_some() {
@@ -1238,6 +1261,22 @@ pub(crate) fn send_envelope(
             .with_datagram(|bytes| send(inner, handle, bytes, dst))
             .map_err(|error| (error, envelope));
     }
+    if state.unwatched() {
+        return send_unwatched(inner, state, handle, envelope, (to, dst_port));
+    }
+    send_envelope_from(inner, state, handle, envelope, (to, dst_port))
+}
+
+/// [`send_envelope`] the general way (a monitor or capture may look, the
+/// link may decide).
+#[inline(always)]
+fn send_envelope_from(
+    inner: &Inner,
+    state: RefMut<'_, State>,
+    handle: Handle,
+    envelope: Box<Envelope>,
+    (to, dst_port): (NodeId, u16),
+) -> Result<usize, (io::Error, Box<Envelope>)> {
     let mut source = Source::Envelope(Some(envelope));
     let dst = Destination::Node(to, dst_port);
     send_from(inner, state, handle, &mut source, dst).map_err(|error| match source {
@@ -1245,6 +1284,47 @@ pub(crate) fn send_envelope(
         Source::Envelope(Some(envelope)) => (error, envelope),
         _ => unreachable!("a failed send stored no copy"),
     })
+}
+
+/// [`send_envelope`] while nothing watches the network (see
+/// [`State::unwatched`]): over a quiet network the message is stored and
+/// scheduled as [`send_from`] would, without its checks for monitors,
+/// capture, logging and link decisions.
+#[inline(always)]
+fn send_unwatched(
+    inner: &Inner,
+    mut state: RefMut<'_, State>,
+    handle: Handle,
+    envelope: Box<Envelope>,
+    (to, dst_port): (NodeId, u16),
+) -> Result<usize, (io::Error, Box<Envelope>)> {
+    let now = inner.now();
+    let st = &mut *state;
+    let (from, src_port) = match st.socket(handle) {
+        Ok(socket) => (socket.node, socket.port),
+        Err(error) => return Err((error, envelope)),
+    };
+    let len = envelope.wire_len();
+    let delivery = match st.network.send_quiet_nanos(now, from, to, len) {
+        Some(Ok(delivery)) => delivery,
+        Some(Err(error)) => return Err((error, envelope)),
+        None => return send_envelope_from(inner, state, handle, envelope, (to, dst_port)),
+    };
+    let id = st.next_packet_id;
+    st.next_packet_id = id + 1;
+    let key = st.packets.insert(Packet {
+        payload: Payload::Envelope(envelope),
+        id,
+        from,
+        to,
+        src_port,
+        dst_port,
+        delayed: 0,
+        departs: delivery.departs,
+        link: NONE,
+    });
+    schedule(inner, st, delivery.at, key);
+    Ok(len)
 }
 
 /// What a send carries.
@@ -1532,8 +1612,14 @@ fn store_copy(
     let ((from, src_port), (to, dst_port)) = head.ends;
     let corrupted = delivery.corrupted || verdict.corrupt;
     let at = delivery.at.saturating_add(verdict.delay);
+    let mut payload = source.payload(&mut st.pool, last);
+    source.fill(&mut payload);
+    if corrupted {
+        st.pool.materialize(&mut payload);
+        bach_net::corrupt(payload.as_mut_slice(), &mut Choices::of(inner));
+    }
     let key = st.packets.insert(Packet {
-        payload: source.payload(&mut st.pool, last),
+        payload,
         id: head.id,
         from,
         to,
@@ -1549,21 +1635,22 @@ fn store_copy(
                 false,
             ),
     });
-    let copy = &mut st.packets.get_mut(key).payload;
-    source.fill(copy);
-    if corrupted {
-        st.pool.materialize(copy);
-        bach_net::corrupt(copy.as_mut_slice(), &mut Choices::of(inner));
-    }
     schedule(inner, st, at, key);
 }
 
-/// Schedules packet `key` to arrive at `at`: appended to the newest
-/// arrival batch if it may join it (see [`Batch`]), else as a new batch.
+/// Schedules packet `key` again, to arrive at `at` (a monitor delayed it
+/// on arrival): it no longer heads the batch it arrived with.
+fn reschedule(inner: &Inner, st: &mut State, at: u64, key: u32) {
+    st.packets.get_mut(key).set_batch_list(NONE);
+    schedule(inner, st, at, key);
+}
+
+/// Schedules packet `key`, which heads no batch (its `batch_list` is
+/// `NONE`), to arrive at `at`: appended to the newest arrival batch if it
+/// may join it (see [`Batch`]), else as a new batch.
 #[inline(always)]
 fn schedule(inner: &Inner, st: &mut State, at: u64, key: u32) {
     st.packets.in_flight += 1;
-    st.packets.get_mut(key).set_batch_list(NONE);
     let inserts = inner.timer_inserts.get();
     if let Some(batch) = st.batch.as_mut().filter(|_| !st.unbatched) {
         if batch.at == at && batch.inserts == inserts {
@@ -1579,7 +1666,13 @@ fn schedule(inner: &Inner, st: &mut State, at: u64, key: u32) {
             return;
         }
     }
-    inner.insert_timer(at, TimerEvent::Deliver(key));
+    // No one cancels an arrival; the model checker fires them by key.
+    match inner.model.budgets() {
+        None => inner.insert_keyless_timer(at, TimerEvent::Deliver(key)),
+        Some(_) => {
+            inner.insert_timer(at, TimerEvent::Deliver(key));
+        }
+    }
     st.scheduled += 1;
     st.batch = Some(Batch {
         head: key,
@@ -1660,7 +1753,11 @@ pub(crate) fn deliver(inner: &Inner, head: u32) {
     let list = st.packets.get(head).batch_list();
     if list == NONE {
         st.packets.in_flight -= 1;
-        match deliver_one(inner, st, now, head) {
+        let delivered = match st.unwatched_arrivals() {
+            true => Ok(arrive(st, now, head, true)),
+            false => deliver_one(inner, st, now, head),
+        };
+        match delivered {
             Ok(None) => {}
             // The usual case for a process: one message, handed over.
             Ok(Some(host)) if st.handovers.is_empty() => hand_one(inner, state, (host, head)),
@@ -1743,11 +1840,13 @@ pub(crate) fn serve_process(inner: &Inner, handle: Handle, host: usize) {
 /// Fails (ending the run) if a monitor panics.
 #[inline(always)]
 fn deliver_one(inner: &Inner, st: &mut State, now: u64, key: u32) -> Result<Option<u32>, String> {
-    if st.network.is_disconnected(st.packets.get(key).to) {
+    let packet = st.packets.get(key);
+    let (to, received) = (packet.to, packet.has(RECEIVED));
+    if st.network.is_disconnected(to) {
         drop_on_arrival(st, now, key, DropReason::ReceiverDisconnected);
         return Ok(None);
     }
-    if !st.packets.get(key).has(RECEIVED) && !st.monitors.is_empty() {
+    if !received && !st.monitors.is_empty() {
         let packet = st.packets.get_mut(key);
         packet.set(RECEIVED);
         st.pool.materialize(&mut packet.payload);
@@ -1794,27 +1893,29 @@ fn deliver_one(inner: &Inner, st: &mut State, now: u64, key: u32) -> Result<Opti
             if verdict.delay > 0 {
                 schedule(inner, st, now.saturating_add(verdict.delay), copy);
             } else {
-                if let Some(host) = arrive(st, now, copy) {
+                if let Some(host) = arrive(st, now, copy, false) {
                     st.handovers.push((host, copy));
                 }
             }
         }
         if verdict.delay > 0 {
-            schedule(inner, st, now.saturating_add(verdict.delay), key);
+            reschedule(inner, st, now.saturating_add(verdict.delay), key);
             return Ok(None);
         }
     }
-    Ok(arrive(st, now, key))
+    Ok(arrive(st, now, key, false))
 }
 
 /// Queues an arrived packet on its socket, or drops it; or, if it is for a
 /// process that takes it at once, returns the process (its registry slot),
 /// for the caller to hand the packet to once the state is released.
+/// `unwatched`: [`State::unwatched_arrivals`] holds, so no node is down or
+/// crashed and nothing records the arrival.
 #[inline(always)]
-fn arrive(st: &mut State, now: u64, key: u32) -> Option<u32> {
+fn arrive(st: &mut State, now: u64, key: u32, unwatched: bool) -> Option<u32> {
     let packet = st.packets.get(key);
     let (from, to, src_port, dst_port) = (packet.from, packet.to, packet.src_port, packet.dst_port);
-    if st.is_down(to) || st.sender_crashed_first(from, packet.id, packet.departs) {
+    if !unwatched && (st.is_down(to) || st.sender_crashed_first(from, packet.id, packet.departs)) {
         drop_on_arrival(st, now, key, DropReason::NodeDown);
         return None;
     }
@@ -1846,6 +1947,9 @@ fn arrive(st: &mut State, now: u64, key: u32) -> Option<u32> {
         wake_receivers(st, socket_key, (to, dst_port));
     }
     st.network.record_delivered(to);
+    if unwatched {
+        return handover;
+    }
     if st.capture.is_on() {
         capture_ingress(st, now, key);
     }

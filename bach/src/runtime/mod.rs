@@ -144,6 +144,14 @@ impl Inner {
         self.insert_timer_in(&mut self.timers.borrow_mut(), deadline, event)
     }
 
+    /// Puts an event nobody cancels or looks up on the timer queue (see
+    /// [`TimerQueue::insert_keyless`]), counting it in `timer_inserts`.
+    #[inline(always)]
+    pub(crate) fn insert_keyless_timer(&self, deadline: u64, event: TimerEvent) {
+        self.timer_inserts.set(self.timer_inserts.get() + 1);
+        self.timers.borrow_mut().insert_keyless(deadline, event);
+    }
+
     /// [`Inner::insert_timer`] with the queue already borrowed.
     #[inline]
     pub(crate) fn insert_timer_in(
@@ -451,6 +459,7 @@ impl Inner {
     /// Moves the clock to the next deadline `<= limit` and returns it.
     /// A deadline past the configured time limit (but within `limit`) is an
     /// error.
+    #[inline(always)]
     fn advance(&self, limit: u64) -> Result<Option<u64>, Stop> {
         let time_limit = self.time_limit.get().unwrap_or(u64::MAX);
         let next = self
@@ -1006,6 +1015,8 @@ impl Simulation {
             .model
             .start(drops, duplicates, corruptions, ordering);
         self.inner.net.borrow_mut().unbatched = true;
+        // The model checker fires pending events by key.
+        self.inner.timers.borrow_mut().key_all();
         self
     }
 

@@ -24,6 +24,13 @@
 //! An entry is owned by whoever inserted it: expiring it only hands out its
 //! value; the owner frees it with [`TimerQueue::remove`], which also works
 //! on entries that have not expired (cancellation).
+//!
+//! Keyless entries ([`TimerQueue::insert_keyless`]) are for events nobody
+//! cancels or looks up (a packet's arrival). While their deadlines come in
+//! order, as they do when every packet takes the same time to arrive, they
+//! wait in a FIFO lane beside the heap: no slab entry, no sifting. Popping
+//! takes the earlier of the heap's top and the lane's front by
+//! `(deadline, seq)`, so the order is the one a single heap would give.
 
 /// Children per heap node.
 const ARITY: usize = 4;
@@ -168,6 +175,14 @@ impl Item {
     }
 }
 
+/// A keyless entry in the lane (`value` is `None` once popped).
+#[derive(Clone, Debug)]
+struct Laned<T> {
+    deadline: u64,
+    seq: u64,
+    value: Option<T>,
+}
+
 /// The queue. `T` is what an expired entry hands back (a waker, an event).
 pub(crate) struct TimerQueue<T> {
     /// The queue's notion of now: no entry expires before it.
@@ -175,8 +190,15 @@ pub(crate) struct TimerQueue<T> {
     entries: Entries<T>,
     heap: Vec<Item>,
     next_seq: u64,
-    /// Entries queued and not expired (the heap's live items).
+    /// Keyed entries queued and not expired (the heap's live items).
     queued: usize,
+    /// Keyless entries, in `(deadline, seq)` order, at
+    /// `lane_head..lane_tail`; the slots around them are consumed (`None`)
+    /// and reused: once the lane empties, it starts over at slot 0, so a
+    /// steady flow of arrivals writes slots in place and never grows it.
+    lane: Vec<Laned<T>>,
+    lane_head: usize,
+    lane_tail: usize,
 }
 
 /// A queue's contents, saved by [`TimerQueue::save`].
@@ -186,7 +208,12 @@ pub(crate) struct Saved<T> {
     heap: Vec<Item>,
     next_seq: u64,
     queued: usize,
+    lane: Vec<Laned<T>>,
 }
+
+/// Consumed lane slots tolerated before the lane is compacted (and only
+/// once they are half of it).
+const LANE_COMPACT: usize = 64;
 
 /// Stale items tolerated beyond the live ones before the heap is rebuilt.
 const STALE_SLACK: usize = 64;
@@ -205,6 +232,9 @@ impl<T> TimerQueue<T> {
             heap: Vec::new(),
             next_seq: 0,
             queued: 0,
+            lane: Vec::new(),
+            lane_head: 0,
+            lane_tail: 0,
         }
     }
 
@@ -217,7 +247,66 @@ impl<T> TimerQueue<T> {
     /// Number of entries that have not expired yet.
     #[inline]
     pub(crate) fn pending(&self) -> usize {
-        self.queued
+        self.queued + self.lane_tail - self.lane_head
+    }
+
+    /// The lane's live entries.
+    fn lane_entries(&self) -> &[Laned<T>] {
+        &self.lane[self.lane_head..self.lane_tail]
+    }
+
+    /// The lane's first entry.
+    #[inline(always)]
+    fn lane_front(&self) -> Option<&Laned<T>> {
+        match self.lane_head < self.lane_tail {
+            true => self.lane.get(self.lane_head),
+            false => None,
+        }
+    }
+
+    /// The lane's last entry.
+    #[inline(always)]
+    fn lane_back(&self) -> Option<&Laned<T>> {
+        match self.lane_head < self.lane_tail {
+            true => self.lane.get(self.lane_tail - 1),
+            false => None,
+        }
+    }
+
+    /// Appends an entry to the lane.
+    #[inline(always)]
+    fn lane_push(&mut self, entry: Laned<T>) {
+        match self.lane.get_mut(self.lane_tail) {
+            Some(slot) => *slot = entry,
+            None => self.lane.push(entry),
+        }
+        self.lane_tail += 1;
+    }
+
+    /// Removes the lane's first entry.
+    #[inline(always)]
+    fn lane_pop(&mut self) -> Option<T> {
+        let value = self.lane[self.lane_head..self.lane_tail]
+            .first_mut()?
+            .value
+            .take();
+        self.lane_head += 1;
+        if self.lane_head == self.lane_tail {
+            self.lane_head = 0;
+            self.lane_tail = 0;
+        } else if self.lane_head >= LANE_COMPACT && 2 * self.lane_head >= self.lane_tail {
+            self.compact_lane();
+        }
+        value
+    }
+
+    /// Moves the lane's live entries to its start (amortised: only once
+    /// the consumed slots before them are as many).
+    #[cold]
+    fn compact_lane(&mut self) {
+        self.lane[..self.lane_tail].rotate_left(self.lane_head);
+        self.lane_tail -= self.lane_head;
+        self.lane_head = 0;
     }
 
     /// Inserts an entry expiring at `deadline` (clamped to `elapsed`).
@@ -235,6 +324,45 @@ impl<T> TimerQueue<T> {
         self.queued += 1;
         self.push(Item { deadline, seq, key });
         Key(key)
+    }
+
+    /// Inserts an entry that nobody will cancel, look up or free: it
+    /// expires at `deadline` (clamped to `elapsed`) in order with every
+    /// other entry, and popping it frees it. Kept in the lane while
+    /// deadlines come in order, else keyed like any other.
+    #[inline(always)]
+    pub(crate) fn insert_keyless(&mut self, deadline: u64, value: T) {
+        let deadline = deadline.max(self.elapsed);
+        if self
+            .lane_back()
+            .is_some_and(|last| last.deadline > deadline)
+        {
+            self.insert(deadline, value);
+            return;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.lane_push(Laned {
+            deadline,
+            seq,
+            value: Some(value),
+        });
+    }
+
+    /// Gives every keyless entry a key (in place, same order), for a user
+    /// that enumerates pending entries by key from now on.
+    pub(crate) fn key_all(&mut self) {
+        while let Some(&Laned { deadline, seq, .. }) = self.lane_front() {
+            let value = self.lane_pop().expect("the lane has a front");
+            let key = self.entries.insert(Entry {
+                deadline,
+                seq,
+                value: Some(value),
+                queued: true,
+            });
+            self.queued += 1;
+            self.push(Item { deadline, seq, key });
+        }
     }
 
     /// The value of a not-yet-expired entry, to update it in place.
@@ -263,7 +391,9 @@ impl<T> TimerQueue<T> {
     /// Every entry not yet expired, as `(key, deadline)`, ordered by
     /// deadline then key, into a reused vector (cleared first): for model
     /// checking, which fires entries in any order; not for hot paths.
+    /// Keyless entries must have been keyed ([`TimerQueue::key_all`]).
     pub(crate) fn pending_entries_into(&self, pending: &mut Vec<(Key, u64)>) {
+        debug_assert!(self.lane_front().is_none(), "keyless entries have no key");
         pending.clear();
         pending.extend(
             self.entries
@@ -296,7 +426,11 @@ impl<T> TimerQueue<T> {
     /// The exact earliest deadline, without changing the queue.
     #[inline]
     pub(crate) fn peek(&self) -> Option<u64> {
-        self.heap.first().map(|top| top.deadline)
+        match (self.heap.first(), self.lane_front()) {
+            (Some(top), Some(front)) => Some(top.deadline.min(front.deadline)),
+            (Some(top), None) => Some(top.deadline),
+            (None, front) => front.map(|front| front.deadline),
+        }
     }
 
     /// A copy of the queue's contents, for [`TimerQueue::restore`]:
@@ -312,6 +446,7 @@ impl<T> TimerQueue<T> {
             heap: self.heap.clone(),
             next_seq: self.next_seq,
             queued: self.queued,
+            lane: self.lane_entries().to_vec(),
         }
     }
 
@@ -325,6 +460,9 @@ impl<T> TimerQueue<T> {
         self.heap.clone_from(&saved.heap);
         self.next_seq = saved.next_seq;
         self.queued = saved.queued;
+        self.lane.clone_from(&saved.lane);
+        self.lane_head = 0;
+        self.lane_tail = saved.lane.len();
     }
 
     /// Moves `elapsed` to the earliest deadline, if it is `<= limit`, and
@@ -337,23 +475,36 @@ impl<T> TimerQueue<T> {
         Some(deadline)
     }
 
-    /// Pops one entry expiring exactly at `elapsed`, in insertion order.
+    /// Pops one entry expiring exactly at `elapsed`, in insertion order:
+    /// its key (`None` for a keyless entry, freed already) and value.
     #[cfg(test)]
-    pub(crate) fn pop_expired(&mut self) -> Option<(Key, T)> {
+    pub(crate) fn pop_expired(&mut self) -> Option<(Option<Key>, T)> {
         self.pop_expired_freeing(|_| false)
     }
 
-    /// [`TimerQueue::pop_expired`], also freeing the entry if `free` says
-    /// so of its value (nobody keeps its key to free it later).
+    /// [`TimerQueue::pop_expired`], also freeing a keyed entry if `free`
+    /// says so of its value (nobody keeps its key to free it later).
     #[inline(always)]
     pub(crate) fn pop_expired_freeing(
         &mut self,
         free: impl FnOnce(&T) -> bool,
-    ) -> Option<(Key, T)> {
-        let top = *self.heap.first()?;
-        if top.deadline != self.elapsed {
-            return None;
-        }
+    ) -> Option<(Option<Key>, T)> {
+        let elapsed = self.elapsed;
+        let top = self
+            .heap
+            .first()
+            .copied()
+            .filter(|top| top.deadline == elapsed);
+        let front = self.lane_front().filter(|front| front.deadline == elapsed);
+        let top = match (top, front.map(|front| front.seq)) {
+            (None, None) => return None,
+            (Some(top), Some(front)) if top.seq < front => top,
+            (Some(top), None) => top,
+            (_, Some(_)) => {
+                let value = self.lane_pop().expect("the lane has a front");
+                return Some((None, value));
+            }
+        };
         self.pop_top();
         self.queued -= 1;
         let entry = self
@@ -366,7 +517,7 @@ impl<T> TimerQueue<T> {
             self.entries.remove(top.key);
         }
         self.discard_stale_top();
-        Some((Key(top.key), value?))
+        Some((Some(Key(top.key)), value?))
     }
 
     /// Moves `elapsed` to `now`, which must not pass an unexpired deadline.
@@ -380,6 +531,14 @@ impl<T> TimerQueue<T> {
         self.entries.clear();
         self.heap.clear();
         self.queued = 0;
+        self.clear_lane();
+    }
+
+    /// Drops the lane's entries.
+    fn clear_lane(&mut self) {
+        self.lane.clear();
+        self.lane_head = 0;
+        self.lane_tail = 0;
     }
 
     /// Bookkeeping after a queued entry left the queue other than by
@@ -490,6 +649,11 @@ mod tests {
             delay: u64,
             scale: u8,
         },
+        /// An entry no one cancels (an arrival).
+        InsertKeyless {
+            delay: u64,
+            scale: u8,
+        },
         Cancel {
             which: u16,
         },
@@ -516,7 +680,8 @@ mod tests {
     /// The queue against a `BTreeMap` of `(deadline, insertion seq)`.
     fn check(ops: &[Op]) {
         let mut queue = TimerQueue::<u64>::new();
-        let mut model: BTreeMap<(u64, u64), Key> = BTreeMap::new();
+        // Keyless entries have no key.
+        let mut model: BTreeMap<(u64, u64), Option<Key>> = BTreeMap::new();
         let mut live: Vec<(u64, u64, Key)> = Vec::new();
         let mut seq = 0u64;
         let mut now = 0u64;
@@ -525,8 +690,14 @@ mod tests {
                 Op::Insert { delay, scale } => {
                     let deadline = now.saturating_add(scaled(delay, scale));
                     let key = queue.insert(deadline, seq);
-                    model.insert((deadline, seq), key);
+                    model.insert((deadline, seq), Some(key));
                     live.push((deadline, seq, key));
+                    seq += 1;
+                }
+                Op::InsertKeyless { delay, scale } => {
+                    let deadline = now.saturating_add(scaled(delay, scale));
+                    queue.insert_keyless(deadline, seq);
+                    model.insert((deadline, seq), None);
                     seq += 1;
                 }
                 Op::Cancel { which } => {
@@ -548,15 +719,23 @@ mod tests {
                     now = deadline;
                     while let Some((key, value)) = queue.pop_expired() {
                         let (&(d, s), &k) = model.iter().next().expect("model has the entry");
-                        assert_eq!(
-                            (d, s, k),
-                            (deadline, value, key),
-                            "fires in (deadline, seq) order"
-                        );
+                        assert_eq!((d, s), (deadline, value), "fires in (deadline, seq) order");
                         model.remove(&(d, s));
-                        live.retain(|(_, ls, _)| *ls != s);
-                        assert!(queue.is_expired(key));
-                        assert_eq!(queue.remove(key), None);
+                        match k {
+                            Some(k) => {
+                                assert_eq!(key, Some(k));
+                                live.retain(|(_, ls, _)| *ls != s);
+                                assert!(queue.is_expired(k));
+                                assert_eq!(queue.remove(k), None);
+                            }
+                            // An out-of-order keyless entry waits keyed in
+                            // the heap; either way nobody frees it later.
+                            None => {
+                                if let Some(key) = key {
+                                    assert_eq!(queue.remove(key), None);
+                                }
+                            }
+                        }
                     }
                     assert!(model.keys().next().is_none_or(|(d, _)| *d > now));
                 }
@@ -591,8 +770,8 @@ mod tests {
         queue.advance_to(90);
         let b = queue.insert(100, 'b');
         assert_eq!(queue.next_expiring(u64::MAX), Some(100));
-        assert_eq!(queue.pop_expired(), Some((a, 'a')));
-        assert_eq!(queue.pop_expired(), Some((b, 'b')));
+        assert_eq!(queue.pop_expired(), Some((Some(a), 'a')));
+        assert_eq!(queue.pop_expired(), Some((Some(b), 'b')));
         assert_eq!(queue.pop_expired(), None);
     }
 
@@ -631,6 +810,7 @@ mod tests {
         while let Some(deadline) = queue.next_expiring(u64::MAX) {
             while let Some((key, value)) = queue.pop_expired() {
                 fired.push((deadline, value));
+                let key = key.expect("every entry is keyed");
                 assert_eq!(queue.remove(key), None, "already handed out");
             }
         }
@@ -657,7 +837,7 @@ mod tests {
         assert_eq!(queue.remove(a), None);
         assert_eq!(queue.remove(b), None);
         assert_eq!(queue.next_expiring(u64::MAX), Some(30));
-        assert_eq!(queue.pop_expired(), Some((c, 'c')));
+        assert_eq!(queue.pop_expired(), Some((Some(c), 'c')));
         assert_eq!(queue.next_expiring(u64::MAX), None);
     }
 
@@ -679,11 +859,96 @@ mod tests {
         assert_eq!(queue.pending(), 3, "entries made after the save are gone");
         assert_eq!(queue.value(b), Some(&'b'));
         assert_eq!(queue.next_expiring(u64::MAX), Some(1_000));
-        assert_eq!(queue.pop_expired(), Some((a, 'a')));
-        assert_eq!(queue.pop_expired(), Some((c, 'c')));
+        assert_eq!(queue.pop_expired(), Some((Some(a), 'a')));
+        assert_eq!(queue.pop_expired(), Some((Some(c), 'c')));
         assert_eq!(queue.next_expiring(u64::MAX), Some(5_000_000));
-        assert_eq!(queue.pop_expired(), Some((b, 'b')));
+        assert_eq!(queue.pop_expired(), Some((Some(b), 'b')));
         assert_eq!(queue.next_expiring(u64::MAX), None);
+    }
+
+    /// Pops everything due, in order, as `(deadline, value)`.
+    fn drain<T>(queue: &mut TimerQueue<T>) -> Vec<(u64, T)> {
+        let mut fired = Vec::new();
+        while let Some(deadline) = queue.next_expiring(u64::MAX) {
+            while let Some((_, value)) = queue.pop_expired() {
+                fired.push((deadline, value));
+            }
+        }
+        fired
+    }
+
+    #[test]
+    fn keyless_entries_fire_in_order_with_keyed_ones() {
+        let mut queue = TimerQueue::new();
+        queue.insert_keyless(10, "lane 10");
+        queue.insert(10, "heap 10");
+        queue.insert_keyless(10, "lane 10 again");
+        queue.insert(5, "heap 5");
+        queue.insert_keyless(20, "lane 20");
+        // Earlier than the lane's last: waits in the heap, still in order.
+        queue.insert_keyless(15, "out of order 15");
+        assert_eq!(queue.pending(), 6);
+        assert_eq!(
+            drain(&mut queue),
+            [
+                (5, "heap 5"),
+                (10, "lane 10"),
+                (10, "heap 10"),
+                (10, "lane 10 again"),
+                (15, "out of order 15"),
+                (20, "lane 20"),
+            ]
+        );
+        assert_eq!(queue.pending(), 0);
+    }
+
+    #[test]
+    fn a_steady_lane_reuses_its_slots() {
+        let mut queue = TimerQueue::new();
+        // Always a few in flight: the lane never empties, so it compacts.
+        let mut fired = Vec::new();
+        for i in 0..10_000u64 {
+            queue.insert_keyless(i + 3, i);
+            if queue.next_expiring(i) == Some(i) {
+                while let Some((key, value)) = queue.pop_expired() {
+                    assert_eq!(key, None);
+                    fired.push(value);
+                }
+            }
+        }
+        fired.extend(drain(&mut queue).into_iter().map(|(_, value)| value));
+        assert_eq!(fired, (0..10_000).collect::<Vec<_>>());
+        assert!(queue.lane.len() <= 2 * LANE_COMPACT, "{}", queue.lane.len());
+    }
+
+    #[test]
+    fn keying_the_lane_keeps_order_and_makes_entries_pending_by_key() {
+        let mut queue = TimerQueue::new();
+        queue.insert_keyless(30, 'c');
+        queue.insert(20, 'b');
+        queue.insert_keyless(40, 'd');
+        queue.key_all();
+        let mut pending = Vec::new();
+        queue.pending_entries_into(&mut pending);
+        let deadlines: Vec<u64> = pending.iter().map(|&(_, deadline)| deadline).collect();
+        assert_eq!(deadlines, [20, 30, 40]);
+        let (c, _) = pending[1];
+        assert_eq!(queue.take(c), Some('c'));
+        assert_eq!(drain(&mut queue), [(20, 'b'), (40, 'd')]);
+    }
+
+    #[test]
+    fn restore_brings_back_the_lane() {
+        let mut queue = TimerQueue::new();
+        queue.insert_keyless(10, 'a');
+        queue.insert_keyless(20, 'b');
+        let saved = queue.save();
+        assert_eq!(queue.next_expiring(u64::MAX), Some(10));
+        assert_eq!(queue.pop_expired(), Some((None, 'a')));
+        queue.insert_keyless(30, 'c');
+        queue.restore(&saved);
+        assert_eq!(queue.pending(), 2);
+        assert_eq!(drain(&mut queue), [(10, 'a'), (20, 'b')]);
     }
 
     #[test]
