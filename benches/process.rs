@@ -10,6 +10,11 @@
 //!   allocated at the end of a run, per message delivered, for 10 000 and
 //!   100 000 round trips (a counting allocator, switched off for the timed
 //!   runs; the simulation still alive), for both crates.
+//! * paired: also before the criterion groups, the two crates timed in
+//!   alternation, round after round, and the ratio of their fastest runs
+//!   (noise on a shared machine only ever adds time) and of each round:
+//!   both sides then meet the machine's slow and fast phases alike, where
+//!   the criterion groups, one after the other, can each meet another.
 //!
 //! `cargo bench --bench process` prints everything.
 
@@ -17,6 +22,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use std::{
     alloc::{GlobalAlloc, Layout, System},
     sync::atomic::{AtomicBool, AtomicU64, Ordering},
+    time::{Duration, Instant},
 };
 
 /// Counts live bytes only while `COUNTING` is on, so that the timed runs
@@ -213,8 +219,70 @@ fn memory_report() {
     COUNTING.store(false, Ordering::Relaxed);
 }
 
+/// Rounds of the paired comparison, and runs per round of each crate.
+const PAIRED_ROUNDS: usize = 60;
+const PAIRED_RUNS_OURS: usize = 5;
+const PAIRED_RUNS_THEIRS: usize = 2;
+
+/// The fastest of `runs` timed runs (setup and teardown untimed, as in the
+/// criterion groups).
+fn fastest<S>(runs: usize, setup: impl Fn() -> S, run: impl Fn(&mut S)) -> Duration {
+    (0..runs)
+        .map(|_| {
+            let mut state = setup();
+            let start = Instant::now();
+            run(&mut state);
+            let elapsed = start.elapsed();
+            drop(state);
+            elapsed
+        })
+        .min()
+        .expect("at least one run")
+}
+
+/// Times both crates in alternation and prints the ratio of their fastest
+/// runs (noise only ever adds time) and of each round.
+fn paired_report() {
+    let rounds: Vec<(Duration, Duration)> = (0..PAIRED_ROUNDS)
+        .map(|_| {
+            let ours = fastest(
+                PAIRED_RUNS_OURS,
+                || ours::setup(ROUND_TRIPS),
+                |sim| ours::run(sim, ROUND_TRIPS),
+            );
+            let theirs = fastest(
+                PAIRED_RUNS_THEIRS,
+                || anysystem_side::setup(ROUND_TRIPS),
+                |sys| anysystem_side::run(sys, ROUND_TRIPS),
+            );
+            (ours, theirs)
+        })
+        .collect();
+    let per_message = |time: Duration| time.as_secs_f64() * 1e9 / (2 * ROUND_TRIPS) as f64;
+    let ours = rounds.iter().map(|r| r.0).min().expect("rounds");
+    let theirs = rounds.iter().map(|r| r.1).min().expect("rounds");
+    let mut ratios: Vec<f64> = rounds
+        .iter()
+        .map(|(ours, theirs)| theirs.as_secs_f64() / ours.as_secs_f64())
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "process_pingpong paired, {PAIRED_ROUNDS} rounds of {PAIRED_RUNS_OURS} bach and \
+         {PAIRED_RUNS_THEIRS} anysystem runs: fastest bach {:.1} ns/message, fastest anysystem \
+         {:.1} ns/message, anysystem/bach {:.2}x; per round (fastest of each): median {:.2}x, \
+         range {:.2}x to {:.2}x",
+        per_message(ours),
+        per_message(theirs),
+        theirs.as_secs_f64() / ours.as_secs_f64(),
+        ratios[ratios.len() / 2],
+        ratios[0],
+        ratios[ratios.len() - 1],
+    );
+}
+
 fn pingpong(c: &mut Criterion) {
     memory_report();
+    paired_report();
     let mut group = c.benchmark_group("process_pingpong");
     group.throughput(Throughput::Elements(2 * ROUND_TRIPS));
     group.bench_function(BenchmarkId::new("bach", ROUND_TRIPS), |b| {

@@ -549,9 +549,10 @@ fn send(inner: &Inner, id: usize, msg: Message, target: usize) {
     let reg_ref = &mut *reg;
     reg_ref.messages += 1;
     reg_ref.traffic += msg.size() as u64;
+    let to_group = reg_ref.slots[target].group;
     let slot = &mut reg_ref.slots[id];
     slot.sent += 1;
-    let (from_group, to_group) = (slot.group, reg_ref.slots[target].group);
+    let from_group = slot.group;
     if reg_ref.record_events || inner.trace.enabled() {
         drop(reg);
         record_send(inner, id, target, &msg);
