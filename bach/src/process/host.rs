@@ -331,7 +331,12 @@ pub(crate) fn add(inner: &Inner, name: &str, node: &str, process: Box<dyn Proces
 /// What a handler is called for.
 pub(crate) enum Incoming<'a> {
     Start,
-    Message { from: &'a str, msg: Message },
+    /// The message stays where it waits (an envelope, the inbox's entry)
+    /// until the handler takes it: it moves once.
+    Message {
+        from: &'a str,
+        msg: &'a mut Message,
+    },
     Local(Message),
     Timer(&'a str),
 }
@@ -393,7 +398,7 @@ pub(crate) fn handle(
     let previous = inner.current_group.replace(ctx.group);
     let result = catch_unwind(AssertUnwindSafe(|| match incoming {
         Incoming::Start => process.on_start(&mut ctx),
-        Incoming::Message { from, msg } => process.on_message(msg, from, &mut ctx),
+        Incoming::Message { from, msg } => process.on_message(std::mem::take(msg), from, &mut ctx),
         Incoming::Local(msg) => process.on_local_message(msg, &mut ctx),
         Incoming::Timer(name) => process.on_timer(name, &mut ctx),
     }));
@@ -424,7 +429,7 @@ fn log_incoming(slot: &mut Slot, now: u64, incoming: &Incoming<'_>) {
         Incoming::Start => return,
         Incoming::Message { from, msg } => ProcessEventKind::MessageReceived {
             from: from.to_string(),
-            msg: msg.clone(),
+            msg: (**msg).clone(),
         },
         Incoming::Local(msg) => ProcessEventKind::LocalMessageReceived(msg.clone()),
         Incoming::Timer(name) => ProcessEventKind::TimerFired(name.to_string()),
@@ -684,8 +689,8 @@ fn serve_poll(
 ) -> Poll<()> {
     loop {
         let mut reg = registry(inner);
-        if let Some((from, msg)) = reg.slots[id].inbox.pop_front() {
-            handle_message(inner, reg, id, &from, msg, true);
+        if let Some((from, mut msg)) = reg.slots[id].inbox.pop_front() {
+            handle_message(inner, reg, id, &from, &mut msg, true);
             continue;
         }
         drop(reg);
@@ -740,9 +745,16 @@ pub(crate) fn receive(inner: &Inner, id: usize, payload: Payload) {
         Payload::Envelope(envelope) => receive_envelope(inner, id, envelope, Via::HandOver),
         bytes => {
             if let Some(decoded) = message::decode(bytes.as_slice()) {
-                let (from, to, msg) = decoded.split();
+                let (from, to, mut msg) = decoded.split();
                 let shared_from = || from.as_ref().into();
-                take_message(inner, id, (&from, &to), shared_from, msg, Via::HandOver);
+                take_message(
+                    inner,
+                    id,
+                    (&from, &to),
+                    shared_from,
+                    &mut msg,
+                    Via::HandOver,
+                );
             }
             crate::net::state::recycle(inner, bytes);
         }
@@ -762,10 +774,11 @@ enum Via {
 /// envelope goes back to the registry's pool.
 #[inline(always)]
 fn receive_envelope(inner: &Inner, id: usize, mut envelope: Box<Envelope>, via: Via) {
-    // Pooled envelopes hold no message (see `send`).
-    let msg = std::mem::take(&mut envelope.msg);
-    let ends = (&*envelope.from, &*envelope.to);
-    take_message(inner, id, ends, || envelope.from.clone(), msg, via);
+    let Envelope { from, to, msg } = &mut *envelope;
+    let shared_from = || from.clone();
+    take_message(inner, id, (from, to), shared_from, msg, via);
+    // Pooled envelopes hold no message (see `send`): the handler or the
+    // inbox took it, or it was dropped as not for this process.
     registry(inner).envelopes.push(envelope);
 }
 
@@ -773,20 +786,22 @@ fn receive_envelope(inner: &Inner, id: usize, mut envelope: Box<Envelope>, via: 
 /// process (anything else on its port is dropped). Handed over, it waits
 /// in the inbox instead while same-node messages are waiting there (the
 /// task takes those first), while a handler runs, or once the run
-/// failed; `shared_from` makes the sender's name for the inbox.
+/// failed; `shared_from` makes the sender's name for the inbox. `msg` is
+/// taken from where it waits whatever happens (left empty).
 #[inline(always)]
 fn take_message(
     inner: &Inner,
     id: usize,
     (from, to): (&str, &str),
     shared_from: impl FnOnce() -> Rc<str>,
-    msg: Message,
+    msg: &mut Message,
     via: Via,
 ) {
     let mut reg = registry(inner);
     let slot = &mut reg.slots[id];
     let name = &*slot.name;
     if !(std::ptr::eq(name, to) || name == to) || !slot.alive {
+        drop(std::mem::take(msg));
         return;
     }
     if via == Via::Task {
@@ -797,7 +812,7 @@ fn take_message(
     if slot.process.is_none() || !slot.inbox.is_empty() || inner.has_failed() {
         // It waits behind the same-node messages its host task has yet to
         // take (or for the running handler, or for a run that ends).
-        slot.inbox.push_back((shared_from(), msg));
+        slot.inbox.push_back((shared_from(), std::mem::take(msg)));
         let waker = slot.waker.take();
         drop(reg);
         if let Some(waker) = waker {
@@ -836,14 +851,17 @@ fn handle_message(
     mut reg: std::cell::RefMut<'_, Registry>,
     id: usize,
     from: &str,
-    msg: Message,
+    msg: &mut Message,
     in_task: bool,
 ) {
     reg.handling.tip.clone_from(&msg.tip);
     reg.handling.data.clone_from(&msg.data);
     let what = || {
-        let msg = registry(inner).handling.clone();
-        describe(&Incoming::Message { from, msg })
+        let mut msg = registry(inner).handling.clone();
+        describe(&Incoming::Message {
+            from,
+            msg: &mut msg,
+        })
     };
     handle(
         inner,
@@ -874,9 +892,9 @@ fn receive_datagram(
     let received = socket.poll_recv_from(cx, &mut buf);
     if let Poll::Ready(Ok((len, _))) = received {
         if let Some(decoded) = message::decode(&buf[..len]) {
-            let (from, to, msg) = decoded.split();
+            let (from, to, mut msg) = decoded.split();
             let shared_from = || from.as_ref().into();
-            take_message(inner, id, (&from, &to), shared_from, msg, Via::Task);
+            take_message(inner, id, (&from, &to), shared_from, &mut msg, Via::Task);
         }
     }
     RECV_BUFFER.set(buf);

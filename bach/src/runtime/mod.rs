@@ -496,10 +496,17 @@ impl Inner {
             self.drain()?;
             return Ok(true);
         }
-        if self.advance(u64::MAX)?.is_none() {
-            return Ok(false);
-        }
-        self.fire_one();
+        // The next event, moving the clock to it (`advance` and `pop_due`
+        // in one look at the queue).
+        let time_limit = self.time_limit.get().unwrap_or(u64::MAX);
+        let free = |event: &TimerEvent| matches!(event, TimerEvent::Deliver(_));
+        let popped = self.timers.borrow_mut().pop_next_freeing(time_limit, free);
+        let Some((deadline, event)) = popped else {
+            // Nothing left, or only past the time limit (an error).
+            return self.advance(u64::MAX).map(|_| false);
+        };
+        self.now.set(deadline);
+        self.fire(event);
         // A message handed to its process on arrival wakes no task.
         if self.executor.has_ready() || self.failed.get() {
             self.drain()?;
@@ -515,18 +522,6 @@ impl Inner {
                 Some(event) => self.fire(event),
                 None => break,
             }
-        }
-    }
-
-    /// Fires one event due now, if any.
-    fn fire_one(&self) -> bool {
-        let popped = self.pop_due();
-        match popped {
-            Some(event) => {
-                self.fire(event);
-                true
-            }
-            None => false,
         }
     }
 

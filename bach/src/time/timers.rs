@@ -520,6 +520,35 @@ impl<T> TimerQueue<T> {
         Some((Some(Key(top.key)), value?))
     }
 
+    /// Moves `elapsed` to the earliest deadline, if it is `<= limit`, and
+    /// pops the first entry due then (as [`TimerQueue::next_expiring`] and
+    /// [`TimerQueue::pop_expired_freeing`] would, in one look at the queue):
+    /// its deadline and value.
+    #[inline(always)]
+    pub(crate) fn pop_next_freeing(
+        &mut self,
+        limit: u64,
+        free: impl FnOnce(&T) -> bool,
+    ) -> Option<(u64, T)> {
+        let top = self.heap.first().map(|top| (top.deadline, top.seq));
+        let front = self.lane_front().map(|front| (front.deadline, front.seq));
+        let (next, from_lane) = match (top, front) {
+            (None, None) => return None,
+            (Some(top), Some(front)) if top < front => (top.0, false),
+            (Some(top), None) => (top.0, false),
+            (_, Some(front)) => (front.0, true),
+        };
+        if next > limit {
+            return None;
+        }
+        self.elapsed = next;
+        let value = match from_lane {
+            true => self.lane_pop(),
+            false => self.pop_expired_freeing(free).map(|(_, value)| value),
+        };
+        Some((next, value.expect("the earliest entry is pending")))
+    }
+
     /// Moves `elapsed` to `now`, which must not pass an unexpired deadline.
     pub(crate) fn advance_to(&mut self, now: u64) {
         debug_assert!(self.peek().is_none_or(|next| next >= now));
