@@ -1268,8 +1268,8 @@ pub(crate) fn send_envelope(
 }
 
 /// [`send_envelope`] the general way (a monitor or capture may look, the
-/// link may decide).
-#[inline(always)]
+/// link may decide). Out of line: the unwatched path stays small.
+#[inline(never)]
 fn send_envelope_from(
     inner: &Inner,
     state: RefMut<'_, State>,
@@ -1755,7 +1755,7 @@ pub(crate) fn deliver(inner: &Inner, head: u32) {
         st.packets.in_flight -= 1;
         let delivered = match st.unwatched_arrivals() {
             true => Ok(arrive(st, now, head, true)),
-            false => deliver_one(inner, st, now, head),
+            false => deliver_watched(inner, st, now, head),
         };
         match delivered {
             Ok(None) => {}
@@ -1772,7 +1772,26 @@ pub(crate) fn deliver(inner: &Inner, head: u32) {
         }
         return;
     }
-    let mut keys = st.batch_lists.remove(list as usize);
+    deliver_batch(inner, state, now, list);
+}
+
+/// [`deliver_one`] for a single packet, out of line: the unwatched path
+/// of [`deliver`] stays small.
+#[inline(never)]
+fn deliver_watched(
+    inner: &Inner,
+    st: &mut State,
+    now: u64,
+    key: u32,
+) -> Result<Option<u32>, String> {
+    deliver_one(inner, st, now, key)
+}
+
+/// Delivers the packets of the arrival batch with key list `list`, in
+/// order.
+#[inline(never)]
+fn deliver_batch<'a>(inner: &'a Inner, mut state: RefMut<'a, State>, now: u64, list: u32) {
+    let mut keys = state.batch_lists.remove(list as usize);
     for (index, &key) in keys.iter().enumerate() {
         let st = &mut *state;
         if let Some(&ahead) = keys.get(index + DELIVER_AHEAD) {

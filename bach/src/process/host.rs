@@ -481,6 +481,8 @@ fn apply(inner: &Inner, id: usize, actions: &mut Vec<Action>, in_task: bool) {
 }
 
 /// Applies one action; returns whether the process's timers changed.
+/// Only a send is inlined here (the usual action); the others are out of
+/// line, keeping the send path small.
 #[inline(always)]
 fn apply_one(inner: &Inner, id: usize, action: Action) -> bool {
     match action {
@@ -489,63 +491,78 @@ fn apply_one(inner: &Inner, id: usize, action: Action) -> bool {
             false
         }
         Action::Local(msg) => {
-            if inner.trace.enabled() {
-                let (name, group) = {
-                    let reg = registry(inner);
-                    (reg.slots[id].name.clone(), reg.slots[id].group)
-                };
-                trace(inner, group, format!("{name} <<< {msg}"));
-            }
-            let mut reg = registry(inner);
-            let record = reg.record_events;
-            let slot = &mut reg.slots[id];
-            if record {
-                slot.log.push(ProcessEvent {
-                    time: Duration::from_nanos(inner.now()),
-                    kind: ProcessEventKind::LocalMessageSent(msg.clone()),
-                });
-            }
-            slot.local_outbox.push(msg);
+            send_local(inner, id, msg);
             false
         }
-        Action::SetTimer { name, delay, once } => {
-            let mut reg = registry(inner);
-            let record = reg.record_events;
-            let slot = &mut reg.slots[id];
-            if once && slot.timers.contains_key(&name) {
-                return false;
-            }
-            let deadline = inner.now().saturating_add(crate::time::ticks(delay));
-            slot.timer_seq += 1;
-            let seq = slot.timer_seq;
-            if record {
-                slot.log.push(ProcessEvent {
-                    time: Duration::from_nanos(inner.now()),
-                    kind: ProcessEventKind::TimerSet {
-                        name: name.clone(),
-                        delay,
-                    },
-                });
-            }
-            slot.timers.insert(name, (deadline, seq));
-            true
-        }
-        Action::CancelTimer(name) => {
-            let mut reg = registry(inner);
-            let record = reg.record_events;
-            let slot = &mut reg.slots[id];
-            if slot.timers.remove(&name).is_some() {
-                if record {
-                    slot.log.push(ProcessEvent {
-                        time: Duration::from_nanos(inner.now()),
-                        kind: ProcessEventKind::TimerCancelled(name),
-                    });
-                }
-                return true;
-            }
-            false
-        }
+        Action::SetTimer { name, delay, once } => set_timer(inner, id, name, delay, once),
+        Action::CancelTimer(name) => cancel_timer(inner, id, name),
     }
+}
+
+/// Puts a local message of slot `id` in its outbox.
+#[inline(never)]
+fn send_local(inner: &Inner, id: usize, msg: Message) {
+    if inner.trace.enabled() {
+        let (name, group) = {
+            let reg = registry(inner);
+            (reg.slots[id].name.clone(), reg.slots[id].group)
+        };
+        trace(inner, group, format!("{name} <<< {msg}"));
+    }
+    let mut reg = registry(inner);
+    let record = reg.record_events;
+    let slot = &mut reg.slots[id];
+    if record {
+        slot.log.push(ProcessEvent {
+            time: Duration::from_nanos(inner.now()),
+            kind: ProcessEventKind::LocalMessageSent(msg.clone()),
+        });
+    }
+    slot.local_outbox.push(msg);
+}
+
+/// Sets (or, with `once`, keeps) a named timer of slot `id`; returns
+/// whether its timers changed.
+#[inline(never)]
+fn set_timer(inner: &Inner, id: usize, name: String, delay: Duration, once: bool) -> bool {
+    let mut reg = registry(inner);
+    let record = reg.record_events;
+    let slot = &mut reg.slots[id];
+    if once && slot.timers.contains_key(&name) {
+        return false;
+    }
+    let deadline = inner.now().saturating_add(crate::time::ticks(delay));
+    slot.timer_seq += 1;
+    let seq = slot.timer_seq;
+    if record {
+        slot.log.push(ProcessEvent {
+            time: Duration::from_nanos(inner.now()),
+            kind: ProcessEventKind::TimerSet {
+                name: name.clone(),
+                delay,
+            },
+        });
+    }
+    slot.timers.insert(name, (deadline, seq));
+    true
+}
+
+/// Cancels a named timer of slot `id`; returns whether it was set.
+#[inline(never)]
+fn cancel_timer(inner: &Inner, id: usize, name: String) -> bool {
+    let mut reg = registry(inner);
+    let record = reg.record_events;
+    let slot = &mut reg.slots[id];
+    if slot.timers.remove(&name).is_none() {
+        return false;
+    }
+    if record {
+        slot.log.push(ProcessEvent {
+            time: Duration::from_nanos(inner.now()),
+            kind: ProcessEventKind::TimerCancelled(name),
+        });
+    }
+    true
 }
 
 #[inline(always)]
