@@ -33,6 +33,16 @@
 //! flight at every step, gets bytes from the start. The receiving process
 //! takes it out as it went in ([`poll_recv_envelope`]).
 //!
+//! While nothing watches packets go by (no monitor, capture, packet log or
+//! trace: [`State::unwatched`]) and the network is quiet (every link the
+//! default one, with nothing to decide, and no fault set), a process message
+//! is stored and scheduled as soon as it is sent ([`send_unwatched`]), and
+//! an arrival skips what cannot happen then (a disconnected receiver, a
+//! crashed node, a monitor's verdict: [`State::unwatched_arrivals`]). The
+//! outcome, counters and order are the ones the general path gives; tests
+//! run the same workloads both ways. Arrivals wait on the timer queue as
+//! keyless entries, in a FIFO lane while their deadlines come in order.
+//!
 //! A fault injected while a packet is in flight never recalls it; only the
 //! receiver's state on arrival matters. Per packet there is no hashing, no
 //! `String` and, in steady state, no allocation (see `payload`); a packet
