@@ -315,6 +315,12 @@ impl<T> TimerQueue<T> {
         let deadline = deadline.max(self.elapsed);
         let seq = self.next_seq;
         self.next_seq += 1;
+        self.enqueue(deadline, seq, value)
+    }
+
+    /// Files a keyed entry with its insertion number `seq`.
+    #[inline(always)]
+    fn enqueue(&mut self, deadline: u64, seq: u64, value: T) -> Key {
         let key = self.entries.insert(Entry {
             deadline,
             seq,
@@ -354,14 +360,7 @@ impl<T> TimerQueue<T> {
     pub(crate) fn key_all(&mut self) {
         while let Some(&Laned { deadline, seq, .. }) = self.lane_front() {
             let value = self.lane_pop().expect("the lane has a front");
-            let key = self.entries.insert(Entry {
-                deadline,
-                seq,
-                value: Some(value),
-                queued: true,
-            });
-            self.queued += 1;
-            self.push(Item { deadline, seq, key });
+            self.enqueue(deadline, seq, value);
         }
     }
 
