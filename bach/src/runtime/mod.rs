@@ -56,6 +56,14 @@ impl TimerEvent {
     pub(crate) fn wake(cx: &Context<'_>) -> Self {
         TimerEvent::Wake(cx.waker().clone())
     }
+
+    /// Whether the run loop frees the event's queue entry as it pops it:
+    /// an arrival's (nobody holds its key); a wake's stays for its sleeper
+    /// to free.
+    #[inline(always)]
+    fn freed_as_it_pops(&self) -> bool {
+        matches!(self, TimerEvent::Deliver(_))
+    }
 }
 
 /// Everything a model-checking step can change in a simulation whose tasks
@@ -478,12 +486,13 @@ impl Inner {
         Ok(None)
     }
 
-    /// Pops one event due now. An arrival's entry is freed with it (no one
-    /// holds its key); a wake's stays for its sleeper to free.
+    /// Pops one event due now (see [`TimerEvent::freed_as_it_pops`]).
     #[inline(always)]
     fn pop_due(&self) -> Option<TimerEvent> {
-        let free = |event: &TimerEvent| matches!(event, TimerEvent::Deliver(_));
-        let popped = self.timers.borrow_mut().pop_expired_freeing(free);
+        let popped = self
+            .timers
+            .borrow_mut()
+            .pop_expired_freeing(TimerEvent::freed_as_it_pops);
         popped.map(|(_, event)| event)
     }
 
@@ -499,8 +508,10 @@ impl Inner {
         // The next event, moving the clock to it (`advance` and `pop_due`
         // in one look at the queue).
         let time_limit = self.time_limit.get().unwrap_or(u64::MAX);
-        let free = |event: &TimerEvent| matches!(event, TimerEvent::Deliver(_));
-        let popped = self.timers.borrow_mut().pop_next_freeing(time_limit, free);
+        let popped = self
+            .timers
+            .borrow_mut()
+            .pop_next_freeing(time_limit, TimerEvent::freed_as_it_pops);
         let Some((deadline, event)) = popped else {
             // Nothing left, or only past the time limit (an error).
             return self.advance(u64::MAX).map(|_| false);

@@ -504,6 +504,14 @@ impl<T> TimerQueue<T> {
                 return Some((None, value));
             }
         };
+        let value = self.pop_heap_top(top, free)?;
+        Some((Some(Key(top.key)), value))
+    }
+
+    /// Expires the heap's top item `top` (live), freeing its entry if
+    /// `free` says so of its value.
+    #[inline(always)]
+    fn pop_heap_top(&mut self, top: Item, free: impl FnOnce(&T) -> bool) -> Option<T> {
         self.pop_top();
         self.queued -= 1;
         let entry = self
@@ -516,7 +524,7 @@ impl<T> TimerQueue<T> {
             self.entries.remove(top.key);
         }
         self.discard_stale_top();
-        Some((Some(Key(top.key)), value?))
+        value
     }
 
     /// Moves `elapsed` to the earliest deadline, if it is `<= limit`, and
@@ -529,21 +537,26 @@ impl<T> TimerQueue<T> {
         limit: u64,
         free: impl FnOnce(&T) -> bool,
     ) -> Option<(u64, T)> {
-        let top = self.heap.first().map(|top| (top.deadline, top.seq));
+        let top = self.heap.first().copied();
         let front = self.lane_front().map(|front| (front.deadline, front.seq));
-        let (next, from_lane) = match (top, front) {
+        // The heap's top, unless the lane's front comes first.
+        let top = match (top, front) {
             (None, None) => return None,
-            (Some(top), Some(front)) if top < front => (top.0, false),
-            (Some(top), None) => (top.0, false),
-            (_, Some(front)) => (front.0, true),
+            (Some(top), Some(front)) if (top.deadline, top.seq) < front => Some(top),
+            (Some(top), None) => Some(top),
+            (_, Some(_)) => None,
+        };
+        let next = match (top, front) {
+            (Some(top), _) => top.deadline,
+            (None, front) => front.expect("the lane has a front").0,
         };
         if next > limit {
             return None;
         }
         self.elapsed = next;
-        let value = match from_lane {
-            true => self.lane_pop(),
-            false => self.pop_expired_freeing(free).map(|(_, value)| value),
+        let value = match top {
+            Some(top) => self.pop_heap_top(top, free),
+            None => self.lane_pop(),
         };
         Some((next, value.expect("the earliest entry is pending")))
     }
