@@ -71,7 +71,7 @@
 //!
 //! `cargo bench --bench model_check` prints everything.
 
-use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
+use criterion::{criterion_group, Criterion, SamplingMode};
 use std::time::Duration;
 
 /// Depth limits benchmarked (see the module docs for what each counts).
@@ -411,4 +411,16 @@ fn model_check_parallel(c: &mut Criterion) {
 }
 
 criterion_group!(benches, model_check, model_check_parallel);
-criterion_main!(benches);
+
+#[path = "common/count.rs"]
+mod count;
+
+fn main() {
+    if count::run(&[("model_check_depth_8", &|| {
+        ours::check(8);
+    })]) {
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

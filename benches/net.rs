@@ -13,7 +13,7 @@
 //! `cargo bench --bench net` prints both crates' figures in one group per
 //! workload; `Throughput::Elements` makes criterion show the per-item rate.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use std::{net::SocketAddr, path::PathBuf, rc::Rc, time::Duration};
 
 const STREAM: u64 = 100_000;
@@ -258,4 +258,17 @@ fn mesh(c: &mut Criterion) {
 }
 
 criterion_group!(benches, udp_stream, udp_pingpong, mesh);
-criterion_main!(benches);
+
+#[path = "common/count.rs"]
+mod count;
+
+fn main() {
+    if count::run(&[
+        ("udp_stream", &|| stream_ours(None, false)),
+        ("mesh_10", &|| mesh_ours(10)),
+    ]) {
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

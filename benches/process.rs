@@ -18,7 +18,7 @@
 //!
 //! `cargo bench --bench process` prints everything.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use std::{
     alloc::{GlobalAlloc, Layout, System},
     sync::atomic::{AtomicBool, AtomicU64, Ordering},
@@ -309,4 +309,17 @@ fn pingpong(c: &mut Criterion) {
 }
 
 criterion_group!(benches, pingpong);
-criterion_main!(benches);
+
+#[path = "common/count.rs"]
+mod count;
+
+fn main() {
+    if count::run(&[("process_pingpong", &|| {
+        let mut sim = ours::setup(ROUND_TRIPS);
+        ours::run(&mut sim, ROUND_TRIPS);
+    })]) {
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

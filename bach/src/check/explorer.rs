@@ -7,7 +7,8 @@ use super::{
     token::{Entry, Recording, Replay},
 };
 use crate::{
-    executor::cell::panic_message, rand::ChoiceSource, runtime::PathEnd, task::TaskId, Simulation,
+    executor::join::panic_message, executor::TaskId, rand::source::ChoiceSource, runtime::PathEnd,
+    Simulation,
 };
 use rand::{Rng as _, SeedableRng as _};
 use rand_xoshiro::Xoshiro256PlusPlus;

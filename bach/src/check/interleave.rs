@@ -35,10 +35,11 @@
 //! wrong one.
 //!
 //! [`WaitQueue`]: crate::sync::wait
-//! [`ChoiceSource::schedule`]: crate::rand::ChoiceSource::schedule
+//! [`ChoiceSource::schedule`]: crate::rand::source::ChoiceSource::schedule
 
 use crate::{
-    executor::waker, runtime::context, runtime::Inner, sync::wait::ResourceId, trace::RawKind,
+    executor::waker, runtime::context, runtime::Inner, sync::wait::ResourceId,
+    trace::recorder::RawKind,
 };
 use std::{
     cell::{Cell, RefCell},
@@ -175,7 +176,7 @@ struct Tables {
     touching: Footprint,
     /// Scratch for group computation.
     group: Vec<usize>,
-    group_ids: Vec<crate::task::TaskId>,
+    group_ids: Vec<crate::executor::TaskId>,
 }
 
 /// Every task's footprints, saved by [`Interleave::save`].

@@ -3,7 +3,7 @@
 //!
 //! One seeded run shows the bugs of one schedule. Every nondeterministic
 //! decision in a simulation flows through its one choice source
-//! ([`rand::ChoiceSource`](crate::rand::ChoiceSource)), so a search only
+//! ([`rand::source::ChoiceSource`](crate::rand::source::ChoiceSource)), so a search only
 //! has to drive that source:
 //!
 //! * **Seed sweeps** ([`sweep`], [`Sweep`]) run a body for many seeds on all

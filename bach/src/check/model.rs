@@ -38,6 +38,7 @@
 //! [`Explorer::max_drops`]: super::Explorer::max_drops
 
 use super::fingerprint::FingerprintHasher;
+use crate::net::choices::Budgets;
 use crate::{
     runtime::{context, Inner},
     time::timers::Key,
@@ -67,43 +68,6 @@ pub enum Visited {
     Fingerprints,
     /// Every path runs to its end (or the depth limit).
     Off,
-}
-
-/// Fault budgets of one model-checking execution.
-#[derive(Debug, Default)]
-pub(crate) struct Budgets {
-    pub(crate) drops: Cell<u32>,
-    pub(crate) duplicates: Cell<u32>,
-    pub(crate) corruptions: Cell<u32>,
-}
-
-impl Budgets {
-    /// The budgets left (model-checking checkpoints).
-    pub(crate) fn save(&self) -> [u32; 3] {
-        [
-            self.drops.get(),
-            self.duplicates.get(),
-            self.corruptions.get(),
-        ]
-    }
-
-    /// Sets the budgets left to what [`Budgets::save`] returned.
-    pub(crate) fn restore(&self, saved: [u32; 3]) {
-        self.drops.set(saved[0]);
-        self.duplicates.set(saved[1]);
-        self.corruptions.set(saved[2]);
-    }
-
-    /// Spends one unit of `budget` if there is one.
-    pub(crate) fn spend(budget: &Cell<u32>) -> bool {
-        match budget.get() {
-            0 => false,
-            left => {
-                budget.set(left - 1);
-                true
-            }
-        }
-    }
 }
 
 type Predicate = Rc<dyn Fn() -> bool>;

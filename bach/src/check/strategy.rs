@@ -1,7 +1,7 @@
 //! Exploration strategies: the [`Scheduler`] trait and its engines — random
 //! walk, PCT and depth-first enumeration.
 
-use crate::task::TaskId;
+use crate::executor::TaskId;
 use rand::{Rng as _, RngExt as _, SeedableRng as _};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::fmt;

@@ -12,7 +12,7 @@
 //! raw word. It names no addresses, pointers or symbols, so it survives a
 //! recompile of unchanged code; choices among one option are not recorded.
 
-use crate::rand::ChoiceSource;
+use crate::rand::source::ChoiceSource;
 use rand::{Rng as _, SeedableRng as _};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::{fmt, io};

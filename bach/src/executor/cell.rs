@@ -6,9 +6,8 @@
 //! or is cancelled, so its destructors run inside the simulation.
 
 use super::join::JoinError;
-use crate::task::root::Root;
+use super::root::Root;
 use std::{
-    any::Any,
     cell::Cell,
     future::Future,
     pin::Pin,
@@ -37,7 +36,7 @@ pub(crate) enum Stage<F: Future> {
 pub(crate) struct TaskCell<F: Future> {
     stage: Stage<F>,
     /// Whether the future was polled before: only the first poll publishes
-    /// the root (wrappers adopt the task then, see `task::root`).
+    /// the root (wrappers adopt the task then, see `executor::root`).
     started: bool,
 }
 
@@ -106,16 +105,5 @@ impl<F: Future> ErasedTask for TaskCell<F> {
                 unsafe { *dst = Some(output) };
             }
         }
-    }
-}
-
-/// Turns a panic payload into a readable message.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "Box<dyn Any> (a panic with a non-string payload)".to_string()
     }
 }

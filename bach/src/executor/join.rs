@@ -1,7 +1,6 @@
 //! Join handles and join errors.
 
-use super::cell::panic_message;
-use crate::{runtime::Inner, task::TaskId};
+use crate::{executor::TaskId, runtime::Inner};
 use std::{
     any::Any,
     fmt,
@@ -188,3 +187,14 @@ impl fmt::Debug for JoinError {
 }
 
 impl std::error::Error for JoinError {}
+
+/// Turns a panic payload into a readable message.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any> (a panic with a non-string payload)".to_string()
+    }
+}

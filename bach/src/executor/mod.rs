@@ -12,17 +12,36 @@
 
 pub(crate) mod cell;
 pub(crate) mod join;
+pub(crate) mod root;
 pub(crate) mod waker;
 
-use crate::{group::GroupId, task::TaskId};
+use crate::group::table::GroupId;
 use cell::ErasedTask;
 use std::{
     cell::{Cell, RefCell},
     collections::VecDeque,
+    fmt,
     pin::Pin,
     rc::Rc,
     task::{Context, Waker},
 };
+
+/// Unique id of a task within its simulation, in spawn order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId(pub(crate) u64);
+
+impl TaskId {
+    /// The id as a number.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
 
 pub(crate) type BoxedTask = Pin<Box<dyn ErasedTask>>;
 

@@ -6,77 +6,20 @@
 //! address, so a group's name resolves like a host name from the moment the
 //! group exists. Code outside any group runs on the node `main`.
 
+pub(crate) mod table;
+
+pub use table::Group;
+pub(crate) use table::GroupId;
+
 use crate::runtime::{context, Inner};
 use pin_project_lite::pin_project;
 use std::{
-    collections::HashMap,
     fmt,
     future::Future,
     pin::Pin,
     rc::Rc,
     task::{Context, Poll},
 };
-
-/// Dense id of a group inside one simulation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct GroupId(pub(crate) u32);
-
-impl GroupId {
-    /// The node of code that is not inside any group.
-    pub(crate) const MAIN: GroupId = GroupId(0);
-}
-
-/// The interned names of one simulation's groups, in creation order.
-pub(crate) struct GroupTable {
-    names: Vec<Rc<str>>,
-    // Only looked up, never iterated, so its order cannot affect behaviour.
-    ids: HashMap<Rc<str>, GroupId>,
-}
-
-impl Default for GroupTable {
-    fn default() -> Self {
-        let mut table = Self {
-            names: Vec::new(),
-            ids: HashMap::new(),
-        };
-        table.intern(MAIN_NAME);
-        table
-    }
-}
-
-const MAIN_NAME: &str = "main";
-
-impl GroupTable {
-    pub(crate) fn intern(&mut self, name: &str) -> GroupId {
-        if let Some(id) = self.ids.get(name) {
-            return *id;
-        }
-        let id = GroupId(u32::try_from(self.names.len()).expect("fewer than 2^32 groups"));
-        let name: Rc<str> = Rc::from(name);
-        self.names.push(name.clone());
-        self.ids.insert(name, id);
-        id
-    }
-
-    pub(crate) fn lookup(&self, name: &str) -> Option<GroupId> {
-        self.ids.get(name).copied()
-    }
-
-    pub(crate) fn name(&self, id: GroupId) -> Rc<str> {
-        self.names[id.0 as usize].clone()
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.names.len()
-    }
-}
-
-/// A node of the simulation.
-#[derive(Clone)]
-pub struct Group {
-    id: GroupId,
-    name: Rc<str>,
-}
 
 impl Group {
     /// The group called `name`, created if it does not exist yet.
@@ -85,7 +28,7 @@ impl Group {
     pub fn new(name: &str) -> Group {
         context::with("bach::group::Group::new", |inner| {
             let id = inner.groups.borrow_mut().intern(name);
-            Group::from_id(inner, id)
+            inner.groups.borrow().group(id)
         })
     }
 
@@ -94,50 +37,8 @@ impl Group {
     pub fn lookup(name: &str) -> Option<Group> {
         context::with("bach::group::Group::lookup", |inner| {
             let id = inner.groups.borrow().lookup(name)?;
-            Some(Group::from_id(inner, id))
+            Some(inner.groups.borrow().group(id))
         })
-    }
-
-    pub(crate) fn from_id(inner: &Inner, id: GroupId) -> Group {
-        Group {
-            id,
-            name: inner.groups.borrow().name(id),
-        }
-    }
-
-    /// The group's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Dense index of the group within its simulation (`main` is 0), in
-    /// creation order.
-    pub fn index(&self) -> u32 {
-        self.id.0
-    }
-
-    pub(crate) fn id(&self) -> GroupId {
-        self.id
-    }
-}
-
-impl PartialEq for Group {
-    fn eq(&self, other: &Self) -> bool {
-        self.id == other.id
-    }
-}
-
-impl Eq for Group {}
-
-impl fmt::Debug for Group {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Group").field(&&*self.name).finish()
-    }
-}
-
-impl fmt::Display for Group {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.name)
     }
 }
 
@@ -145,7 +46,7 @@ impl fmt::Display for Group {
 #[track_caller]
 pub fn current() -> Group {
     context::with("bach::group::current", |inner| {
-        Group::from_id(inner, inner.current_group.get())
+        inner.groups.borrow().group(inner.current_group.get())
     })
 }
 
@@ -153,9 +54,9 @@ pub fn current() -> Group {
 #[track_caller]
 pub fn list() -> Vec<Group> {
     context::with("bach::group::list", |inner| {
-        let count = inner.groups.borrow().len();
-        (0..count)
-            .map(|i| Group::from_id(inner, GroupId(i as u32)))
+        let groups = inner.groups.borrow();
+        (0..groups.len())
+            .map(|i| groups.group(GroupId(i as u32)))
             .collect()
     })
 }
@@ -272,8 +173,8 @@ impl<F: Future> Future for Grouped<F> {
         let group = *this.group;
         let inner_addr = &*this.inner as *const F as *const ();
         context::with("Grouped::poll", |rt| {
-            if crate::task::root::take::<Self>(
-                rt,
+            if crate::executor::root::take::<Self>(
+                &rt.root,
                 this_addr,
                 inner_addr,
                 std::any::type_name::<F>(),

@@ -16,16 +16,16 @@
 //!
 //! The source is borrowed per draw, never across a call into user code.
 
-use crate::rand::ChoiceSource;
+use crate::rand::source::ChoiceSource;
 use bach_net::{Decisions, Fault};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 /// [`Decisions`] over the simulation's choice source. In model-checking
 /// mode (`budgets` set) each fault with a probability strictly between 0
 /// and 1 is a two-way choice while its budget lasts, instead of a draw.
 pub(crate) struct Choices<'a>(
     pub(crate) &'a RefCell<Box<dyn ChoiceSource>>,
-    pub(crate) Option<&'a crate::check::model::Budgets>,
+    pub(crate) Option<&'a Budgets>,
 );
 
 impl<'a> Choices<'a> {
@@ -41,7 +41,7 @@ impl<'a> Choices<'a> {
     }
 
     #[cold]
-    fn branch(&mut self, budgets: &crate::check::model::Budgets, fault: Fault) -> bool {
+    fn branch(&mut self, budgets: &Budgets, fault: Fault) -> bool {
         let budget = match fault {
             Fault::Loss => &budgets.drops,
             Fault::Duplicate => &budgets.duplicates,
@@ -52,9 +52,47 @@ impl<'a> Choices<'a> {
         }
         let happens = self.0.borrow_mut().choose(2) == 1;
         if happens {
-            crate::check::model::Budgets::spend(budget);
+            Budgets::spend(budget);
         }
         happens
+    }
+}
+
+/// Fault budgets of one model-checking execution: how many more drops,
+/// duplicates and corruptions the search may choose on this path.
+#[derive(Debug, Default)]
+pub(crate) struct Budgets {
+    pub(crate) drops: Cell<u32>,
+    pub(crate) duplicates: Cell<u32>,
+    pub(crate) corruptions: Cell<u32>,
+}
+
+impl Budgets {
+    /// The budgets left (model-checking checkpoints).
+    pub(crate) fn save(&self) -> [u32; 3] {
+        [
+            self.drops.get(),
+            self.duplicates.get(),
+            self.corruptions.get(),
+        ]
+    }
+
+    /// Sets the budgets left to what [`Budgets::save`] returned.
+    pub(crate) fn restore(&self, saved: [u32; 3]) {
+        self.drops.set(saved[0]);
+        self.duplicates.set(saved[1]);
+        self.corruptions.set(saved[2]);
+    }
+
+    /// Spends one unit of `budget` if there is one.
+    pub(crate) fn spend(budget: &Cell<u32>) -> bool {
+        match budget.get() {
+            0 => false,
+            left => {
+                budget.set(left - 1);
+                true
+            }
+        }
     }
 }
 
@@ -104,7 +142,7 @@ impl Decisions for Choices<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rand::Seeded;
+    use crate::rand::source::Seeded;
 
     fn source(seed: u64) -> RefCell<Box<dyn ChoiceSource>> {
         RefCell::new(Box::new(Seeded::new(seed)))

@@ -10,12 +10,12 @@
 //!
 //! [`Simulation::record_packets`]: crate::Simulation::record_packets
 
-use super::DropReason;
 use crate::{
-    group::{Group, GroupId},
+    group::table::{Group, GroupId},
     runtime::Inner,
-    time::Instant,
+    time::instant::Instant,
 };
+use bach_net::DropReason;
 use std::net::SocketAddr;
 
 /// What happened to a packet (or one copy of it).
@@ -80,8 +80,8 @@ impl RawEvent {
         PacketEvent {
             time: Instant::from_nanos(self.time),
             id: self.id,
-            from: Group::from_id(inner, group_of(self.from)),
-            to: Group::from_id(inner, group_of(self.to)),
+            from: inner.groups.borrow().group(group_of(self.from)),
+            to: inner.groups.borrow().group(group_of(self.to)),
             src: SocketAddr::new(addr_of(self.from), self.src_port),
             dst: SocketAddr::new(addr_of(self.to), self.dst_port),
             len: self.len as usize,

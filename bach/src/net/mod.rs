@@ -92,11 +92,12 @@
 
 mod addr;
 mod capture;
-mod choices;
+pub(crate) mod choices;
 mod control;
 pub(crate) mod log;
 pub mod monitor;
-mod payload;
+mod observer;
+pub(crate) mod payload;
 mod simulation;
 pub(crate) mod socket;
 pub(crate) mod state;
@@ -111,7 +112,6 @@ pub use control::{
 };
 pub(crate) use log::RawEvent as RawPacketEvent;
 pub use log::{PacketEvent, PacketFate};
-pub(crate) use payload::Payload;
 pub use socket::UdpSocket;
 pub use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
@@ -144,16 +144,16 @@ pub fn try_lookup<T: ToSocketAddrs>(host: T) -> io::Result<SocketAddr> {
 
 /// A node crashed: packets to it are dropped on arrival, packets it had not
 /// yet put on the wire are discarded, and binding on it fails.
-pub(crate) fn node_crashed(inner: &crate::runtime::Inner, group: crate::group::GroupId) {
+pub(crate) fn node_crashed(inner: &crate::runtime::Inner, group: crate::group::table::GroupId) {
     set_node_down(inner, group, true);
 }
 
 /// A node booted again after a crash.
-pub(crate) fn node_restarted(inner: &crate::runtime::Inner, group: crate::group::GroupId) {
+pub(crate) fn node_restarted(inner: &crate::runtime::Inner, group: crate::group::table::GroupId) {
     set_node_down(inner, group, false);
 }
 
-fn set_node_down(inner: &crate::runtime::Inner, group: crate::group::GroupId, down: bool) {
+fn set_node_down(inner: &crate::runtime::Inner, group: crate::group::table::GroupId, down: bool) {
     let now = inner.now();
     let mut st = state::borrow(inner);
     st.sync(&inner.groups.borrow());

@@ -10,7 +10,7 @@
 //! itself (an [`Envelope`]) and becomes bytes only if something reads them.
 //! This module knows nothing about addresses or time.
 
-use crate::process::Envelope;
+use crate::process::message::Envelope;
 
 /// Payloads up to this many bytes are stored inline.
 pub(crate) const INLINE: usize = 15;

@@ -8,7 +8,7 @@
 use super::{
     control,
     log::PacketEvent,
-    monitor::Monitor,
+    observer::Monitor,
     state::{self},
     Link,
 };

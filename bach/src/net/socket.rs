@@ -86,9 +86,9 @@ impl ProcessPort {
     pub(crate) fn send_envelope(
         self,
         inner: &Inner,
-        envelope: Box<crate::process::Envelope>,
+        envelope: Box<crate::process::message::Envelope>,
         (node, port): (bach_net::NodeId, u16),
-    ) -> Result<usize, (io::Error, Box<crate::process::Envelope>)> {
+    ) -> Result<usize, (io::Error, Box<crate::process::message::Envelope>)> {
         if inner.interleave.enabled() {
             let st = state::borrow(inner);
             // A closed socket touches nothing: the send fails below.

@@ -54,14 +54,14 @@ use super::{
     capture::{Capture, Note, Record},
     choices::Choices,
     log::{PacketFate, RawEvent},
-    monitor::{self, Combined, Monitor, PacketView},
+    observer::{self, Combined, Monitor, PacketView},
     payload::{Payload, Pool},
 };
-use crate::process::Envelope;
+use crate::process::message::Envelope;
 use crate::{
-    group::{GroupId, GroupTable},
+    group::table::{GroupId, GroupTable},
     runtime::{Inner, TimerEvent},
-    time::Instant,
+    time::instant::Instant,
 };
 use bach_net::{Direction, DropReason, Network, NodeId, SendOutcome};
 use std::rc::Rc;
@@ -122,7 +122,7 @@ pub(crate) struct State {
     /// Whether each node is down (crashed), by node index.
     down: Vec<bool>,
     /// The simulation's trace; packet fates are recorded as they happen.
-    pub(crate) trace: Rc<crate::trace::Recorder>,
+    pub(crate) trace: Rc<crate::trace::recorder::Recorder>,
     next_packet_id: u64,
     /// The host name resolved last: a loop sending to `"server:1337"`
     /// compares one string instead of searching the node table. Nodes are
@@ -639,7 +639,7 @@ fn reentrant() -> ! {
 }
 
 impl State {
-    pub(crate) fn new(seed: u64, trace: Rc<crate::trace::Recorder>) -> Self {
+    pub(crate) fn new(seed: u64, trace: Rc<crate::trace::recorder::Recorder>) -> Self {
         Self {
             exploring: false,
             unbatched: false,
@@ -1045,7 +1045,7 @@ impl State {
     }
 
     /// Expands one compact packet record.
-    pub(crate) fn expand(&self, inner: &Inner, event: &RawEvent) -> super::PacketEvent {
+    pub(crate) fn expand(&self, inner: &Inner, event: &RawEvent) -> super::log::PacketEvent {
         let nodes = self.network.nodes();
         event.expand(
             inner,
@@ -1055,7 +1055,7 @@ impl State {
     }
 
     /// The packet log recorded so far.
-    pub(crate) fn packet_log(&self, inner: &Inner) -> Vec<super::PacketEvent> {
+    pub(crate) fn packet_log(&self, inner: &Inner) -> Vec<super::log::PacketEvent> {
         let Some(log) = &self.log else {
             return Vec::new();
         };
@@ -1518,7 +1518,7 @@ fn consult_on_send(st: &mut State, head: &Head, payload: &[u8]) -> Combined {
     };
     // Restore the monitors even if one panics (the panic fails the task).
     let verdict = catch_unwind(AssertUnwindSafe(|| {
-        monitor::consult(&mut monitors, &view, false)
+        observer::consult(&mut monitors, &view, false)
     }));
     st.monitors = monitors;
     match verdict {
@@ -1751,8 +1751,16 @@ pub(crate) fn fingerprint(
     st.down.hash(hasher);
 }
 
+/// Where a packet that arrived at a process's port goes (see [`deliver`]).
+pub(crate) trait HandOver: Fn(&Inner, usize, Payload) + Copy {}
+impl<F: Fn(&Inner, usize, Payload) + Copy> HandOver for F {}
+
 /// An arrival batch is due (called by the run loop with its first key).
-pub(crate) fn deliver(inner: &Inner, head: u32) {
+/// A packet that arrives at a process's port is given to `hand` with the
+/// process's registry slot and the payload, with the network state
+/// released: the run loop passes the process engine's `receive`, so the
+/// network never calls up into the process engine.
+pub(crate) fn deliver(inner: &Inner, head: u32, hand: impl HandOver) {
     let now = inner.now();
     let mut state = borrow_existing(inner);
     let st = &mut *state;
@@ -1770,10 +1778,10 @@ pub(crate) fn deliver(inner: &Inner, head: u32) {
         match delivered {
             Ok(None) => {}
             // The usual case for a process: one message, handed over.
-            Ok(Some(host)) if st.handovers.is_empty() => hand_one(inner, state, (host, head)),
+            Ok(Some(host)) if st.handovers.is_empty() => hand_one(inner, state, (host, head), hand),
             Ok(Some(host)) => {
                 st.handovers.push((host, head));
-                drop(hand_over(inner, state));
+                drop(hand_over(inner, state, hand));
             }
             Err(message) => {
                 drop(state);
@@ -1782,7 +1790,7 @@ pub(crate) fn deliver(inner: &Inner, head: u32) {
         }
         return;
     }
-    deliver_batch(inner, state, now, list);
+    deliver_batch(inner, state, now, list, hand);
 }
 
 /// [`deliver_one`] for a single packet, out of line: the unwatched path
@@ -1800,7 +1808,13 @@ fn deliver_watched(
 /// Delivers the packets of the arrival batch with key list `list`, in
 /// order.
 #[inline(never)]
-fn deliver_batch<'a>(inner: &'a Inner, mut state: RefMut<'a, State>, now: u64, list: u32) {
+fn deliver_batch<'a>(
+    inner: &'a Inner,
+    mut state: RefMut<'a, State>,
+    now: u64,
+    list: u32,
+    hand: impl HandOver,
+) {
     let mut keys = state.batch_lists.remove(list as usize);
     for (index, &key) in keys.iter().enumerate() {
         let st = &mut *state;
@@ -1812,7 +1826,7 @@ fn deliver_batch<'a>(inner: &'a Inner, mut state: RefMut<'a, State>, now: u64, l
             Ok(None) if st.handovers.is_empty() => {}
             Ok(handover) => {
                 st.handovers.extend(handover.map(|host| (host, key)));
-                state = hand_over(inner, state);
+                state = hand_over(inner, state, hand);
             }
             Err(message) => {
                 drop(state);
@@ -1829,19 +1843,28 @@ fn deliver_batch<'a>(inner: &'a Inner, mut state: RefMut<'a, State>, now: u64, l
 /// slot), to the process, releasing the state while its handler runs (it
 /// may send).
 #[inline(always)]
-fn hand_one(inner: &Inner, mut state: RefMut<'_, State>, (host, key): (u32, u32)) {
+fn hand_one(
+    inner: &Inner,
+    mut state: RefMut<'_, State>,
+    (host, key): (u32, u32),
+    hand: impl HandOver,
+) {
     let payload = state.packets.take_payload(key);
     drop(state);
-    crate::process::receive(inner, host as usize, payload);
+    hand(inner, host as usize, payload);
 }
 
 /// Hands the packets listed in [`State::handovers`] (arrival order) to
 /// their processes, as [`hand_one`] does.
-fn hand_over<'a>(inner: &'a Inner, mut state: RefMut<'a, State>) -> RefMut<'a, State> {
+fn hand_over<'a>(
+    inner: &'a Inner,
+    mut state: RefMut<'a, State>,
+    hand: impl HandOver,
+) -> RefMut<'a, State> {
     let mut next = 0;
     while let Some(&handover) = state.handovers.get(next) {
         next += 1;
-        hand_one(inner, state, handover);
+        hand_one(inner, state, handover, hand);
         state = borrow_existing(inner);
     }
     state.handovers.clear();
@@ -1883,7 +1906,7 @@ fn deliver_one(inner: &Inner, st: &mut State, now: u64, key: u32) -> Result<Opti
         let verdict = {
             let view = st.view(now, st.packets.get(key));
             catch_unwind(AssertUnwindSafe(|| {
-                monitor::consult(&mut monitors, &view, true)
+                observer::consult(&mut monitors, &view, true)
             }))
         };
         st.monitors = monitors;
@@ -1892,7 +1915,7 @@ fn deliver_one(inner: &Inner, st: &mut State, now: u64, key: u32) -> Result<Opti
                 "a network monitor panicked on receiving a packet at {} ({}): {}",
                 Instant::from_nanos(now),
                 inner.reproduce(),
-                crate::executor::cell::panic_message(payload.as_ref())
+                crate::executor::join::panic_message(payload.as_ref())
             )
         })?;
         if verdict.drop {

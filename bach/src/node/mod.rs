@@ -28,7 +28,7 @@ pub(crate) use clock::Clock;
 pub use clock::ClockOffset;
 
 use crate::{
-    group::GroupId,
+    group::table::GroupId,
     runtime::{context, Inner},
     trace::RawKind,
 };
@@ -145,7 +145,7 @@ pub(crate) fn crash_in(inner: &Inner, group: GroupId) {
     inner.trace_node_event(group, RawKind::NodeCrash);
     // Destructors of the node's tasks run as those tasks, on that node.
     let outer = (inner.trace.current(), inner.current_group.get());
-    let around = |victim: Option<crate::task::TaskId>| match victim {
+    let around = |victim: Option<crate::executor::TaskId>| match victim {
         Some(id) => {
             inner.trace_task_event(group, id, RawKind::Cancel);
             inner.trace.set_current(Some(id));

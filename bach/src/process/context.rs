@@ -3,7 +3,7 @@
 //! changes), which the host applies, in order, once the handler returns.
 
 use super::Message;
-use crate::group::GroupId;
+use crate::group::table::GroupId;
 use std::{cell::Cell, rc::Rc, time::Duration};
 
 /// One action requested by a handler.

@@ -21,13 +21,13 @@ use super::{
     Context, Process, ProcessEvent, ProcessEventKind,
 };
 use crate::{
-    group::GroupId,
-    net::Payload,
+    executor::TaskId,
+    group::table::GroupId,
+    net::payload::Payload,
     net::{socket::ProcessPort, state::Received, UdpSocket},
     runtime::{context, Inner, TimerEvent},
-    task::TaskId,
     time::timers::Key,
-    trace::RawKind,
+    trace::recorder::RawKind,
 };
 use std::{
     any::Any,
@@ -405,7 +405,7 @@ pub(crate) fn handle(
     inner.current_group.set(previous);
     if let Err(payload) = result {
         registry(inner).slots[id].process = Some(process);
-        let message = crate::executor::cell::panic_message(payload.as_ref());
+        let message = crate::executor::join::panic_message(payload.as_ref());
         resume_unwind(Box::new(format!(
             "process `{}` panicked while handling {}: {message}",
             ctx.name,
@@ -531,7 +531,9 @@ fn set_timer(inner: &Inner, id: usize, name: String, delay: Duration, once: bool
     if once && slot.timers.contains_key(&name) {
         return false;
     }
-    let deadline = inner.now().saturating_add(crate::time::ticks(delay));
+    let deadline = inner
+        .now()
+        .saturating_add(crate::time::instant::ticks(delay));
     slot.timer_seq += 1;
     let seq = slot.timer_seq;
     if record {

@@ -64,16 +64,15 @@
 //! process systems (model checking) lives in `check`, not here.
 
 mod context;
-mod host;
-mod message;
+pub(crate) mod host;
+pub(crate) mod message;
 mod simulation;
 
 pub use context::Context;
 pub use message::{Message, Tip};
 pub use simulation::{local_outbox, send_local, state_of, StepError};
 
-pub(crate) use host::{fingerprint, receive, Registry, Saved};
-pub(crate) use message::Envelope;
+pub(crate) use host::fingerprint;
 
 use std::time::Duration;
 

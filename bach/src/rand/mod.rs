@@ -14,87 +14,16 @@
 //!
 //! [`Simulation::choice_source`]: crate::Simulation::choice_source
 
+pub(crate) mod source;
+
+pub use source::{ChoiceSource, Seeded};
+
 use crate::runtime::context;
 use rand::{
     distr::{uniform::SampleRange, uniform::SampleUniform, Distribution, StandardUniform},
-    Rng as _, RngExt as _, SeedableRng as _,
+    RngExt as _,
 };
-use rand_xoshiro::Xoshiro256PlusPlus;
 use std::convert::Infallible;
-
-/// Where a simulation's choices come from.
-pub trait ChoiceSource {
-    /// Picks one of `options` alternatives, returning an index in
-    /// `0..options`. `options` is at least 1; with exactly 1 an
-    /// implementation should return 0 without consuming anything.
-    fn choose(&mut self, options: usize) -> usize;
-
-    /// A uniformly distributed 64-bit word.
-    fn next_u64(&mut self) -> u64;
-
-    /// Picks which of the ready tasks `tasks` runs next (an index into
-    /// `tasks`), when the simulation explores interleavings
-    /// ([`Simulation::interleavings`]). `tasks` holds at least two tasks,
-    /// oldest first, that contend for shared resources. The default is
-    /// `choose(tasks.len())`; strategies that track tasks (PCT's
-    /// priorities) override it.
-    ///
-    /// [`Simulation::interleavings`]: crate::Simulation::interleavings
-    fn schedule(&mut self, tasks: &[crate::task::TaskId]) -> usize {
-        self.choose(tasks.len())
-    }
-
-    /// How to reproduce this run, for failure messages
-    /// (e.g. `"seed 7; rerun with BACH_SEED=7"`).
-    fn reproduce(&self) -> String {
-        "a custom choice source".to_string()
-    }
-}
-
-/// The default choice source: a seeded `Xoshiro256PlusPlus`.
-#[derive(Clone, Debug)]
-pub struct Seeded {
-    rng: Xoshiro256PlusPlus,
-    seed: u64,
-}
-
-impl Seeded {
-    /// A source seeded with `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self {
-            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
-            seed,
-        }
-    }
-
-    /// The seed this source started from.
-    pub fn seed(&self) -> u64 {
-        self.seed
-    }
-}
-
-impl ChoiceSource for Seeded {
-    #[inline]
-    fn choose(&mut self, options: usize) -> usize {
-        assert!(
-            options > 0,
-            "ChoiceSource::choose needs at least one option"
-        );
-        if options == 1 {
-            return 0;
-        }
-        self.rng.random_range(0..options)
-    }
-
-    #[inline]
-    fn next_u64(&mut self) -> u64 {
-        self.rng.next_u64()
-    }
-
-    fn reproduce(&self) -> String {
-        format!("seed {0}; rerun with BACH_SEED={0}", self.seed)
-    }
-}
 
 /// A `rand` generator that draws from the current simulation's choice
 /// source, for any `rand` API: `bach::rand::rng().random_range(..)`.

@@ -21,16 +21,15 @@
 pub(crate) mod context;
 
 use crate::{
-    executor::{cell::panic_message, join::JoinError, waker, Executor, Polling, TaskLabel},
-    group::{GroupId, GroupTable},
-    rand::{ChoiceSource, Seeded},
-    task::root::Root,
+    executor::root::Root,
+    executor::{join::panic_message, join::JoinError, waker, Executor, Polling, TaskLabel},
+    group::table::{GroupId, GroupTable},
+    rand::source::{ChoiceSource, Seeded},
     time::{
-        ticks,
+        instant::{ticks, Instant},
         timers::{Key, TimerQueue},
-        Duration, Instant,
     },
-    trace::{RawEvent, RawKind},
+    trace::recorder::{RawEvent, RawKind},
 };
 use std::{
     cell::{Cell, RefCell},
@@ -38,6 +37,7 @@ use std::{
     panic::{catch_unwind, AssertUnwindSafe},
     rc::{Rc, Weak},
     task::{Context, Poll, Waker},
+    time::Duration,
 };
 
 /// What an entry of the timer queue does when it fires.
@@ -76,7 +76,7 @@ pub(crate) struct Checkpoint {
     nodes: crate::node::Nodes,
     timers: crate::time::timers::Saved<TimerEvent>,
     net: crate::net::state::Saved,
-    processes: crate::process::Saved,
+    processes: crate::process::host::Saved,
     interleave: crate::check::interleave::Saved,
     checks: crate::check::model::SavedProperties,
     budgets: Option<[u32; 3]>,
@@ -103,11 +103,11 @@ pub(crate) struct Inner {
     pub(crate) net: RefCell<crate::net::state::State>,
     // -----
     /// The event trace (shared with the network state).
-    pub(crate) trace: Rc<crate::trace::Recorder>,
+    pub(crate) trace: Rc<crate::trace::recorder::Recorder>,
     /// Node lifecycle and clocks, by group.
     pub(crate) nodes: RefCell<crate::node::Nodes>,
     /// Processes hosted on tasks (`bach::process`).
-    pub(crate) processes: RefCell<crate::process::Registry>,
+    pub(crate) processes: RefCell<crate::process::host::Registry>,
     /// Interleaving exploration (`check::interleave`), off by default.
     pub(crate) interleave: crate::check::interleave::Interleave,
     /// Model checking (`check::model`), off by default.
@@ -323,7 +323,12 @@ impl Inner {
 
     /// Records an event about a task given by id (it may have no slot any
     /// more, e.g. when cancelled by a crash).
-    pub(crate) fn trace_task_event(&self, group: GroupId, id: crate::task::TaskId, kind: RawKind) {
+    pub(crate) fn trace_task_event(
+        &self,
+        group: GroupId,
+        id: crate::executor::TaskId,
+        kind: RawKind,
+    ) {
         if self.trace.enabled() {
             self.trace.push(RawEvent {
                 time: self.now(),
@@ -420,7 +425,7 @@ impl Inner {
     #[cold]
     pub(crate) fn host_panicked(
         &self,
-        (index, id): (usize, crate::task::TaskId),
+        (index, id): (usize, crate::executor::TaskId),
         payload: Box<dyn std::any::Any + Send>,
     ) {
         if self.trace.enabled() {
@@ -549,7 +554,9 @@ impl Inner {
                 waker::wake_in(&self.executor, self.sim_id, waker)
             }
             // Its entry is freed already (see `pop_due`).
-            TimerEvent::Deliver(packet) => crate::net::state::deliver(self, packet),
+            TimerEvent::Deliver(packet) => {
+                crate::net::state::deliver(self, packet, crate::process::host::receive)
+            }
         }
         self.flush_trace_sink();
     }
@@ -858,7 +865,7 @@ impl Simulation {
     /// Panics if `BACH_SEED` is set but is not an unsigned integer.
     pub fn new() -> Self {
         let seed = seed_from_env();
-        let trace = Rc::new(crate::trace::Recorder::default());
+        let trace = Rc::new(crate::trace::recorder::Recorder::default());
         if let Err(error) = trace.configure_from_env() {
             panic!("{error}");
         }
@@ -877,7 +884,7 @@ impl Simulation {
                 net: RefCell::new(crate::net::state::State::new(seed, trace.clone())),
                 trace,
                 nodes: RefCell::new(crate::node::Nodes::default()),
-                processes: RefCell::new(crate::process::Registry::default()),
+                processes: RefCell::new(crate::process::host::Registry::default()),
                 interleave: Default::default(),
                 model: Default::default(),
                 checks: Default::default(),

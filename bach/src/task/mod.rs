@@ -6,12 +6,13 @@
 //! returns once every primary future has completed, and background tasks are
 //! then dropped.
 
-pub(crate) mod root;
-
-pub use crate::executor::join::{JoinError, JoinHandle};
+pub use crate::executor::{
+    join::{JoinError, JoinHandle},
+    TaskId,
+};
 use crate::{
     executor::cell::TaskCell,
-    group::Group,
+    group::table::Group,
     runtime::{context, Inner},
 };
 use pin_project_lite::pin_project;
@@ -22,23 +23,6 @@ use std::{
     rc::Rc,
     task::{Context, Poll},
 };
-
-/// Unique id of a task within its simulation, in spawn order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TaskId(pub(crate) u64);
-
-impl TaskId {
-    /// The id as a number.
-    pub fn as_u64(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for TaskId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}", self.0)
-    }
-}
 
 /// Spawns a task on the current node. Panics outside a simulation.
 #[track_caller]
@@ -84,7 +68,7 @@ where
 
 #[cold]
 #[track_caller]
-pub(crate) fn crashed_spawn(inner: &Inner, group: crate::group::GroupId) -> ! {
+pub(crate) fn crashed_spawn(inner: &Inner, group: crate::group::table::GroupId) -> ! {
     let name = inner.groups.borrow().name(group);
     panic!(
         "cannot spawn a task on node `{name}`: node `{name}` is crashed \
@@ -149,7 +133,7 @@ pub fn try_current() -> Option<TaskInfo> {
         Some(TaskInfo {
             id: label.id,
             name: label.name,
-            group: Group::from_id(inner, label.group),
+            group: inner.groups.borrow().group(label.group),
         })
     })
 }
@@ -223,7 +207,12 @@ impl<F: Future> Future for Primary<F> {
             // "being the whole task" through to the wrapped future.
             this.guard.marked = true;
             context::with("Primary::poll", |rt| {
-                root::take::<Self>(rt, this_addr, inner_addr, std::any::type_name::<F>());
+                crate::executor::root::take::<Self>(
+                    &rt.root,
+                    this_addr,
+                    inner_addr,
+                    std::any::type_name::<F>(),
+                );
                 if let Some(index) = rt.executor.current() {
                     rt.executor.mark_primary(index);
                 }

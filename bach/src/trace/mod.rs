@@ -22,15 +22,15 @@
 //! [`Simulation::record_trace`]: crate::Simulation::record_trace
 
 mod print;
-mod recorder;
+pub(crate) mod recorder;
 
 pub use print::{write_console, write_json};
-pub(crate) use recorder::{RawEvent, RawKind, Recorder};
+pub(crate) use recorder::{RawEvent, RawKind};
 
 use crate::{
+    executor::TaskId,
     net::{PacketEvent, PacketFate},
     runtime::Inner,
-    task::TaskId,
     time::Instant,
 };
 use std::fmt;

@@ -1,7 +1,7 @@
 //! Where trace events are kept: a bounded ring of compact records, plus an
 //! optional live sink (stderr or a JSON-lines file) chosen by `BACH_TRACE`.
 
-use crate::{group::GroupId, net::RawPacketEvent as RawPacket, task::TaskId};
+use crate::{executor::TaskId, group::table::GroupId, net::RawPacketEvent as RawPacket};
 use std::{
     cell::{Cell, RefCell},
     collections::VecDeque,

@@ -7,7 +7,7 @@
 //! (an address alone is ambiguous: a future's first field shares it) and
 //! hands the mark on to the future it wraps.
 
-use crate::runtime::Inner;
+use std::cell::Cell;
 
 /// Identity of the future at the root of the task being polled.
 #[derive(Clone, Copy)]
@@ -27,12 +27,12 @@ impl Root {
 /// mark to its inner future (`inner_addr`, `inner_type`) and returns `true`.
 #[inline]
 pub(crate) fn take<W>(
-    rt: &Inner,
+    root_cell: &Cell<Root>,
     this_addr: *const (),
     inner_addr: *const (),
     inner_type: &'static str,
 ) -> bool {
-    let root = rt.root.get();
+    let root = root_cell.get();
     if root.addr != this_addr {
         return false;
     }
@@ -42,7 +42,7 @@ pub(crate) fn take<W>(
     if !(std::ptr::eq(root.type_name, name) || root.type_name == name) {
         return false;
     }
-    rt.root.set(Root {
+    root_cell.set(Root {
         addr: inner_addr,
         type_name: inner_type,
     });

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Instructions per run of the workloads that guard the hot paths, counted by
+# callgrind (repeatable, unlike time on a shared machine): each workload is
+# counted once with one run and once with two, and the difference is one
+# run's cost without the process's start-up. Built with the bench profile
+# (fat LTO), as benches/table.sh measures.
+#
+#   benches/instructions.sh            # process_pingpong, udp_stream, mesh_10, model_check_depth_8
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v valgrind >/dev/null || { echo "instructions.sh: valgrind is not installed" >&2; exit 1; }
+cargo bench --no-run --bench process --bench net --bench model_check 2>/dev/null
+binary() { ls -t target/release/deps/"$1"-* | grep -v '\.d$' | head -n 1; }
+count() { # bench workload runs -> instructions
+    local out
+    out=$(mktemp)
+    BENCH_COUNT=$2 BENCH_COUNT_RUNS=$3 valgrind --tool=callgrind --callgrind-out-file="$out" \
+        "$(binary "$1")" --bench >/dev/null 2>&1
+    sed -n 's/^summary: //p' "$out"
+    rm -f "$out"
+}
+printf '%-22s %16s\n' workload "instructions/run"
+for pair in process:process_pingpong net:udp_stream net:mesh_10 model_check:model_check_depth_8; do
+    bench=${pair%%:*} workload=${pair#*:}
+    one=$(count "$bench" "$workload" 1)
+    two=$(count "$bench" "$workload" 2)
+    printf '%-22s %16s\n' "$workload" "$((two - one))"
+done
