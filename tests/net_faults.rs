@@ -567,6 +567,34 @@ fn stepping_processes_packet_arrivals_one_event_at_a_time() {
 }
 
 #[test]
+fn a_monitor_panicking_on_send_ends_the_run_as_on_receive() {
+    // The same report whichever direction the monitor was asked about: the
+    // run fails (even with `abort_on_panic(false)`, as on receive), naming
+    // the direction, the time, the seed and the monitor's message.
+    let run = |abort: bool| {
+        std::panic::catch_unwind(|| {
+            Simulation::new().abort_on_panic(abort).run(|| {
+                let _ = sink("b");
+                monitor::on_send(|_| panic!("monitor bug"));
+                source("a", "b", 1, 5.ms());
+            })
+        })
+    };
+    for abort in [true, false] {
+        let payload = run(abort).unwrap_err();
+        let message = payload.downcast_ref::<String>().unwrap();
+        assert!(
+            message.contains("a network monitor panicked on sending a packet at 0:00:00.000000000"),
+            "{message}"
+        );
+        assert!(
+            message.contains("BACH_SEED=0") && message.contains("monitor bug"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
 fn a_monitor_panicking_on_receive_ends_the_run_with_context() {
     let result = std::panic::catch_unwind(|| {
         bach::sim(|| {

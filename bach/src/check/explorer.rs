@@ -349,7 +349,7 @@ impl Explorer {
                 "breadth-first model checking".into(),
             );
             let sim = settings.simulation().choice_source(recorder);
-            sim.inner.net.borrow_mut().capture.set_dir(None);
+            sim.inner.net.borrow_mut().set_capture_dir(None);
             let log = RefCell::new(Vec::new());
             let run = PathRun {
                 mode: Mode {
@@ -874,7 +874,7 @@ impl Explorer {
             let sim = self.simulation_for().choice_source(recorder);
             if self.model.is_some() {
                 // Captures are written for the replay of a violation only.
-                sim.inner.net.borrow_mut().capture.set_dir(None);
+                sim.inner.net.borrow_mut().set_capture_dir(None);
             }
             let mut run = self.path_run(&*scheduler, visited);
             run.stimulus = stimulus;
@@ -1049,7 +1049,7 @@ impl Explorer {
                     *words_now.borrow_mut() = Some(words.clone());
                     let mut sim = self.simulation_for().choice_source(recorder);
                     // Captures are written for the replay of a violation only.
-                    sim.inner.net.borrow_mut().capture.set_dir(None);
+                    sim.inner.net.borrow_mut().set_capture_dir(None);
                     let result = catch_unwind(AssertUnwindSafe(|| {
                         body(&mut sim);
                         Some(sim.run_checked(|| {}, &run))

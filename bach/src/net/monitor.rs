@@ -60,7 +60,7 @@ use crate::runtime::context;
 #[track_caller]
 pub fn install(monitor: impl Monitor) {
     context::with("bach::net::monitor::install", |inner| {
-        super::state::borrow(inner).monitors.push(Box::new(monitor));
+        super::state::borrow(inner).add_monitor(Box::new(monitor));
     })
 }
 
@@ -80,7 +80,7 @@ pub fn on_receive(f: impl FnMut(&PacketView<'_>) -> Verdict + 'static) {
 #[track_caller]
 pub fn clear() {
     context::with("bach::net::monitor::clear", |inner| {
-        super::state::borrow(inner).monitors.clear();
+        super::state::borrow(inner).clear_monitors();
     })
 }
 

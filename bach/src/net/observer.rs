@@ -77,7 +77,7 @@ impl<'a> PacketView<'a> {
     }
 }
 
-/// A packet hook; see the [module docs](self). Both methods default to
+/// A packet hook; see the [module docs](crate::net::monitor). Both methods default to
 /// [`Verdict::Pass`], so implement only the ones you need.
 pub trait Monitor: 'static {
     /// Called as a packet leaves its socket, before the link decides its fate.

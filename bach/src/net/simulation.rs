@@ -24,17 +24,14 @@ impl Simulation {
     /// (created if needed), overriding `BACH_PCAP_DIR`; see
     /// [`net`](crate::net#capture) for the file's name and contents.
     pub fn pcap_dir(self, dir: impl AsRef<Path>) -> Self {
-        self.inner
-            .net
-            .borrow_mut()
-            .capture
-            .set_dir(Some(dir.as_ref().to_path_buf()));
+        let dir = dir.as_ref().to_path_buf();
+        self.inner.net.borrow_mut().set_capture_dir(Some(dir));
         self
     }
 
     /// Turns capture off for this simulation, even with `BACH_PCAP_DIR` set.
     pub fn no_pcap(self) -> Self {
-        self.inner.net.borrow_mut().capture.set_dir(None);
+        self.inner.net.borrow_mut().set_capture_dir(None);
         self
     }
 
@@ -90,7 +87,7 @@ impl Simulation {
 
     /// Installs a network [`Monitor`], after those already installed.
     pub fn monitor(&self, monitor: impl Monitor) {
-        state::borrow(&self.inner).monitors.push(Box::new(monitor));
+        state::borrow(&self.inner).add_monitor(Box::new(monitor));
     }
 
     /// Cuts both directions between the nodes of `side_a` and `side_b`.

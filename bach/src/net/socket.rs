@@ -18,7 +18,7 @@
 
 use super::{
     addr::{Target, ToSocketAddrs},
-    state::{self, Handle, Take},
+    state::{self, Destination, Handle, Source, Take},
 };
 use crate::{
     check::interleave::{self, Key},
@@ -81,7 +81,7 @@ pub(crate) struct ProcessPort {
 
 impl ProcessPort {
     /// Sends a process message to `port` on `node` like `try_send_to` its
-    /// datagram (see [`state::send_envelope`]); a failed send gives it back.
+    /// datagram (see [`state::send`]); a failed send gives it back.
     #[inline(always)]
     pub(crate) fn send_envelope(
         self,
@@ -99,7 +99,14 @@ impl ProcessPort {
                 keys.into_iter().for_each(interleave::touch_endpoint);
             }
         }
-        state::send_envelope(inner, self.handle, envelope, (node, port))
+        let mut source = Source::Envelope(Some(envelope));
+        state::send(
+            inner,
+            self.handle,
+            &mut source,
+            Destination::Node(node, port),
+        )
+        .map_err(|error| (error, source.into_envelope()))
     }
 }
 
@@ -185,7 +192,13 @@ impl UdpSocket {
             if inner.interleave.enabled() {
                 return Ok(Err(dst));
             }
-            state::send(inner, self.handle, buf, dst).map(Ok)
+            state::send(
+                inner,
+                self.handle,
+                &mut Source::Bytes(buf),
+                Destination::Addr(dst),
+            )
+            .map(Ok)
         })?;
         match sent {
             Ok(len) => Ok(len),
@@ -229,7 +242,13 @@ impl UdpSocket {
             if inner.interleave.enabled() {
                 return Ok(Err(peer));
             }
-            state::send(inner, self.handle, buf, peer).map(Ok)
+            state::send(
+                inner,
+                self.handle,
+                &mut Source::Bytes(buf),
+                Destination::Addr(peer),
+            )
+            .map(Ok)
         })?;
         match sent {
             Ok(len) => Ok(len),
@@ -413,7 +432,12 @@ impl UdpSocket {
                 None => keys.into_iter().for_each(interleave::touch_endpoint),
             }
         }
-        Poll::Ready(state::send(inner, self.handle, buf, dst))
+        Poll::Ready(state::send(
+            inner,
+            self.handle,
+            &mut Source::Bytes(buf),
+            Destination::Addr(dst),
+        ))
     }
 
     /// The endpoints a send to `dst` touches: this socket and the

@@ -12,36 +12,46 @@
 //! and so on. A group whose name cannot be a host name (empty, with `:`, an
 //! IP literal) has no address; binding a socket there fails with the reason.
 //!
-//! A packet's life, all on the simulation's one timer queue:
+//! A packet's life, all on the simulation's one timer queue, through one
+//! function each way:
 //!
-//! 1. [`send`]: resolve the destination node, check the MTU, ask the
-//!    monitors, let the link model decide (drawing from the choice source),
-//!    record the egress, then store each surviving copy as a [`Packet`] and
-//!    [`schedule`] its arrival: copies due at the same instant with nothing
-//!    else scheduled in between share one `TimerEvent::Deliver` ([`Batch`]).
-//! 2. [`deliver`] (the run loop calls it when the event fires): per copy,
-//!    drop it if the receiver is disconnected now, ask the monitors, find the
-//!    socket by port, check the connected peer and the receive buffer, queue
-//!    its key and wake the receivers; record the ingress.
+//! 1. [`send`] (every datagram: a socket's bytes or a process message):
+//!    admit it (the sending socket, the route, the length, its id); then,
+//!    while nothing observes packets ([`State::unwatched`]: no monitor,
+//!    capture, packet log or trace) and the network is quiet, the link
+//!    model's one-step decision ([`Network::send_quiet_nanos`]); otherwise
+//!    [`send_observed`]: the MTU, the monitors, the link model per copy
+//!    (drawing from the choice source), the egress record. Each surviving
+//!    copy becomes a [`Packet`] ([`Packet::new`]) and is [`store`]d: its
+//!    arrival [`schedule`]d, copies due at the same instant with nothing
+//!    else scheduled in between sharing one `TimerEvent::Deliver`
+//!    ([`Batch`]).
+//! 2. [`deliver`] (the run loop calls it when the event fires) runs
+//!    [`arrive`] per copy: while nothing observes arrivals it goes straight
+//!    to its socket; otherwise [`arrive_checked`] drops it if the receiver
+//!    is disconnected or down, asks the monitors, then finds the socket by
+//!    port, checks the connected peer and the receive buffer, queues its
+//!    key and wakes the receivers, and records the ingress. A packet for a
+//!    process that takes it at once is handed to the function the run loop
+//!    passed in (the process engine's `receive`) with the state released:
+//!    the network never calls the process engine itself.
 //! 3. [`poll_recv`]: copy the oldest queued datagram out and free it.
 //!
-//! A message between processes ([`send_envelope`]) takes the same path as
-//! its datagram would — same length, decisions and choices — but stays the
-//! message itself (`Payload::Envelope`) until something reads its bytes: a
-//! capture, a monitor, a corruption or a byte reader writes it out on the
-//! way. Model checking, whose checkpoints copy and hash the packets in
-//! flight at every step, gets bytes from the start. The receiving process
-//! takes it out as it went in ([`poll_recv_envelope`]).
+//! A message between processes takes the same path as its datagram would
+//! — same length, decisions and choices — but stays the message itself
+//! (`Payload::Envelope`) until something reads its bytes: a capture, a
+//! monitor, a corruption or a byte reader writes it out on the way. Model
+//! checking, whose checkpoints copy and hash the packets in flight at
+//! every step, sends bytes from the start ([`State::model_checking`], set
+//! once). The receiving process takes it out as it went in
+//! ([`poll_recv_envelope`]). A monitor that panics fails the run with the
+//! same report whether the packet was leaving or arriving.
 //!
-//! While nothing watches packets go by (no monitor, capture, packet log or
-//! trace: [`State::unwatched`]) and the network is quiet (every link the
-//! default one, with nothing to decide, and no fault set), a process message
-//! is stored and scheduled as soon as it is sent ([`send_unwatched`]), and
-//! an arrival skips what cannot happen then (a disconnected receiver, a
-//! crashed node, a monitor's verdict: [`State::unwatched_arrivals`]). The
-//! outcome, counters and order are the ones the general path gives; tests
-//! run the same workloads both ways. Arrivals wait on the timer queue as
-//! keyless entries, in a FIFO lane while their deadlines come in order.
+//! The quiet steps of [`send`] and [`arrive`] are branches of the general
+//! path, not copies of it: the outcome, counters and order are the ones the
+//! general path gives, and tests run the same workloads both ways.
+//! Arrivals wait on the timer queue as keyless entries, in a FIFO lane
+//! while their deadlines come in order.
 //!
 //! A fault injected while a packet is in flight never recalls it; only the
 //! receiver's state on arrival matters. Per packet there is no hashing, no
@@ -86,9 +96,12 @@ pub(crate) struct State {
     pub(crate) network: Network,
     /// Interleavings are explored: wakes of receivers report endpoints.
     pub(crate) exploring: bool,
-    /// Model checking: every packet is its own queue entry (no batches),
-    /// so each delivery can be chosen separately.
-    pub(crate) unbatched: bool,
+    /// Model checking, set once when it starts: every packet is its own
+    /// keyed queue entry (no batches: each delivery can be chosen
+    /// separately), a process message is sent as its datagram's bytes
+    /// (checkpoints copy and hash the packets in flight), and a duplicated
+    /// datagram may arrive a third time.
+    pub(crate) model_checking: bool,
     /// Node index of each group, by group index (`NO_NODE` if it has none).
     node_of_group: Vec<u32>,
     /// Group of each node, by node index.
@@ -110,11 +123,19 @@ pub(crate) struct State {
     scheduled: usize,
     /// Packets that arrived at a process's port, to hand to the process
     /// once the state is released: `(registry slot, packet key)`.
-    handovers: Vec<(u32, u32)>,
+    handovers: VecDeque<(u32, u32)>,
     pool: Pool,
-    pub(crate) monitors: Vec<Box<dyn Monitor>>,
+    /// The observers of packets besides the trace: the monitors, the
+    /// capture and the packet log. Changed only through
+    /// [`State::add_monitor`], [`State::clear_monitors`],
+    /// [`State::set_capture_dir`] and [`State::record_packets`], which keep
+    /// `observed` up to date.
+    monitors: Vec<Box<dyn Monitor>>,
     pub(crate) capture: Capture,
     log: Option<Vec<RawEvent>>,
+    /// Whether a monitor, the capture or the packet log is on (see
+    /// [`State::unwatched`]).
+    observed: bool,
     /// Crashes of each node, by node index, as `(time, first packet id sent
     /// after the crash)`: a packet still queued at its sender when the
     /// sender crashed is discarded on arrival.
@@ -300,6 +321,25 @@ struct Packet {
 const _: () = assert!(std::mem::size_of::<Option<Packet>>() == 64);
 
 impl Packet {
+    /// A copy of the datagram `head` describes, leaving its sender at
+    /// `departs`, delayed by monitors by `delayed`, with copy `flags`
+    /// (see [`flags`]): every packet is made here.
+    #[inline(always)]
+    fn new(head: &Head, payload: Payload, departs: u64, delayed: u64, flags: u32) -> Packet {
+        let ((from, src_port), (to, dst_port)) = head.ends;
+        Packet {
+            payload,
+            id: head.id,
+            delayed,
+            departs,
+            from,
+            to,
+            src_port,
+            dst_port,
+            link: NONE | flags,
+        }
+    }
+
     #[inline]
     fn batch_list(&self) -> u32 {
         self.link & NONE
@@ -640,9 +680,9 @@ fn reentrant() -> ! {
 
 impl State {
     pub(crate) fn new(seed: u64, trace: Rc<crate::trace::recorder::Recorder>) -> Self {
-        Self {
+        let mut state = Self {
             exploring: false,
-            unbatched: false,
+            model_checking: false,
             network: Network::new(),
             node_of_group: Vec::new(),
             group_of_node: Vec::new(),
@@ -654,18 +694,21 @@ impl State {
             batch_lists: slab::Slab::new(),
             spare_lists: Vec::new(),
             scheduled: 0,
-            handovers: Vec::new(),
+            handovers: VecDeque::new(),
             pool: Pool::default(),
             monitors: Vec::new(),
             capture: Capture::from_env(seed),
             log: None,
+            observed: false,
             crashes: Vec::new(),
             down: Vec::new(),
             trace,
             next_packet_id: 0,
             last_name: None,
             last_text: LastText::empty(),
-        }
+        };
+        state.observers_changed();
+        state
     }
 
     /// Adds the groups created since the last call as network nodes.
@@ -991,6 +1034,29 @@ impl State {
             (false, true) => self.log = None,
             _ => {}
         }
+        self.observers_changed();
+    }
+
+    /// Installs a network monitor, after those already installed.
+    pub(crate) fn add_monitor(&mut self, monitor: Box<dyn Monitor>) {
+        self.monitors.push(monitor);
+        self.observers_changed();
+    }
+
+    /// Removes every network monitor.
+    pub(crate) fn clear_monitors(&mut self) {
+        self.monitors.clear();
+        self.observers_changed();
+    }
+
+    /// Captures to `dir` from now on (`None`: stops capturing).
+    pub(crate) fn set_capture_dir(&mut self, dir: Option<std::path::PathBuf>) {
+        self.capture.set_dir(dir);
+        self.observers_changed();
+    }
+
+    fn observers_changed(&mut self) {
+        self.observed = !self.monitors.is_empty() || self.capture.is_on() || self.log.is_some();
     }
 
     /// Whether nothing watches packets go by: no monitor, no capture, no
@@ -998,13 +1064,15 @@ impl State {
     /// and its arrival.
     #[inline(always)]
     fn unwatched(&self) -> bool {
-        self.monitors.is_empty()
-            && !self.capture.is_on()
-            && self.log.is_none()
-            && !self.trace.enabled()
+        debug_assert_eq!(
+            self.observed,
+            !self.monitors.is_empty() || self.capture.is_on() || self.log.is_some(),
+            "`observed` is kept up to date by every change to monitors, capture and log"
+        );
+        !self.observed && !self.trace.enabled()
     }
 
-    /// Whether a packet arriving now needs none of [`deliver_one`]'s
+    /// Whether a packet arriving now needs none of [`arrive`]'s
     /// checks before it reaches its socket: nothing watches packets (see
     /// [`State::unwatched`]), the network is quiet (so no node is
     /// disconnected) and no node ever crashed (so none is down and no
@@ -1191,18 +1259,49 @@ impl State {
         self.capture.record(self.network.nodes(), &record);
     }
 
-    fn view<'a>(&'a self, now: u64, packet: &'a Packet) -> PacketView<'a> {
+    /// What a monitor sees of a packet at `now`: leaving its socket
+    /// (`head` and the datagram's bytes) or arriving (a stored packet).
+    fn view<'a>(&'a self, now: u64, packet: Viewed<'a>) -> PacketView<'a> {
+        let (id, ((from, src_port), (to, dst_port)), payload, duplicate) = match packet {
+            Viewed::Leaving(head, payload) => (head.id, head.ends, payload, false),
+            Viewed::Arriving(key) => {
+                let packet = self.packets.get(key);
+                (
+                    packet.id,
+                    ((packet.from, packet.src_port), (packet.to, packet.dst_port)),
+                    packet.payload.as_slice(),
+                    packet.has(DUPLICATE),
+                )
+            }
+        };
         let nodes = self.network.nodes();
         PacketView {
             time: Instant::from_nanos(now),
-            id: packet.id,
-            from: nodes.name(packet.from),
-            to: nodes.name(packet.to),
-            src: self.addr(packet.from, packet.src_port),
-            dst: self.addr(packet.to, packet.dst_port),
-            payload: packet.payload.as_slice(),
-            duplicate: packet.has(DUPLICATE),
+            id,
+            from: nodes.name(from),
+            to: nodes.name(to),
+            src: self.addr(from, src_port),
+            dst: self.addr(to, dst_port),
+            payload,
+            duplicate,
         }
+    }
+
+    /// Asks every monitor, in install order, about `packet` (leaving or
+    /// arriving) at `now`, and puts the monitors back even if one panics:
+    /// the caller then fails the run ([`monitor_panicked`]), the same way
+    /// for both directions.
+    fn consult_monitors(&mut self, now: u64, packet: Viewed<'_>) -> std::thread::Result<Combined> {
+        let receive = matches!(packet, Viewed::Arriving(_));
+        let mut monitors = std::mem::take(&mut self.monitors);
+        let verdict = {
+            let view = self.view(now, packet);
+            catch_unwind(AssertUnwindSafe(|| {
+                observer::consult(&mut monitors, &view, receive)
+            }))
+        };
+        self.monitors = monitors;
+        verdict
     }
 }
 
@@ -1221,124 +1320,24 @@ fn closed() -> io::Error {
     )
 }
 
-/// Sends `payload` from a socket to `dst`; see the module docs.
-///
-/// Fails with `HostUnreachable` if no node has `dst`'s address and with
-/// `InvalidInput` if the payload exceeds the link's MTU.
-pub(crate) fn send(
-    inner: &Inner,
-    handle: Handle,
-    payload: &[u8],
-    dst: SocketAddr,
-) -> io::Result<usize> {
-    let dst = Destination::Addr(dst);
-    send_from(
-        inner,
-        borrow(inner),
-        handle,
-        &mut Source::Bytes(payload),
-        dst,
-    )
+/// A packet as a monitor is shown it (see [`State::view`]).
+#[derive(Clone, Copy)]
+enum Viewed<'a> {
+    /// Leaving its socket: the datagram and its bytes.
+    Leaving(&'a Head, &'a [u8]),
+    /// Arriving: the stored packet with this key.
+    Arriving(u32),
 }
 
 /// Where a send goes: an address to route, or a node known already.
 #[derive(Clone, Copy)]
-enum Destination {
+pub(crate) enum Destination {
     Addr(SocketAddr),
     Node(NodeId, u16),
 }
 
-/// Sends a process message from a socket to port `dst_port` of node `to`,
-/// exactly like [`send`] of its datagram: same length, decisions and
-/// choices. It travels as the message itself (a capture or a monitor reads
-/// it written out), except while model checking, which gets the bytes from
-/// the start. A send that fails gives the message back with the error.
-pub(crate) fn send_envelope(
-    inner: &Inner,
-    handle: Handle,
-    envelope: Box<Envelope>,
-    (to, dst_port): (NodeId, u16),
-) -> Result<usize, (io::Error, Box<Envelope>)> {
-    // Both ends are nodes already: the sender's socket is bound on one,
-    // the receiving process's node was found in the network's table.
-    let state = borrow_existing(inner);
-    // While model checking, every step copies and hashes the packets in
-    // flight, which bytes make cheaper than messages.
-    if inner.model.budgets().is_some() {
-        let dst = state.addr(to, dst_port);
-        drop(state);
-        return envelope
-            .with_datagram(|bytes| send(inner, handle, bytes, dst))
-            .map_err(|error| (error, envelope));
-    }
-    if state.unwatched() {
-        return send_unwatched(inner, state, handle, envelope, (to, dst_port));
-    }
-    send_envelope_from(inner, state, handle, envelope, (to, dst_port))
-}
-
-/// [`send_envelope`] the general way (a monitor or capture may look, the
-/// link may decide). Out of line: the unwatched path stays small.
-#[inline(never)]
-fn send_envelope_from(
-    inner: &Inner,
-    state: RefMut<'_, State>,
-    handle: Handle,
-    envelope: Box<Envelope>,
-    (to, dst_port): (NodeId, u16),
-) -> Result<usize, (io::Error, Box<Envelope>)> {
-    let mut source = Source::Envelope(Some(envelope));
-    let dst = Destination::Node(to, dst_port);
-    send_from(inner, state, handle, &mut source, dst).map_err(|error| match source {
-        // Every failure comes before a copy is stored.
-        Source::Envelope(Some(envelope)) => (error, envelope),
-        _ => unreachable!("a failed send stored no copy"),
-    })
-}
-
-/// [`send_envelope`] while nothing watches the network (see
-/// [`State::unwatched`]): over a quiet network the message is stored and
-/// scheduled as [`send_from`] would, without its checks for monitors,
-/// capture, logging and link decisions.
-#[inline(always)]
-fn send_unwatched(
-    inner: &Inner,
-    mut state: RefMut<'_, State>,
-    handle: Handle,
-    envelope: Box<Envelope>,
-    (to, dst_port): (NodeId, u16),
-) -> Result<usize, (io::Error, Box<Envelope>)> {
-    let now = inner.now();
-    let st = &mut *state;
-    let (from, src_port) = match st.socket(handle) {
-        Ok(socket) => (socket.node, socket.port),
-        Err(error) => return Err((error, envelope)),
-    };
-    let len = envelope.wire_len();
-    let delivery = match st.network.send_quiet_nanos(now, from, to, len) {
-        Some(Ok(delivery)) => delivery,
-        Some(Err(error)) => return Err((error, envelope)),
-        None => return send_envelope_from(inner, state, handle, envelope, (to, dst_port)),
-    };
-    let id = st.next_packet_id;
-    st.next_packet_id = id + 1;
-    let key = st.packets.insert(Packet {
-        payload: Payload::Envelope(envelope),
-        id,
-        from,
-        to,
-        src_port,
-        dst_port,
-        delayed: 0,
-        departs: delivery.departs,
-        link: NONE,
-    });
-    schedule(inner, st, delivery.at, key);
-    Ok(len)
-}
-
 /// What a send carries.
-enum Source<'a> {
+pub(crate) enum Source<'a> {
     /// The caller's bytes, copied into each stored copy.
     Bytes(&'a [u8]),
     /// A process message, moved into the last stored copy (earlier ones
@@ -1347,11 +1346,23 @@ enum Source<'a> {
 }
 
 impl Source<'_> {
-    #[inline]
+    /// The message of a send that failed (a failed send stores no copy,
+    /// so it is still here).
+    pub(crate) fn into_envelope(self) -> Box<Envelope> {
+        match self {
+            Source::Envelope(Some(envelope)) => envelope,
+            _ => unreachable!("a failed send stores no copy of its message"),
+        }
+    }
+
+    // Always: left out of line it costs process_pingpong 20 instructions
+    // per message (callgrind).
+    #[inline(always)]
     fn len(&self) -> usize {
         match self {
             Source::Bytes(bytes) => bytes.len(),
-            Source::Envelope(envelope) => envelope.as_ref().map_or(0, |e| e.wire_len()),
+            Source::Envelope(Some(envelope)) => envelope.wire_len(),
+            Source::Envelope(None) => 0,
         }
     }
 
@@ -1367,12 +1378,16 @@ impl Source<'_> {
         }
     }
 
-    /// The payload of one stored copy (for bytes, to be filled in place
-    /// with [`Source::fill`]); `last`: no other copy follows.
+    /// The payload of one stored copy, filled; `last`: no other copy
+    /// follows.
     #[inline(always)]
     fn payload(&mut self, pool: &mut Pool, last: bool) -> Payload {
         match self {
-            Source::Bytes(bytes) => pool.payload_for(bytes),
+            Source::Bytes(bytes) => {
+                let mut payload = pool.payload_for(bytes);
+                payload.fill(bytes);
+                payload
+            }
             Source::Envelope(envelope) => Payload::Envelope(match last {
                 true => envelope
                     .take()
@@ -1381,23 +1396,51 @@ impl Source<'_> {
             }),
         }
     }
-
-    #[inline(always)]
-    fn fill(&self, payload: &mut Payload) {
-        if let Source::Bytes(bytes) = self {
-            payload.fill(bytes);
-        }
-    }
 }
 
+/// Sends a datagram from the socket behind `handle` to `dst`: the one way
+/// a packet enters the network, for sockets' sends and process messages
+/// alike. In order:
+///
+/// 1. while model checking, a process message is sent as its datagram's
+///    bytes ([`send_as_bytes`]: checkpoints copy and hash the packets in
+///    flight, which bytes make cheaper than messages);
+/// 2. **admit**: the sending socket, the route to the receiving node, the
+///    length, and the packet's id (taken here, given back if the send
+///    fails);
+/// 3. **decide**: while nothing observes packets ([`State::unwatched`]) a
+///    send over a quiet network is decided in one step
+///    ([`Network::send_quiet_nanos`], the first step of the link model's
+///    own decision); otherwise the general path ([`send_observed`]) asks
+///    the monitors, records the capture and the log, and decides each copy
+///    through the link model;
+/// 4. **store**: each copy becomes a [`Packet`] ([`Packet::new`]),
+///    scheduled to arrive ([`store`]).
+///
+/// Fails with `NotConnected` for a closed socket, `HostUnreachable` if no
+/// node has `dst`'s address and `InvalidInput` if the payload exceeds the
+/// link's MTU; a failed send stores nothing, takes no packet id and leaves
+/// an envelope in `source`.
 #[inline(always)]
-fn send_from(
+pub(crate) fn send(
     inner: &Inner,
-    mut state: RefMut<'_, State>,
     handle: Handle,
     source: &mut Source<'_>,
     dst: Destination,
 ) -> io::Result<usize> {
+    let mut state = match dst {
+        // A group created since the last send must be routable.
+        Destination::Addr(_) => borrow(inner),
+        // Both ends are nodes already.
+        Destination::Node(..) => borrow_existing(inner),
+    };
+    if state.model_checking {
+        if let Source::Envelope(Some(envelope)) = source {
+            drop(state);
+            return send_as_bytes(inner, handle, envelope, dst);
+        }
+    }
+    // Admit.
     let now = inner.now();
     let st = &mut *state;
     let socket = st.socket(handle)?;
@@ -1406,30 +1449,81 @@ fn send_from(
         Destination::Addr(dst) => (st.route(from, dst.ip())?, dst.port()),
         Destination::Node(to, port) => (to, port),
     };
-    let len = source.len();
-    let monitored = !st.monitors.is_empty();
-    let id = st.next_packet_id;
-    if monitored {
-        // Refused before a monitor sees it. Without monitors the link
-        // model's own check (the first thing it does) refuses it, and the
-        // id is taken once it accepted the datagram.
-        st.network.check_mtu(from, to, len)?;
-        st.next_packet_id += 1;
-    }
     let head = Head {
         now,
-        id,
+        id: st.next_packet_id,
         ends: ((from, src_port), (to, dst_port)),
-        len,
+        len: source.len(),
     };
-
-    if !monitored {
-        // One copy, nothing to consult.
-        send_copy(inner, st, &head, source, &Combined::default(), false, true)?;
-        st.next_packet_id = id + 1;
-        return Ok(len);
+    st.next_packet_id += 1;
+    // Decide: the quiet network's one step, when nothing observes.
+    if st.unwatched() {
+        match st.network.send_quiet_nanos(now, from, to, head.len) {
+            Some(Ok(delivery)) => {
+                let payload = source.payload(&mut st.pool, true);
+                let packet = Packet::new(&head, payload, delivery.departs, 0, 0);
+                store(inner, st, packet, delivery.at);
+                return Ok(head.len);
+            }
+            Some(Err(error)) => return Err(refuse(st, &head, error)),
+            None => {}
+        }
     }
-    let verdict = source.with_bytes(|payload| consult_on_send(st, &head, payload));
+    send_observed(inner, state, &head, source)
+}
+
+/// A send that failed after it was admitted: its id is given back.
+#[cold]
+fn refuse(st: &mut State, head: &Head, error: io::Error) -> io::Error {
+    st.next_packet_id = head.id;
+    error
+}
+
+/// [`send`] of a process message as its datagram's bytes (model checking).
+#[cold]
+#[inline(never)]
+fn send_as_bytes(
+    inner: &Inner,
+    handle: Handle,
+    envelope: &Envelope,
+    dst: Destination,
+) -> io::Result<usize> {
+    envelope.with_datagram(|bytes| send(inner, handle, &mut Source::Bytes(bytes), dst))
+}
+
+/// The general part of [`send`]: the monitors are asked (after the MTU
+/// check, so they see only datagrams the link would carry), then each copy
+/// (the original and any a monitor asked for) goes through the link model
+/// ([`send_copy`]). Out of line: [`send`]'s quiet step stays small.
+#[inline(never)]
+fn send_observed(
+    inner: &Inner,
+    mut state: RefMut<'_, State>,
+    head: &Head,
+    source: &mut Source<'_>,
+) -> io::Result<usize> {
+    let st = &mut *state;
+    let ((from, _), (to, _)) = head.ends;
+    if st.monitors.is_empty() {
+        // One copy, nothing to consult.
+        send_copy(inner, st, head, source, &Combined::default(), false, true)
+            .map_err(|error| refuse(st, head, error))?;
+        return Ok(head.len);
+    }
+    if let Err(error) = st.network.check_mtu(from, to, head.len) {
+        return Err(refuse(st, head, error));
+    }
+    let verdict =
+        source.with_bytes(|payload| st.consult_monitors(head.now, Viewed::Leaving(head, payload)));
+    let verdict = match verdict {
+        Ok(verdict) => verdict,
+        Err(panic) => {
+            // Reported as on receive: the run fails, naming the monitor.
+            drop(state);
+            inner.fail(monitor_panicked(inner, head.now, "sending", panic));
+            return Ok(head.len);
+        }
+    };
     if verdict.drop {
         st.network
             .record_dropped_send(from, to, DropReason::Monitor);
@@ -1440,13 +1534,30 @@ fn send_from(
         head.capture(st, source, note);
         st.log(|| head.event(PacketFate::Sent, false, false));
         st.log(|| head.event(PacketFate::Dropped(DropReason::Monitor), false, false));
-        return Ok(len);
+        return Ok(head.len);
     }
     for copy in 0..verdict.extra + 1 {
         let last = copy == verdict.extra;
-        send_copy(inner, st, &head, source, &verdict, copy > 0, last)?;
+        send_copy(inner, st, head, source, &verdict, copy > 0, last)?;
     }
-    Ok(len)
+    Ok(head.len)
+}
+
+/// How a failed run reports a monitor that panicked on `what` ("sending"
+/// or "receiving") a packet.
+#[cold]
+fn monitor_panicked(
+    inner: &Inner,
+    now: u64,
+    what: &str,
+    panic: Box<dyn std::any::Any + Send>,
+) -> String {
+    format!(
+        "a network monitor panicked on {what} a packet at {} ({}): {}",
+        Instant::from_nanos(now),
+        inner.reproduce(),
+        crate::executor::join::panic_message(panic.as_ref())
+    )
 }
 
 /// What every copy of one sent datagram shares.
@@ -1458,6 +1569,16 @@ struct Head {
 }
 
 impl Head {
+    /// The datagram a stored packet is a copy of, seen at `now`.
+    fn of(now: u64, packet: &Packet) -> Head {
+        Head {
+            now,
+            id: packet.id,
+            ends: ((packet.from, packet.src_port), (packet.to, packet.dst_port)),
+            len: packet.payload.len(),
+        }
+    }
+
     /// Records the datagram leaving its node, if capture is on.
     #[inline(always)]
     fn capture(&self, st: &mut State, source: &Source<'_>, note: Note) {
@@ -1498,32 +1619,6 @@ impl Head {
             duplicate,
             corrupted,
         }
-    }
-}
-
-/// Asks the monitors about a datagram leaving its socket.
-#[inline(never)]
-fn consult_on_send(st: &mut State, head: &Head, payload: &[u8]) -> Combined {
-    let ((from, src_port), (to, dst_port)) = head.ends;
-    let mut monitors = std::mem::take(&mut st.monitors);
-    let view = PacketView {
-        time: Instant::from_nanos(head.now),
-        id: head.id,
-        from: st.network.nodes().name(from),
-        to: st.network.nodes().name(to),
-        src: st.addr(from, src_port),
-        dst: st.addr(to, dst_port),
-        payload,
-        duplicate: false,
-    };
-    // Restore the monitors even if one panics (the panic fails the task).
-    let verdict = catch_unwind(AssertUnwindSafe(|| {
-        observer::consult(&mut monitors, &view, false)
-    }));
-    st.monitors = monitors;
-    match verdict {
-        Ok(verdict) => verdict,
-        Err(payload) => std::panic::resume_unwind(payload),
     }
 }
 
@@ -1576,7 +1671,7 @@ fn send_copy(
     // Model checking, like AnySystem: a duplicated datagram may arrive a
     // third time while the duplicate budget lasts (decided before any copy
     // is stored: storing a corrupted copy draws from the choice source too).
-    let third = duplicate.is_some() && inner.model.budgets().is_some() && {
+    let third = duplicate.is_some() && st.model_checking && {
         use bach_net::Decisions as _;
         Choices::of(inner).chance(bach_net::Fault::Duplicate, 0.5)
     };
@@ -1619,32 +1714,23 @@ fn store_copy(
         verdict,
         monitor_copy,
     } = *shared;
-    let ((from, src_port), (to, dst_port)) = head.ends;
     let corrupted = delivery.corrupted || verdict.corrupt;
     let at = delivery.at.saturating_add(verdict.delay);
     let mut payload = source.payload(&mut st.pool, last);
-    source.fill(&mut payload);
     if corrupted {
         st.pool.materialize(&mut payload);
         bach_net::corrupt(payload.as_mut_slice(), &mut Choices::of(inner));
     }
-    let key = st.packets.insert(Packet {
-        payload,
-        id: head.id,
-        from,
-        to,
-        src_port,
-        dst_port,
-        delayed: verdict.delay,
-        departs: delivery.departs,
-        link: NONE
-            | flags(
-                delivery.duplicate || monitor_copy,
-                corrupted,
-                monitor_copy,
-                false,
-            ),
-    });
+    let duplicate = delivery.duplicate || monitor_copy;
+    let flags = flags(duplicate, corrupted, monitor_copy, false);
+    let packet = Packet::new(head, payload, delivery.departs, verdict.delay, flags);
+    store(inner, st, packet, at);
+}
+
+/// Stores a packet and schedules its arrival at `at`.
+#[inline(always)]
+fn store(inner: &Inner, st: &mut State, packet: Packet, at: u64) {
+    let key = st.packets.insert(packet);
     schedule(inner, st, at, key);
 }
 
@@ -1662,7 +1748,7 @@ fn reschedule(inner: &Inner, st: &mut State, at: u64, key: u32) {
 fn schedule(inner: &Inner, st: &mut State, at: u64, key: u32) {
     st.packets.in_flight += 1;
     let inserts = inner.timer_inserts.get();
-    if let Some(batch) = st.batch.as_mut().filter(|_| !st.unbatched) {
+    if let Some(batch) = st.batch.as_mut().filter(|_| !st.model_checking) {
         if batch.at == at && batch.inserts == inserts {
             if batch.list == NONE {
                 let mut keys = st.spare_lists.pop().unwrap_or_default();
@@ -1677,9 +1763,9 @@ fn schedule(inner: &Inner, st: &mut State, at: u64, key: u32) {
         }
     }
     // No one cancels an arrival; the model checker fires them by key.
-    match inner.model.budgets() {
-        None => inner.insert_keyless_timer(at, TimerEvent::Deliver(key)),
-        Some(_) => {
+    match st.model_checking {
+        false => inner.insert_keyless_timer(at, TimerEvent::Deliver(key)),
+        true => {
             inner.insert_timer(at, TimerEvent::Deliver(key));
         }
     }
@@ -1751,127 +1837,139 @@ pub(crate) fn fingerprint(
     st.down.hash(hasher);
 }
 
-/// Where a packet that arrived at a process's port goes (see [`deliver`]).
-pub(crate) trait HandOver: Fn(&Inner, usize, Payload) + Copy {}
-impl<F: Fn(&Inner, usize, Payload) + Copy> HandOver for F {}
+/// The arrivals of one batch, delivered in order by [`deliver`].
+pub(crate) struct Arrivals {
+    now: u64,
+    head: u32,
+    /// The batch's keys (empty for a batch of one, `head`), and how many
+    /// were delivered.
+    keys: Vec<u32>,
+    next: usize,
+    stage: Stage,
+    /// Whether packets wait in [`State::handovers`].
+    waiting: bool,
+}
 
-/// An arrival batch is due (called by the run loop with its first key).
-/// A packet that arrives at a process's port is given to `hand` with the
-/// process's registry slot and the payload, with the network state
-/// released: the run loop passes the process engine's `receive`, so the
-/// network never calls up into the process engine.
-pub(crate) fn deliver(inner: &Inner, head: u32, hand: impl HandOver) {
-    let now = inner.now();
-    let mut state = borrow_existing(inner);
-    let st = &mut *state;
-    st.scheduled -= 1;
-    if st.batch.is_some_and(|batch| batch.head == head) {
-        st.batch = None;
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Nothing delivered yet.
+    Due,
+    /// Delivering the batch's key list.
+    Listed,
+    /// Every packet arrived; hand-overs may still wait.
+    Arrived,
+}
+
+impl Arrivals {
+    /// Whether every packet arrived and none waits to be handed over: the
+    /// caller need not call [`deliver`] again (the usual batch of one
+    /// packet for a process ends so).
+    #[inline(always)]
+    pub(crate) fn finished(&self) -> bool {
+        self.stage == Stage::Arrived && !self.waiting
     }
-    let list = st.packets.get(head).batch_list();
-    if list == NONE {
-        st.packets.in_flight -= 1;
-        let delivered = match st.unwatched_arrivals() {
-            true => Ok(arrive(st, now, head, true)),
-            false => deliver_watched(inner, st, now, head),
-        };
-        match delivered {
-            Ok(None) => {}
-            // The usual case for a process: one message, handed over.
-            Ok(Some(host)) if st.handovers.is_empty() => hand_one(inner, state, (host, head), hand),
-            Ok(Some(host)) => {
-                st.handovers.push((host, head));
-                drop(hand_over(inner, state, hand));
-            }
-            Err(message) => {
-                drop(state);
-                inner.fail(message);
-            }
+}
+
+impl Arrivals {
+    /// The arrival batch headed by packet `head`, due now (the run loop
+    /// fires its `TimerEvent::Deliver(head)`).
+    #[inline(always)]
+    pub(crate) fn new(now: u64, head: u32) -> Self {
+        Arrivals {
+            now,
+            head,
+            keys: Vec::new(),
+            next: 0,
+            stage: Stage::Due,
+            waiting: false,
         }
-        return;
     }
-    deliver_batch(inner, state, now, list, hand);
-}
 
-/// [`deliver_one`] for a single packet, out of line: the unwatched path
-/// of [`deliver`] stays small.
-#[inline(never)]
-fn deliver_watched(
-    inner: &Inner,
-    st: &mut State,
-    now: u64,
-    key: u32,
-) -> Result<Option<u32>, String> {
-    deliver_one(inner, st, now, key)
-}
+    /// The key of the batch's next packet, `None` once all arrived.
+    #[inline(always)]
+    fn next_key(&mut self, st: &mut State) -> Option<u32> {
+        match self.stage {
+            Stage::Due => {
+                st.scheduled -= 1;
+                if st.batch.is_some_and(|batch| batch.head == self.head) {
+                    st.batch = None;
+                }
+                let list = st.packets.get(self.head).batch_list();
+                if list == NONE {
+                    self.stage = Stage::Arrived;
+                    return Some(self.head);
+                }
+                self.keys = st.batch_lists.remove(list as usize);
+                self.stage = Stage::Listed;
+                self.next_listed(st)
+            }
+            Stage::Listed => self.next_listed(st),
+            Stage::Arrived => None,
+        }
+    }
 
-/// Delivers the packets of the arrival batch with key list `list`, in
-/// order.
-#[inline(never)]
-fn deliver_batch<'a>(
-    inner: &'a Inner,
-    mut state: RefMut<'a, State>,
-    now: u64,
-    list: u32,
-    hand: impl HandOver,
-) {
-    let mut keys = state.batch_lists.remove(list as usize);
-    for (index, &key) in keys.iter().enumerate() {
-        let st = &mut *state;
-        if let Some(&ahead) = keys.get(index + DELIVER_AHEAD) {
+    #[inline(never)]
+    fn next_listed(&mut self, st: &mut State) -> Option<u32> {
+        let Some(&key) = self.keys.get(self.next) else {
+            let mut keys = std::mem::take(&mut self.keys);
+            keys.clear();
+            st.spare_lists.push(keys);
+            self.stage = Stage::Arrived;
+            return None;
+        };
+        if let Some(&ahead) = self.keys.get(self.next + DELIVER_AHEAD) {
             st.packets.prefetch(ahead);
         }
+        self.next += 1;
+        Some(key)
+    }
+}
+
+/// Delivers the packets of an arrival batch ([`Arrivals`]) in order, until
+/// one is for a process that takes it at once: that one is returned, with
+/// the network state released, as the process's registry slot and the
+/// payload, for the caller (the run loop) to hand to the process engine;
+/// then the caller calls again, until `None`. The network never calls the
+/// process engine. A monitor that panics ends the delivery and fails the
+/// run.
+#[inline(always)]
+pub(crate) fn deliver(inner: &Inner, arrivals: &mut Arrivals) -> Option<(usize, Payload)> {
+    let mut state = borrow_existing(inner);
+    let st = &mut *state;
+    loop {
+        // Copies a monitor added, or a packet behind them, come first.
+        if arrivals.waiting {
+            if let Some((host, key)) = st.handovers.pop_front() {
+                arrivals.waiting = !st.handovers.is_empty();
+                return Some((host as usize, st.packets.take_payload(key)));
+            }
+            arrivals.waiting = false;
+        }
+        let key = arrivals.next_key(st)?;
         st.packets.in_flight -= 1;
-        match deliver_one(inner, st, now, key) {
-            Ok(None) if st.handovers.is_empty() => {}
-            Ok(handover) => {
-                st.handovers.extend(handover.map(|host| (host, key)));
-                state = hand_over(inner, state, hand);
+        let arrived = arrive(inner, st, arrivals.now, key);
+        // Monitors' copies delivered at once wait to be handed over.
+        arrivals.waiting = !st.handovers.is_empty();
+        match arrived {
+            Ok(None) => {}
+            // The usual case for a process: one message, handed over.
+            Ok(Some(host)) if !arrivals.waiting => {
+                return Some((host as usize, st.packets.take_payload(key)));
+            }
+            Ok(Some(host)) => {
+                st.handovers.push_back((host, key));
+                arrivals.waiting = true;
             }
             Err(message) => {
                 drop(state);
                 inner.fail(message);
-                return;
+                return None;
             }
         }
     }
-    keys.clear();
-    state.spare_lists.push(keys);
 }
 
-/// Hands packet `key`, arrived at the port of process `host` (its registry
-/// slot), to the process, releasing the state while its handler runs (it
-/// may send).
-#[inline(always)]
-fn hand_one(
-    inner: &Inner,
-    mut state: RefMut<'_, State>,
-    (host, key): (u32, u32),
-    hand: impl HandOver,
-) {
-    let payload = state.packets.take_payload(key);
-    drop(state);
-    hand(inner, host as usize, payload);
-}
-
-/// Hands the packets listed in [`State::handovers`] (arrival order) to
-/// their processes, as [`hand_one`] does.
-fn hand_over<'a>(
-    inner: &'a Inner,
-    mut state: RefMut<'a, State>,
-    hand: impl HandOver,
-) -> RefMut<'a, State> {
-    let mut next = 0;
-    while let Some(&handover) = state.handovers.get(next) {
-        next += 1;
-        hand_one(inner, state, handover, hand);
-        state = borrow_existing(inner);
-    }
-    state.handovers.clear();
-    state
-}
-
-/// Takes back the payload of a packet handed over (see [`hand_over`]).
+/// Takes back the payload of a packet handed over (see [`deliver`]).
 pub(crate) fn recycle(inner: &Inner, payload: Payload) {
     borrow_existing(inner).pool.recycle(payload);
 }
@@ -1888,10 +1986,31 @@ pub(crate) fn serve_process(inner: &Inner, handle: Handle, host: usize) {
     }
 }
 
-/// One packet arrives: checks the receiver, asks the monitors, queues it.
-/// Fails (ending the run) if a monitor panics.
+/// Packet `key` arrives at `now`: the one way a packet leaves the network.
+/// While nothing observes arrivals and none of their checks can fail
+/// ([`State::unwatched_arrivals`]) it goes straight to its socket;
+/// otherwise [`arrive_checked`] checks the receiver and asks the monitors
+/// first. It ends queued at its socket (its receivers woken), returned as
+/// a process's (`Ok(Some(slot))`: the caller hands it over once the state
+/// is released), or dropped with its reason (counted, captured, logged);
+/// `Err` with the failure message if a monitor panicked.
 #[inline(always)]
-fn deliver_one(inner: &Inner, st: &mut State, now: u64, key: u32) -> Result<Option<u32>, String> {
+fn arrive(inner: &Inner, st: &mut State, now: u64, key: u32) -> Result<Option<u32>, String> {
+    if st.unwatched_arrivals() {
+        return Ok(reach_socket(st, now, key, true));
+    }
+    arrive_checked(inner, st, now, key)
+}
+
+/// The general part of [`arrive`]: the receiver's node, the monitors,
+/// then the socket. Out of line: [`arrive`]'s unwatched step stays small.
+#[inline(never)]
+fn arrive_checked(
+    inner: &Inner,
+    st: &mut State,
+    now: u64,
+    key: u32,
+) -> Result<Option<u32>, String> {
     let packet = st.packets.get(key);
     let (to, received) = (packet.to, packet.has(RECEIVED));
     if st.network.is_disconnected(to) {
@@ -1902,22 +2021,9 @@ fn deliver_one(inner: &Inner, st: &mut State, now: u64, key: u32) -> Result<Opti
         let packet = st.packets.get_mut(key);
         packet.set(RECEIVED);
         st.pool.materialize(&mut packet.payload);
-        let mut monitors = std::mem::take(&mut st.monitors);
-        let verdict = {
-            let view = st.view(now, st.packets.get(key));
-            catch_unwind(AssertUnwindSafe(|| {
-                observer::consult(&mut monitors, &view, true)
-            }))
-        };
-        st.monitors = monitors;
-        let verdict = verdict.map_err(|payload| {
-            format!(
-                "a network monitor panicked on receiving a packet at {} ({}): {}",
-                Instant::from_nanos(now),
-                inner.reproduce(),
-                crate::executor::join::panic_message(payload.as_ref())
-            )
-        })?;
+        let verdict = st
+            .consult_monitors(now, Viewed::Arriving(key))
+            .map_err(|panic| monitor_panicked(inner, now, "receiving", panic))?;
         if verdict.drop {
             drop_on_arrival(st, now, key, DropReason::Monitor);
             return Ok(None);
@@ -1930,23 +2036,21 @@ fn deliver_one(inner: &Inner, st: &mut State, now: u64, key: u32) -> Result<Opti
         packet.delayed = packet.delayed.saturating_add(verdict.delay);
         for _ in 0..verdict.extra {
             let original = st.packets.get(key);
-            let copy = Packet {
-                payload: st.pool.payload(original.payload.as_slice()),
-                id: original.id,
-                from: original.from,
-                to: original.to,
-                src_port: original.src_port,
-                dst_port: original.dst_port,
-                delayed: original.delayed,
-                departs: original.departs,
-                link: NONE | flags(true, original.has(CORRUPTED), true, true),
-            };
+            let payload = st.pool.payload(original.payload.as_slice());
+            let flags = flags(true, original.has(CORRUPTED), true, true);
+            let copy = Packet::new(
+                &Head::of(now, original),
+                payload,
+                original.departs,
+                original.delayed,
+                flags,
+            );
             let copy = st.packets.insert(copy);
             if verdict.delay > 0 {
                 schedule(inner, st, now.saturating_add(verdict.delay), copy);
             } else {
-                if let Some(host) = arrive(st, now, copy, false) {
-                    st.handovers.push((host, copy));
+                if let Some(host) = reach_socket(st, now, copy, false) {
+                    st.handovers.push_back((host, copy));
                 }
             }
         }
@@ -1955,7 +2059,7 @@ fn deliver_one(inner: &Inner, st: &mut State, now: u64, key: u32) -> Result<Opti
             return Ok(None);
         }
     }
-    Ok(arrive(st, now, key, false))
+    Ok(reach_socket(st, now, key, false))
 }
 
 /// Queues an arrived packet on its socket, or drops it; or, if it is for a
@@ -1964,7 +2068,7 @@ fn deliver_one(inner: &Inner, st: &mut State, now: u64, key: u32) -> Result<Opti
 /// `unwatched`: [`State::unwatched_arrivals`] holds, so no node is down or
 /// crashed and nothing records the arrival.
 #[inline(always)]
-fn arrive(st: &mut State, now: u64, key: u32, unwatched: bool) -> Option<u32> {
+fn reach_socket(st: &mut State, now: u64, key: u32, unwatched: bool) -> Option<u32> {
     let packet = st.packets.get(key);
     let (from, to, src_port, dst_port) = (packet.from, packet.to, packet.src_port, packet.dst_port);
     if !unwatched && (st.is_down(to) || st.sender_crashed_first(from, packet.id, packet.departs)) {

@@ -341,16 +341,7 @@ pub fn send_local(process: &str, msg: Message) {
             registry(inner).slots[id].alive,
             "send_local: process `{process}` is not running (its node crashed)"
         );
-        let what = format!("local message {msg}");
-        let reg = host::registry(inner);
-        host::handle(
-            inner,
-            reg,
-            id,
-            Incoming::Local(msg),
-            &|| what.clone(),
-            false,
-        );
+        host::offer(inner, id, Incoming::Local(msg));
     })
 }
 

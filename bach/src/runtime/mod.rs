@@ -555,7 +555,16 @@ impl Inner {
             }
             // Its entry is freed already (see `pop_due`).
             TimerEvent::Deliver(packet) => {
-                crate::net::state::deliver(self, packet, crate::process::host::receive)
+                // The network returns each packet a process takes at once;
+                // the process engine handles it.
+                use crate::{net::state, process::host};
+                let mut arrivals = state::Arrivals::new(self.now(), packet);
+                while let Some((process, payload)) = state::deliver(self, &mut arrivals) {
+                    host::receive(self, process, payload);
+                    if arrivals.finished() {
+                        break;
+                    }
+                }
             }
         }
         self.flush_trace_sink();
@@ -1027,7 +1036,7 @@ impl Simulation {
         self.inner
             .model
             .start(drops, duplicates, corruptions, ordering);
-        self.inner.net.borrow_mut().unbatched = true;
+        self.inner.net.borrow_mut().model_checking = true;
         // The model checker fires pending events by key.
         self.inner.timers.borrow_mut().key_all();
         self
