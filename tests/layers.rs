@@ -39,27 +39,33 @@ const KNOTS: &[(&str, &str)] = &[
     ("net::choices", "runtime"),
     ("net::log", "runtime"),
     ("net::state", "runtime"),
-    ("process::host", "runtime"),
-    ("process::host", "runtime::context"),
+    ("process::engine", "runtime"),
+    ("process::engine", "runtime::context"),
     // `ResourceId` (a scheduling-hook type) is defined, and numbered
     // through the current simulation, in `sync::wait`.
     ("check::interleave", "sync::wait"),
     // The process engine hosts each process on a task with a `UdpSocket`
     // of the user-facing API, and runs handlers through the user-facing
     // `Context` and its actions.
-    ("process::host", "net"),
-    ("process::host", "net::socket"),
-    ("process::host", "process"),
-    ("process::host", "process::context"),
-    ("process::host", "task"),
-    // The run loop names model checking's saved properties and ordering,
-    // the node table, the trace's expansion and the tracing spans directly
-    // instead of through a run-mode hook and the kernel.
-    ("runtime", "check"),
+    ("process::engine", "net"),
+    ("process::engine", "net::socket"),
+    ("process::engine", "process"),
+    ("process::engine", "process::context"),
+    ("process::engine::registry", "task"),
+    // The world names model checking's state (properties, ordering, the
+    // replay of a path, checkpoints), the node table, the trace's
+    // expansion and the tracing spans directly, instead of offering a
+    // run-mode hook that model checking installs itself through.
     ("runtime", "check::model"),
     ("runtime", "node"),
     ("runtime", "trace"),
-    ("runtime", "tracing"),
+    ("runtime::checked", "check::model"),
+    ("runtime::checked", "node"),
+    ("runtime::run_loop", "tracing"),
+    ("runtime::simulation", "check"),
+    ("runtime::simulation", "check::model"),
+    ("runtime::simulation", "node"),
+    ("runtime::simulation", "trace"),
     // The trace record holds the packet log's raw record type, and its live
     // sink prints expanded (user-facing) events.
     ("trace::recorder", "net"),

@@ -41,7 +41,7 @@ use super::fingerprint::FingerprintHasher;
 use crate::net::choices::Budgets;
 use crate::{
     runtime::{context, Inner},
-    time::timers::Key,
+    time::timers::TimerKey,
 };
 use std::{
     cell::{Cell, RefCell},
@@ -312,10 +312,10 @@ pub(crate) fn fingerprint(inner: &Inner, scratch: &mut Scratch) -> u64 {
     let mut hasher = FingerprintHasher::default();
     let now = inner.now();
     inner.checks.borrow().hash_states(&mut hasher);
-    crate::process::fingerprint(inner, now, &mut hasher);
+    crate::process::engine::hash_processes(inner, now, &mut hasher);
     let timers = inner.timers.borrow();
     timers.pending_entries_into(&mut scratch.pending);
-    crate::net::state::fingerprint(
+    crate::net::state::hash_network(
         inner,
         &timers,
         &scratch.pending,
@@ -344,7 +344,7 @@ pub(crate) fn fingerprint(inner: &Inner, scratch: &mut Scratch) -> u64 {
 /// One enabled event at a step boundary.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Enabled {
-    pub(crate) key: Key,
+    pub(crate) key: TimerKey,
     pub(crate) deadline: u64,
     pub(crate) delivery: bool,
 }
@@ -353,7 +353,7 @@ pub(crate) struct Enabled {
 /// one path.
 #[derive(Default)]
 pub(crate) struct Scratch {
-    pending: Vec<(Key, u64)>,
+    pending: Vec<(TimerKey, u64)>,
     /// Task timers (task id, time left) for fingerprints.
     task_timers: Vec<(u64, u64)>,
     /// Content hashes of the packets in flight, for fingerprints.

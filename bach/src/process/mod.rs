@@ -64,15 +64,13 @@
 //! process systems (model checking) lives in `check`, not here.
 
 mod context;
-pub(crate) mod host;
+pub(crate) mod engine;
 pub(crate) mod message;
 mod simulation;
 
 pub use context::Context;
 pub use message::{Message, Tip};
 pub use simulation::{local_outbox, send_local, state_of, StepError};
-
-pub(crate) use host::fingerprint;
 
 use std::time::Duration;
 

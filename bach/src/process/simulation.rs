@@ -3,7 +3,7 @@
 //! network faults in AnySystem's vocabulary.
 
 use super::{
-    host::{self, registry, Incoming},
+    engine::{self, registry, Incoming},
     Message, Process, ProcessEvent,
 };
 use crate::{net::Latency, runtime::Inner, Simulation};
@@ -62,7 +62,7 @@ impl Simulation {
     pub fn add_process(&mut self, name: &str, node: &str, process: impl Process) {
         self.enter(|| {
             crate::runtime::context::with("Simulation::add_process", |inner| {
-                host::add(inner, name, node, Box::new(process));
+                engine::add(inner, name, node, Box::new(process));
             })
         })
     }
@@ -341,7 +341,7 @@ pub fn send_local(process: &str, msg: Message) {
             registry(inner).slots[id].alive,
             "send_local: process `{process}` is not running (its node crashed)"
         );
-        host::offer(inner, id, Incoming::Local(msg));
+        engine::offer(inner, id, Incoming::Local(msg));
     })
 }
 

@@ -1,6 +1,6 @@
 //! The [`Sleep`] future.
 
-use super::{ticks, timers::Key, Duration, Instant};
+use super::{ticks, timers::TimerKey, Duration, Instant};
 use crate::runtime::{context, TimerEvent};
 use std::{
     future::Future,
@@ -35,7 +35,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 #[derive(Debug)]
 pub struct Sleep {
     deadline: u64,
-    key: Option<Key>,
+    key: Option<TimerKey>,
     sim: usize,
 }
 
@@ -115,7 +115,7 @@ impl Sleep {
 
     /// Frees the timer entry `key` (cancelling it if it has not fired).
     #[inline(never)]
-    fn cancel(&self, key: Key) {
+    fn cancel(&self, key: TimerKey) {
         context::with_sim_if_alive(self.sim, |inner| {
             let pending = inner.timers.borrow_mut().remove(key).is_some();
             if pending {

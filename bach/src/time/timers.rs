@@ -1,7 +1,7 @@
 //! The simulation's timer queue: a 4-ary min-heap of `(deadline, seq)`.
 //!
 //! Time is a `u64` count of nanoseconds. Entries live in a `slab` (their
-//! [`Key`] is the slab index, stable while the entry lives); the heap holds
+//! [`TimerKey`] is the slab index, stable while the entry lives); the heap holds
 //! `(deadline, seq, key)` items, where `seq` counts insertions, so entries
 //! with equal deadlines fire first-in, first-out and the order is total:
 //! the same operations always fire entries in the same order.
@@ -37,7 +37,7 @@ const ARITY: usize = 4;
 
 /// A handle to one entry of a [`TimerQueue`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct Key(u32);
+pub(crate) struct TimerKey(u32);
 
 #[derive(Clone, Debug)]
 struct Entry<T> {
@@ -202,7 +202,7 @@ pub(crate) struct TimerQueue<T> {
 }
 
 /// A queue's contents, saved by [`TimerQueue::save`].
-pub(crate) struct Saved<T> {
+pub(crate) struct SavedTimers<T> {
     elapsed: u64,
     entries: Entries<T>,
     heap: Vec<Item>,
@@ -311,7 +311,7 @@ impl<T> TimerQueue<T> {
 
     /// Inserts an entry expiring at `deadline` (clamped to `elapsed`).
     #[inline(always)]
-    pub(crate) fn insert(&mut self, deadline: u64, value: T) -> Key {
+    pub(crate) fn insert(&mut self, deadline: u64, value: T) -> TimerKey {
         let deadline = deadline.max(self.elapsed);
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -320,7 +320,7 @@ impl<T> TimerQueue<T> {
 
     /// Files a keyed entry with its insertion number `seq`.
     #[inline(always)]
-    fn enqueue(&mut self, deadline: u64, seq: u64, value: T) -> Key {
+    fn enqueue(&mut self, deadline: u64, seq: u64, value: T) -> TimerKey {
         let key = self.entries.insert(Entry {
             deadline,
             seq,
@@ -329,7 +329,7 @@ impl<T> TimerQueue<T> {
         });
         self.queued += 1;
         self.push(Item { deadline, seq, key });
-        Key(key)
+        TimerKey(key)
     }
 
     /// Inserts an entry that nobody will cancel, look up or free: it
@@ -366,20 +366,20 @@ impl<T> TimerQueue<T> {
 
     /// The value of a not-yet-expired entry, to update it in place.
     #[inline]
-    pub(crate) fn value_mut(&mut self, key: Key) -> Option<&mut T> {
+    pub(crate) fn value_mut(&mut self, key: TimerKey) -> Option<&mut T> {
         self.entries.get_mut(key.0)?.value.as_mut()
     }
 
     /// Whether the entry has expired (or was never valid).
     #[cfg(test)]
-    pub(crate) fn is_expired(&self, key: Key) -> bool {
+    pub(crate) fn is_expired(&self, key: TimerKey) -> bool {
         self.entries.get(key.0).is_none_or(|e| !e.queued)
     }
 
     /// Frees an entry, cancelling it if it has not expired. Returns its value
     /// if it had not been handed out.
     #[inline]
-    pub(crate) fn remove(&mut self, key: Key) -> Option<T> {
+    pub(crate) fn remove(&mut self, key: TimerKey) -> Option<T> {
         let entry = self.entries.remove(key.0)?;
         if entry.queued {
             self.dequeued(key.0, entry.seq);
@@ -391,27 +391,27 @@ impl<T> TimerQueue<T> {
     /// deadline then key, into a reused vector (cleared first): for model
     /// checking, which fires entries in any order; not for hot paths.
     /// Keyless entries must have been keyed ([`TimerQueue::key_all`]).
-    pub(crate) fn pending_entries_into(&self, pending: &mut Vec<(Key, u64)>) {
+    pub(crate) fn pending_entries_into(&self, pending: &mut Vec<(TimerKey, u64)>) {
         debug_assert!(self.lane_front().is_none(), "keyless entries have no key");
         pending.clear();
         pending.extend(
             self.entries
                 .iter()
                 .filter(|(_, entry)| entry.queued && entry.value.is_some())
-                .map(|(key, entry)| (Key(key), entry.deadline)),
+                .map(|(key, entry)| (TimerKey(key), entry.deadline)),
         );
         pending.sort_unstable_by_key(|&(key, deadline)| (deadline, key.0));
     }
 
     /// The value of a pending entry, to inspect it.
-    pub(crate) fn value(&self, key: Key) -> Option<&T> {
+    pub(crate) fn value(&self, key: TimerKey) -> Option<&T> {
         self.entries.get(key.0)?.value.as_ref()
     }
 
     /// Expires one pending entry now, out of deadline order (model
     /// checking): hands out its value, leaving the entry to be freed by its
     /// owner as if it had fired.
-    pub(crate) fn take(&mut self, key: Key) -> Option<T> {
+    pub(crate) fn take(&mut self, key: TimerKey) -> Option<T> {
         let entry = self.entries.get_mut(key.0)?;
         if !entry.queued {
             return None;
@@ -435,11 +435,11 @@ impl<T> TimerQueue<T> {
     /// A copy of the queue's contents, for [`TimerQueue::restore`]:
     /// restoring gives every entry back its key, so handles held elsewhere
     /// stay valid and ties break as before.
-    pub(crate) fn save(&self) -> Saved<T>
+    pub(crate) fn save(&self) -> SavedTimers<T>
     where
         T: Clone,
     {
-        Saved {
+        SavedTimers {
             elapsed: self.elapsed,
             entries: self.entries.clone(),
             heap: self.heap.clone(),
@@ -450,7 +450,7 @@ impl<T> TimerQueue<T> {
     }
 
     /// Puts the queue back as [`TimerQueue::save`] found it.
-    pub(crate) fn restore(&mut self, saved: &Saved<T>)
+    pub(crate) fn restore(&mut self, saved: &SavedTimers<T>)
     where
         T: Clone,
     {
@@ -477,7 +477,7 @@ impl<T> TimerQueue<T> {
     /// Pops one entry expiring exactly at `elapsed`, in insertion order:
     /// its key (`None` for a keyless entry, freed already) and value.
     #[cfg(test)]
-    pub(crate) fn pop_expired(&mut self) -> Option<(Option<Key>, T)> {
+    pub(crate) fn pop_expired(&mut self) -> Option<(Option<TimerKey>, T)> {
         self.pop_expired_freeing(|_| false)
     }
 
@@ -487,7 +487,7 @@ impl<T> TimerQueue<T> {
     pub(crate) fn pop_expired_freeing(
         &mut self,
         free: impl FnOnce(&T) -> bool,
-    ) -> Option<(Option<Key>, T)> {
+    ) -> Option<(Option<TimerKey>, T)> {
         let elapsed = self.elapsed;
         let top = self
             .heap
@@ -505,7 +505,7 @@ impl<T> TimerQueue<T> {
             }
         };
         let value = self.pop_heap_top(top, free)?;
-        Some((Some(Key(top.key)), value))
+        Some((Some(TimerKey(top.key)), value))
     }
 
     /// Expires the heap's top item `top` (live), freeing its entry if
@@ -722,8 +722,8 @@ mod tests {
     fn check(ops: &[Op]) {
         let mut queue = TimerQueue::<u64>::new();
         // Keyless entries have no key.
-        let mut model: BTreeMap<(u64, u64), Option<Key>> = BTreeMap::new();
-        let mut live: Vec<(u64, u64, Key)> = Vec::new();
+        let mut model: BTreeMap<(u64, u64), Option<TimerKey>> = BTreeMap::new();
+        let mut live: Vec<(u64, u64, TimerKey)> = Vec::new();
         let mut seq = 0u64;
         let mut now = 0u64;
         for op in ops {

@@ -105,9 +105,9 @@ pub(crate) fn deliver(inner: &Inner, arrivals: &mut Arrivals) -> Option<(usize, 
     loop {
         // Copies a monitor added, or a packet behind them, come first.
         if arrivals.waiting {
-            if let Some((host, key)) = st.handovers.pop_front() {
+            if let Some((process, key)) = st.handovers.pop_front() {
                 arrivals.waiting = !st.handovers.is_empty();
-                return Some((host as usize, st.packets.take_payload(key)));
+                return Some((process as usize, st.packets.take_payload(key)));
             }
             arrivals.waiting = false;
         }
@@ -119,11 +119,11 @@ pub(crate) fn deliver(inner: &Inner, arrivals: &mut Arrivals) -> Option<(usize, 
         match arrived {
             Ok(None) => {}
             // The usual case for a process: one message, handed over.
-            Ok(Some(host)) if !arrivals.waiting => {
-                return Some((host as usize, st.packets.take_payload(key)));
+            Ok(Some(process)) if !arrivals.waiting => {
+                return Some((process as usize, st.packets.take_payload(key)));
             }
-            Ok(Some(host)) => {
-                st.handovers.push_back((host, key));
+            Ok(Some(process)) => {
+                st.handovers.push_back((process, key));
                 arrivals.waiting = true;
             }
             Err(message) => {
@@ -142,13 +142,13 @@ pub(crate) fn recycle(inner: &Inner, payload: Payload) {
 
 /// Makes the socket behind `handle` the port of process `host` (its
 /// registry slot): see [`arrive`].
-pub(crate) fn serve_process(inner: &Inner, handle: Handle, host: usize) {
-    let host = u32::try_from(host)
+pub(crate) fn serve_process(inner: &Inner, handle: Handle, process: usize) {
+    let process = u32::try_from(process)
         .ok()
-        .filter(|&host| host != NO_HOST)
+        .filter(|&process| process != NO_PROCESS)
         .expect("fewer than 2^32 - 1 processes");
     if let Ok(socket) = borrow(inner).socket(handle) {
-        socket.host = host;
+        socket.process = process;
     }
 }
 
@@ -220,8 +220,8 @@ pub(super) fn arrive_checked(
             if verdict.delay > 0 {
                 schedule(inner, st, now.saturating_add(verdict.delay), copy);
             } else {
-                if let Some(host) = reach_socket(st, now, copy, false) {
-                    st.handovers.push_back((host, copy));
+                if let Some(process) = reach_socket(st, now, copy, false) {
+                    st.handovers.push_back((process, copy));
                 }
             }
         }
@@ -263,11 +263,11 @@ pub(super) fn reach_socket(st: &mut State, now: u64, key: u32, unwatched: bool) 
         return None;
     }
     let mut handover = None;
-    if socket.host != NO_HOST && socket.queue.is_empty() && !st.exploring {
+    if socket.process != NO_PROCESS && socket.queue.is_empty() && !st.exploring {
         // A process takes it at once, as its host task would on its next
         // poll (it only waits for its port when nothing is queued).
         // Exploring interleavings, the host task receives it, as a step.
-        handover = Some(socket.host);
+        handover = Some(socket.process);
     } else {
         socket.queued_bytes += len(&st.packets);
         socket.queue.push_back(key);

@@ -33,10 +33,10 @@ pub(crate) fn packet_order(inner: &Inner, key: u32) -> (u64, u32) {
 /// of packets in flight (among the queue's `pending` entries, hashed into
 /// the reused `hashes`) and, per socket, the datagrams waiting in its
 /// receive buffer.
-pub(crate) fn fingerprint(
+pub(crate) fn hash_network(
     inner: &Inner,
     timers: &crate::time::timers::TimerQueue<TimerEvent>,
-    pending: &[(crate::time::timers::Key, u64)],
+    pending: &[(crate::time::timers::TimerKey, u64)],
     hashes: &mut Vec<u64>,
     hasher: &mut impl std::hash::Hasher,
 ) {

@@ -94,7 +94,7 @@ mod send;
 mod sockets;
 
 pub(crate) use arrive::{deliver, recycle, serve_process, Arrivals};
-pub(crate) use fingerprint::{fingerprint, packet_hash, packet_order};
+pub(crate) use fingerprint::{hash_network, packet_hash, packet_order};
 use nodes::LastText;
 use packets::*;
 pub(crate) use receive::{poll_recv, poll_recv_envelope, Received, Take};
@@ -176,7 +176,7 @@ pub(crate) struct State {
 }
 
 /// What [`State::save`] keeps.
-pub(crate) struct Saved {
+pub(crate) struct SavedNetwork {
     network: bach_net::network::Saved,
     ports: Vec<Ports>,
     sockets: slab::Slab<Socket>,
@@ -290,11 +290,11 @@ impl State {
     /// (model-checking checkpoints). `None` when it cannot be restored
     /// exactly: monitors (user objects with their own state) are
     /// registered, packets are captured, or arrivals are batched.
-    pub(crate) fn save(&self) -> Option<Saved> {
+    pub(crate) fn save(&self) -> Option<SavedNetwork> {
         if !self.monitors.is_empty() || self.capture.is_on() || !self.batch_lists.is_empty() {
             return None;
         }
-        Some(Saved {
+        Some(SavedNetwork {
             network: self.network.save(),
             ports: self.ports.clone(),
             sockets: self.sockets.clone(),
@@ -309,13 +309,13 @@ impl State {
     }
 
     /// Whether [`State::restore`] can put `saved` back.
-    pub(crate) fn can_restore(&self, saved: &Saved) -> bool {
+    pub(crate) fn can_restore(&self, saved: &SavedNetwork) -> bool {
         self.network.can_restore(&saved.network)
     }
 
     /// Puts packets and sockets back as [`State::save`] found them;
     /// `false` (nothing changed) if nodes were added since.
-    pub(crate) fn restore(&mut self, saved: &Saved) -> bool {
+    pub(crate) fn restore(&mut self, saved: &SavedNetwork) -> bool {
         if !self.network.restore(&saved.network) {
             return false;
         }

@@ -3,8 +3,8 @@
 
 use super::*;
 
-/// [`Socket::host`] of a socket that is no process's port.
-pub(super) const NO_HOST: u32 = u32::MAX;
+/// [`Socket::process`] of a socket that is no process's port.
+pub(super) const NO_PROCESS: u32 = u32::MAX;
 
 /// Packet keys use the low bits of `Packet::link`, flags the high ones.
 pub(super) const KEY_BITS: u32 = 28;

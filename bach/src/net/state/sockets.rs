@@ -66,9 +66,9 @@ pub(super) struct Socket {
     /// Tasks waiting for a datagram; all are woken on arrival.
     pub(super) waiters: Vec<Waker>,
     /// The registry slot of the process this socket is the port of
-    /// (`NO_HOST` for any other socket): a datagram arriving while nothing
+    /// (`NO_PROCESS` for any other socket): a datagram arriving while nothing
     /// is queued goes to the process's handler at once (see [`arrive`]).
-    pub(super) host: u32,
+    pub(super) process: u32,
 }
 
 impl State {
@@ -149,7 +149,7 @@ impl State {
             queued_bytes: 0,
             capacity_bytes: DEFAULT_RECV_BUFFER,
             waiters: Vec::new(),
-            host: NO_HOST,
+            process: NO_PROCESS,
         });
         let key = u32::try_from(key).expect("fewer than 2^32 sockets");
         ports.insert(port, key);

@@ -1,0 +1,56 @@
+//! The process engine: hosting processes on tasks — the per-simulation
+//! registry (`registry`), the one way into a handler (`handler`), the
+//! application of a handler's actions (`actions`) and the host task of
+//! each process (`task`). It takes messages the run loop hands it and
+//! sends through the network engine; the network never calls it.
+//!
+//! Each process is one task on its node (named after the process) owning a
+//! [`UdpSocket`] bound to the process's port: `7000 + n` for the node's
+//! `n`-th process (counting every process ever added there). The task waits
+//! for three things only: same-node messages pushed to its inbox, datagrams
+//! on its socket, and its earliest named timer (one [`Sleep`], re-armed as
+//! timers change). A datagram that arrives while nothing is queued on the
+//! socket does not wait for the task: the network hands it to [`receive`],
+//! which runs the handler at once, as the task would on its next poll (a
+//! message that finds same-node messages waiting joins them in the inbox,
+//! so the order the task would take them in holds). Exploring
+//! interleavings, the task receives every datagram itself, as a step.
+//! The registry never holds a borrow while user code runs: a handler gets
+//! the process box taken out of its slot and put back after.
+
+use super::{
+    context::Action,
+    message::{self, Envelope, Message},
+    Context, Process, ProcessEvent, ProcessEventKind,
+};
+use crate::{
+    executor::TaskId,
+    group::table::GroupId,
+    net::payload::Payload,
+    net::{socket::ProcessPort, state::Received, UdpSocket},
+    runtime::{context, Inner, TimerEvent},
+    time::timers::TimerKey,
+    trace::recorder::RawKind,
+};
+use std::{
+    any::Any,
+    collections::{BTreeMap, VecDeque},
+    future::poll_fn,
+    panic::{catch_unwind, resume_unwind, AssertUnwindSafe},
+    rc::Rc,
+    task::{Poll, Waker},
+    time::Duration,
+};
+
+mod actions;
+mod handler;
+mod registry;
+mod task;
+
+use actions::*;
+use handler::*;
+pub(crate) use handler::{offer, receive, Incoming};
+pub(crate) use registry::{
+    add, hash_processes, registry, ProcessAny, Registry, SavedProcesses, Slot,
+};
+use task::*;

@@ -1,0 +1,385 @@
+//! The run loop: polling ready tasks, moving the clock to the next event
+//! and firing it, and how a run stops (done, deadlock, time limit, a
+//! failure) and is torn down.
+
+use super::*;
+
+impl Inner {
+    /// Polls one ready task. Returns `false` if none was ready.
+    #[inline]
+    pub(super) fn poll_one(&self) -> bool {
+        let exploring = self.interleave.enabled();
+        let next = if exploring {
+            self.executor
+                .next_ready_with(|ready| self.interleave.pick(self, ready))
+        } else {
+            self.executor.next_ready()
+        };
+        let Some(mut polling) = next else {
+            return false;
+        };
+        self.current_group.set(polling.group);
+        if polling.aborted {
+            if exploring {
+                self.interleave.forget(polling.index);
+            }
+            self.cancel(polling);
+            return true;
+        }
+        if exploring {
+            self.interleave.begin_poll(polling.index);
+        }
+        let waker = waker::waker(
+            self.sim_id,
+            polling.index,
+            waker::generation(polling.id.as_u64()),
+        );
+        let mut cx = Context::from_waker(&waker);
+        if self.trace.enabled() {
+            self.trace.set_current(Some(polling.id));
+        }
+        #[cfg(feature = "tracing")]
+        let _span = crate::tracing::task_span(self, &polling).entered();
+        let task = polling.task.as_mut();
+        let result = catch_unwind(AssertUnwindSafe(|| task.poll(&mut cx, &self.root)));
+        self.root.set(Root::NONE);
+        self.current_group.set(GroupId::MAIN);
+        let tracing = self.trace.enabled();
+        if exploring {
+            self.interleave
+                .end_poll(polling.index, !matches!(result, Ok(Poll::Pending)));
+        }
+        match result {
+            Ok(Poll::Pending) => self.executor.suspend(polling.index, polling.task),
+            Ok(Poll::Ready(())) => {
+                if tracing {
+                    self.trace_task(polling.index, RawKind::Complete);
+                }
+                drop(self.executor.complete(polling.index, polling.task))
+            }
+            Err(payload) => self.task_panicked(polling, payload),
+        }
+        if tracing {
+            self.trace.set_current(None);
+            self.flush_trace_sink();
+        }
+        true
+    }
+
+    pub(super) fn cancel(&self, mut polling: Polling) {
+        if self.trace.enabled() {
+            self.trace_task(polling.index, RawKind::Cancel);
+            self.trace.set_current(Some(polling.id));
+        }
+        // Dropping the future runs its destructors inside the simulation.
+        polling
+            .task
+            .as_mut()
+            .finish_with(JoinError::cancelled(polling.id));
+        self.current_group.set(GroupId::MAIN);
+        self.trace.set_current(None);
+        drop(self.executor.complete(polling.index, polling.task));
+    }
+
+    #[cold]
+    pub(super) fn task_panicked(
+        &self,
+        mut polling: Polling,
+        payload: Box<dyn std::any::Any + Send>,
+    ) {
+        if self.trace.enabled() {
+            let message: Rc<str> = panic_message(payload.as_ref()).into();
+            self.trace_task(polling.index, RawKind::Panic(message));
+        }
+        if !self.abort_on_panic.get() {
+            polling
+                .task
+                .as_mut()
+                .finish_with(JoinError::panic(polling.id, payload));
+            drop(self.executor.complete(polling.index, polling.task));
+            return;
+        }
+        let message = self.panic_report(polling.index, payload.as_ref());
+        // Keep the task so teardown drops it inside the simulation.
+        self.executor.suspend(polling.index, polling.task);
+        self.fail(message);
+    }
+
+    /// A process's handler run outside its host task (a message handed to
+    /// it on arrival) panicked: as if the host task had, the task (`index`,
+    /// `id`) is cancelled, or the run fails.
+    #[cold]
+    pub(crate) fn process_panicked(
+        &self,
+        (index, id): (usize, crate::executor::TaskId),
+        payload: Box<dyn std::any::Any + Send>,
+    ) {
+        if self.trace.enabled() {
+            let message: Rc<str> = panic_message(payload.as_ref()).into();
+            self.trace_task(index, RawKind::Panic(message));
+        }
+        if !self.abort_on_panic.get() {
+            self.executor.abort(index, id);
+            return;
+        }
+        let message = self.panic_report(index, payload.as_ref());
+        self.fail(message);
+    }
+
+    /// What a run that fails because task `index` panicked reports.
+    pub(super) fn panic_report(
+        &self,
+        index: usize,
+        payload: &(dyn std::any::Any + Send),
+    ) -> String {
+        let label = self
+            .executor
+            .label(index)
+            .expect("the panicking task has a slot");
+        format!(
+            "{} panicked at {} ({}): {}",
+            self.describe_task(&label),
+            Instant::from_nanos(self.now()),
+            self.reproduce(),
+            panic_message(payload)
+        )
+    }
+
+    /// Polls until nothing is ready or a task failed.
+    #[inline]
+    pub(super) fn drain(&self) -> Result<(), Stop> {
+        if self.failed.get() {
+            return Err(Stop::Failed);
+        }
+        while self.poll_one() {
+            if self.failed.get() {
+                return Err(Stop::Failed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the clock to the next deadline `<= limit` and returns it.
+    /// A deadline past the configured time limit (but within `limit`) is an
+    /// error.
+    #[inline(always)]
+    pub(super) fn advance(&self, limit: u64) -> Result<Option<u64>, Stop> {
+        let time_limit = self.time_limit.get().unwrap_or(u64::MAX);
+        let next = self
+            .timers
+            .borrow_mut()
+            .next_expiring(limit.min(time_limit));
+        if let Some(deadline) = next {
+            self.now.set(deadline);
+            return Ok(Some(deadline));
+        }
+        if time_limit < limit {
+            if let Some(next) = self.timers.borrow().peek().filter(|next| *next <= limit) {
+                return Err(Stop::TimeLimit(next));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Pops one event due now (see [`TimerEvent::freed_as_it_pops`]).
+    #[inline(always)]
+    pub(super) fn pop_due(&self) -> Option<TimerEvent> {
+        let popped = self
+            .timers
+            .borrow_mut()
+            .pop_expired_freeing(TimerEvent::freed_as_it_pops);
+        popped.map(|(_, event)| event)
+    }
+
+    /// One step (see `Simulation::step`): polls every ready task if any is
+    /// ready; otherwise fires the next event and polls what it woke.
+    /// `Ok(false)` when nothing is left to do.
+    #[inline(always)]
+    pub(super) fn step(&self) -> Result<bool, Stop> {
+        if self.executor.has_ready() {
+            self.drain()?;
+            return Ok(true);
+        }
+        // The next event, moving the clock to it (`advance` and `pop_due`
+        // in one look at the queue).
+        let time_limit = self.time_limit.get().unwrap_or(u64::MAX);
+        let popped = self
+            .timers
+            .borrow_mut()
+            .pop_next_freeing(time_limit, TimerEvent::freed_as_it_pops);
+        let Some((deadline, event)) = popped else {
+            // Nothing left, or only past the time limit (an error).
+            return self.advance(u64::MAX).map(|_| false);
+        };
+        self.now.set(deadline);
+        self.fire(event);
+        // A message handed to its process on arrival wakes no task.
+        if self.executor.has_ready() || self.failed.get() {
+            self.drain()?;
+        }
+        Ok(true)
+    }
+
+    /// Fires every event due now.
+    pub(super) fn fire_due(&self) {
+        loop {
+            let popped = self.pop_due();
+            match popped {
+                Some(event) => self.fire(event),
+                None => break,
+            }
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn fire(&self, event: TimerEvent) {
+        match event {
+            TimerEvent::Wake(waker) => {
+                if self.trace.enabled() {
+                    match waker::task_of(&waker, self.sim_id) {
+                        Some(index) => self.trace_task(index, RawKind::TimerFire),
+                        None => self.trace_node_event(GroupId::MAIN, RawKind::TimerFire),
+                    }
+                }
+                waker::wake_in(&self.executor, self.sim_id, waker)
+            }
+            // Its entry is freed already (see `pop_due`).
+            TimerEvent::Deliver(packet) => {
+                // The network returns each packet a process takes at once;
+                // the process engine handles it.
+                use crate::{net::state, process::engine};
+                let mut arrivals = state::Arrivals::new(self.now(), packet);
+                while let Some((process, payload)) = state::deliver(self, &mut arrivals) {
+                    engine::receive(self, process, payload);
+                    if arrivals.finished() {
+                        break;
+                    }
+                }
+            }
+        }
+        self.flush_trace_sink();
+    }
+
+    /// The loop behind `run`: until primaries finish, or quiescence.
+    pub(super) fn run_primaries(&self) -> Result<(), Stop> {
+        loop {
+            self.drain()?;
+            let primaries = self.executor.any_primary();
+            if primaries && self.executor.live_primaries() == 0 {
+                return Ok(());
+            }
+            // Without primaries and without a time limit, the run ends when
+            // nothing is left to do; a background loop that never stops
+            // would keep it busy forever, so it ends at `IDLE_RUN_LIMIT`.
+            let limit = if primaries || self.time_limit.get().is_some() {
+                u64::MAX
+            } else {
+                ticks(IDLE_RUN_LIMIT)
+            };
+            if self.advance(limit)?.is_none() {
+                if self.executor.live_primaries() > 0 {
+                    return Err(Stop::Deadlock);
+                }
+                if let Some(next) = self.timers.borrow().peek() {
+                    return Err(Stop::Runaway(next));
+                }
+                return Ok(());
+            }
+            self.fire_due();
+        }
+    }
+
+    pub(super) fn deadlock_message(&self) -> String {
+        let blocked = self.executor.blocked_primaries();
+        let live = self.executor.live_primaries();
+        let mut message = format!(
+            "deadlock at {} ({}): {} primary future{} still running, but no task is runnable, \
+             no timer is pending and no packet is in flight",
+            Instant::from_nanos(self.now()),
+            self.reproduce(),
+            live,
+            if live == 1 { " is" } else { "s are" },
+        );
+        for label in &blocked {
+            let _ = write!(message, "\n  - blocked: {}", self.describe_task(label));
+        }
+        if live > blocked.len() {
+            let never = live - blocked.len();
+            let _ = write!(
+                message,
+                "\n  - {never} primary future{} never polled: did you forget `.spawn()`?",
+                if never == 1 { " was" } else { "s were" }
+            );
+        }
+        if !blocked.is_empty() {
+            message.push_str(
+                "\nEach blocked task waits for something nothing can provide any more (a packet \
+             nobody sends, a lock or channel nobody releases or fills). A server loop that \
+             never ends should not be `.primary()`: mark the tasks whose completion ends the \
+             simulation instead.",
+            );
+        }
+        message
+    }
+
+    pub(super) fn runaway_message(&self, next: u64) -> String {
+        format!(
+            "no primary task, and the simulation is still busy after {:?} of simulated time \
+             ({}; the next event is at {}). Without a `.primary()` task a simulation runs until \
+             nothing is left to do, and some background task never stops (a loop around a \
+             sleep or an interval?). Mark the task whose completion ends the run with \
+             `.primary()`, or set `Simulation::time_limit` to run longer on purpose.",
+            IDLE_RUN_LIMIT,
+            self.reproduce(),
+            Instant::from_nanos(next),
+        )
+    }
+
+    pub(super) fn time_limit_message(&self, next: u64) -> String {
+        let limit = self.time_limit.get().unwrap_or(u64::MAX);
+        let mut message = format!(
+            "time limit of {:?} exceeded at {} ({}): the next event is at {}",
+            Duration::from_nanos(limit),
+            Instant::from_nanos(self.now()),
+            self.reproduce(),
+            Instant::from_nanos(next),
+        );
+        for label in self.executor.blocked_primaries() {
+            let _ = write!(
+                message,
+                "\n  - still running: {}",
+                self.describe_task(&label)
+            );
+        }
+        message
+    }
+
+    pub(super) fn teardown(&self) {
+        let _entered = context::Entered::new(self);
+        self.executor.clear(|group, task| {
+            // Destructors (a sleep cancelling its timer, a socket closing)
+            // belong to the task being dropped, not to `main`.
+            self.current_group.set(group);
+            self.trace.set_current(Some(task));
+        });
+        self.current_group.set(GroupId::MAIN);
+        self.trace.set_current(None);
+        self.timers.borrow_mut().clear();
+        self.net.borrow_mut().teardown();
+        self.flush_trace_sink();
+        self.trace.flush();
+    }
+}
+
+/// Why a run stopped early.
+pub(super) enum Stop {
+    Failed,
+    Deadlock,
+    TimeLimit(u64),
+    /// No primary task, no time limit, and still busy at `IDLE_RUN_LIMIT`.
+    Runaway(u64),
+}
+
+/// How long a simulation without primary tasks and without a time limit may
+/// run before it is stopped as a runaway: one simulated day.
+pub(crate) const IDLE_RUN_LIMIT: Duration = Duration::from_secs(24 * 60 * 60);
