@@ -19,7 +19,7 @@
 //! bolero's default driver reads OS randomness, which would silently break
 //! a simulation's reproducibility, so the switch is explicit.
 
-use super::{explorer::Recorder, strategy::Scheduler};
+use super::{explorer::RecordingSource, strategy::Scheduler};
 use crate::Simulation;
 use bolero_generator::any::{any, Any as _};
 use std::{cell::RefCell, rc::Rc};
@@ -76,14 +76,14 @@ fn run<F: FnOnce() -> R, R>(sim: Simulation, scheduler: Bolero, body: F) -> R {
         let mut sim = sim;
         return sim.run(body);
     }
-    let (recorder, _) = Recorder::new(
+    let (source, _) = RecordingSource::new(
         Rc::new(RefCell::new(scheduler)),
         true,
         true,
         None,
         "fuzzing input".into(),
     );
-    sim.interleavings(true).choice_source(recorder).run(body)
+    sim.interleavings(true).choice_source(source).run(body)
 }
 
 /// Runs `body` (as [`Simulation::run`] does) with every choice from

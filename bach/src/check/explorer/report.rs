@@ -1,0 +1,244 @@
+//! What an exploration gives back: the [`Report`] of a finished search, the
+//! [`Failure`] of a failing execution (message, trace, replay token) and the
+//! [`Collected`] states a multi-stage check continues from.
+//!
+//! Every engine fills these the same way, so a report reads the same
+//! whichever engine ran; the fields are written by the engines (siblings of
+//! this file) and read by users through the accessors.
+
+use crate::{check::token::Recording, runtime::PathEnd};
+use std::{collections::BTreeMap, fmt, time::Duration};
+
+/// What an exploration did.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub(super) executions: u64,
+    pub(super) complete: bool,
+    pub(super) elapsed: Duration,
+    pub(super) strategy: String,
+    pub(super) states: u64,
+    pub(super) unique_states: u64,
+    pub(super) max_depth: u32,
+    pub(super) outcomes: BTreeMap<&'static str, u64>,
+    pub(super) collected: Vec<Collected>,
+    pub(super) resumed: u64,
+}
+
+/// A state collected by [`Explorer::collect`]: the path that reached it,
+/// to continue from with [`Explorer::run_from`].
+///
+/// [`Explorer::collect`]: crate::check::Explorer::collect
+/// [`Explorer::run_from`]: crate::check::Explorer::run_from
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Collected {
+    pub(super) recording: Recording,
+    pub(super) depth: u32,
+}
+
+impl Collected {
+    /// The replay token of the path to this state.
+    pub fn token(&self) -> String {
+        self.recording.token()
+    }
+
+    /// How many events the path fired before the state.
+    pub fn depth(&self) -> u32 {
+        self.depth
+    }
+}
+
+impl Report {
+    pub(super) fn empty(strategy: String) -> Self {
+        Report {
+            executions: 0,
+            complete: false,
+            elapsed: Duration::ZERO,
+            strategy,
+            states: 0,
+            unique_states: 0,
+            max_depth: 0,
+            outcomes: BTreeMap::new(),
+            collected: Vec::new(),
+            resumed: 0,
+        }
+    }
+
+    /// How many executions resumed from a checkpoint instead of running
+    /// from the start (depth-first model checking of processes that
+    /// implement [`Process::clone_process`](crate::process::Process::clone_process)).
+    pub fn resumed(&self) -> u64 {
+        self.resumed
+    }
+
+    /// The states collected by [`Explorer::collect`], in the order found.
+    ///
+    /// [`Explorer::collect`]: crate::check::Explorer::collect
+    pub fn collected(&self) -> &[Collected] {
+        &self.collected
+    }
+
+    /// Executions run (paths, when model checking).
+    pub fn executions(&self) -> u64 {
+        self.executions
+    }
+
+    /// Paths explored: the same as [`Report::executions`].
+    pub fn paths(&self) -> u64 {
+        self.executions
+    }
+
+    /// Whether the search covered every execution (DFS or BFS that ran out
+    /// of branches rather than hitting a cap).
+    pub fn complete(&self) -> bool {
+        self.complete
+    }
+
+    /// Wall time spent.
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// Executions per wall-clock second.
+    pub fn executions_per_second(&self) -> f64 {
+        self.executions as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Model checking: step boundaries whose state was examined: its
+    /// properties evaluated and, unless a goal or prune ended the path
+    /// there, its fingerprint looked up (replayed prefixes not counted).
+    pub fn states(&self) -> u64 {
+        self.states
+    }
+
+    /// Model checking: distinct state fingerprints seen.
+    pub fn unique_states(&self) -> u64 {
+        self.unique_states
+    }
+
+    /// States examined per wall-clock second.
+    pub fn states_per_second(&self) -> f64 {
+        self.states as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Model checking: the most events any path fired.
+    pub fn max_depth(&self) -> u32 {
+        self.max_depth
+    }
+
+    /// How paths ended, by outcome: `completed` (primaries done),
+    /// `quiescent` (nothing left), `goal reached`, `pruned`, `visited
+    /// state`, `depth limit`, `expanded` (BFS frontier), `passed` (outside
+    /// model checking).
+    pub fn outcomes(&self) -> &BTreeMap<&'static str, u64> {
+        &self.outcomes
+    }
+
+    /// How many paths ended with `outcome` (see [`Report::outcomes`]).
+    pub fn outcome(&self, outcome: &str) -> u64 {
+        self.outcomes.get(outcome).copied().unwrap_or(0)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} execution{}{} in {:.2?} ({:.0}/s)",
+            self.strategy,
+            self.executions,
+            if self.executions == 1 { "" } else { "s" },
+            if self.complete { ", all explored" } else { "" },
+            self.elapsed,
+            self.executions_per_second()
+        )?;
+        if self.states > 0 {
+            write!(
+                f,
+                ", {} states ({} unique, {:.0}/s), max depth {}",
+                self.states,
+                self.unique_states,
+                self.states_per_second(),
+                self.max_depth
+            )?;
+            for (outcome, count) in &self.outcomes {
+                write!(f, ", {outcome}: {count}")?;
+            }
+        }
+        if self.resumed > 0 {
+            write!(f, ", {} resumed from checkpoints", self.resumed)?;
+        }
+        Ok(())
+    }
+}
+
+/// A failing execution found by an [`Explorer`](crate::check::Explorer).
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub(super) execution: u64,
+    pub(super) message: String,
+    pub(super) token: String,
+    pub(super) trace: Vec<String>,
+}
+
+impl Failure {
+    /// Which execution failed (1-based).
+    pub fn execution(&self) -> u64 {
+        self.execution
+    }
+
+    /// The panic message (it names the task, node and simulated time).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The replay token: `BACH_REPLAY=<token>` or [`replay`] reruns it.
+    ///
+    /// [`replay`]: crate::check::replay
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The event trace of the failing path, one printed event per line
+    /// (the console format of [`trace`](crate::trace)).
+    pub fn trace(&self) -> &[String] {
+        &self.trace
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "execution {} failed: {}", self.execution, self.message)?;
+        if !self.trace.is_empty() {
+            writeln!(f, "trace of the failing path:")?;
+            let skip = self.trace.len().saturating_sub(200);
+            if skip > 0 {
+                writeln!(f, "  … {skip} earlier events")?;
+            }
+            for line in &self.trace[skip..] {
+                writeln!(f, "  {line}")?;
+            }
+        }
+        write!(
+            f,
+            "rerun exactly this execution with BACH_REPLAY={}",
+            self.token
+        )
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// The outcome label of a path end, for reports.
+pub(super) fn outcome_label(end: &Option<PathEnd>) -> &'static str {
+    match end {
+        None => "passed",
+        Some(PathEnd::Completed) => "completed",
+        Some(PathEnd::Quiescent) => "quiescent",
+        Some(PathEnd::Goal(_)) => "goal reached",
+        Some(PathEnd::Pruned) => "pruned",
+        Some(PathEnd::Visited) => "visited state",
+        Some(PathEnd::DepthLimit) => "depth limit",
+        Some(PathEnd::Expanded) => "expanded",
+        Some(PathEnd::Collected(_)) => "collected",
+    }
+}
