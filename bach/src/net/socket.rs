@@ -1,5 +1,9 @@
 //! [`UdpSocket`]: tokio's UDP socket API over the simulated network.
 //!
+//! (Over 600 lines on purpose: tokio's `UdpSocket` surface — send,
+//! receive and peek in their async, `poll_*` and `try_*` forms — is one
+//! adapter over the network engine.)
+//!
 //! A socket is bound on the node (group) of the task that binds it and
 //! keeps that node for life, whichever task later uses it. Sending never
 //! waits (the link model queues or drops instead); receiving waits for a
@@ -440,9 +444,8 @@ impl UdpSocket {
         ))
     }
 
-    /// The endpoints a send to `dst` touches: this socket and the
-    /// destination (a loopback destination is this node's address).
-    #[cold]
+    /// Receives into `buf` (`take`: remove the datagram or peek at it),
+    /// waiting for one: the receive path of every socket.
     #[inline(always)]
     fn poll(
         &self,

@@ -1,6 +1,10 @@
 //! [`Semaphore`], and the permit ledger that `Mutex`, `RwLock` and bounded
 //! `mpsc` channels are built on.
 //!
+//! (Over 600 lines on purpose: the permit count, the first-in first-out
+//! waiter list and the cancellation of a waiting acquire are one
+//! invariant, shared by `Mutex`, `RwLock` and the bounded channels.)
+//!
 //! A [`Permits`] ledger holds the available permits and the tasks waiting
 //! for some. Permits are handed to waiters in [`WaitQueue::next_waiter`]
 //! order (FIFO): a released permit goes to the oldest waiter — partially, if

@@ -1,5 +1,9 @@
 //! The simulation's timer queue: a 4-ary min-heap of `(deadline, seq)`.
 //!
+//! (Over 600 lines on purpose: the heap, the keyless lane and the entry
+//! slab are one data structure whose firing order spans all three, and its
+//! model test sits with it.)
+//!
 //! Time is a `u64` count of nanoseconds. Entries live in a `slab` (their
 //! [`TimerKey`] is the slab index, stable while the entry lives); the heap holds
 //! `(deadline, seq, key)` items, where `seq` counts insertions, so entries

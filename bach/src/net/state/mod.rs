@@ -53,6 +53,16 @@
 //! Arrivals wait on the timer queue as keyless entries, in a FIFO lane
 //! while their deadlines come in order.
 //!
+//! **Inlining is measured, not guessed.** The `#[inline(always)]` and
+//! `#[inline(never)]` marks in this folder shape the per-packet path (send,
+//! schedule, arrive, the hand-over) and keep the general paths out of its
+//! frames: with every one of them turned into a plain `#[inline]`,
+//! `benches/instructions.sh` counted +23 % instructions for
+//! `process_pingpong`, +6.5 % for `udp_stream` and +5.3 % for `mesh_10`.
+//! Without the `#[cold]` marks (failures, capture, trace) `mesh_10` costs
+//! +1.8 %, without the plain `#[inline]` hints +2 %. Change a mark only with
+//! a count before and after.
+//!
 //! A fault injected while a packet is in flight never recalls it; only the
 //! receiver's state on arrival matters. Per packet there is no hashing, no
 //! `String` and, in steady state, no allocation (see `payload`); a packet

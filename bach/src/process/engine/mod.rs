@@ -15,6 +15,10 @@
 //! message that finds same-node messages waiting joins them in the inbox,
 //! so the order the task would take them in holds). Exploring
 //! interleavings, the task receives every datagram itself, as a step.
+//! The `#[inline(always)]`/`#[inline(never)]`/`#[cold]` marks here are
+//! measured with the network engine's (see `net::state`): the message path
+//! (`offer`, `run_handler`, a send) inlines, actions other than a send and
+//! every failure path stay out of line.
 //! The registry never holds a borrow while user code runs: a handler gets
 //! the process box taken out of its slot and put back after.
 
