@@ -3,7 +3,7 @@
 
 use super::*;
 
-/// One simulated world; see the [module docs](self) and the crate docs.
+/// One simulated world; see the [run model](crate::runtime) and the crate docs.
 ///
 /// ```
 /// use bach::{ext::*, Simulation};
