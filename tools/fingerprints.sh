@@ -16,13 +16,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet --release --examples
+bin="${CARGO_TARGET_DIR:-target}/release/examples"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 for example in examples/*.rs; do
     name=$(basename "$example" .rs)
     dir="$out/$name"
     mkdir -p "$dir/pcaps"
-    BACH_TRACE=1 BACH_PCAP_DIR="$dir/pcaps" "target/release/examples/$name" \
+    BACH_TRACE=1 BACH_PCAP_DIR="$dir/pcaps" "$bin/$name" \
         >"$dir/stdout" 2>"$dir/stderr"
     stdout=$(sed -E "s|$out|DIR|g; s/[0-9.]+ ?(ms|µs|s|ns)\b/T/g; s/\([0-9]+\/s\)/(R)/g; \
         s/[0-9]+ runs\/s/R/g; s/, [0-9]+\/s\)/, R)/g" "$dir/stdout" | sha256sum | cut -c1-16)
