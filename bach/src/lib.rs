@@ -231,6 +231,7 @@ pub mod check;
 mod executor;
 pub mod ext;
 pub mod group;
+mod kernel;
 pub mod net;
 pub mod node;
 pub mod process;

@@ -29,12 +29,6 @@ pub(crate) struct Choices<'a>(
 );
 
 impl<'a> Choices<'a> {
-    /// The choices of `inner`, with its fault budgets when model checking.
-    #[inline]
-    pub(crate) fn of(inner: &'a crate::runtime::Inner) -> Self {
-        Choices(&inner.rand, inner.model.budgets())
-    }
-
     #[inline]
     fn draw(&mut self) -> u64 {
         self.0.borrow_mut().next_u64()

@@ -266,7 +266,7 @@ impl Link {
             .sim
             .upgrade()
             .expect("bach::net::Link used after its simulation ended");
-        let mut st = state::borrow(&inner);
+        let mut st = state::borrow(&*inner);
         f(&mut st)
     }
 

@@ -12,7 +12,7 @@
 
 use crate::{
     group::table::{Group, GroupId},
-    runtime::Inner,
+    kernel::Kernel,
     time::instant::Instant,
 };
 use bach_net::DropReason;
@@ -73,7 +73,7 @@ impl RawEvent {
     /// Expands the entry; `group_of` maps a node index to its group.
     pub(crate) fn expand(
         &self,
-        inner: &Inner,
+        inner: &Kernel,
         group_of: impl Fn(u32) -> GroupId,
         addr_of: impl Fn(u32) -> std::net::IpAddr,
     ) -> PacketEvent {

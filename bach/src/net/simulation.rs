@@ -82,12 +82,12 @@ impl Simulation {
     /// The packet fates recorded so far, oldest first (empty unless
     /// [`record_packets`](Self::record_packets) is on).
     pub fn packet_log(&self) -> Vec<PacketEvent> {
-        state::borrow(&self.inner).packet_log(&self.inner)
+        state::borrow(&*self.inner).packet_log(&self.inner.kernel)
     }
 
     /// Installs a network [`Monitor`], after those already installed.
     pub fn monitor(&self, monitor: impl Monitor) {
-        state::borrow(&self.inner).add_monitor(Box::new(monitor));
+        state::borrow(&*self.inner).add_monitor(Box::new(monitor));
     }
 
     /// Cuts both directions between the nodes of `side_a` and `side_b`.
@@ -140,7 +140,7 @@ impl Simulation {
 
     /// Network-wide packet counters.
     pub fn net_stats(&self) -> Stats {
-        *state::borrow(&self.inner).network.stats()
+        *state::borrow(&*self.inner).network.stats()
     }
 
     /// The packet counters of `node`. Panics on an unknown node name.

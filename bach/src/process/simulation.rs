@@ -226,7 +226,7 @@ impl Simulation {
     }
 
     fn update_links(&self, what: &str, edit: impl Fn(&mut crate::net::LinkConfig)) {
-        let result = crate::net::state::borrow(&self.inner)
+        let result = crate::net::state::borrow(&*self.inner)
             .network
             .update_all_links(edit);
         if let Err(error) = result {
@@ -301,7 +301,7 @@ impl Simulation {
     /// and puts every link back to `LinkConfig::default()`.
     pub fn reset(&mut self) {
         self.heal();
-        let mut st = crate::net::state::borrow(&self.inner);
+        let mut st = crate::net::state::borrow(&*self.inner);
         st.network.reset_all_links();
         st.network
             .set_default_link(crate::net::LinkConfig::default())

@@ -61,7 +61,7 @@ impl Inner {
         };
         let net = self.net.try_borrow().ok()?.save()?;
         Some(Checkpoint {
-            now: self.now.get(),
+            now: self.now(),
             timer_inserts: self.timer_inserts.get(),
             tasks: self.executor.shape(),
             groups: self.groups.borrow().len(),
@@ -89,7 +89,7 @@ impl Inner {
         }
         let restored = self.net.borrow_mut().restore(&checkpoint.net);
         debug_assert!(restored, "checked by can_restore");
-        self.now.set(checkpoint.now);
+        self.set_now(checkpoint.now);
         self.timer_inserts.set(checkpoint.timer_inserts);
         self.timers.borrow_mut().restore(&checkpoint.timers);
         self.nodes.borrow_mut().clone_from(&checkpoint.nodes);
@@ -225,7 +225,7 @@ impl Inner {
                 event
             };
             if !pick.delivery && pick.deadline > self.now() {
-                self.now.set(pick.deadline);
+                self.set_now(pick.deadline);
             }
             depth += 1;
             self.fire(event);

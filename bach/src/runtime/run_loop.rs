@@ -42,7 +42,7 @@ impl Inner {
         let _span = crate::tracing::task_span(self, &polling).entered();
         let task = polling.task.as_mut();
         let result = catch_unwind(AssertUnwindSafe(|| task.poll(&mut cx, &self.root)));
-        self.root.set(Root::NONE);
+        self.root.set(crate::executor::root::Root::NONE);
         self.current_group.set(GroupId::MAIN);
         let tracing = self.trace.enabled();
         if exploring {
@@ -91,7 +91,7 @@ impl Inner {
             let message: Rc<str> = panic_message(payload.as_ref()).into();
             self.trace_task(polling.index, RawKind::Panic(message));
         }
-        if !self.abort_on_panic.get() {
+        if !self.aborts_on_panic() {
             polling
                 .task
                 .as_mut()
@@ -105,54 +105,14 @@ impl Inner {
         self.fail(message);
     }
 
-    /// A process's handler run outside its host task (a message handed to
-    /// it on arrival) panicked: as if the host task had, the task (`index`,
-    /// `id`) is cancelled, or the run fails.
-    #[cold]
-    pub(crate) fn process_panicked(
-        &self,
-        (index, id): (usize, crate::executor::TaskId),
-        payload: Box<dyn std::any::Any + Send>,
-    ) {
-        if self.trace.enabled() {
-            let message: Rc<str> = panic_message(payload.as_ref()).into();
-            self.trace_task(index, RawKind::Panic(message));
-        }
-        if !self.abort_on_panic.get() {
-            self.executor.abort(index, id);
-            return;
-        }
-        let message = self.panic_report(index, payload.as_ref());
-        self.fail(message);
-    }
-
-    /// What a run that fails because task `index` panicked reports.
-    pub(super) fn panic_report(
-        &self,
-        index: usize,
-        payload: &(dyn std::any::Any + Send),
-    ) -> String {
-        let label = self
-            .executor
-            .label(index)
-            .expect("the panicking task has a slot");
-        format!(
-            "{} panicked at {} ({}): {}",
-            self.describe_task(&label),
-            Instant::from_nanos(self.now()),
-            self.reproduce(),
-            panic_message(payload)
-        )
-    }
-
     /// Polls until nothing is ready or a task failed.
     #[inline]
     pub(super) fn drain(&self) -> Result<(), Stop> {
-        if self.failed.get() {
+        if self.has_failed() {
             return Err(Stop::Failed);
         }
         while self.poll_one() {
-            if self.failed.get() {
+            if self.has_failed() {
                 return Err(Stop::Failed);
             }
         }
@@ -170,7 +130,7 @@ impl Inner {
             .borrow_mut()
             .next_expiring(limit.min(time_limit));
         if let Some(deadline) = next {
-            self.now.set(deadline);
+            self.set_now(deadline);
             return Ok(Some(deadline));
         }
         if time_limit < limit {
@@ -211,10 +171,10 @@ impl Inner {
             // Nothing left, or only past the time limit (an error).
             return self.advance(u64::MAX).map(|_| false);
         };
-        self.now.set(deadline);
+        self.set_now(deadline);
         self.fire(event);
         // A message handed to its process on arrival wakes no task.
-        if self.executor.has_ready() || self.failed.get() {
+        if self.executor.has_ready() || self.has_failed() {
             self.drain()?;
         }
         Ok(true)
@@ -248,7 +208,7 @@ impl Inner {
                 // The network returns each packet a process takes at once;
                 // the process engine handles it.
                 use crate::{net::state, process::engine};
-                let mut arrivals = state::Arrivals::new(self.now(), packet);
+                let mut arrivals = state::Arrivals::new(packet);
                 while let Some((process, payload)) = state::deliver(self, &mut arrivals) {
                     engine::receive(self, process, payload);
                     if arrivals.finished() {

@@ -40,27 +40,14 @@ impl Simulation {
         }
         let inner = context::register(|sim_id| {
             Rc::new_cyclic(|this| Inner {
-                sim_id,
-                this: this.clone(),
-                now: Cell::new(0),
-                executor: Executor::default(),
-                timers: RefCell::new(TimerQueue::new()),
-                timer_inserts: Cell::new(0),
-                rand: RefCell::new(Box::new(Seeded::new(seed))),
-                groups: RefCell::new(GroupTable::default()),
-                current_group: Cell::new(GroupId::MAIN),
-                root: Cell::new(Root::NONE),
                 net: RefCell::new(crate::net::state::State::new(seed, trace.clone())),
-                trace,
+                kernel: Kernel::new(sim_id, Box::new(Seeded::new(seed)), trace),
+                this: this.clone(),
                 nodes: RefCell::new(crate::node::Nodes::default()),
                 processes: RefCell::new(crate::process::engine::Registry::default()),
-                interleave: Default::default(),
                 model: Default::default(),
                 checks: Default::default(),
                 time_limit: Cell::new(None),
-                abort_on_panic: Cell::new(true),
-                failure: RefCell::new(None),
-                failed: Cell::new(false),
             })
         });
         let sim = Self {
@@ -133,7 +120,7 @@ impl Simulation {
     /// or is reported to its [`JoinHandle`](crate::task::JoinHandle) as a
     /// panic [`JoinError`] (tokio's behaviour).
     pub fn abort_on_panic(self, abort: bool) -> Self {
-        self.inner.abort_on_panic.set(abort);
+        self.inner.set_abort_on_panic(abort);
         self
     }
 
@@ -265,7 +252,7 @@ impl Simulation {
                 return Err(Stop::TimeLimit(target));
             }
             inner.timers.borrow_mut().advance_to(target);
-            inner.now.set(target);
+            inner.set_now(target);
             Ok(())
         });
         self.check(stop)
@@ -453,7 +440,7 @@ impl Simulation {
             Err(stop) => stop,
         };
         let message = match stop {
-            Stop::Failed => self.inner.failure.borrow_mut().take().unwrap_or_default(),
+            Stop::Failed => self.inner.take_failure().unwrap_or_default(),
             Stop::Deadlock => self.inner.deadlock_message(),
             Stop::TimeLimit(next) => self.inner.time_limit_message(next),
             Stop::Runaway(next) => self.inner.runaway_message(next),

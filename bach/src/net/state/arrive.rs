@@ -5,12 +5,11 @@ use super::*;
 
 /// The arrivals of one batch, delivered in order by [`deliver`].
 pub(crate) struct Arrivals {
-    now: u64,
     head: u32,
-    /// The batch's keys (empty for a batch of one, `head`), and how many
-    /// were delivered.
-    keys: Vec<u32>,
-    next: usize,
+    /// The batch's key list in [`State::batch_lists`] (for a batch of more
+    /// than one packet), and how many of its packets arrived.
+    list: u32,
+    next: u32,
     stage: Stage,
     /// Whether packets wait in [`State::handovers`].
     waiting: bool,
@@ -40,11 +39,10 @@ impl Arrivals {
     /// The arrival batch headed by packet `head`, due now (the run loop
     /// fires its `TimerEvent::Deliver(head)`).
     #[inline(always)]
-    pub(crate) fn new(now: u64, head: u32) -> Self {
+    pub(crate) fn new(head: u32) -> Self {
         Arrivals {
-            now,
             head,
-            keys: Vec::new(),
+            list: NONE,
             next: 0,
             stage: Stage::Due,
             waiting: false,
@@ -65,7 +63,7 @@ impl Arrivals {
                     self.stage = Stage::Arrived;
                     return Some(self.head);
                 }
-                self.keys = st.batch_lists.remove(list as usize);
+                self.list = list;
                 self.stage = Stage::Listed;
                 self.next_listed(st)
             }
@@ -76,14 +74,17 @@ impl Arrivals {
 
     #[inline(never)]
     pub(super) fn next_listed(&mut self, st: &mut State) -> Option<u32> {
-        let Some(&key) = self.keys.get(self.next) else {
-            let mut keys = std::mem::take(&mut self.keys);
+        // The list stays in its slab slot while the batch arrives: nothing
+        // joins it (the batch is no longer the newest, see `next_key`).
+        let keys = &st.batch_lists[self.list as usize];
+        let Some(&key) = keys.get(self.next as usize) else {
+            let mut keys = st.batch_lists.remove(self.list as usize);
             keys.clear();
             st.spare_lists.push(keys);
             self.stage = Stage::Arrived;
             return None;
         };
-        if let Some(&ahead) = self.keys.get(self.next + DELIVER_AHEAD) {
+        if let Some(&ahead) = keys.get(self.next as usize + DELIVER_AHEAD) {
             st.packets.prefetch(ahead);
         }
         self.next += 1;
@@ -99,7 +100,8 @@ impl Arrivals {
 /// process engine. A monitor that panics ends the delivery and fails the
 /// run.
 #[inline(always)]
-pub(crate) fn deliver(inner: &Inner, arrivals: &mut Arrivals) -> Option<(usize, Payload)> {
+pub(crate) fn deliver(inner: &impl NetWorld, arrivals: &mut Arrivals) -> Option<(usize, Payload)> {
+    let now = inner.now();
     let mut state = borrow_existing(inner);
     let st = &mut *state;
     loop {
@@ -113,7 +115,7 @@ pub(crate) fn deliver(inner: &Inner, arrivals: &mut Arrivals) -> Option<(usize, 
         }
         let key = arrivals.next_key(st)?;
         st.packets.in_flight -= 1;
-        let arrived = arrive(inner, st, arrivals.now, key);
+        let arrived = arrive(inner, st, now, key);
         // Monitors' copies delivered at once wait to be handed over.
         arrivals.waiting = !st.handovers.is_empty();
         match arrived {
@@ -136,13 +138,13 @@ pub(crate) fn deliver(inner: &Inner, arrivals: &mut Arrivals) -> Option<(usize, 
 }
 
 /// Takes back the payload of a packet handed over (see [`deliver`]).
-pub(crate) fn recycle(inner: &Inner, payload: Payload) {
+pub(crate) fn recycle(inner: &impl NetWorld, payload: Payload) {
     borrow_existing(inner).pool.recycle(payload);
 }
 
 /// Makes the socket behind `handle` the port of process `host` (its
 /// registry slot): see [`arrive`].
-pub(crate) fn serve_process(inner: &Inner, handle: Handle, process: usize) {
+pub(crate) fn serve_process(inner: &impl NetWorld, handle: Handle, process: usize) {
     let process = u32::try_from(process)
         .ok()
         .filter(|&process| process != NO_PROCESS)
@@ -162,7 +164,7 @@ pub(crate) fn serve_process(inner: &Inner, handle: Handle, process: usize) {
 /// `Err` with the failure message if a monitor panicked.
 #[inline(always)]
 pub(super) fn arrive(
-    inner: &Inner,
+    inner: &impl NetWorld,
     st: &mut State,
     now: u64,
     key: u32,
@@ -177,7 +179,7 @@ pub(super) fn arrive(
 /// then the socket. Out of line: [`arrive`]'s unwatched step stays small.
 #[inline(never)]
 pub(super) fn arrive_checked(
-    inner: &Inner,
+    inner: &impl NetWorld,
     st: &mut State,
     now: u64,
     key: u32,
@@ -201,7 +203,7 @@ pub(super) fn arrive_checked(
         }
         let packet = st.packets.get_mut(key);
         if verdict.corrupt {
-            bach_net::corrupt(packet.payload.as_mut_slice(), &mut Choices::of(inner));
+            bach_net::corrupt(packet.payload.as_mut_slice(), &mut choices(inner));
             packet.set(CORRUPTED);
         }
         packet.delayed = packet.delayed.saturating_add(verdict.delay);

@@ -5,7 +5,7 @@ use super::*;
 
 /// A content hash of packet `key` (ends, payload, corruption): identical
 /// packets in flight are interchangeable for model checking.
-pub(crate) fn packet_hash(inner: &Inner, key: u32) -> u64 {
+pub(crate) fn packet_hash(inner: &impl NetWorld, key: u32) -> u64 {
     content_hash(borrow(inner).packets.get(key))
 }
 
@@ -25,7 +25,7 @@ pub(super) fn content_hash(packet: &Packet) -> u64 {
 }
 
 /// When packet `key` was sent (send order, then storage key).
-pub(crate) fn packet_order(inner: &Inner, key: u32) -> (u64, u32) {
+pub(crate) fn packet_order(inner: &impl NetWorld, key: u32) -> (u64, u32) {
     (borrow(inner).packets.get(key).id, key)
 }
 
@@ -34,7 +34,7 @@ pub(crate) fn packet_order(inner: &Inner, key: u32) -> (u64, u32) {
 /// the reused `hashes`) and, per socket, the datagrams waiting in its
 /// receive buffer.
 pub(crate) fn hash_network(
-    inner: &Inner,
+    inner: &impl NetWorld,
     timers: &crate::time::timers::TimerQueue<TimerEvent>,
     pending: &[(crate::time::timers::TimerKey, u64)],
     hashes: &mut Vec<u64>,

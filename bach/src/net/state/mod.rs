@@ -72,7 +72,7 @@
 use super::{
     addr::{Target, ToSocketAddrs},
     capture::{Capture, Note, Record},
-    choices::Choices,
+    choices::{Budgets, Choices},
     log::{PacketFate, RawEvent},
     observer::{self, Combined, Monitor, PacketView},
     payload::{Payload, Pool},
@@ -80,7 +80,7 @@ use super::{
 use crate::process::message::Envelope;
 use crate::{
     group::table::{GroupId, GroupTable},
-    runtime::{Inner, TimerEvent},
+    kernel::{Kernel, TimerEvent},
     time::instant::Instant,
 };
 use bach_net::{Direction, DropReason, Network, NodeId, SendOutcome};
@@ -215,13 +215,30 @@ thread_local! {
     static NEXT_SERIAL: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
+/// What the network engine needs of the world it runs in: the kernel
+/// (through `Deref`), its own state, and the fault budgets while model
+/// checking. The world (`runtime::Inner`) implements it; the engine never
+/// names the world, and never calls the process engine.
+pub(crate) trait NetWorld: std::ops::Deref<Target = Kernel> {
+    /// The network engine's state.
+    fn net(&self) -> &std::cell::RefCell<State>;
+    /// Fault budgets, when model checking (each fault is then a choice).
+    fn fault_budgets(&self) -> Option<&Budgets>;
+}
+
+/// The link model's decisions, drawn from the world's choice source.
+#[inline(always)]
+fn choices(inner: &impl NetWorld) -> Choices<'_> {
+    Choices(&inner.rand, inner.fault_budgets())
+}
+
 /// Borrows the network state of `inner`, with its node table up to date.
 ///
 /// Panics with an explanation when called re-entrantly, which only a
 /// monitor calling `bach::net` can cause.
 #[inline]
-pub(crate) fn borrow(inner: &Inner) -> RefMut<'_, State> {
-    let Ok(mut state) = inner.net.try_borrow_mut() else {
+pub(crate) fn borrow(inner: &impl NetWorld) -> RefMut<'_, State> {
+    let Ok(mut state) = inner.net().try_borrow_mut() else {
         reentrant()
     };
     state.sync(&inner.groups.borrow());
@@ -229,7 +246,7 @@ pub(crate) fn borrow(inner: &Inner) -> RefMut<'_, State> {
 }
 
 /// The node of `group` (which has a bound socket, so it is a node).
-pub(crate) fn node_of_group(inner: &Inner, group: GroupId) -> io::Result<NodeId> {
+pub(crate) fn node_of_group(inner: &impl NetWorld, group: GroupId) -> io::Result<NodeId> {
     borrow(inner).node_of(group)
 }
 
@@ -237,8 +254,8 @@ pub(crate) fn node_of_group(inner: &Inner, group: GroupId) -> io::Result<NodeId>
 /// that only touch sockets and packets that already exist (delivering and
 /// receiving), whose nodes are known already.
 #[inline]
-fn borrow_existing(inner: &Inner) -> RefMut<'_, State> {
-    let Ok(state) = inner.net.try_borrow_mut() else {
+fn borrow_existing(inner: &impl NetWorld) -> RefMut<'_, State> {
+    let Ok(state) = inner.net().try_borrow_mut() else {
         reentrant()
     };
     state

@@ -61,7 +61,7 @@ impl State {
     }
 
     /// Expands one compact packet record.
-    pub(crate) fn expand(&self, inner: &Inner, event: &RawEvent) -> crate::net::log::PacketEvent {
+    pub(crate) fn expand(&self, inner: &Kernel, event: &RawEvent) -> crate::net::log::PacketEvent {
         let nodes = self.network.nodes();
         event.expand(
             inner,
@@ -71,7 +71,7 @@ impl State {
     }
 
     /// The packet log recorded so far.
-    pub(crate) fn packet_log(&self, inner: &Inner) -> Vec<crate::net::log::PacketEvent> {
+    pub(crate) fn packet_log(&self, inner: &Kernel) -> Vec<crate::net::log::PacketEvent> {
         let Some(log) = &self.log else {
             return Vec::new();
         };

@@ -19,7 +19,7 @@ pub(crate) enum Take {
 /// without, fails with `WouldBlock`.
 #[inline(always)]
 pub(crate) fn poll_recv(
-    inner: &Inner,
+    inner: &impl NetWorld,
     handle: Handle,
     cx: Option<&mut Context<'_>>,
     buf: &mut [u8],
@@ -96,7 +96,7 @@ pub(crate) enum Received {
 /// is left for [`poll_recv`].
 #[inline(always)]
 pub(crate) fn poll_recv_envelope(
-    inner: &Inner,
+    inner: &impl NetWorld,
     handle: Handle,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<Received>> {

@@ -106,7 +106,7 @@ impl Source<'_> {
 /// an envelope in `source`.
 #[inline(always)]
 pub(crate) fn send(
-    inner: &Inner,
+    inner: &impl NetWorld,
     handle: Handle,
     source: &mut Source<'_>,
     dst: Destination,
@@ -166,7 +166,7 @@ pub(super) fn refuse(st: &mut State, head: &Head, error: io::Error) -> io::Error
 #[cold]
 #[inline(never)]
 pub(super) fn send_as_bytes(
-    inner: &Inner,
+    inner: &impl NetWorld,
     handle: Handle,
     envelope: &Envelope,
     dst: Destination,
@@ -180,7 +180,7 @@ pub(super) fn send_as_bytes(
 /// ([`send_copy`]). Out of line: [`send`]'s quiet step stays small.
 #[inline(never)]
 pub(super) fn send_observed(
-    inner: &Inner,
+    inner: &impl NetWorld,
     mut state: RefMut<'_, State>,
     head: &Head,
     source: &mut Source<'_>,
@@ -230,7 +230,7 @@ pub(super) fn send_observed(
 /// or "receiving") a packet.
 #[cold]
 pub(super) fn monitor_panicked(
-    inner: &Inner,
+    inner: &impl NetWorld,
     now: u64,
     what: &str,
     panic: Box<dyn std::any::Any + Send>,
@@ -311,7 +311,7 @@ impl Head {
 /// `last`: no other copy of the datagram follows this one's.
 #[inline(always)]
 pub(super) fn send_copy(
-    inner: &Inner,
+    inner: &impl NetWorld,
     st: &mut State,
     head: &Head,
     source: &mut Source<'_>,
@@ -322,7 +322,7 @@ pub(super) fn send_copy(
     let ((from, _), (to, _)) = head.ends;
     let outcome = st
         .network
-        .send_nanos(head.now, from, to, head.len, &mut Choices::of(inner))?;
+        .send_nanos(head.now, from, to, head.len, &mut choices(inner))?;
     st.log(|| head.event(PacketFate::Sent, monitor_copy, false));
     let (original, duplicate) = match outcome {
         SendOutcome::Dropped(reason) => {
@@ -356,7 +356,7 @@ pub(super) fn send_copy(
     // is stored: storing a corrupted copy draws from the choice source too).
     let third = duplicate.is_some() && st.model_checking && {
         use bach_net::Decisions as _;
-        Choices::of(inner).chance(bach_net::Fault::Duplicate, 0.5)
+        choices(inner).chance(bach_net::Fault::Duplicate, 0.5)
     };
     let copies = 1 + u32::from(duplicate.is_some()) + u32::from(third);
     let shared = Copies {
@@ -385,7 +385,7 @@ pub(super) struct Copies<'a> {
 /// `last`: the datagram's last copy (an envelope moves into it).
 #[inline(always)]
 pub(super) fn store_copy(
-    inner: &Inner,
+    inner: &impl NetWorld,
     st: &mut State,
     shared: &Copies<'_>,
     source: &mut Source<'_>,
@@ -402,7 +402,7 @@ pub(super) fn store_copy(
     let mut payload = source.payload(&mut st.pool, last);
     if corrupted {
         st.pool.materialize(&mut payload);
-        bach_net::corrupt(payload.as_mut_slice(), &mut Choices::of(inner));
+        bach_net::corrupt(payload.as_mut_slice(), &mut choices(inner));
     }
     let duplicate = delivery.duplicate || monitor_copy;
     let flags = flags(duplicate, corrupted, monitor_copy, false);
@@ -412,14 +412,14 @@ pub(super) fn store_copy(
 
 /// Stores a packet and schedules its arrival at `at`.
 #[inline(always)]
-pub(super) fn store(inner: &Inner, st: &mut State, packet: Packet, at: u64) {
+pub(super) fn store(inner: &impl NetWorld, st: &mut State, packet: Packet, at: u64) {
     let key = st.packets.insert(packet);
     schedule(inner, st, at, key);
 }
 
 /// Schedules packet `key` again, to arrive at `at` (a monitor delayed it
 /// on arrival): it no longer heads the batch it arrived with.
-pub(super) fn reschedule(inner: &Inner, st: &mut State, at: u64, key: u32) {
+pub(super) fn reschedule(inner: &impl NetWorld, st: &mut State, at: u64, key: u32) {
     st.packets.get_mut(key).set_batch_list(NONE);
     schedule(inner, st, at, key);
 }
@@ -428,7 +428,7 @@ pub(super) fn reschedule(inner: &Inner, st: &mut State, at: u64, key: u32) {
 /// `NONE`), to arrive at `at`: appended to the newest arrival batch if it
 /// may join it (see [`Batch`]), else as a new batch.
 #[inline(always)]
-pub(super) fn schedule(inner: &Inner, st: &mut State, at: u64, key: u32) {
+pub(super) fn schedule(inner: &impl NetWorld, st: &mut State, at: u64, key: u32) {
     st.packets.in_flight += 1;
     let inserts = inner.timer_inserts.get();
     if let Some(batch) = st.batch.as_mut().filter(|_| !st.model_checking) {

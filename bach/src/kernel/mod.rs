@@ -1,0 +1,274 @@
+//! The kernel: what every engine runs on. One simulation's clock, its
+//! executor, its one timer queue, its one choice source, its groups, the
+//! trace sink, the failure state, and the scheduling hooks interleaving
+//! exploration drives (`check::interleave`).
+//!
+//! The world (`runtime::Inner`) holds one `Kernel` and dereferences to it;
+//! the engines work on the kernel and their own state. The kernel knows
+//! nothing of networks, processes or searches, never reads the wall clock
+//! and draws every nondeterministic decision from its choice source.
+
+use crate::{
+    check::interleave::Interleave,
+    executor::{join::panic_message, root::Root, Executor, TaskLabel},
+    group::table::{GroupId, GroupTable},
+    rand::source::ChoiceSource,
+    time::{
+        instant::Instant,
+        timers::{TimerKey, TimerQueue},
+    },
+    trace::recorder::{RawEvent, RawKind, Recorder},
+};
+use std::{
+    cell::{Cell, RefCell},
+    rc::Rc,
+    task::{Context, Waker},
+};
+
+/// What an entry of the timer queue does when it fires.
+#[derive(Clone)]
+pub(crate) enum TimerEvent {
+    /// Wake a task (a `Sleep`, which owns the entry and frees it).
+    Wake(Waker),
+    /// Deliver the arrival batch whose first packet has this key
+    /// (`net::state`); the run loop frees the entry.
+    Deliver(u32),
+}
+
+impl TimerEvent {
+    /// Wakes the task behind `cx`.
+    #[inline]
+    pub(crate) fn wake(cx: &Context<'_>) -> Self {
+        TimerEvent::Wake(cx.waker().clone())
+    }
+
+    /// Whether the run loop frees the event's queue entry as it pops it:
+    /// an arrival's (nobody holds its key); a wake's stays for its sleeper
+    /// to free.
+    #[inline(always)]
+    pub(crate) fn freed_as_it_pops(&self) -> bool {
+        matches!(self, TimerEvent::Deliver(_))
+    }
+}
+
+/// The kernel of one simulation (see the module docs).
+pub(crate) struct Kernel {
+    /// The simulation's id on its thread (wakers carry it).
+    pub(crate) sim_id: usize,
+    now: Cell<u64>,
+    pub(crate) executor: Executor,
+    pub(crate) timers: RefCell<TimerQueue<TimerEvent>>,
+    /// How many entries were ever put on `timers`: every insertion goes
+    /// through [`Kernel::insert_timer`] (or counts itself, like `Sleep`), so
+    /// the network can tell whether anything was scheduled since its last
+    /// packet (see `net::state::Batch`).
+    pub(crate) timer_inserts: Cell<u64>,
+    pub(crate) rand: RefCell<Box<dyn ChoiceSource>>,
+    pub(crate) groups: RefCell<GroupTable>,
+    /// The group (node) of the code running now.
+    pub(crate) current_group: Cell<GroupId>,
+    /// The future at the root of the task being polled.
+    pub(crate) root: Cell<Root>,
+    /// The event trace (shared with the network state).
+    pub(crate) trace: Rc<Recorder>,
+    /// Interleaving exploration (`check::interleave`), off by default.
+    pub(crate) interleave: Interleave,
+    abort_on_panic: Cell<bool>,
+    failure: RefCell<Option<String>>,
+    /// Set with `failure`; a `Cell` so the hot loop checks it cheaply.
+    failed: Cell<bool>,
+}
+
+impl Kernel {
+    /// A kernel at time zero drawing from `rand`, recording into `trace`.
+    pub(crate) fn new(sim_id: usize, rand: Box<dyn ChoiceSource>, trace: Rc<Recorder>) -> Self {
+        Kernel {
+            sim_id,
+            now: Cell::new(0),
+            executor: Executor::default(),
+            timers: RefCell::new(TimerQueue::new()),
+            timer_inserts: Cell::new(0),
+            rand: RefCell::new(rand),
+            groups: RefCell::new(GroupTable::default()),
+            current_group: Cell::new(GroupId::MAIN),
+            root: Cell::new(Root::NONE),
+            trace,
+            interleave: Default::default(),
+            abort_on_panic: Cell::new(true),
+            failure: RefCell::new(None),
+            failed: Cell::new(false),
+        }
+    }
+
+    /// Moves the clock (the run loop, and checkpoints restoring it).
+    #[inline(always)]
+    pub(crate) fn set_now(&self, now: u64) {
+        self.now.set(now);
+    }
+
+    /// Whether a panicking task ends the run (see
+    /// `Simulation::abort_on_panic`).
+    pub(crate) fn aborts_on_panic(&self) -> bool {
+        self.abort_on_panic.get()
+    }
+
+    pub(crate) fn set_abort_on_panic(&self, abort: bool) {
+        self.abort_on_panic.set(abort);
+    }
+
+    /// The failure that ended the run, once.
+    pub(crate) fn take_failure(&self) -> Option<String> {
+        self.failure.borrow_mut().take()
+    }
+
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        self.now.get()
+    }
+
+    pub(crate) fn describe_task(&self, label: &TaskLabel) -> String {
+        let node = self.groups.borrow().name(label.group);
+        match &label.name {
+            Some(name) => format!("task `{name}` ({}) on node `{node}`", label.id),
+            None => format!("task {} on node `{node}`", label.id),
+        }
+    }
+
+    /// How to reproduce this run, for failure messages.
+    pub(crate) fn reproduce(&self) -> String {
+        self.rand.borrow().reproduce()
+    }
+
+    /// Puts an event on the timer queue, counting it in `timer_inserts`.
+    #[inline(always)]
+    pub(crate) fn insert_timer(&self, deadline: u64, event: TimerEvent) -> TimerKey {
+        self.insert_timer_in(&mut self.timers.borrow_mut(), deadline, event)
+    }
+
+    /// Puts an event nobody cancels or looks up on the timer queue (see
+    /// [`TimerQueue::insert_keyless`]), counting it in `timer_inserts`.
+    #[inline(always)]
+    pub(crate) fn insert_keyless_timer(&self, deadline: u64, event: TimerEvent) {
+        self.timer_inserts.set(self.timer_inserts.get() + 1);
+        self.timers.borrow_mut().insert_keyless(deadline, event);
+    }
+
+    /// [`Kernel::insert_timer`] with the queue already borrowed.
+    #[inline]
+    pub(crate) fn insert_timer_in(
+        &self,
+        timers: &mut TimerQueue<TimerEvent>,
+        deadline: u64,
+        event: TimerEvent,
+    ) -> TimerKey {
+        self.timer_inserts.set(self.timer_inserts.get() + 1);
+        timers.insert(deadline, event)
+    }
+
+    /// Whether the run has failed (it stops at the next turn of its loop).
+    pub(crate) fn has_failed(&self) -> bool {
+        self.failed.get()
+    }
+
+    /// Ends the run with `message` (a failure outside any task, such as a
+    /// network monitor panicking while a packet arrives).
+    pub(crate) fn fail(&self, message: String) {
+        self.failure.borrow_mut().get_or_insert(message);
+        self.failed.set(true);
+    }
+
+    /// Records an event about the task in slot `index`.
+    pub(crate) fn trace_task(&self, index: usize, kind: RawKind) {
+        if let Some((id, group)) = self.executor.identity(index) {
+            self.trace.push(RawEvent {
+                time: self.now(),
+                node: Some(group),
+                task: Some(id),
+                kind,
+            });
+        }
+    }
+
+    /// Records an event about a task given by id (it may have no slot any
+    /// more, e.g. when cancelled by a crash).
+    pub(crate) fn trace_task_event(
+        &self,
+        group: GroupId,
+        id: crate::executor::TaskId,
+        kind: RawKind,
+    ) {
+        if self.trace.enabled() {
+            self.trace.push(RawEvent {
+                time: self.now(),
+                node: Some(group),
+                task: Some(id),
+                kind,
+            });
+        }
+    }
+
+    /// Records an event on a node, outside any particular task.
+    pub(crate) fn trace_node_event(&self, group: GroupId, kind: RawKind) {
+        if self.trace.enabled() {
+            self.trace.push(RawEvent {
+                time: self.now(),
+                node: Some(group),
+                task: None,
+                kind,
+            });
+        }
+    }
+
+    /// Records an event in the current context (node and task).
+    #[inline]
+    pub(crate) fn trace_event(&self, kind: RawKind) {
+        if self.trace.enabled() {
+            self.trace.push(RawEvent {
+                time: self.now(),
+                node: Some(self.current_group.get()),
+                task: self.trace.current(),
+                kind,
+            });
+        }
+    }
+
+    /// A process's handler run outside its host task (a message handed to
+    /// it on arrival) panicked: as if the host task had, the task (`index`,
+    /// `id`) is cancelled, or the run fails.
+    #[cold]
+    pub(crate) fn process_panicked(
+        &self,
+        (index, id): (usize, crate::executor::TaskId),
+        payload: Box<dyn std::any::Any + Send>,
+    ) {
+        if self.trace.enabled() {
+            let message: Rc<str> = panic_message(payload.as_ref()).into();
+            self.trace_task(index, RawKind::Panic(message));
+        }
+        if !self.abort_on_panic.get() {
+            self.executor.abort(index, id);
+            return;
+        }
+        let message = self.panic_report(index, payload.as_ref());
+        self.fail(message);
+    }
+
+    /// What a run that fails because task `index` panicked reports.
+    pub(crate) fn panic_report(
+        &self,
+        index: usize,
+        payload: &(dyn std::any::Any + Send),
+    ) -> String {
+        let label = self
+            .executor
+            .label(index)
+            .expect("the panicking task has a slot");
+        format!(
+            "{} panicked at {} ({}): {}",
+            self.describe_task(&label),
+            Instant::from_nanos(self.now()),
+            self.reproduce(),
+            panic_message(payload)
+        )
+    }
+}
