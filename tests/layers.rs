@@ -27,19 +27,14 @@ use std::{
 /// Imports (from module, to module) that still break the layering, with
 /// the reason each one is still here. Untie them and delete the line.
 const KNOTS: &[(&str, &str)] = &[
-    // The scheduling hooks, the executor's wakers and join handles, and
-    // the process engine still reach the world (`runtime::Inner`) or the
+    // The executor's wakers and join handles, and the process engine,
+    // still reach the world (`runtime::Inner`) or the
     // thread's current simulation instead of being handed the kernel (as
     // the network engine is, through `net::state::NetWorld`).
-    ("check::interleave", "runtime"),
-    ("check::interleave", "runtime::context"),
     ("executor::join", "runtime"),
     ("executor::waker", "runtime::context"),
     ("process::engine", "runtime"),
     ("process::engine", "runtime::context"),
-    // `ResourceId` (a scheduling-hook type) is defined, and numbered
-    // through the current simulation, in `sync::wait`.
-    ("check::interleave", "sync::wait"),
     // The process engine hosts each process on a task with a `UdpSocket`
     // of the user-facing API, and runs handlers through the user-facing
     // `Context` and its actions.

@@ -1,7 +1,7 @@
 //! The kernel: what every engine runs on. One simulation's clock, its
 //! executor, its one timer queue, its one choice source, its groups, the
 //! trace sink, the failure state, and the scheduling hooks interleaving
-//! exploration drives (`check::interleave`).
+//! exploration drives (`interleave`).
 //!
 //! The world (`runtime::Inner`) holds one `Kernel` and dereferences to it;
 //! the engines work on the kernel and their own state. The kernel knows
@@ -9,7 +9,6 @@
 //! and draws every nondeterministic decision from its choice source.
 
 use crate::{
-    check::interleave::Interleave,
     executor::{join::panic_message, root::Root, Executor, TaskLabel},
     group::table::{GroupId, GroupTable},
     rand::source::ChoiceSource,
@@ -19,6 +18,9 @@ use crate::{
     },
     trace::recorder::{RawEvent, RawKind, Recorder},
 };
+pub(crate) mod interleave;
+
+use interleave::Interleave;
 use std::{
     cell::{Cell, RefCell},
     rc::Rc,
@@ -71,7 +73,7 @@ pub(crate) struct Kernel {
     pub(crate) root: Cell<Root>,
     /// The event trace (shared with the network state).
     pub(crate) trace: Rc<Recorder>,
-    /// Interleaving exploration (`check::interleave`), off by default.
+    /// Interleaving exploration (`interleave`), off by default.
     pub(crate) interleave: Interleave,
     abort_on_panic: Cell<bool>,
     failure: RefCell<Option<String>>,

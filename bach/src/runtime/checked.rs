@@ -15,7 +15,7 @@ pub(crate) struct Checkpoint {
     timers: crate::time::timers::SavedTimers<TimerEvent>,
     net: crate::net::state::SavedNetwork,
     processes: crate::process::engine::SavedProcesses,
-    interleave: crate::check::interleave::Saved,
+    interleave: crate::kernel::interleave::SavedInterleave,
     checks: crate::check::model::SavedProperties,
     budgets: Option<[u32; 3]>,
 }

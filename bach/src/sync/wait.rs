@@ -27,6 +27,7 @@
 //! borrowed: wake-ups are collected in a [`WakeList`] and fired after the
 //! borrow ends. This module never touches a primitive's own state.
 
+pub(crate) use crate::kernel::interleave::ResourceId;
 use crate::{
     check::interleave,
     runtime::{context, Inner},
@@ -39,17 +40,6 @@ use std::{
     rc::Weak,
     task::Waker,
 };
-
-/// Identity of one primitive instance (a mutex, a channel, a queue): a small
-/// number, dense and in creation order within each simulation, so the same
-/// program creates the same ids on every run and an explorer can match
-/// resources across re-executions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct ResourceId(u32);
-
-/// Set in ids created inside a simulation that explores interleavings, so
-/// operations know with one bit test whether to report to the explorer.
-const EXPLORED: u32 = 1 << 31;
 
 thread_local! {
     /// Next id per live simulation on this thread (a handful of entries).
@@ -80,33 +70,16 @@ impl ResourceId {
                     }
                 };
                 let id = *next;
-                *next = id.wrapping_add(1) & !EXPLORED;
-                let flag = if inner.interleave.enabled() {
-                    EXPLORED
-                } else {
-                    0
-                };
-                ResourceId(id | flag)
+                *next = ResourceId::number_after(id);
+                let flag = u32::from(inner.interleave.enabled());
+                ResourceId::new(id, flag != 0)
             }),
             None => NEXT_DETACHED.with(|next| {
                 let id = next.get();
-                next.set(id.wrapping_add(1) & !EXPLORED);
-                ResourceId(id)
+                next.set(ResourceId::number_after(id));
+                ResourceId::new(id, false)
             }),
         })
-    }
-
-    /// The dense number of this resource within its simulation.
-    #[inline]
-    pub(crate) fn index(self) -> u32 {
-        self.0 & !EXPLORED
-    }
-
-    /// Whether operations on this resource are scheduling points (it was
-    /// created in a simulation exploring interleavings).
-    #[inline]
-    pub(crate) fn explored(self) -> bool {
-        self.0 & EXPLORED != 0
     }
 }
 
@@ -401,7 +374,7 @@ mod tests {
     use super::*;
 
     fn queue() -> WaitQueue<u32> {
-        WaitQueue::new(ResourceId(0))
+        WaitQueue::new(ResourceId::new(0, false))
     }
 
     #[test]

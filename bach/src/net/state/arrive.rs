@@ -170,7 +170,7 @@ pub(super) fn arrive(
     key: u32,
 ) -> Result<Option<u32>, String> {
     if st.unwatched_arrivals() {
-        return Ok(reach_socket(st, now, key, true));
+        return Ok(reach_socket(inner, st, now, key, true));
     }
     arrive_checked(inner, st, now, key)
 }
@@ -222,7 +222,7 @@ pub(super) fn arrive_checked(
             if verdict.delay > 0 {
                 schedule(inner, st, now.saturating_add(verdict.delay), copy);
             } else {
-                if let Some(process) = reach_socket(st, now, copy, false) {
+                if let Some(process) = reach_socket(inner, st, now, copy, false) {
                     st.handovers.push_back((process, copy));
                 }
             }
@@ -232,7 +232,7 @@ pub(super) fn arrive_checked(
             return Ok(None);
         }
     }
-    Ok(reach_socket(st, now, key, false))
+    Ok(reach_socket(inner, st, now, key, false))
 }
 
 /// Queues an arrived packet on its socket, or drops it; or, if it is for a
@@ -241,7 +241,13 @@ pub(super) fn arrive_checked(
 /// `unwatched`: [`State::unwatched_arrivals`] holds, so no node is down or
 /// crashed and nothing records the arrival.
 #[inline(always)]
-pub(super) fn reach_socket(st: &mut State, now: u64, key: u32, unwatched: bool) -> Option<u32> {
+pub(super) fn reach_socket(
+    kernel: &Kernel,
+    st: &mut State,
+    now: u64,
+    key: u32,
+    unwatched: bool,
+) -> Option<u32> {
     let packet = st.packets.get(key);
     let (from, to, src_port, dst_port) = (packet.from, packet.to, packet.src_port, packet.dst_port);
     if !unwatched && (st.is_down(to) || st.sender_crashed_first(from, packet.id, packet.departs)) {
@@ -273,7 +279,7 @@ pub(super) fn reach_socket(st: &mut State, now: u64, key: u32, unwatched: bool) 
     } else {
         socket.queued_bytes += len(&st.packets);
         socket.queue.push_back(key);
-        wake_receivers(st, socket_key, (to, dst_port));
+        wake_receivers(kernel, st, socket_key, (to, dst_port));
     }
     st.network.record_delivered(to);
     if unwatched {
@@ -320,14 +326,19 @@ pub(super) fn capture_ingress(st: &mut State, now: u64, key: u32) {
 /// Wakes the tasks waiting on socket `socket_key` (at `to:port`) for a
 /// datagram.
 #[inline]
-pub(super) fn wake_receivers(st: &mut State, socket_key: u32, (to, port): (NodeId, u16)) {
+pub(super) fn wake_receivers(
+    kernel: &Kernel,
+    st: &mut State,
+    socket_key: u32,
+    (to, port): (NodeId, u16),
+) {
     let socket = &mut st.sockets[socket_key as usize];
     if st.exploring && !socket.waiters.is_empty() {
         // The woken receivers' next step touches this endpoint.
-        let endpoint = crate::check::interleave::endpoint(st.addr(to, port));
+        let endpoint = crate::kernel::interleave::endpoint(st.addr(to, port));
         let socket = &mut st.sockets[socket_key as usize];
         for waiter in socket.waiters.drain(..) {
-            crate::check::interleave::woke_endpoint(endpoint, &waiter);
+            kernel.interleave.woke_key(kernel, endpoint, &waiter);
             waiter.wake();
         }
     } else if socket.waiters.len() == 1 {

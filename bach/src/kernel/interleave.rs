@@ -1,0 +1,457 @@
+//! Interleaving exploration inside one simulation: scheduling points,
+//! footprints and the partial-order reduction that decides which ready tasks
+//! are worth permuting.
+//!
+//! With [`Simulation::interleavings`](crate::Simulation::interleavings) on,
+//! the run loop no longer polls ready tasks strictly first-in first-out.
+//! Each ready task has a *footprint*: the shared resources (sync primitives,
+//! queues, socket endpoints) its next poll is predicted to touch:
+//!
+//! * every async operation on a primitive (`lock`, `send`, `recv`,
+//!   `acquire`, `notified`, a socket's `send_to`/`recv_from`, …) is a
+//!   **scheduling point**: its first poll does not act but *declares* the
+//!   resource and yields, so the task waits in the ready queue with an exact
+//!   footprint; the operation takes effect when the task is picked;
+//! * a task woken by a primitive (it was waiting in a [`WaitQueue`]) will
+//!   touch that primitive;
+//! * a task's previous poll predicts its next one: what it touched
+//!   (including synchronous operations such as `try_send`, an unlock when a
+//!   guard drops, `notify_one`) is added to its footprint.
+//!
+//! When the run loop picks the next task it takes the connected group of
+//! the *oldest* ready task (tasks linked through shared resources, found
+//! with a small union over footprints) and lets the choice source pick
+//! within that group ([`ChoiceSource::schedule`]). Tasks outside the group
+//! touch disjoint resources, so their order relative to the group does not
+//! matter and is never a choice; a task with an empty footprint (freshly
+//! spawned, or woken by a timer without a history of shared accesses) runs
+//! in FIFO order. With reduction off every ready set is one group, which is
+//! what the tests compare against.
+//!
+//! Limits, documented for users in `bach::check`: a resource that bach does
+//! not know about (an `Rc<RefCell<..>>` shared between tasks) is invisible;
+//! and a synchronous operation on a resource the task never touched before
+//! is only seen after the fact. Both can hide an interleaving, never add a
+//! wrong one.
+//!
+//! [`WaitQueue`]: crate::sync::wait
+//! [`ChoiceSource::schedule`]: crate::rand::source::ChoiceSource::schedule
+
+use super::Kernel;
+use crate::{executor::waker, trace::recorder::RawKind};
+use std::{
+    cell::{Cell, RefCell},
+    net::SocketAddr,
+    task::{Context, Poll, Waker},
+};
+
+/// Identity of one primitive instance (a mutex, a channel, a queue): a small
+/// number, dense and in creation order within each simulation, so the same
+/// program creates the same ids on every run and an explorer can match
+/// resources across re-executions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct ResourceId(u32);
+
+/// Set in ids created inside a simulation that explores interleavings, so
+/// operations know with one bit test whether to report to the explorer.
+const EXPLORED: u32 = 1 << 31;
+
+impl ResourceId {
+    /// The resource numbered `number` in its simulation; `explored`: its
+    /// operations are scheduling points.
+    #[inline]
+    pub(crate) fn new(number: u32, explored: bool) -> ResourceId {
+        ResourceId(number & !EXPLORED | if explored { EXPLORED } else { 0 })
+    }
+
+    /// The number the resource created after `number` gets.
+    #[inline]
+    pub(crate) fn number_after(number: u32) -> u32 {
+        number.wrapping_add(1) & !EXPLORED
+    }
+
+    /// The dense number of this resource within its simulation.
+    #[inline]
+    pub(crate) fn index(self) -> u32 {
+        self.0 & !EXPLORED
+    }
+
+    /// Whether operations on this resource are scheduling points (it was
+    /// created in a simulation exploring interleavings).
+    #[inline]
+    pub(crate) fn explored(self) -> bool {
+        self.0 & EXPLORED != 0
+    }
+}
+
+/// A resource as the reduction sees it: a primitive's [`ResourceId`], or a
+/// socket endpoint (top bit set; a hash of the address).
+pub(crate) type Key = u64;
+
+const ENDPOINT: u64 = 1 << 63;
+
+/// The key of a primitive.
+#[inline]
+pub(crate) fn primitive(resource: ResourceId) -> Key {
+    u64::from(resource.index())
+}
+
+/// The key of a socket endpoint. Distinct addresses may share a key (a
+/// 63-bit hash); that only makes the reduction more conservative.
+pub(crate) fn endpoint(addr: SocketAddr) -> Key {
+    // FNV-1a over the address bytes and port: fixed, platform independent.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |byte: u8| {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    };
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) => ip.octets().into_iter().for_each(&mut eat),
+        std::net::IpAddr::V6(ip) => ip.octets().into_iter().for_each(&mut eat),
+    }
+    addr.port().to_be_bytes().into_iter().for_each(&mut eat);
+    ENDPOINT | (hash >> 1)
+}
+
+const INLINE: usize = 4;
+
+/// A small set of keys; past [`INLINE`] keys it degrades to "everything".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Footprint {
+    keys: [Key; INLINE],
+    len: u8,
+    all: bool,
+}
+
+impl Footprint {
+    pub(crate) const EMPTY: Footprint = Footprint {
+        keys: [0; INLINE],
+        len: 0,
+        all: false,
+    };
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0 && !self.all
+    }
+
+    fn keys(&self) -> &[Key] {
+        &self.keys[..self.len as usize]
+    }
+
+    pub(crate) fn contains(&self, key: Key) -> bool {
+        self.keys().contains(&key)
+    }
+
+    pub(crate) fn insert(&mut self, key: Key) {
+        if self.all || self.contains(key) {
+            return;
+        }
+        if (self.len as usize) < INLINE {
+            self.keys[self.len as usize] = key;
+            self.len += 1;
+        } else {
+            self.all = true;
+        }
+    }
+
+    fn remove(&mut self, key: Key) -> bool {
+        let len = self.len as usize;
+        match self.keys[..len].iter().position(|k| *k == key) {
+            Some(at) => {
+                self.keys.copy_within(at + 1..len, at);
+                self.len -= 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn union(&mut self, other: &Footprint) {
+        if other.all {
+            self.all = true;
+        }
+        for key in other.keys() {
+            self.insert(*key);
+        }
+    }
+
+    pub(crate) fn intersects(&self, other: &Footprint) -> bool {
+        if self.is_empty() || other.is_empty() {
+            return false;
+        }
+        if self.all || other.all {
+            return true;
+        }
+        self.keys().iter().any(|key| other.contains(*key))
+    }
+}
+
+/// Per-task footprints, by executor slot.
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    /// Declared at a scheduling point, or predicted by a wake from a
+    /// primitive: the next poll is granted these.
+    declared: Footprint,
+    /// Everything the task's previous poll touched.
+    touched: Footprint,
+}
+
+/// The exploration state of one simulation.
+#[derive(Default)]
+pub(crate) struct Interleave {
+    enabled: Cell<bool>,
+    no_reduction: Cell<bool>,
+    tables: RefCell<Tables>,
+}
+
+#[derive(Default)]
+struct Tables {
+    slots: Vec<Slot>,
+    /// The task being polled, its granted footprint and what it touched.
+    current: Option<usize>,
+    granted: Footprint,
+    touching: Footprint,
+    /// Scratch for group computation.
+    group: Vec<usize>,
+    group_ids: Vec<crate::executor::TaskId>,
+}
+
+/// Every task's footprints, saved by [`Interleave::save`].
+pub(crate) struct SavedInterleave(Vec<Slot>);
+
+impl Interleave {
+    /// The tasks' footprints between polls (model-checking checkpoints).
+    pub(crate) fn save(&self) -> SavedInterleave {
+        SavedInterleave(self.tables.borrow().slots.clone())
+    }
+
+    /// Puts the footprints back as [`Interleave::save`] found them.
+    pub(crate) fn restore(&self, saved: &SavedInterleave) {
+        let mut tables = self.tables.borrow_mut();
+        tables.slots.clone_from(&saved.0);
+        tables.current = None;
+        tables.granted = Footprint::EMPTY;
+        tables.touching = Footprint::EMPTY;
+    }
+
+    #[inline]
+    pub(crate) fn enabled(&self) -> bool {
+        self.enabled.get()
+    }
+
+    pub(crate) fn set_enabled(&self, on: bool) {
+        self.enabled.set(on);
+    }
+
+    pub(crate) fn set_reduction(&self, on: bool) {
+        self.no_reduction.set(!on);
+    }
+
+    pub(crate) fn reduction(&self) -> bool {
+        !self.no_reduction.get()
+    }
+
+    /// Called before task `index` is polled.
+    pub(crate) fn begin_poll(&self, index: usize) {
+        let mut tables = self.tables.borrow_mut();
+        let tables = &mut *tables;
+        if tables.slots.len() <= index {
+            tables.slots.resize(index + 1, Slot::default());
+        }
+        let slot = &mut tables.slots[index];
+        tables.granted = std::mem::take(&mut slot.declared);
+        tables.touching = Footprint::EMPTY;
+        tables.current = Some(index);
+    }
+
+    /// Called after task `index` was polled; `finished` if it completed.
+    pub(crate) fn end_poll(&self, index: usize, finished: bool) {
+        let mut tables = self.tables.borrow_mut();
+        let tables = &mut *tables;
+        let touched = std::mem::take(&mut tables.touching);
+        tables.current = None;
+        tables.granted = Footprint::EMPTY;
+        if let Some(slot) = tables.slots.get_mut(index) {
+            if finished {
+                *slot = Slot::default();
+            } else {
+                slot.touched = touched;
+            }
+        }
+    }
+
+    /// Forgets a task whose slot is freed without a poll (cancelled).
+    pub(crate) fn forget(&self, index: usize) {
+        if let Some(slot) = self.tables.borrow_mut().slots.get_mut(index) {
+            *slot = Slot::default();
+        }
+    }
+
+    fn footprint(tables: &Tables, index: usize) -> Footprint {
+        match tables.slots.get(index) {
+            Some(slot) => {
+                let mut footprint = slot.declared;
+                footprint.union(&slot.touched);
+                footprint
+            }
+            None => Footprint::EMPTY,
+        }
+    }
+
+    /// Picks which entry of `ready` (slot indices in FIFO order, at least
+    /// two) to poll next: the oldest task's connected group, and within
+    /// it the choice source's pick. Returns a position in `ready`.
+    pub(crate) fn pick(&self, kernel: &Kernel, ready: &[usize]) -> usize {
+        let mut tables = self.tables.borrow_mut();
+        let tables = &mut *tables;
+        let mut group = std::mem::take(&mut tables.group);
+        group.clear();
+        group.push(0);
+        if self.reduction() {
+            let mut keys = Self::footprint(tables, ready[0]);
+            if !keys.is_empty() {
+                let mut taken = vec![false; ready.len()];
+                taken[0] = true;
+                // Grow the group until no other ready task touches its keys.
+                let mut grew = true;
+                while grew {
+                    grew = false;
+                    for (position, &index) in ready.iter().enumerate() {
+                        if taken[position] {
+                            continue;
+                        }
+                        let footprint = Self::footprint(tables, index);
+                        if footprint.intersects(&keys) {
+                            taken[position] = true;
+                            keys.union(&footprint);
+                            group.push(position);
+                            grew = true;
+                        }
+                    }
+                }
+                group.sort_unstable();
+            }
+        } else {
+            group.extend(1..ready.len());
+        }
+        let pick = if group.len() < 2 {
+            0
+        } else {
+            let mut ids = std::mem::take(&mut tables.group_ids);
+            ids.clear();
+            ids.extend(
+                group
+                    .iter()
+                    .map(|&position| kernel.executor.task_id(ready[position])),
+            );
+            let chosen = kernel.rand.borrow_mut().schedule(&ids);
+            assert!(
+                chosen < ids.len(),
+                "ChoiceSource::schedule returned {chosen} for {} tasks",
+                ids.len()
+            );
+            tables.group_ids = ids;
+            if kernel.trace.enabled() {
+                kernel.trace_task(ready[group[chosen]], RawKind::Scheduled(group.len() as u32));
+            }
+            group[chosen]
+        };
+        tables.group = group;
+        pick
+    }
+
+    /// Records that the current task touched `key`.
+    #[inline]
+    pub(crate) fn touch_key(&self, key: Key) {
+        let mut tables = self.tables.borrow_mut();
+        if tables.current.is_some() {
+            tables.touching.insert(key);
+        }
+    }
+
+    /// A scheduling point for an operation on `keys`; see `check::interleave::point`.
+    pub(crate) fn point_keys(&self, kernel: &Kernel, cx: &Context<'_>, keys: &[Key]) -> Poll<()> {
+        let mut tables = self.tables.borrow_mut();
+        let tables = &mut *tables;
+        let Some(current) = tables.current else {
+            // Not inside a task poll (test code between steps): act now.
+            return Poll::Ready(());
+        };
+        let granted = keys.iter().all(|key| tables.granted.contains(*key));
+        if granted || !kernel.executor.has_ready() {
+            // Picked after declaring, or nobody else could go first.
+            for key in keys {
+                tables.granted.remove(*key);
+                tables.touching.insert(*key);
+            }
+            return Poll::Ready(());
+        }
+        if tables.slots.len() <= current {
+            tables.slots.resize(current + 1, Slot::default());
+        }
+        for key in keys {
+            tables.slots[current].declared.insert(*key);
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// `waker`'s task is woken by an operation on `key`: the running task
+    /// touched it, and the woken task's next poll will touch it (a socket's
+    /// receivers, woken by the network engine).
+    pub(crate) fn woke_key(&self, kernel: &Kernel, key: Key, waker: &Waker) {
+        self.touch_key(key);
+        self.predict(kernel, waker, key);
+    }
+
+    /// A primitive woke `waker`'s task: it will touch `key`.
+    pub(crate) fn predict(&self, kernel: &Kernel, waker: &Waker, key: Key) {
+        if let Some(index) = waker::task_of(waker, kernel.sim_id) {
+            let mut tables = self.tables.borrow_mut();
+            if tables.slots.len() <= index {
+                tables.slots.resize(index + 1, Slot::default());
+            }
+            tables.slots[index].declared.insert(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn footprints_intersect_on_shared_keys_only() {
+        let mut a = Footprint::EMPTY;
+        let mut b = Footprint::EMPTY;
+        assert!(!a.intersects(&b));
+        a.insert(1);
+        b.insert(2);
+        assert!(!a.intersects(&b));
+        b.insert(1);
+        assert!(a.intersects(&b));
+        assert!(b.remove(1));
+        assert!(!a.intersects(&b));
+    }
+
+    #[test]
+    fn overflow_means_everything_but_empty_stays_independent() {
+        let mut wide = Footprint::EMPTY;
+        for key in 0..=INLINE as u64 {
+            wide.insert(key + 100);
+        }
+        let mut other = Footprint::EMPTY;
+        other.insert(7);
+        assert!(wide.intersects(&other));
+        assert!(!wide.intersects(&Footprint::EMPTY));
+    }
+
+    #[test]
+    fn endpoint_keys_are_stable_and_tagged() {
+        let a: SocketAddr = "10.0.0.2:8080".parse().unwrap();
+        let b: SocketAddr = "10.0.0.2:8081".parse().unwrap();
+        assert_eq!(endpoint(a), endpoint(a));
+        assert_ne!(endpoint(a), endpoint(b));
+        assert!(endpoint(a) & ENDPOINT != 0);
+    }
+}
