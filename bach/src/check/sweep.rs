@@ -102,9 +102,9 @@
 //! Both compose: `--partition count:k/n` picks the tests, `BACH_SEEDS`
 //! the seeds within each.
 
+use crate::executor::join::panic_message;
 use crate::Simulation;
 use std::{
-    any::Any,
     cell::Cell,
     fmt,
     ops::Range,
@@ -371,16 +371,6 @@ fn silence_sweep_panics() {
             }
         }));
     });
-}
-
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(message) = payload.downcast_ref::<&str>() {
-        (*message).to_string()
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "(the panic payload is not a string)".to_string()
-    }
 }
 
 /// The seeds the environment selects: `BACH_SEEDS`, else `BACH_SEED`.

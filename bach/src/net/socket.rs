@@ -196,13 +196,7 @@ impl UdpSocket {
             if inner.interleave.enabled() {
                 return Ok(Err(dst));
             }
-            state::send(
-                inner,
-                self.handle,
-                &mut Source::Bytes(buf),
-                Destination::Addr(dst),
-            )
-            .map(Ok)
+            self.send_bytes(inner, buf, dst).map(Ok)
         })?;
         match sent {
             Ok(len) => Ok(len),
@@ -246,13 +240,7 @@ impl UdpSocket {
             if inner.interleave.enabled() {
                 return Ok(Err(peer));
             }
-            state::send(
-                inner,
-                self.handle,
-                &mut Source::Bytes(buf),
-                Destination::Addr(peer),
-            )
-            .map(Ok)
+            self.send_bytes(inner, buf, peer).map(Ok)
         })?;
         match sent {
             Ok(len) => Ok(len),
@@ -436,12 +424,18 @@ impl UdpSocket {
                 None => keys.into_iter().for_each(interleave::touch_endpoint),
             }
         }
-        Poll::Ready(state::send(
+        Poll::Ready(self.send_bytes(inner, buf, dst))
+    }
+
+    /// Sends `buf` to `dst` now (see `net::state::send`).
+    #[inline(always)]
+    fn send_bytes(&self, inner: &Inner, buf: &[u8], dst: SocketAddr) -> io::Result<usize> {
+        state::send(
             inner,
             self.handle,
             &mut Source::Bytes(buf),
             Destination::Addr(dst),
-        ))
+        )
     }
 
     /// Receives into `buf` (`take`: remove the datagram or peek at it),
