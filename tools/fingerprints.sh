@@ -25,7 +25,7 @@ for example in examples/*.rs; do
     mkdir -p "$dir/pcaps"
     BACH_TRACE=1 BACH_PCAP_DIR="$dir/pcaps" "$bin/$name" \
         >"$dir/stdout" 2>"$dir/stderr"
-    stdout=$(sed -E "s|$out|DIR|g; s/[0-9.]+ ?(ms|µs|s|ns)\b/T/g; s/\([0-9]+\/s\)/(R)/g; \
+    stdout=$(sed -E "s|$out|DIR|g; s|$PWD|ROOT|g; s/[0-9.]+ ?(ms|µs|s|ns)\b/T/g; s/\([0-9]+\/s\)/(R)/g; \
         s/[0-9]+ runs\/s/R/g; s/, [0-9]+\/s\)/, R)/g" "$dir/stdout" | sha256sum | cut -c1-16)
     trace=$(sort "$dir/stderr" | sha256sum | cut -c1-16)
     pcaps=$(find "$dir/pcaps" -type f -exec sha256sum {} + | cut -c1-64 | sort | sha256sum | cut -c1-16)
