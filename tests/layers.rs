@@ -27,14 +27,17 @@ use std::{
 /// Imports (from module, to module) that still break the layering, with
 /// the reason each one is still here. Untie them and delete the line.
 const KNOTS: &[(&str, &str)] = &[
-    // The executor's wakers and join handles, and the process engine,
-    // still reach the world (`runtime::Inner`) or the
-    // thread's current simulation instead of being handed the kernel (as
-    // the network engine is, through `net::state::NetWorld`).
+    // The executor's wakers and join handles, the process engine's host
+    // task and its adding of a process still reach the world
+    // (`runtime::Inner`) or the thread's current simulation instead of
+    // being handed the kernel (as the network engine is, through
+    // `net::state::NetWorld`, and the process engine's message path,
+    // through `process::engine::ProcessWorld`).
     ("executor::join", "runtime"),
     ("executor::waker", "runtime::context"),
-    ("process::engine", "runtime"),
-    ("process::engine", "runtime::context"),
+    ("process::engine::registry", "runtime"),
+    ("process::engine::task", "runtime"),
+    ("process::engine::task", "runtime::context"),
     // The process engine hosts each process on a task with a `UdpSocket`
     // of the user-facing API, and runs handlers through the user-facing
     // `Context` and its actions.

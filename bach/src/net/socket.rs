@@ -89,7 +89,7 @@ impl ProcessPort {
     #[inline(always)]
     pub(crate) fn send_envelope(
         self,
-        inner: &Inner,
+        inner: &impl state::NetWorld,
         envelope: Box<crate::process::message::Envelope>,
         (node, port): (bach_net::NodeId, u16),
     ) -> Result<usize, (io::Error, Box<crate::process::message::Envelope>)> {

@@ -80,14 +80,14 @@ impl Simulation {
     #[track_caller]
     pub fn read_local_messages(&mut self, process: &str) -> Vec<Message> {
         let id = slot_id(&self.inner, process);
-        std::mem::take(&mut registry(&self.inner).slots[id].local_outbox)
+        std::mem::take(&mut registry(&*self.inner).slots[id].local_outbox)
     }
 
     /// The local messages `process` emitted and nobody read yet (a copy).
     #[track_caller]
     pub fn local_outbox(&self, process: &str) -> Vec<Message> {
         let id = slot_id(&self.inner, process);
-        registry(&self.inner).slots[id].local_outbox.clone()
+        registry(&*self.inner).slots[id].local_outbox.clone()
     }
 
     fn has_local(&self, id: usize) -> bool {
@@ -179,14 +179,14 @@ impl Simulation {
     #[track_caller]
     pub fn sent_message_count(&self, process: &str) -> u64 {
         let id = slot_id(&self.inner, process);
-        registry(&self.inner).slots[id].sent
+        registry(&*self.inner).slots[id].sent
     }
 
     /// Messages `process` received (handled), duplicates included.
     #[track_caller]
     pub fn received_message_count(&self, process: &str) -> u64 {
         let id = slot_id(&self.inner, process);
-        registry(&self.inner).slots[id].received
+        registry(&*self.inner).slots[id].received
     }
 
     /// Messages sent between processes in this simulation (same-node ones
@@ -205,7 +205,7 @@ impl Simulation {
     #[track_caller]
     pub fn event_log(&self, process: &str) -> Vec<ProcessEvent> {
         let id = slot_id(&self.inner, process);
-        registry(&self.inner).slots[id].log.clone()
+        registry(&*self.inner).slots[id].log.clone()
     }
 
     /// Crashes `node`: its processes stop at once (tasks, sockets and

@@ -69,6 +69,13 @@ impl crate::net::state::NetWorld for Inner {
     }
 }
 
+impl crate::process::engine::ProcessWorld for Inner {
+    #[inline(always)]
+    fn processes(&self) -> &RefCell<crate::process::engine::Registry> {
+        &self.processes
+    }
+}
+
 impl std::ops::Deref for Inner {
     type Target = Kernel;
 

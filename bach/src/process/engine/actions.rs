@@ -6,7 +6,12 @@ use super::*;
 
 /// Applies a handler's actions in order. `in_task`: the handler ran inside
 /// the process's own task (which re-checks its timers by itself).
-pub(super) fn apply(inner: &Inner, id: usize, actions: &mut Vec<Action>, in_task: bool) {
+pub(super) fn apply(
+    inner: &impl ProcessWorld,
+    id: usize,
+    actions: &mut Vec<Action>,
+    in_task: bool,
+) {
     let mut wake_self = false;
     // Most handlers do one thing (a reply, a timer): no drain for it.
     if actions.len() == 1 {
@@ -29,7 +34,7 @@ pub(super) fn apply(inner: &Inner, id: usize, actions: &mut Vec<Action>, in_task
 /// Only a send is inlined here (the usual action); the others are out of
 /// line, keeping the send path small.
 #[inline(always)]
-pub(super) fn apply_one(inner: &Inner, id: usize, action: Action) -> bool {
+pub(super) fn apply_one(inner: &impl ProcessWorld, id: usize, action: Action) -> bool {
     match action {
         Action::Send { msg, to } => {
             send(inner, id, msg, to);
@@ -46,7 +51,7 @@ pub(super) fn apply_one(inner: &Inner, id: usize, action: Action) -> bool {
 
 /// Puts a local message of slot `id` in its outbox.
 #[inline(never)]
-pub(super) fn send_local(inner: &Inner, id: usize, msg: Message) {
+pub(super) fn send_local(inner: &impl ProcessWorld, id: usize, msg: Message) {
     if inner.trace.enabled() {
         let (name, group) = {
             let reg = registry(inner);
@@ -70,7 +75,7 @@ pub(super) fn send_local(inner: &Inner, id: usize, msg: Message) {
 /// whether its timers changed.
 #[inline(never)]
 pub(super) fn set_timer(
-    inner: &Inner,
+    inner: &impl ProcessWorld,
     id: usize,
     name: String,
     delay: Duration,
@@ -102,7 +107,7 @@ pub(super) fn set_timer(
 
 /// Cancels a named timer of slot `id`; returns whether it was set.
 #[inline(never)]
-pub(super) fn cancel_timer(inner: &Inner, id: usize, name: String) -> bool {
+pub(super) fn cancel_timer(inner: &impl ProcessWorld, id: usize, name: String) -> bool {
     let mut reg = registry(inner);
     let record = reg.record_events;
     let slot = &mut reg.slots[id];
@@ -119,7 +124,7 @@ pub(super) fn cancel_timer(inner: &Inner, id: usize, name: String) -> bool {
 }
 
 #[inline(always)]
-pub(super) fn send(inner: &Inner, id: usize, msg: Message, target: usize) {
+pub(super) fn send(inner: &impl ProcessWorld, id: usize, msg: Message, target: usize) {
     let mut reg = registry(inner);
     let reg_ref = &mut *reg;
     reg_ref.messages += 1;
@@ -183,7 +188,7 @@ pub(super) fn send(inner: &Inner, id: usize, msg: Message, target: usize) {
 /// Logs and traces a message being sent (when either is on).
 #[cold]
 #[inline(never)]
-pub(super) fn record_send(inner: &Inner, id: usize, target: usize, msg: &Message) {
+pub(super) fn record_send(inner: &impl ProcessWorld, id: usize, target: usize, msg: &Message) {
     let mut reg = registry(inner);
     let to = reg.slots[target].name.clone();
     if reg.record_events {

@@ -42,7 +42,7 @@ pub(crate) enum Incoming<'a> {
 /// (`Inner::process_panicked`); a panic on the start or a local message
 /// reaches the caller. Each report names the process and what it handled.
 #[inline(always)]
-pub(crate) fn offer(inner: &Inner, id: usize, mut incoming: Incoming<'_>) {
+pub(crate) fn offer(inner: &impl ProcessWorld, id: usize, mut incoming: Incoming<'_>) {
     let mut reg = registry(inner);
     let slot = &mut reg.slots[id];
     let in_task = slot
@@ -104,7 +104,7 @@ pub(crate) fn offer(inner: &Inner, id: usize, mut incoming: Incoming<'_>) {
 #[cold]
 #[inline(never)]
 pub(super) fn handler_panicked(
-    inner: &Inner,
+    inner: &impl ProcessWorld,
     id: usize,
     process: Box<dyn ProcessAny>,
     ctx: &Context,
@@ -137,7 +137,7 @@ pub(super) fn handler_panicked(
 /// host task (which re-checks its timers by itself).
 #[inline(always)]
 pub(super) fn run_handler(
-    inner: &Inner,
+    inner: &impl ProcessWorld,
     mut reg: std::cell::RefMut<'_, Registry>,
     id: usize,
     incoming: &mut Incoming<'_>,
@@ -225,7 +225,7 @@ pub(super) fn log_incoming(slot: &mut Slot, now: u64, incoming: &Incoming<'_>) {
 /// Traces what a handler is about to handle.
 #[cold]
 #[inline(never)]
-pub(super) fn trace_incoming(inner: &Inner, ctx: &Context, incoming: &Incoming<'_>) {
+pub(super) fn trace_incoming(inner: &impl ProcessWorld, ctx: &Context, incoming: &Incoming<'_>) {
     let line = match incoming {
         Incoming::Start => return,
         Incoming::Message { from, msg, .. } => {
@@ -237,7 +237,7 @@ pub(super) fn trace_incoming(inner: &Inner, ctx: &Context, incoming: &Incoming<'
     trace(inner, ctx.group, line);
 }
 
-pub(super) fn trace(inner: &Inner, group: GroupId, line: String) {
+pub(super) fn trace(inner: &impl ProcessWorld, group: GroupId, line: String) {
     let previous = inner.current_group.replace(group);
     inner.trace_event(RawKind::Process(line.into()));
     inner.current_group.set(previous);
@@ -251,7 +251,7 @@ pub(super) fn trace(inner: &Inner, group: GroupId, line: String) {
 /// datagram's bytes are decoded first, and one that is no message is
 /// dropped, as the host task drops it.
 #[inline(always)]
-pub(crate) fn receive(inner: &Inner, id: usize, payload: Payload) {
+pub(crate) fn receive(inner: &impl ProcessWorld, id: usize, payload: Payload) {
     match payload {
         Payload::Envelope(mut envelope) => {
             let Envelope { from, to, msg } = &mut *envelope;
@@ -276,7 +276,7 @@ pub(crate) fn receive(inner: &Inner, id: usize, payload: Payload) {
 /// [`receive`] of a datagram's bytes.
 #[cold]
 #[inline(never)]
-pub(super) fn receive_bytes(inner: &Inner, id: usize, bytes: &[u8]) {
+pub(super) fn receive_bytes(inner: &impl ProcessWorld, id: usize, bytes: &[u8]) {
     if let Some(decoded) = message::decode(bytes) {
         let (from, to, mut msg) = decoded.split();
         let incoming = Incoming::Message {

@@ -31,8 +31,8 @@ use crate::{
     executor::TaskId,
     group::table::GroupId,
     net::payload::Payload,
+    net::state::NetWorld,
     net::{socket::ProcessPort, state::Received, UdpSocket},
-    runtime::{context, Inner, TimerEvent},
     time::timers::TimerKey,
     trace::recorder::RawKind,
 };
@@ -45,6 +45,15 @@ use std::{
     task::{Poll, Waker},
     time::Duration,
 };
+
+/// What the process engine needs of the world: what the network engine
+/// needs (the kernel, the network state, the fault budgets) and the
+/// registry of processes. The world (`runtime::Inner`) implements it; the
+/// message path (`handler`, `actions`) never names the world.
+pub(crate) trait ProcessWorld: NetWorld {
+    /// The registry of processes.
+    fn processes(&self) -> &std::cell::RefCell<Registry>;
+}
 
 mod actions;
 mod handler;

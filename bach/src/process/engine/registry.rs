@@ -4,6 +4,7 @@
 //! model checking.
 
 use super::*;
+use crate::runtime::Inner;
 
 /// The first port of a node's processes.
 pub(crate) const FIRST_PORT: u16 = 7000;
@@ -99,7 +100,11 @@ impl Slot {
 /// Adds every process's state to a model-checking fingerprint: name,
 /// whether it is alive, `state()`, local outbox and named timers relative
 /// to `now`, in name order.
-pub(crate) fn hash_processes(inner: &Inner, now: u64, hasher: &mut impl std::hash::Hasher) {
+pub(crate) fn hash_processes(
+    inner: &impl ProcessWorld,
+    now: u64,
+    hasher: &mut impl std::hash::Hasher,
+) {
     use std::hash::Hash;
     let reg = registry(inner);
     for (name, &id) in &reg.by_name {
@@ -197,9 +202,9 @@ impl Registry {
     }
 }
 
-pub(crate) fn registry(inner: &Inner) -> std::cell::RefMut<'_, Registry> {
+pub(crate) fn registry(inner: &impl ProcessWorld) -> std::cell::RefMut<'_, Registry> {
     inner
-        .processes
+        .processes()
         .try_borrow_mut()
         .expect("the process registry is not borrowed while user code runs")
 }

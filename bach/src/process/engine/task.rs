@@ -3,6 +3,10 @@
 //! timer, and offers each to the handler.
 
 use super::*;
+use crate::{
+    kernel::TimerEvent,
+    runtime::{context, Inner},
+};
 
 thread_local! {
     /// The receive buffer host tasks borrow while polled: one per thread,
