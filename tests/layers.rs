@@ -14,9 +14,8 @@
 //! * when a module is in no row of the table.
 //!
 //! [`KNOTS`] lists the imports that still break these rules, each one a
-//! piece of work left to do. The list only shrinks: an import that is no
-//! longer there must leave the list too (the test says so), and a new one
-//! fails the test.
+//! piece of work left to do. An import that is no longer there must leave
+//! the list too (the test says so); a new one fails the test.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
