@@ -59,10 +59,6 @@ const KNOTS: &[(&str, &str)] = &[
     ("runtime::simulation", "check::model"),
     ("runtime::simulation", "node"),
     ("runtime::simulation", "trace"),
-    // The trace record holds the packet log's raw record type, and its live
-    // sink prints expanded (user-facing) events.
-    ("trace::recorder", "net"),
-    ("trace::recorder", "trace"),
 ];
 
 #[test]

@@ -10,24 +10,14 @@
 //!
 //! [`Simulation::record_packets`]: crate::Simulation::record_packets
 
+pub use crate::trace::packet::PacketFate;
+pub(crate) use crate::trace::packet::RawPacket as RawEvent;
 use crate::{
     group::table::{Group, GroupId},
     kernel::Kernel,
     time::instant::Instant,
 };
-use bach_net::DropReason;
 use std::net::SocketAddr;
-
-/// What happened to a packet (or one copy of it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PacketFate {
-    /// It left its socket; further events tell the fate of each copy.
-    Sent,
-    /// It reached the destination socket's receive buffer.
-    Delivered,
-    /// It was dropped, at send or on arrival.
-    Dropped(DropReason),
-}
 
 /// One entry of the packet log.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,21 +42,6 @@ pub struct PacketEvent {
     pub duplicate: bool,
     /// Whether this copy's payload was corrupted.
     pub corrupted: bool,
-}
-
-/// A compact log entry: nodes by index, addresses rebuilt on read.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct RawEvent {
-    pub(crate) time: u64,
-    pub(crate) id: u64,
-    pub(crate) from: u32,
-    pub(crate) to: u32,
-    pub(crate) src_port: u16,
-    pub(crate) dst_port: u16,
-    pub(crate) len: u32,
-    pub(crate) fate: PacketFate,
-    pub(crate) duplicate: bool,
-    pub(crate) corrupted: bool,
 }
 
 impl RawEvent {

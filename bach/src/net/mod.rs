@@ -110,7 +110,6 @@ pub use control::{
     connect, default_link, disconnect, drop_incoming, drop_outgoing, heal, link, node_stats,
     partition, partition_oneway, set_default_link, stats, Link,
 };
-pub(crate) use log::RawEvent as RawPacketEvent;
 pub use log::{PacketEvent, PacketFate};
 pub use socket::UdpSocket;
 pub use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};

@@ -112,7 +112,7 @@ impl Inner {
             self.trace.note_name(&raw);
             let name_of = |id| self.trace.live_name(id);
             let event = crate::trace::expand(self, &raw, &name_of);
-            self.trace.print(&event);
+            crate::trace::print_to_sink(&self.trace, &event);
             self.trace.forget_name(&raw);
         }
     }

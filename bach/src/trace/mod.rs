@@ -21,6 +21,7 @@
 //! [`Simulation::trace`]: crate::Simulation::trace
 //! [`Simulation::record_trace`]: crate::Simulation::record_trace
 
+pub(crate) mod packet;
 mod print;
 pub(crate) mod recorder;
 
@@ -213,4 +214,18 @@ pub fn note(message: impl fmt::Display) {
             inner.trace_event(RawKind::Note(message));
         }
     })
+}
+
+/// Prints one expanded event to the live sink of `recorder`
+/// (`BACH_TRACE`: stderr, or a JSON-lines file).
+pub(crate) fn print_to_sink(recorder: &recorder::Recorder, event: &Event) {
+    match recorder.sink().as_mut() {
+        Some(recorder::Sink::Stderr) => {
+            let _ = write_console(std::io::stderr().lock(), event);
+        }
+        Some(recorder::Sink::Jsonl(file)) => {
+            let _ = write_json(file, event);
+        }
+        None => {}
+    }
 }

@@ -1,7 +1,8 @@
 //! Where trace events are kept: a bounded ring of compact records, plus an
 //! optional live sink (stderr or a JSON-lines file) chosen by `BACH_TRACE`.
 
-use crate::{executor::TaskId, group::table::GroupId, net::RawPacketEvent as RawPacket};
+use super::packet::RawPacket;
+use crate::{executor::TaskId, group::table::GroupId};
 use std::{
     cell::{Cell, RefCell},
     collections::VecDeque,
@@ -180,17 +181,10 @@ impl Recorder {
         std::mem::take(&mut *self.unprinted.borrow_mut())
     }
 
-    /// Prints one event to the live sink.
-    pub(crate) fn print(&self, event: &super::Event) {
-        match self.sink.borrow_mut().as_mut() {
-            Some(Sink::Stderr) => {
-                let _ = super::write_console(io::stderr().lock(), event);
-            }
-            Some(Sink::Jsonl(file)) => {
-                let _ = super::write_json(file, event);
-            }
-            None => {}
-        }
+    /// The live sink (`BACH_TRACE`), to print expanded events to (see
+    /// `trace::print_to_sink`).
+    pub(crate) fn sink(&self) -> std::cell::RefMut<'_, Option<Sink>> {
+        self.sink.borrow_mut()
     }
 
     /// The recorded events, oldest first.
