@@ -11,8 +11,9 @@ pub(crate) struct Arrivals {
     list: u32,
     next: u32,
     stage: Stage,
-    /// Whether packets wait in [`State::handovers`].
-    waiting: bool,
+    /// Set by [`deliver`] as it returns a packet: every packet arrived and
+    /// none waits in [`State::handovers`].
+    finished: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -31,7 +32,7 @@ impl Arrivals {
     /// packet for a process ends so).
     #[inline(always)]
     pub(crate) fn finished(&self) -> bool {
-        self.stage == Stage::Arrived && !self.waiting
+        self.finished
     }
 }
 
@@ -45,7 +46,7 @@ impl Arrivals {
             list: NONE,
             next: 0,
             stage: Stage::Due,
-            waiting: false,
+            finished: false,
         }
     }
 
@@ -104,37 +105,27 @@ pub(crate) fn deliver(inner: &impl NetWorld, arrivals: &mut Arrivals) -> Option<
     let now = inner.now();
     let mut state = borrow_existing(inner);
     let st = &mut *state;
-    loop {
+    let (process, key) = loop {
         // Copies a monitor added, or a packet behind them, come first.
-        if arrivals.waiting {
-            if let Some((process, key)) = st.handovers.pop_front() {
-                arrivals.waiting = !st.handovers.is_empty();
-                return Some((process as usize, st.packets.take_payload(key)));
-            }
-            arrivals.waiting = false;
+        if let Some(waiting) = st.handovers.pop_front() {
+            break waiting;
         }
         let key = arrivals.next_key(st)?;
         st.packets.in_flight -= 1;
-        let arrived = arrive(inner, st, now, key);
-        // Monitors' copies delivered at once wait to be handed over.
-        arrivals.waiting = !st.handovers.is_empty();
-        match arrived {
+        match arrive(inner, st, now, key) {
             Ok(None) => {}
             // The usual case for a process: one message, handed over.
-            Ok(Some(process)) if !arrivals.waiting => {
-                return Some((process as usize, st.packets.take_payload(key)));
-            }
-            Ok(Some(process)) => {
-                st.handovers.push_back((process, key));
-                arrivals.waiting = true;
-            }
+            Ok(Some(process)) if st.handovers.is_empty() => break (process, key),
+            Ok(Some(process)) => st.handovers.push_back((process, key)),
             Err(message) => {
                 drop(state);
                 inner.fail(message);
                 return None;
             }
         }
-    }
+    };
+    arrivals.finished = arrivals.stage == Stage::Arrived && st.handovers.is_empty();
+    Some((process as usize, st.packets.take_payload(key)))
 }
 
 /// Takes back the payload of a packet handed over (see [`deliver`]).
