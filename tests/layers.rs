@@ -26,14 +26,12 @@ use std::{
 /// Imports (from module, to module) that still break the layering, with
 /// the reason each one is still here. Untie them and delete the line.
 const KNOTS: &[(&str, &str)] = &[
-    // The executor's wakers and join handles, the process engine's host
-    // task and its adding of a process still reach the world
+    // The process engine's host task and its adding of a process still
+    // reach the world
     // (`runtime::Inner`) or the thread's current simulation instead of
     // being handed the kernel (as the network engine is, through
     // `net::state::NetWorld`, and the process engine's message path,
     // through `process::engine::ProcessWorld`).
-    ("executor::join", "runtime"),
-    ("executor::waker", "runtime::context"),
     ("process::engine::registry", "runtime"),
     ("process::engine::task", "runtime"),
     ("process::engine::task", "runtime::context"),
@@ -45,20 +43,6 @@ const KNOTS: &[(&str, &str)] = &[
     ("process::engine", "process"),
     ("process::engine", "process::context"),
     ("process::engine::registry", "task"),
-    // The world names model checking's state (properties, ordering, the
-    // replay of a path, checkpoints), the node table, the trace's
-    // expansion and the tracing spans directly, instead of offering a
-    // run-mode hook that model checking installs itself through.
-    ("runtime", "check::model"),
-    ("runtime", "node"),
-    ("runtime", "trace"),
-    ("runtime::checked", "check::model"),
-    ("runtime::checked", "node"),
-    ("runtime::run_loop", "tracing"),
-    ("runtime::simulation", "check"),
-    ("runtime::simulation", "check::model"),
-    ("runtime::simulation", "node"),
-    ("runtime::simulation", "trace"),
 ];
 
 #[test]

@@ -238,6 +238,7 @@ pub mod process;
 pub mod queue;
 pub mod rand;
 pub mod runtime;
+mod simulation;
 pub mod sync;
 pub mod task;
 pub mod time;
@@ -246,7 +247,7 @@ pub mod trace;
 pub mod tracing;
 
 pub use bach_macros::test;
-pub use runtime::Simulation;
+pub use simulation::Simulation;
 pub use task::spawn;
 
 /// Runs `f` in a new default [`Simulation`] (seeded from `BACH_SEED`, or 0)

@@ -8,15 +8,8 @@
 //! tracing_subscriber::fmt().with_timer(bach::tracing::SimTime).init();
 //! ```
 
-use crate::{executor::Polling, runtime::Inner, time::Instant};
+use crate::time::Instant;
 use tracing_subscriber::fmt::{format::Writer, time::FormatTime};
-
-pub(crate) fn task_span(inner: &Inner, polling: &Polling) -> tracing::Span {
-    let label = inner.executor.label(polling.index);
-    let node = inner.groups.borrow().name(polling.group);
-    let name = label.as_ref().and_then(|l| l.name.as_deref()).unwrap_or("");
-    tracing::info_span!("task", id = polling.id.as_u64(), name, node = &*node)
-}
 
 /// A `tracing_subscriber` timer printing simulated time (`0:00:01.250000000`),
 /// or `-` outside a simulation.

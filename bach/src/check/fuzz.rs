@@ -126,7 +126,7 @@ pub fn fuzz_choices<F: FnOnce() -> R, R>(body: F) -> R {
 pub fn fuzz_choices_with<F: FnOnce() -> R, R>(sim: Simulation, body: F) -> R {
     run(
         sim,
-        Bolero::choices_only(crate::runtime::seed_from_env()),
+        Bolero::choices_only(crate::simulation::seed_from_env()),
         body,
     )
 }

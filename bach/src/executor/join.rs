@@ -1,6 +1,6 @@
 //! Join handles and join errors.
 
-use crate::{executor::TaskId, runtime::Inner};
+use super::{current::Owner, TaskId};
 use std::{
     any::Any,
     fmt,
@@ -19,7 +19,7 @@ use std::{
 /// ends the whole simulation). Dropping the handle detaches the task: it keeps
 /// running.
 pub struct JoinHandle<T> {
-    inner: Rc<Inner>,
+    owner: Rc<dyn Owner>,
     index: usize,
     id: TaskId,
     taken: bool,
@@ -27,9 +27,9 @@ pub struct JoinHandle<T> {
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(inner: Rc<Inner>, index: usize, id: TaskId) -> Self {
+    pub(crate) fn new(owner: Rc<dyn Owner>, index: usize, id: TaskId) -> Self {
         Self {
-            inner,
+            owner,
             index,
             id,
             taken: false,
@@ -42,13 +42,13 @@ impl<T> JoinHandle<T> {
     /// [`JoinError`]. Aborting a finished task does nothing.
     pub fn abort(&self) {
         if !self.taken {
-            self.inner.executor.abort(self.index, self.id);
+            self.owner.executor().abort(self.index, self.id);
         }
     }
 
     /// Whether the task has completed, been cancelled or panicked.
     pub fn is_finished(&self) -> bool {
-        self.taken || self.inner.executor.is_finished(self.index, self.id)
+        self.taken || self.owner.executor().is_finished(self.index, self.id)
     }
 
     /// The id of the task.
@@ -71,7 +71,7 @@ impl<T> Future for JoinHandle<T> {
         // SAFETY: `output` has the exact type the task cell was created with:
         // the handle's `T` is the spawned future's output type.
         let ready = unsafe {
-            self.inner.executor.poll_join(
+            self.owner.executor().poll_join(
                 self.index,
                 self.id,
                 cx,
@@ -91,7 +91,7 @@ impl<T> Future for JoinHandle<T> {
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        self.inner.executor.detach(self.index, self.id);
+        self.owner.executor().detach(self.index, self.id);
     }
 }
 

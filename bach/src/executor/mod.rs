@@ -11,6 +11,7 @@
 //! It owns no policy: the run loop, panics and time live in `runtime`.
 
 pub(crate) mod cell;
+pub(crate) mod current;
 pub(crate) mod join;
 pub(crate) mod root;
 pub(crate) mod waker;

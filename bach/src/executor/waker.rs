@@ -6,7 +6,7 @@
 //! nothing, waking pushes the index onto the ready queue: no `Arc`, no
 //! allocation, no atomic operation.
 
-use crate::runtime::context;
+use super::current;
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
 #[cfg(target_pointer_width = "64")]
@@ -103,9 +103,9 @@ fn drop_waker(_: *const ()) {}
 
 fn wake(data: *const ()) {
     let (sim, index, generation) = unpack(data as usize);
-    let woke = context::try_with(|inner| match inner {
-        Some(inner) if sim_tag(inner.sim_id) == sim => {
-            inner.executor.wake(index, generation);
+    let woke = current::with(|current| match current {
+        Some((executor, id)) if sim_tag(id) == sim => {
+            executor.wake(index, generation);
             true
         }
         _ => false,
@@ -117,7 +117,7 @@ fn wake(data: *const ()) {
 
 #[cold]
 fn wake_slow(sim: usize, index: usize, generation: u32) {
-    if !context::thread_hosted_simulation() {
+    if !current::thread_hosted_simulation() {
         panic!(
             "a bach task waker was used on an OS thread that runs no bach simulation. \
              bach simulations are single-threaded: wake tasks from the simulation's own \
@@ -126,7 +126,7 @@ fn wake_slow(sim: usize, index: usize, generation: u32) {
     }
     // Woken from test code between steps, or by another simulation's task on
     // this thread. A simulation that has already ended ignores the wake.
-    if let Some(inner) = context::lookup(sim) {
-        inner.executor.wake(index, generation);
+    if let Some(owner) = current::lookup(sim) {
+        owner.executor().wake(index, generation);
     }
 }

@@ -1,7 +1,9 @@
 //! The kernel: what every engine runs on. One simulation's clock, its
-//! executor, its one timer queue, its one choice source, its groups, the
-//! trace sink, the failure state, and the scheduling hooks interleaving
-//! exploration drives (`interleave`).
+//! executor, its one timer queue, its one choice source, its groups (and
+//! each node's lifecycle and wall clock: `node::table`), the
+//! trace sink, the failure state, the properties a run is checked against
+//! (`properties`), and the scheduling hooks interleaving exploration drives
+//! (`interleave`).
 //!
 //! The world (`runtime::Inner`) holds one `Kernel` and dereferences to it;
 //! the engines work on the kernel and their own state. The kernel knows
@@ -11,6 +13,7 @@
 use crate::{
     executor::{join::panic_message, root::Root, Executor, TaskLabel},
     group::table::{GroupId, GroupTable},
+    node::table::Nodes,
     rand::source::ChoiceSource,
     time::{
         instant::Instant,
@@ -19,8 +22,10 @@ use crate::{
     trace::recorder::{RawEvent, RawKind, Recorder},
 };
 pub(crate) mod interleave;
+pub(crate) mod properties;
 
 use interleave::Interleave;
+use properties::Properties;
 use std::{
     cell::{Cell, RefCell},
     rc::Rc,
@@ -67,6 +72,8 @@ pub(crate) struct Kernel {
     pub(crate) timer_inserts: Cell<u64>,
     pub(crate) rand: RefCell<Box<dyn ChoiceSource>>,
     pub(crate) groups: RefCell<GroupTable>,
+    /// Each node's lifecycle and wall clock, by group.
+    pub(crate) nodes: RefCell<Nodes>,
     /// The group (node) of the code running now.
     pub(crate) current_group: Cell<GroupId>,
     /// The future at the root of the task being polled.
@@ -75,6 +82,8 @@ pub(crate) struct Kernel {
     pub(crate) trace: Rc<Recorder>,
     /// Interleaving exploration (`interleave`), off by default.
     pub(crate) interleave: Interleave,
+    /// Invariants, goals, prunes and reported state (`properties`).
+    pub(crate) properties: RefCell<Properties>,
     abort_on_panic: Cell<bool>,
     failure: RefCell<Option<String>>,
     /// Set with `failure`; a `Cell` so the hot loop checks it cheaply.
@@ -92,14 +101,26 @@ impl Kernel {
             timer_inserts: Cell::new(0),
             rand: RefCell::new(rand),
             groups: RefCell::new(GroupTable::default()),
+            nodes: Default::default(),
             current_group: Cell::new(GroupId::MAIN),
             root: Cell::new(Root::NONE),
             trace,
             interleave: Default::default(),
+            properties: Default::default(),
             abort_on_panic: Cell::new(true),
             failure: RefCell::new(None),
             failed: Cell::new(false),
         }
+    }
+
+    /// The `tracing` span a poll of a task runs in (feature `tracing`):
+    /// the task's id, its name and its node.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn task_span(&self, polling: &crate::executor::Polling) -> tracing::Span {
+        let label = self.executor.label(polling.index);
+        let node = self.groups.borrow().name(polling.group);
+        let name = label.as_ref().and_then(|l| l.name.as_deref()).unwrap_or("");
+        tracing::info_span!("task", id = polling.id.as_u64(), name, node = &*node)
     }
 
     /// Moves the clock (the run loop, and checkpoints restoring it).

@@ -21,55 +21,19 @@
 //! choice source.
 
 mod chaos;
-mod clock;
+pub(crate) mod clock;
+pub(crate) mod table;
 
 pub use chaos::Chaos;
-pub(crate) use clock::Clock;
 pub use clock::ClockOffset;
+use table::Boot;
 
 use crate::{
     group::table::GroupId,
     runtime::{context, Inner},
     trace::RawKind,
 };
-use std::{future::Future, pin::Pin, rc::Rc};
-
-type Boot = Rc<dyn Fn() -> Pin<Box<dyn Future<Output = ()>>>>;
-
-/// Per-node state, indexed by group id.
-#[derive(Clone, Default)]
-pub(crate) struct NodeState {
-    pub(crate) crashed: bool,
-    pub(crate) boot: Option<Boot>,
-    pub(crate) clock: Clock,
-    pub(crate) restarts: u32,
-}
-
-/// All nodes' states, grown on demand (copied by model-checking
-/// checkpoints).
-#[derive(Clone, Default)]
-pub(crate) struct Nodes {
-    states: Vec<NodeState>,
-}
-
-impl Nodes {
-    pub(crate) fn get(&self, group: GroupId) -> Option<&NodeState> {
-        self.states.get(group.0 as usize)
-    }
-
-    pub(crate) fn get_mut(&mut self, group: GroupId) -> &mut NodeState {
-        let index = group.0 as usize;
-        if self.states.len() <= index {
-            self.states.resize_with(index + 1, NodeState::default);
-        }
-        &mut self.states[index]
-    }
-
-    #[inline]
-    pub(crate) fn is_crashed(&self, group: GroupId) -> bool {
-        self.get(group).is_some_and(|s| s.crashed)
-    }
-}
+use std::{future::Future, rc::Rc};
 
 /// Registers restartable software for node `name` and boots it now: the
 /// future `factory()` runs as a task named after the node. After every

@@ -1,52 +1,47 @@
 //! Which simulation is running on this thread.
 //!
-//! Every runtime entry point (`spawn`, `Instant::now`, `sleep`, wakers) finds its
+//! Every runtime entry point (`spawn`, `Instant::now`, `sleep`) finds its
 //! simulation through one thread-local pointer that `Simulation` sets while it
 //! runs user code or polls tasks, and restores afterwards (so simulations nest
-//! and run side by side on different threads). A per-thread registry maps a
-//! simulation's small id to a weak handle, so a waker fired from test code
-//! between steps still reaches its simulation. Nothing here allocates on the
+//! and run side by side on different threads). Wakers find the executor the
+//! same way, one layer down (`executor::current`), whose per-thread registry
+//! of live simulations this module uses to find a simulation by id, so an
+//! object dropped from test code between steps still reaches it. Nothing here allocates on the
 //! hot path; the registry is touched only when a simulation is created or
 //! dropped, or on the slow path of a wake from outside the simulation.
 
 use super::Inner;
-use std::{
-    cell::{Cell, RefCell},
-    rc::{Rc, Weak},
-};
+use crate::executor::{current, Executor};
+use std::{any::Any, cell::Cell, rc::Rc};
 
 thread_local! {
     static CURRENT: Cell<*const Inner> = const { Cell::new(std::ptr::null()) };
-    static REGISTRY: RefCell<slab::Slab<Weak<Inner>>> = const { RefCell::new(slab::Slab::new()) };
-    static HOSTED: Cell<bool> = const { Cell::new(false) };
+}
+
+impl current::Owner for Inner {
+    fn executor(&self) -> &Executor {
+        &self.executor
+    }
+
+    fn into_any(self: Rc<Self>) -> Rc<dyn Any> {
+        self
+    }
 }
 
 /// Registers a new simulation on this thread; `create` receives its id.
 pub(crate) fn register(create: impl FnOnce(usize) -> Rc<Inner>) -> Rc<Inner> {
-    HOSTED.with(|h| h.set(true));
-    let id = REGISTRY.with(|r| r.borrow().vacant_key());
-    let inner = create(id);
-    let registered = REGISTRY.with(|r| r.borrow_mut().insert(Rc::downgrade(&inner)));
-    debug_assert_eq!(id, registered);
-    inner
+    current::register(create)
 }
 
 /// Forgets a simulation that is being dropped.
 pub(crate) fn unregister(id: usize) {
-    REGISTRY.with(|r| {
-        let mut r = r.borrow_mut();
-        if r.contains(id) {
-            r.remove(id);
-        }
-    });
+    current::unregister(id)
 }
 
-/// Looks up a live simulation by id (slow path for wakers used outside `enter`).
+/// Looks up a live simulation by id (slow path for objects used outside
+/// `enter`).
 pub(crate) fn lookup(id: usize) -> Option<Rc<Inner>> {
-    REGISTRY
-        .try_with(|r| r.borrow().get(id).and_then(Weak::upgrade))
-        .ok()
-        .flatten()
+    current::lookup(id).and_then(|owner| owner.into_any().downcast::<Inner>().ok())
 }
 
 /// Runs `f` with simulation `sim` if it is still alive: the current one
@@ -71,20 +66,20 @@ pub(crate) fn with_sim_if_alive(sim: usize, f: impl FnOnce(&Inner)) {
     }
 }
 
-/// Whether this OS thread ever hosted a simulation.
-pub(crate) fn thread_hosted_simulation() -> bool {
-    HOSTED.try_with(|h| h.get()).unwrap_or(false)
-}
-
-/// Makes `inner` the current simulation until the guard drops.
+/// Makes `inner` the current simulation until the guard drops
+/// (its executor too, for wakers: see `executor::current`).
 pub(crate) struct Entered {
     previous: *const Inner,
+    _executor: current::Entered,
 }
 
 impl Entered {
     pub(crate) fn new(inner: &Inner) -> Self {
         let previous = CURRENT.with(|c| c.replace(inner as *const Inner));
-        Self { previous }
+        Self {
+            previous,
+            _executor: current::Entered::new(&inner.executor, inner.sim_id),
+        }
     }
 }
 

@@ -24,7 +24,7 @@ pub(crate) use crate::kernel::{Kernel, TimerEvent};
 use crate::{
     executor::{join::panic_message, join::JoinError, waker, Polling},
     group::table::GroupId,
-    rand::source::{ChoiceSource, Seeded},
+    rand::source::Seeded,
     time::instant::{ticks, Instant},
     trace::recorder::RawKind,
 };
@@ -46,15 +46,25 @@ pub(crate) struct Inner {
     this: Weak<Inner>,
     /// The network engine's state (`net::state`).
     pub(crate) net: RefCell<crate::net::state::State>,
-    /// Node lifecycle and clocks, by group.
-    pub(crate) nodes: RefCell<crate::node::Nodes>,
     /// Processes hosted on tasks (`process::engine`).
     pub(crate) processes: RefCell<crate::process::engine::Registry>,
-    /// Model checking (`check::model`), off by default.
-    pub(crate) model: crate::check::model::ModelCell,
-    /// Invariants, goals, prunes and reported state (`bach::check`).
-    pub(crate) checks: RefCell<crate::check::model::Properties>,
-    time_limit: Cell<Option<u64>>,
+    /// Fault budgets (`net::choices`), spent only while `budgets_on`: a
+    /// run mode that makes faults choices turns them on.
+    budgets: crate::net::choices::Budgets,
+    budgets_on: Cell<bool>,
+    /// How `Simulation::run` runs the world after the user's code: by the
+    /// clock (`None`, the default), or by a run mode installed on it.
+    pub(crate) run_mode: RefCell<Option<Rc<dyn RunMode>>>,
+    pub(crate) time_limit: Cell<Option<u64>>,
+}
+
+/// A way of running the world other than following the clock from event to
+/// event (`Inner::run_primaries`). The world offers this hook and never
+/// names what installs it: model checking (`check::model`) installs one
+/// that fires one enabled event at a time, as its choice source decides.
+pub(crate) trait RunMode {
+    /// Runs the entered world until it stops.
+    fn run(&self, world: &Inner) -> Result<(), Stop>;
 }
 
 impl crate::net::state::NetWorld for Inner {
@@ -65,7 +75,7 @@ impl crate::net::state::NetWorld for Inner {
 
     #[inline(always)]
     fn fault_budgets(&self) -> Option<&crate::net::choices::Budgets> {
-        self.model.budgets()
+        self.budgets_on.get().then_some(&self.budgets)
     }
 }
 
@@ -86,6 +96,41 @@ impl std::ops::Deref for Inner {
 }
 
 impl Inner {
+    /// A new world on this thread, with the default choice source seeded
+    /// with `seed` and `trace` as its recorder.
+    pub(crate) fn create(seed: u64, trace: Rc<crate::trace::recorder::Recorder>) -> Rc<Inner> {
+        context::register(|sim_id| {
+            Rc::new_cyclic(|this| Inner {
+                net: RefCell::new(crate::net::state::State::new(seed, trace.clone())),
+                kernel: Kernel::new(sim_id, Box::new(Seeded::new(seed)), trace),
+                this: this.clone(),
+                processes: RefCell::new(crate::process::engine::Registry::default()),
+                budgets: Default::default(),
+                budgets_on: Cell::new(false),
+                run_mode: RefCell::new(None),
+                time_limit: Cell::new(None),
+            })
+        })
+    }
+
+    /// Installs run mode `mode` (see [`RunMode`]), with network faults as
+    /// choices, each kind within its budget (`[drops, duplicates,
+    /// corruptions]`), and every pending event keyed so that the mode can
+    /// fire any one.
+    pub(crate) fn install_run_mode(
+        &self,
+        mode: Rc<dyn RunMode>,
+        [drops, duplicates, corruptions]: [u32; 3],
+    ) {
+        self.budgets.drops.set(drops);
+        self.budgets.duplicates.set(duplicates);
+        self.budgets.corruptions.set(corruptions);
+        self.budgets_on.set(true);
+        *self.run_mode.borrow_mut() = Some(mode);
+        self.net.borrow_mut().model_checking = true;
+        self.timers.borrow_mut().key_all();
+    }
+
     pub(crate) fn rc(&self) -> Rc<Inner> {
         self.this
             .upgrade()
@@ -111,18 +156,15 @@ impl Inner {
         for raw in self.trace.take_unprinted() {
             self.trace.note_name(&raw);
             let name_of = |id| self.trace.live_name(id);
-            let event = crate::trace::expand(self, &raw, &name_of);
-            crate::trace::print_to_sink(&self.trace, &event);
+            let event = crate::trace::event::expand(self, &raw, &name_of);
+            crate::trace::print::print_to_sink(&self.trace, &event);
             self.trace.forget_name(&raw);
         }
     }
 }
 
-mod checked;
+mod checkpoint;
 mod run_loop;
-mod simulation;
 
-pub(crate) use checked::{Checkpoint, PathEnd};
-use run_loop::*;
-pub use simulation::Simulation;
-pub(crate) use simulation::{replay_from_env, seed_from_env};
+pub(crate) use checkpoint::Checkpoint;
+pub(crate) use run_loop::*;

@@ -7,7 +7,7 @@ use super::*;
 impl Inner {
     /// Polls one ready task. Returns `false` if none was ready.
     #[inline]
-    pub(super) fn poll_one(&self) -> bool {
+    pub(crate) fn poll_one(&self) -> bool {
         let exploring = self.interleave.enabled();
         let next = if exploring {
             self.executor
@@ -39,7 +39,7 @@ impl Inner {
             self.trace.set_current(Some(polling.id));
         }
         #[cfg(feature = "tracing")]
-        let _span = crate::tracing::task_span(self, &polling).entered();
+        let _span = self.task_span(&polling).entered();
         let task = polling.task.as_mut();
         let result = catch_unwind(AssertUnwindSafe(|| task.poll(&mut cx, &self.root)));
         self.root.set(crate::executor::root::Root::NONE);
@@ -66,7 +66,7 @@ impl Inner {
         true
     }
 
-    pub(super) fn cancel(&self, mut polling: Polling) {
+    pub(crate) fn cancel(&self, mut polling: Polling) {
         if self.trace.enabled() {
             self.trace_task(polling.index, RawKind::Cancel);
             self.trace.set_current(Some(polling.id));
@@ -82,7 +82,7 @@ impl Inner {
     }
 
     #[cold]
-    pub(super) fn task_panicked(
+    pub(crate) fn task_panicked(
         &self,
         mut polling: Polling,
         payload: Box<dyn std::any::Any + Send>,
@@ -107,7 +107,7 @@ impl Inner {
 
     /// Polls until nothing is ready or a task failed.
     #[inline]
-    pub(super) fn drain(&self) -> Result<(), Stop> {
+    pub(crate) fn drain(&self) -> Result<(), Stop> {
         if self.has_failed() {
             return Err(Stop::Failed);
         }
@@ -123,7 +123,7 @@ impl Inner {
     /// A deadline past the configured time limit (but within `limit`) is an
     /// error.
     #[inline(always)]
-    pub(super) fn advance(&self, limit: u64) -> Result<Option<u64>, Stop> {
+    pub(crate) fn advance(&self, limit: u64) -> Result<Option<u64>, Stop> {
         let time_limit = self.time_limit.get().unwrap_or(u64::MAX);
         let next = self
             .timers
@@ -143,7 +143,7 @@ impl Inner {
 
     /// Pops one event due now (see [`TimerEvent::freed_as_it_pops`]).
     #[inline(always)]
-    pub(super) fn pop_due(&self) -> Option<TimerEvent> {
+    pub(crate) fn pop_due(&self) -> Option<TimerEvent> {
         let popped = self
             .timers
             .borrow_mut()
@@ -155,7 +155,7 @@ impl Inner {
     /// ready; otherwise fires the next event and polls what it woke.
     /// `Ok(false)` when nothing is left to do.
     #[inline(always)]
-    pub(super) fn step(&self) -> Result<bool, Stop> {
+    pub(crate) fn step(&self) -> Result<bool, Stop> {
         if self.executor.has_ready() {
             self.drain()?;
             return Ok(true);
@@ -181,7 +181,7 @@ impl Inner {
     }
 
     /// Fires every event due now.
-    pub(super) fn fire_due(&self) {
+    pub(crate) fn fire_due(&self) {
         loop {
             let popped = self.pop_due();
             match popped {
@@ -192,7 +192,7 @@ impl Inner {
     }
 
     #[inline(always)]
-    pub(super) fn fire(&self, event: TimerEvent) {
+    pub(crate) fn fire(&self, event: TimerEvent) {
         match event {
             TimerEvent::Wake(waker) => {
                 if self.trace.enabled() {
@@ -221,7 +221,7 @@ impl Inner {
     }
 
     /// The loop behind `run`: until primaries finish, or quiescence.
-    pub(super) fn run_primaries(&self) -> Result<(), Stop> {
+    pub(crate) fn run_primaries(&self) -> Result<(), Stop> {
         loop {
             self.drain()?;
             let primaries = self.executor.any_primary();
@@ -249,7 +249,7 @@ impl Inner {
         }
     }
 
-    pub(super) fn deadlock_message(&self) -> String {
+    pub(crate) fn deadlock_message(&self) -> String {
         let blocked = self.executor.blocked_primaries();
         let live = self.executor.live_primaries();
         let mut message = format!(
@@ -282,7 +282,7 @@ impl Inner {
         message
     }
 
-    pub(super) fn runaway_message(&self, next: u64) -> String {
+    pub(crate) fn runaway_message(&self, next: u64) -> String {
         format!(
             "no primary task, and the simulation is still busy after {:?} of simulated time \
              ({}; the next event is at {}). Without a `.primary()` task a simulation runs until \
@@ -295,7 +295,7 @@ impl Inner {
         )
     }
 
-    pub(super) fn time_limit_message(&self, next: u64) -> String {
+    pub(crate) fn time_limit_message(&self, next: u64) -> String {
         let limit = self.time_limit.get().unwrap_or(u64::MAX);
         let mut message = format!(
             "time limit of {:?} exceeded at {} ({}): the next event is at {}",
@@ -314,7 +314,7 @@ impl Inner {
         message
     }
 
-    pub(super) fn teardown(&self) {
+    pub(crate) fn teardown(&self) {
         let _entered = context::Entered::new(self);
         self.executor.clear(|group, task| {
             // Destructors (a sleep cancelling its timer, a socket closing)
@@ -332,7 +332,7 @@ impl Inner {
 }
 
 /// Why a run stopped early.
-pub(super) enum Stop {
+pub(crate) enum Stop {
     Failed,
     Deadlock,
     TimeLimit(u64),

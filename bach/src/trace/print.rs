@@ -1,7 +1,11 @@
 //! Rendering trace events: one console line, or one JSON object, per event.
 
-use super::{Event, EventKind};
-use crate::net::{PacketEvent, PacketFate};
+use super::{
+    event::{Event, EventKind},
+    packet::PacketFate,
+    recorder,
+};
+use crate::net::log::PacketEvent;
 use std::io::{self, Write};
 
 /// Writes `event` as one human-readable line:
@@ -159,4 +163,18 @@ pub fn write_json(mut w: impl Write, event: &Event) -> io::Result<()> {
     }
     serde_json::to_writer(&mut w, &serde_json::Value::Object(object))?;
     writeln!(w)
+}
+
+/// Prints one expanded event to the live sink of `recorder`
+/// (`BACH_TRACE`: stderr, or a JSON-lines file).
+pub(crate) fn print_to_sink(recorder: &recorder::Recorder, event: &Event) {
+    match recorder.sink().as_mut() {
+        Some(recorder::Sink::Stderr) => {
+            let _ = write_console(std::io::stderr().lock(), event);
+        }
+        Some(recorder::Sink::Jsonl(file)) => {
+            let _ = write_json(file, event);
+        }
+        None => {}
+    }
 }

@@ -9,12 +9,12 @@
 
 use super::report::Report;
 use crate::{
+    check::model::PathEnd,
     check::{
         model::{Mode, Ordering, PathRun, Visited},
         strategy::{Bfs, Dfs, Pct, RandomWalk, Scheduler},
     },
     executor::join::panic_message,
-    runtime::PathEnd,
     Simulation,
 };
 use std::{
@@ -77,7 +77,7 @@ impl Explorer {
         Self {
             strategy: Strategy::Dfs,
             custom: None,
-            seed: crate::runtime::seed_from_env(),
+            seed: crate::simulation::seed_from_env(),
             max_executions: None,
             time_limit: None,
             interleavings: true,

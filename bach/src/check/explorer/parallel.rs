@@ -16,12 +16,12 @@ use super::{
     report::{outcome_label, Collected, Failure, Report},
 };
 use crate::{
+    check::model::PathEnd,
     check::{
         model::{BoundaryLog, Mode, PathRun, Visited},
         strategy::{BfsNode, Scheduler},
         token::Recording,
     },
-    runtime::PathEnd,
     Simulation,
 };
 use std::{
@@ -58,7 +58,7 @@ impl Explorer {
         &self,
         setup: impl Fn(&mut Simulation) + Sync,
     ) -> Result<Report, Failure> {
-        if crate::runtime::replay_from_env().is_some() {
+        if crate::simulation::replay_from_env().is_some() {
             return self.try_run_with(setup);
         }
         let threads = match self.threads {

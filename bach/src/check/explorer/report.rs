@@ -6,7 +6,7 @@
 //! whichever engine ran; the fields are written by the engines (siblings of
 //! this file) and read by users through the accessors.
 
-use crate::{check::token::Recording, runtime::PathEnd};
+use crate::{check::model::PathEnd, check::token::Recording};
 use std::{collections::BTreeMap, fmt, time::Duration};
 
 /// What an exploration did.

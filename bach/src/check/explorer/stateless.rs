@@ -12,7 +12,7 @@ use super::{
     recording_source::RecordingSource,
     report::{outcome_label, Collected, Failure, Report},
 };
-use crate::{check::strategy::Scheduler, runtime::PathEnd, Simulation};
+use crate::{check::model::PathEnd, check::strategy::Scheduler, Simulation};
 use std::{cell::RefCell, collections::HashSet, rc::Rc};
 
 impl Explorer {

@@ -1,9 +1,17 @@
 //! [`Simulation`]: the builder, running and step-by-step control, and the
 //! environment variables that configure a run (`BACH_SEED`, `BACH_REPLAY`).
 
-use super::*;
+use crate::{
+    rand::source::{ChoiceSource, Seeded},
+    runtime::{context, Inner, Stop},
+    time::instant::{ticks, Instant},
+};
+use std::{rc::Rc, time::Duration};
 
 /// One simulated world; see the [run model](crate::runtime) and the crate docs.
+///
+/// The handle users hold: configuration, running and step-by-step control
+/// over the world (`runtime`), which it owns.
 ///
 /// ```
 /// use bach::{ext::*, Simulation};
@@ -38,18 +46,7 @@ impl Simulation {
         if let Err(error) = trace.configure_from_env() {
             panic!("{error}");
         }
-        let inner = context::register(|sim_id| {
-            Rc::new_cyclic(|this| Inner {
-                net: RefCell::new(crate::net::state::State::new(seed, trace.clone())),
-                kernel: Kernel::new(sim_id, Box::new(Seeded::new(seed)), trace),
-                this: this.clone(),
-                nodes: RefCell::new(crate::node::Nodes::default()),
-                processes: RefCell::new(crate::process::engine::Registry::default()),
-                model: Default::default(),
-                checks: Default::default(),
-                time_limit: Cell::new(None),
-            })
-        });
+        let inner = Inner::create(seed, trace);
         let sim = Self {
             inner,
             torn_down: false,
@@ -141,52 +138,15 @@ impl Simulation {
     #[track_caller]
     pub fn run<F: FnOnce() -> R, R>(&mut self, f: F) -> R {
         let output = self.enter(f);
-        if let Some(mode) = self.inner.model.mode() {
-            // A model-checked replay: the same loop, without pruning.
-            let run = crate::check::model::PathRun::replay(mode);
-            self.run_checked(|| {}, &run);
-            return output;
-        }
-        let stop = self.with_entered(|inner| inner.run_primaries());
+        let mode = self.inner.run_mode.borrow().clone();
+        let stop = self.with_entered(|inner| match mode {
+            // Another way of running the world (model checking installs one).
+            Some(mode) => mode.run(inner),
+            None => inner.run_primaries(),
+        });
         self.check(stop);
         self.inner.net.borrow_mut().capture.flush();
         output
-    }
-
-    /// [`Simulation::run`] in model-checking mode: runs `f`, then steps
-    /// under `run`'s rules until the path ends; panics on a violation.
-    #[track_caller]
-    pub(crate) fn run_checked<F: FnOnce()>(
-        &mut self,
-        f: F,
-        run: &crate::check::model::PathRun<'_>,
-    ) -> PathEnd {
-        self.enter(f);
-        let stop = self.with_entered(|inner| inner.run_checked(run));
-        let end = self.check(stop);
-        self.inner.net.borrow_mut().capture.flush();
-        end
-    }
-
-    /// Restores a model-checking checkpoint of this simulation (see
-    /// [`Inner::restore_checkpoint`]); `false` if it cannot be.
-    pub(crate) fn restore_checkpoint(&mut self, checkpoint: &Checkpoint) -> bool {
-        self.with_entered(|inner| inner.restore_checkpoint(checkpoint))
-    }
-
-    /// Puts the simulation in model-checking mode with these fault budgets.
-    pub(crate) fn model_checked(
-        self,
-        [drops, duplicates, corruptions]: [u32; 3],
-        ordering: crate::check::Ordering,
-    ) -> Self {
-        self.inner
-            .model
-            .start(drops, duplicates, corruptions, ordering);
-        self.inner.net.borrow_mut().model_checking = true;
-        // The model checker fires pending events by key.
-        self.inner.timers.borrow_mut().key_all();
-        self
     }
 
     /// Runs `f` inside the simulation without running any task.
@@ -363,7 +323,7 @@ impl Simulation {
 
     /// The recorded events, oldest first (empty unless recording is on).
     pub fn trace(&self) -> Vec<crate::trace::Event> {
-        crate::trace::expand_all(&self.inner, &self.inner.trace.snapshot())
+        crate::trace::event::expand_all(&*self.inner, &self.inner.trace.snapshot())
     }
 
     /// How many events fell out of the trace's ring buffer.
@@ -418,7 +378,7 @@ impl Simulation {
         );
     }
 
-    fn with_entered<R>(&mut self, f: impl FnOnce(&Inner) -> R) -> R {
+    pub(crate) fn with_entered<R>(&mut self, f: impl FnOnce(&Inner) -> R) -> R {
         let _entered = context::Entered::new(&self.inner);
         f(&self.inner)
     }
@@ -434,7 +394,7 @@ impl Simulation {
 
     /// Turns an early stop into a panic after dropping every task.
     #[track_caller]
-    fn check<T>(&mut self, result: Result<T, Stop>) -> T {
+    pub(crate) fn check<T>(&mut self, result: Result<T, Stop>) -> T {
         let stop = match result {
             Ok(value) => return value,
             Err(stop) => stop,

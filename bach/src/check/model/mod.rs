@@ -38,16 +38,13 @@
 //! [`Explorer::max_drops`]: super::Explorer::max_drops
 
 use super::fingerprint::FingerprintHasher;
-use crate::net::choices::Budgets;
 use crate::{
     runtime::{context, Inner},
     time::timers::TimerKey,
 };
 use std::{
     cell::{Cell, RefCell},
-    collections::BTreeMap,
     hash::{Hash, Hasher},
-    rc::Rc,
 };
 
 /// Which events a model-checking step may pick.
@@ -70,86 +67,10 @@ pub enum Visited {
     Off,
 }
 
-type Predicate = Rc<dyn Fn() -> bool>;
+pub(crate) use crate::kernel::properties::{evaluate, Verdict};
 
-/// Properties and reported state of one simulation.
-#[derive(Default)]
-pub(crate) struct Properties {
-    // Shared lists: evaluating them after every step clones three `Rc`s,
-    // not three vectors.
-    invariants: Rc<Vec<(Rc<str>, Predicate)>>,
-    goals: Rc<Vec<(Rc<str>, Predicate)>>,
-    prunes: Rc<Vec<Predicate>>,
-    states: BTreeMap<Rc<str>, u64>,
-}
-
-/// What a step boundary concluded.
-pub(crate) enum Verdict {
-    Continue,
-    Goal(Rc<str>),
-    Pruned,
-}
-
-/// Registered properties and reported states, saved by
-/// [`Properties::save`].
-pub(crate) struct SavedProperties(Properties);
-
-impl Properties {
-    /// The registered properties and state values (model-checking
-    /// checkpoints; the property lists are shared, not copied).
-    pub(crate) fn save(&self) -> SavedProperties {
-        SavedProperties(Properties {
-            invariants: self.invariants.clone(),
-            goals: self.goals.clone(),
-            prunes: self.prunes.clone(),
-            states: self.states.clone(),
-        })
-    }
-
-    /// Puts properties and state values back as [`Properties::save`]
-    /// found them.
-    pub(crate) fn restore(&mut self, saved: &SavedProperties) {
-        self.invariants.clone_from(&saved.0.invariants);
-        self.goals.clone_from(&saved.0.goals);
-        self.prunes.clone_from(&saved.0.prunes);
-        self.states.clone_from(&saved.0.states);
-    }
-
-    pub(crate) fn has_goals(&self) -> bool {
-        !self.goals.is_empty()
-    }
-
-    pub(crate) fn hash_states(&self, hasher: &mut FingerprintHasher) {
-        self.states.hash(hasher);
-    }
-}
-
-/// Evaluates invariants, goals and prunes (outside any borrow: predicates
-/// may read simulation state). `Err` names the violated invariant.
-pub(crate) fn evaluate(inner: &Inner) -> Result<Verdict, String> {
-    let (invariants, goals, prunes) = {
-        let props = inner.checks.borrow();
-        (
-            props.invariants.clone(),
-            props.goals.clone(),
-            props.prunes.clone(),
-        )
-    };
-    for (name, holds) in invariants.iter() {
-        if !holds() {
-            return Err(format!("invariant `{name}` violated"));
-        }
-    }
-    for (name, reached) in goals.iter() {
-        if reached() {
-            return Ok(Verdict::Goal(name.clone()));
-        }
-    }
-    if prunes.iter().any(|prune| prune()) {
-        return Ok(Verdict::Pruned);
-    }
-    Ok(Verdict::Continue)
-}
+mod path;
+pub(crate) use path::PathEnd;
 
 /// Registers an invariant of the current simulation: `holds` must return
 /// `true` after every model-checking step (and a panic anywhere is a
@@ -157,7 +78,7 @@ pub(crate) fn evaluate(inner: &Inner) -> Result<Verdict, String> {
 #[track_caller]
 pub fn invariant(name: &str, holds: impl Fn() -> bool + 'static) {
     context::with("bach::check::invariant", |inner| {
-        Rc::make_mut(&mut inner.checks.borrow_mut().invariants).push((name.into(), Rc::new(holds)))
+        inner.properties.borrow_mut().add_invariant(name, holds)
     })
 }
 
@@ -167,7 +88,7 @@ pub fn invariant(name: &str, holds: impl Fn() -> bool + 'static) {
 #[track_caller]
 pub fn goal(name: &str, reached: impl Fn() -> bool + 'static) {
     context::with("bach::check::goal", |inner| {
-        Rc::make_mut(&mut inner.checks.borrow_mut().goals).push((name.into(), Rc::new(reached)))
+        inner.properties.borrow_mut().add_goal(name, reached)
     })
 }
 
@@ -176,7 +97,7 @@ pub fn goal(name: &str, reached: impl Fn() -> bool + 'static) {
 #[track_caller]
 pub fn prune(cut: impl Fn() -> bool + 'static) {
     context::with("bach::check::prune", |inner| {
-        Rc::make_mut(&mut inner.checks.borrow_mut().prunes).push(Rc::new(cut))
+        inner.properties.borrow_mut().add_prune(cut)
     })
 }
 
@@ -188,13 +109,7 @@ pub fn prune(cut: impl Fn() -> bool + 'static) {
 pub fn state(name: &str, value: &impl Hash) {
     let hash = super::fingerprint::hash_one(value);
     context::with("bach::check::state", |inner| {
-        let mut props = inner.checks.borrow_mut();
-        match props.states.get_mut(name) {
-            Some(slot) => *slot = hash,
-            None => {
-                props.states.insert(name.into(), hash);
-            }
-        }
+        inner.properties.borrow_mut().report_state(name, hash)
     })
 }
 
@@ -276,42 +191,11 @@ impl PathRun<'_> {
     }
 }
 
-/// Whether a simulation is model checked, with its fault budgets.
-#[derive(Default)]
-pub(crate) struct ModelCell {
-    on: Cell<bool>,
-    budgets: Budgets,
-    ordering: Cell<Ordering>,
-}
-
-impl ModelCell {
-    /// The fault budgets, when model checking.
-    #[inline]
-    pub(crate) fn budgets(&self) -> Option<&Budgets> {
-        self.on.get().then_some(&self.budgets)
-    }
-
-    /// The step rules, when model checking.
-    pub(crate) fn mode(&self) -> Option<Mode> {
-        self.on.get().then(|| Mode {
-            ordering: self.ordering.get(),
-        })
-    }
-
-    pub(crate) fn start(&self, drops: u32, duplicates: u32, corruptions: u32, ordering: Ordering) {
-        self.on.set(true);
-        self.ordering.set(ordering);
-        self.budgets.drops.set(drops);
-        self.budgets.duplicates.set(duplicates);
-        self.budgets.corruptions.set(corruptions);
-    }
-}
-
 /// The fingerprint of the simulation's state at a step boundary.
 pub(crate) fn fingerprint(inner: &Inner, scratch: &mut Scratch) -> u64 {
     let mut hasher = FingerprintHasher::default();
     let now = inner.now();
-    inner.checks.borrow().hash_states(&mut hasher);
+    inner.properties.borrow().hash_states(&mut hasher);
     crate::process::engine::hash_processes(inner, now, &mut hasher);
     let timers = inner.timers.borrow();
     timers.pending_entries_into(&mut scratch.pending);

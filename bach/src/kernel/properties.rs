@@ -1,0 +1,112 @@
+//! Properties of a run: invariants, goals and prunes registered with
+//! `bach::check`, and the values reported for state fingerprints. Kernel
+//! state, so that every way of running the world (by the clock, or a run
+//! mode such as model checking) reaches the same properties; `check`
+//! registers them and decides what they mean for a search.
+
+use crate::check::fingerprint::FingerprintHasher;
+use std::{collections::BTreeMap, hash::Hash, rc::Rc};
+
+type Predicate = Rc<dyn Fn() -> bool>;
+
+/// Properties and reported state of one simulation.
+#[derive(Default)]
+pub(crate) struct Properties {
+    // Shared lists: evaluating them after every step clones three `Rc`s,
+    // not three vectors.
+    invariants: Rc<Vec<(Rc<str>, Predicate)>>,
+    goals: Rc<Vec<(Rc<str>, Predicate)>>,
+    prunes: Rc<Vec<Predicate>>,
+    states: BTreeMap<Rc<str>, u64>,
+}
+
+/// What the properties concluded at a step boundary.
+pub(crate) enum Verdict {
+    Continue,
+    Goal(Rc<str>),
+    Pruned,
+}
+
+/// Registered properties and reported states, saved by
+/// [`Properties::save`].
+pub(crate) struct SavedProperties(Properties);
+
+impl Properties {
+    pub(crate) fn add_invariant(&mut self, name: &str, holds: impl Fn() -> bool + 'static) {
+        Rc::make_mut(&mut self.invariants).push((name.into(), Rc::new(holds)))
+    }
+
+    pub(crate) fn add_goal(&mut self, name: &str, reached: impl Fn() -> bool + 'static) {
+        Rc::make_mut(&mut self.goals).push((name.into(), Rc::new(reached)))
+    }
+
+    pub(crate) fn add_prune(&mut self, cut: impl Fn() -> bool + 'static) {
+        Rc::make_mut(&mut self.prunes).push(Rc::new(cut))
+    }
+
+    /// Records the latest value (its hash) reported under `name`.
+    pub(crate) fn report_state(&mut self, name: &str, hash: u64) {
+        match self.states.get_mut(name) {
+            Some(slot) => *slot = hash,
+            None => {
+                self.states.insert(name.into(), hash);
+            }
+        }
+    }
+
+    /// The registered properties and state values (model-checking
+    /// checkpoints; the property lists are shared, not copied).
+    pub(crate) fn save(&self) -> SavedProperties {
+        SavedProperties(Properties {
+            invariants: self.invariants.clone(),
+            goals: self.goals.clone(),
+            prunes: self.prunes.clone(),
+            states: self.states.clone(),
+        })
+    }
+
+    /// Puts properties and state values back as [`Properties::save`]
+    /// found them.
+    pub(crate) fn restore(&mut self, saved: &SavedProperties) {
+        self.invariants.clone_from(&saved.0.invariants);
+        self.goals.clone_from(&saved.0.goals);
+        self.prunes.clone_from(&saved.0.prunes);
+        self.states.clone_from(&saved.0.states);
+    }
+
+    pub(crate) fn has_goals(&self) -> bool {
+        !self.goals.is_empty()
+    }
+
+    pub(crate) fn hash_states(&self, hasher: &mut FingerprintHasher) {
+        self.states.hash(hasher);
+    }
+}
+
+/// Evaluates invariants, goals and prunes outside any borrow of
+/// `properties` (predicates may read simulation state, and register
+/// more). `Err` names the violated invariant.
+pub(crate) fn evaluate(properties: &std::cell::RefCell<Properties>) -> Result<Verdict, String> {
+    let (invariants, goals, prunes) = {
+        let props = properties.borrow();
+        (
+            props.invariants.clone(),
+            props.goals.clone(),
+            props.prunes.clone(),
+        )
+    };
+    for (name, holds) in invariants.iter() {
+        if !holds() {
+            return Err(format!("invariant `{name}` violated"));
+        }
+    }
+    for (name, reached) in goals.iter() {
+        if reached() {
+            return Ok(Verdict::Goal(name.clone()));
+        }
+    }
+    if prunes.iter().any(|prune| prune()) {
+        return Ok(Verdict::Pruned);
+    }
+    Ok(Verdict::Continue)
+}
