@@ -13,9 +13,8 @@
 //!   not part of a cycle, a child using its parent is),
 //! * when a module is in no row of the table.
 //!
-//! [`KNOTS`] lists the imports that still break these rules, each one a
-//! piece of work left to do. An import that is no longer there must leave
-//! the list too (the test says so); a new one fails the test.
+//! There is no list of exceptions: an import that breaks the table is
+//! untied (or the table changed, with its reason in ARCHITECTURE.md).
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -23,37 +22,11 @@ use std::{
     path::{Path, PathBuf},
 };
 
-/// Imports (from module, to module) that still break the layering, with
-/// the reason each one is still here. Untie them and delete the line.
-const KNOTS: &[(&str, &str)] = &[
-    // The process engine's host task and its adding of a process still
-    // reach the world
-    // (`runtime::Inner`) or the thread's current simulation instead of
-    // being handed the kernel (as the network engine is, through
-    // `net::state::NetWorld`, and the process engine's message path,
-    // through `process::engine::ProcessWorld`).
-    ("process::engine::registry", "runtime"),
-    ("process::engine::task", "runtime"),
-    ("process::engine::task", "runtime::context"),
-    // The process engine hosts each process on a task with a `UdpSocket`
-    // of the user-facing API, and runs handlers through the user-facing
-    // `Context` and its actions.
-    ("process::engine", "net"),
-    ("process::engine", "net::socket"),
-    ("process::engine", "process"),
-    ("process::engine", "process::context"),
-    ("process::engine::registry", "task"),
-];
-
 #[test]
 fn modules_import_only_from_their_layer_and_below_without_cycles() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let table = Table::read(&root.join("ARCHITECTURE.md"));
     let graph = Graph::read(&root.join("bach/src"));
-    let knots: BTreeSet<(String, String)> = KNOTS
-        .iter()
-        .map(|(from, to)| (from.to_string(), to.to_string()))
-        .collect();
     let mut problems = Vec::new();
 
     for module in graph.files.keys() {
@@ -69,8 +42,7 @@ fn modules_import_only_from_their_layer_and_below_without_cycles() {
             let (Some(low), Some(high)) = (table.layer(from), table.layer(to)) else {
                 continue;
             };
-            let knot = knots.contains(&(from.clone(), to.clone()));
-            if high.0 > low.0 && !knot {
+            if high.0 > low.0 {
                 problems.push(format!(
                     "{}: `{from}` (layer {} {}) imports `{example}` from `{to}`, a layer above \
                      (layer {} {})",
@@ -83,23 +55,9 @@ fn modules_import_only_from_their_layer_and_below_without_cycles() {
             }
         }
     }
-    for (from, to) in &knots {
-        let imports = graph.imports.get(from).is_some_and(|i| i.contains_key(to));
-        let upward = match (table.layer(from), table.layer(to)) {
-            (Some(low), Some(high)) => high.0 > low.0,
-            _ => false,
-        };
-        if !(imports && upward) {
-            problems.push(format!(
-                "`{from}` no longer imports from `{to}` in a layer above: delete that knot from \
-                 KNOTS in {}",
-                file!()
-            ));
-        }
-    }
     // Every cycle, each reported once: an edge of a reported cycle is left
     // out of the search for the next.
-    let mut seen = knots.clone();
+    let mut seen = BTreeSet::new();
     while let Some(cycle) = graph.cycle(&seen) {
         seen.insert((
             cycle[cycle.len() - 2].clone(),
@@ -118,28 +76,11 @@ fn modules_import_only_from_their_layer_and_below_without_cycles() {
             shown.join("; ")
         ));
     }
-    if std::env::var_os("LAYERS_PRINT_KNOTS").is_some() {
-        print_knots(&table, &graph);
-    }
     assert!(
         problems.is_empty(),
         "the layering of ARCHITECTURE.md is broken:\n  {}",
         problems.join("\n  ")
     );
-}
-
-/// Prints every import that goes up a layer, as lines for [`KNOTS`]
-/// (`LAYERS_PRINT_KNOTS=1 cargo test --test layers -- --nocapture`).
-fn print_knots(table: &Table, graph: &Graph) {
-    for (from, imports) in &graph.imports {
-        for (to, example) in imports {
-            if let (Some(low), Some(high)) = (table.layer(from), table.layer(to)) {
-                if high.0 > low.0 {
-                    println!("    (\"{from}\", \"{to}\"), // {example}");
-                }
-            }
-        }
-    }
 }
 
 /// The layer table of ARCHITECTURE.md: module path prefix -> (layer, name).

@@ -115,7 +115,7 @@ impl Simulation {
 
     /// Whether a panicking task ends the simulation (the default, `true`)
     /// or is reported to its [`JoinHandle`](crate::task::JoinHandle) as a
-    /// panic [`JoinError`] (tokio's behaviour).
+    /// panic [`JoinError`](crate::task::JoinError) (tokio's behaviour).
     pub fn abort_on_panic(self, abort: bool) -> Self {
         self.inner.set_abort_on_panic(abort);
         self

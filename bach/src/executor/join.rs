@@ -55,11 +55,6 @@ impl<T> JoinHandle<T> {
     pub fn id(&self) -> TaskId {
         self.id
     }
-
-    /// The task's executor slot and id.
-    pub(crate) fn slot(&self) -> (usize, TaskId) {
-        (self.index, self.id)
-    }
 }
 
 impl<T> Future for JoinHandle<T> {

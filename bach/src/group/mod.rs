@@ -181,7 +181,7 @@ impl<F: Future> Future for Grouped<F> {
             ) {
                 // This future is the whole task: the task lives on the node.
                 if rt.nodes.borrow().is_crashed(group) {
-                    crate::task::crashed_spawn(rt, group);
+                    rt.crashed_spawn(group);
                 }
                 if let Some(index) = rt.executor.current() {
                     rt.executor.set_group(index, group);

@@ -11,7 +11,7 @@
 //! and draws every nondeterministic decision from its choice source.
 
 use crate::{
-    executor::{join::panic_message, root::Root, Executor, TaskLabel},
+    executor::{cell::TaskCell, join::panic_message, root::Root, Executor, TaskId, TaskLabel},
     group::table::{GroupId, GroupTable},
     node::table::Nodes,
     rand::source::ChoiceSource,
@@ -21,8 +21,10 @@ use crate::{
     },
     trace::recorder::{RawEvent, RawKind, Recorder},
 };
+pub(crate) mod current;
 pub(crate) mod interleave;
 pub(crate) mod properties;
+pub(crate) mod rng;
 
 use interleave::Interleave;
 use properties::Properties;
@@ -121,6 +123,37 @@ impl Kernel {
         let node = self.groups.borrow().name(polling.group);
         let name = label.as_ref().and_then(|l| l.name.as_deref()).unwrap_or("");
         tracing::info_span!("task", id = polling.id.as_u64(), name, node = &*node)
+    }
+
+    /// Spawns `future` as a task on the current node: its executor slot
+    /// and id. Panics if the node is crashed.
+    #[track_caller]
+    pub(crate) fn spawn<F>(&self, future: F, name: Option<Rc<str>>) -> (usize, TaskId)
+    where
+        F: std::future::Future + 'static,
+        F::Output: 'static,
+    {
+        let group = self.current_group.get();
+        if self.nodes.borrow().is_crashed(group) {
+            self.crashed_spawn(group);
+        }
+        let task = Box::pin(TaskCell::new(future));
+        let (index, id) = self.executor.insert(task, name, group);
+        if self.trace.enabled() {
+            let name = self.executor.label(index).and_then(|label| label.name);
+            self.trace_task(index, RawKind::Spawn(name));
+        }
+        (index, id)
+    }
+
+    #[cold]
+    #[track_caller]
+    pub(crate) fn crashed_spawn(&self, group: GroupId) -> ! {
+        let name = self.groups.borrow().name(group);
+        panic!(
+            "cannot spawn a task on node `{name}`: node `{name}` is crashed \
+             (restart it with `bach::node::restart(\"{name}\")` first)"
+        )
     }
 
     /// Moves the clock (the run loop, and checkpoints restoring it).

@@ -22,10 +22,10 @@
 
 use super::{
     addr::{Target, ToSocketAddrs},
-    state::{self, Destination, Handle, Source, Take},
+    state::{self, send_endpoints, Destination, Handle, Source, Take},
 };
 use crate::{
-    check::interleave::{self, Key},
+    check::interleave,
     runtime::{context, Inner},
 };
 use std::{
@@ -73,56 +73,6 @@ pub struct UdpSocket {
     sim: usize,
     handle: Handle,
     local: SocketAddr,
-}
-
-/// A process's socket as its registry slot keeps it: a copy of the
-/// handle, not the socket (its host task owns that; a process whose task
-/// is gone sends nothing).
-#[derive(Clone, Copy)]
-pub(crate) struct ProcessPort {
-    handle: Handle,
-}
-
-impl ProcessPort {
-    /// Sends a process message to `port` on `node` like `try_send_to` its
-    /// datagram (see [`state::send`]); a failed send gives it back.
-    #[inline(always)]
-    pub(crate) fn send_envelope(
-        self,
-        inner: &impl state::NetWorld,
-        envelope: Box<crate::process::message::Envelope>,
-        (node, port): (bach_net::NodeId, u16),
-    ) -> Result<usize, (io::Error, Box<crate::process::message::Envelope>)> {
-        if inner.interleave.enabled() {
-            let st = state::borrow(inner);
-            // A closed socket touches nothing: the send fails below.
-            if let Ok(local) = st.local_addr(self.handle) {
-                let dst = st.addr(node, port);
-                drop(st);
-                let keys = send_endpoints(local, dst);
-                keys.into_iter().for_each(interleave::touch_endpoint);
-            }
-        }
-        let mut source = Source::Envelope(Some(envelope));
-        state::send(
-            inner,
-            self.handle,
-            &mut source,
-            Destination::Node(node, port),
-        )
-        .map_err(|error| (error, source.into_envelope()))
-    }
-}
-
-/// The endpoints a datagram from `local` to `dst` touches, for exploring
-/// interleavings (a loopback destination is the sender's own node).
-fn send_endpoints(local: SocketAddr, dst: SocketAddr) -> [Key; 2] {
-    let dst = if dst.ip().is_loopback() {
-        SocketAddr::new(local.ip(), dst.port())
-    } else {
-        dst
-    };
-    [interleave::endpoint(local), interleave::endpoint(dst)]
 }
 
 impl UdpSocket {
@@ -363,33 +313,6 @@ impl UdpSocket {
         with_sim(self.sim, |inner| {
             state::borrow(inner).recv_buffer(self.handle)
         })
-    }
-
-    /// Makes this socket the port of process `id` (its registry slot):
-    /// datagrams arriving while none is queued go to the process at once.
-    /// Returns what the process's slot keeps to send from it.
-    pub(crate) fn serve_process(&self, inner: &Inner, id: usize) -> ProcessPort {
-        debug_assert_eq!(inner.sim_id, self.sim, "a socket of this simulation");
-        state::serve_process(inner, self.handle, id);
-        ProcessPort {
-            handle: self.handle,
-        }
-    }
-
-    /// Like `poll_recv_from`, for a process's socket: a process message
-    /// comes out as sent (see [`state::poll_recv_envelope`]).
-    #[inline]
-    pub(crate) fn poll_recv_envelope(
-        &self,
-        inner: &Inner,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<state::Received>> {
-        debug_assert_eq!(inner.sim_id, self.sim, "a socket of this simulation");
-        if inner.interleave.enabled() {
-            let key = interleave::endpoint(self.local);
-            ready!(interleave::point_endpoints(cx, &[key]));
-        }
-        state::poll_recv_envelope(inner, self.handle, cx)
     }
 
     /// Resolves a send's destination (a host name through the node table).

@@ -34,11 +34,12 @@ impl std::error::Error for StepError {}
 
 #[track_caller]
 fn slot_id(inner: &Inner, name: &str) -> usize {
-    let reg = registry(inner);
-    match reg.by_name.get(name) {
+    let names = registry(inner).names.clone();
+    let by_name = names.by_name.borrow();
+    match by_name.get(name) {
         Some(&id) => id,
         None => {
-            let known: Vec<&str> = reg.by_name.keys().map(|name| &**name).collect();
+            let known: Vec<&str> = by_name.keys().map(|name| &**name).collect();
             panic!("there is no process `{name}` (known: {})", known.join(", "))
         }
     }
@@ -155,7 +156,7 @@ impl Simulation {
     /// across a step.
     pub fn process<P: Process>(&self, name: &str) -> Option<Ref<'_, P>> {
         Ref::filter_map(self.inner.processes.borrow(), |reg| {
-            let id = *reg.by_name.get(name)?;
+            let id = *reg.names.by_name.borrow().get(name)?;
             reg.slots[id].process.as_ref()?.as_any().downcast_ref::<P>()
         })
         .ok()
@@ -165,14 +166,15 @@ impl Simulation {
     /// unknown name, or a process that reports none).
     pub fn process_state(&self, name: &str) -> Option<String> {
         let reg = self.inner.processes.borrow();
-        let id = *reg.by_name.get(name)?;
+        let id = *reg.names.by_name.borrow().get(name)?;
         reg.slots[id].process.as_ref()?.state()
     }
 
     /// Names of the processes added, current incarnations, in name order.
     pub fn process_names(&self) -> Vec<String> {
-        let reg = self.inner.processes.borrow();
-        reg.by_name.keys().map(|name| name.to_string()).collect()
+        let names = self.inner.processes.borrow().names.clone();
+        let names = names.by_name.borrow();
+        names.keys().map(|name| name.to_string()).collect()
     }
 
     /// Messages `process` sent (to any process, delivered or not).
@@ -326,7 +328,7 @@ pub fn local_outbox(process: &str) -> Vec<Message> {
 pub fn state_of(name: &str) -> Option<String> {
     crate::runtime::context::with("bach::process::state_of", |inner| {
         let reg = inner.processes.borrow();
-        let id = *reg.by_name.get(name)?;
+        let id = *reg.names.by_name.borrow().get(name)?;
         reg.slots[id].process.as_ref()?.state()
     })
 }

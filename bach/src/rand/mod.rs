@@ -16,49 +16,18 @@
 
 pub(crate) mod source;
 
+pub use crate::kernel::rng::SimRng;
 pub use source::{ChoiceSource, Seeded};
 
-use crate::runtime::context;
+use crate::kernel::current;
 use rand::{
     distr::{uniform::SampleRange, uniform::SampleUniform, Distribution, StandardUniform},
     RngExt as _,
 };
-use std::convert::Infallible;
-
-/// A `rand` generator that draws from the current simulation's choice
-/// source, for any `rand` API: `bach::rand::rng().random_range(..)`.
-/// Using it outside a simulation panics.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SimRng(());
 
 /// The current simulation's generator; see [`SimRng`].
 pub fn rng() -> SimRng {
-    SimRng(())
-}
-
-impl rand::TryRng for SimRng {
-    type Error = Infallible;
-
-    #[inline]
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok(next_u64() as u32)
-    }
-
-    #[inline]
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        Ok(next_u64())
-    }
-
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        fill_bytes(dst);
-        Ok(())
-    }
-}
-
-#[inline]
-#[track_caller]
-fn next_u64() -> u64 {
-    context::with("bach::rand", |inner| inner.rand.borrow_mut().next_u64())
+    SimRng::default()
 }
 
 /// Picks an index in `0..options` through the choice source: an explicit
@@ -66,8 +35,8 @@ fn next_u64() -> u64 {
 #[track_caller]
 pub fn choose(options: usize) -> usize {
     assert!(options > 0, "bach::rand::choose needs at least one option");
-    context::with("bach::rand::choose", |inner| {
-        inner.rand.borrow_mut().choose(options)
+    current::with("bach::rand::choose", |kernel| {
+        kernel.rand.borrow_mut().choose(options)
     })
 }
 
@@ -144,11 +113,5 @@ pub fn pick<T>(items: &[T]) -> &T {
 /// Fills `dst` with random bytes.
 #[track_caller]
 pub fn fill_bytes(dst: &mut [u8]) {
-    context::with("bach::rand::fill_bytes", |inner| {
-        let mut source = inner.rand.borrow_mut();
-        for chunk in dst.chunks_mut(8) {
-            let word = source.next_u64().to_le_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
-        }
-    })
+    crate::kernel::rng::fill_bytes(dst)
 }

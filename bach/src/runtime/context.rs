@@ -70,6 +70,7 @@ pub(crate) fn with_sim_if_alive(sim: usize, f: impl FnOnce(&Inner)) {
 /// (its executor too, for wakers: see `executor::current`).
 pub(crate) struct Entered {
     previous: *const Inner,
+    _kernel: crate::kernel::current::Entered,
     _executor: current::Entered,
 }
 
@@ -78,6 +79,7 @@ impl Entered {
         let previous = CURRENT.with(|c| c.replace(inner as *const Inner));
         Self {
             previous,
+            _kernel: crate::kernel::current::Entered::new(&inner.kernel),
             _executor: current::Entered::new(&inner.executor, inner.sim_id),
         }
     }
@@ -106,17 +108,8 @@ pub(crate) fn try_with<R>(f: impl FnOnce(Option<&Inner>) -> R) -> R {
 pub(crate) fn with<R>(what: &str, f: impl FnOnce(&Inner) -> R) -> R {
     try_with(|inner| match inner {
         Some(inner) => f(inner),
-        None => outside(what),
+        None => crate::kernel::current::outside(what),
     })
-}
-
-#[cold]
-#[track_caller]
-fn outside(what: &str) -> ! {
-    panic!(
-        "`{what}` was called outside a bach simulation. Run it inside `bach::sim(|| ...)`, \
-         `Simulation::run`/`Simulation::enter`, or a task spawned there."
-    )
 }
 
 /// Whether the calling code runs inside a simulation.

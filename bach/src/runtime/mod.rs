@@ -1,6 +1,6 @@
 //! The simulation: configuration, the run loop and step-by-step control.
 //!
-//! [`Simulation`] owns one simulated world: a clock, the tasks, the timer
+//! [`Simulation`](crate::Simulation) owns one simulated world: a clock, the tasks, the timer
 //! queue, the groups (nodes) and the choice source. The run loop alternates
 //! two phases, and only these two:
 //!
@@ -83,6 +83,11 @@ impl crate::process::engine::ProcessWorld for Inner {
     #[inline(always)]
     fn processes(&self) -> &RefCell<crate::process::engine::Registry> {
         &self.processes
+    }
+
+    #[inline(always)]
+    fn try_current<R>(f: impl FnOnce(Option<&Self>) -> R) -> R {
+        context::try_with(f)
     }
 }
 

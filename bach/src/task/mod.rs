@@ -11,7 +11,6 @@ pub use crate::executor::{
     TaskId,
 };
 use crate::{
-    executor::cell::TaskCell,
     group::table::Group,
     runtime::{context, Inner},
 };
@@ -53,27 +52,8 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let group = inner.current_group.get();
-    if inner.nodes.borrow().is_crashed(group) {
-        crashed_spawn(inner, group);
-    }
-    let task = Box::pin(TaskCell::new(future));
-    let (index, id) = inner.executor.insert(task, name, group);
-    if inner.trace.enabled() {
-        let name = inner.executor.label(index).and_then(|label| label.name);
-        inner.trace_task(index, crate::trace::RawKind::Spawn(name));
-    }
+    let (index, id) = inner.spawn(future, name);
     JoinHandle::new(inner.rc(), index, id)
-}
-
-#[cold]
-#[track_caller]
-pub(crate) fn crashed_spawn(inner: &Inner, group: crate::group::table::GroupId) -> ! {
-    let name = inner.groups.borrow().name(group);
-    panic!(
-        "cannot spawn a task on node `{name}`: node `{name}` is crashed \
-         (restart it with `bach::node::restart(\"{name}\")` first)"
-    )
 }
 
 /// Yields to every other task that is ready at this instant, then resumes

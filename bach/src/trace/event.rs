@@ -76,7 +76,7 @@ pub enum EventKind {
         /// What changed, e.g. `partition [a] | [b, c]`.
         description: String,
     },
-    /// A note recorded by user code with [`note`].
+    /// A note recorded by user code with [`note`](crate::trace::note).
     Note {
         /// The note.
         message: String,

@@ -169,7 +169,7 @@ pub(super) fn run_handler(
                 slot.name.clone(),
                 slot.node.clone(),
                 slot.group,
-                reg.adds.clone(),
+                reg.names.clone(),
             ))
         });
         if record {

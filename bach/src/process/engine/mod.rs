@@ -5,7 +5,7 @@
 //! sends through the network engine; the network never calls it.
 //!
 //! Each process is one task on its node (named after the process) owning a
-//! [`UdpSocket`] bound to the process's port: `7000 + n` for the node's
+//! port of the network engine (`net::state::ProcessPort`): `7000 + n` for the node's
 //! `n`-th process (counting every process ever added there). The task waits
 //! for three things only: same-node messages pushed to its inbox, datagrams
 //! on its socket, and its earliest named timer (one [`Sleep`], re-armed as
@@ -22,17 +22,12 @@
 //! The registry never holds a borrow while user code runs: a handler gets
 //! the process box taken out of its slot and put back after.
 
-use super::{
-    context::Action,
-    message::{self, Envelope, Message},
-    Context, Process, ProcessEvent, ProcessEventKind,
-};
+use super::message::{self, Envelope, Message};
 use crate::{
     executor::TaskId,
     group::table::GroupId,
     net::payload::Payload,
-    net::state::NetWorld,
-    net::{socket::ProcessPort, state::Received, UdpSocket},
+    net::state::{NetWorld, ProcessPort, Received},
     time::timers::TimerKey,
     trace::recorder::RawKind,
 };
@@ -47,22 +42,30 @@ use std::{
 };
 
 /// What the process engine needs of the world: what the network engine
-/// needs (the kernel, the network state, the fault budgets) and the
-/// registry of processes. The world (`runtime::Inner`) implements it; the
-/// message path (`handler`, `actions`) never names the world.
-pub(crate) trait ProcessWorld: NetWorld {
+/// needs (the kernel, the network state, the fault budgets), the registry
+/// of processes, and a way for a host task to find its world when polled.
+/// The world (`runtime::Inner`) implements it; the engine never names the
+/// world.
+pub(crate) trait ProcessWorld: NetWorld + Sized + 'static {
     /// The registry of processes.
     fn processes(&self) -> &std::cell::RefCell<Registry>;
+
+    /// Runs `f` with the world entered on this thread, or `None` outside
+    /// any (a host task dropped after its simulation).
+    fn try_current<R>(f: impl FnOnce(Option<&Self>) -> R) -> R;
 }
 
 mod actions;
 mod handler;
+mod interface;
 mod registry;
 mod task;
 
 use actions::*;
 use handler::*;
 pub(crate) use handler::{offer, receive, Incoming};
+use interface::{Action, Names};
+pub use interface::{Context, Process, ProcessEvent, ProcessEventKind};
 pub(crate) use registry::{
     add, hash_processes, registry, ProcessAny, Registry, SavedProcesses, Slot,
 };

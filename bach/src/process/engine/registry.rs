@@ -4,7 +4,6 @@
 //! model checking.
 
 use super::*;
-use crate::runtime::Inner;
 
 /// The first port of a node's processes.
 pub(crate) const FIRST_PORT: u16 = 7000;
@@ -30,14 +29,11 @@ impl<P: Process> ProcessAny for P {
 /// Every process of one simulation, by slot (slots are never reused).
 #[derive(Default)]
 pub(crate) struct Registry {
-    /// The current incarnation of each name.
-    pub(crate) by_name: BTreeMap<Rc<str>, usize>,
+    /// The current incarnation of each name (shared with every context).
+    pub(crate) names: Rc<Names>,
     pub(crate) slots: Vec<Slot>,
     /// Processes ever added per node (for ports).
     pub(super) ports: BTreeMap<GroupId, u16>,
-    /// Processes ever added: a context's remembered receiver is valid
-    /// while this is unchanged.
-    pub(super) adds: Rc<std::cell::Cell<u64>>,
     /// Keep a per-process event log (off by default: memory stays flat).
     pub(crate) record_events: bool,
     /// Messages sent between processes (same node or not).
@@ -107,7 +103,7 @@ pub(crate) fn hash_processes(
 ) {
     use std::hash::Hash;
     let reg = registry(inner);
-    for (name, &id) in &reg.by_name {
+    for (name, &id) in reg.names.by_name.borrow().iter() {
         let slot = &reg.slots[id];
         name.hash(hasher);
         slot.alive.hash(hasher);
@@ -210,11 +206,16 @@ pub(crate) fn registry(inner: &impl ProcessWorld) -> std::cell::RefMut<'_, Regis
 }
 
 /// Adds `process` as `name` on `node`, runs `on_start`, applies its actions.
-pub(crate) fn add(inner: &Inner, name: &str, node: &str, process: Box<dyn ProcessAny>) -> usize {
+pub(crate) fn add<W: ProcessWorld>(
+    inner: &W,
+    name: &str,
+    node: &str,
+    process: Box<dyn ProcessAny>,
+) -> usize {
     let group = inner.groups.borrow_mut().intern(node);
     let id = {
         let mut reg = registry(inner);
-        if let Some(&old) = reg.by_name.get(name) {
+        if let Some(&old) = reg.names.by_name.borrow().get(name) {
             assert!(
                 !reg.slots[old].alive,
                 "add_process: a process named `{name}` already runs (on node `{}`)",
@@ -230,21 +231,15 @@ pub(crate) fn add(inner: &Inner, name: &str, node: &str, process: Box<dyn Proces
             port
         };
         let id = reg.slots.len();
-        let previous = inner.current_group.replace(group);
-        let bound = futures::FutureExt::now_or_never(UdpSocket::bind(("0.0.0.0", port)));
-        inner.current_group.set(previous);
-        let socket = match bound {
-            Some(Ok(socket)) => Rc::new(socket),
-            Some(Err(error)) => panic!(
+        let socket = ProcessPort::bind(inner, group, port, id).unwrap_or_else(|error| {
+            panic!(
                 "add_process: cannot bind process `{name}` to port {port} on node `{node}`: {error}"
-            ),
-            None => unreachable!("binding a UDP socket completes at once"),
-        };
+            )
+        });
         let net_node = crate::net::state::node_of_group(inner, group)
             .expect("a node with a bound socket is in the network");
         let name: Rc<str> = name.into();
-        let adds = reg.adds.clone();
-        let socket_ref = socket.serve_process(inner, id);
+        let names = reg.names.clone();
         reg.slots.push(Slot {
             name: name.clone(),
             node: node.into(),
@@ -259,7 +254,7 @@ pub(crate) fn add(inner: &Inner, name: &str, node: &str, process: Box<dyn Proces
             local_outbox: Vec::new(),
             waker: None,
             timer: None,
-            socket: socket_ref,
+            socket,
             sent: 0,
             received: 0,
             log: Vec::new(),
@@ -267,17 +262,19 @@ pub(crate) fn add(inner: &Inner, name: &str, node: &str, process: Box<dyn Proces
                 name.clone(),
                 node.into(),
                 group,
-                adds,
+                names,
             ))),
             task: None,
         });
-        reg.by_name.insert(name.clone(), id);
-        reg.adds.set(reg.adds.get() + 1);
+        reg.names.by_name.borrow_mut().insert(name.clone(), id);
+        reg.names.adds.set(reg.names.adds.get() + 1);
         drop(reg);
         let previous = inner.current_group.replace(group);
-        let task = crate::task::spawn_in(inner, run(id, socket), Some(name));
+        let (index, task) = inner.spawn(run::<W>(id, socket), Some(name));
+        // Nothing joins a host task: its slot is freed when it finishes.
+        inner.executor.detach(index, task);
         inner.current_group.set(previous);
-        registry(inner).slots[id].task = Some(task.slot());
+        registry(inner).slots[id].task = Some((index, task));
         id
     };
     offer(inner, id, Incoming::Start);

@@ -3,10 +3,8 @@
 //! timer, and offers each to the handler.
 
 use super::*;
-use crate::{
-    kernel::TimerEvent,
-    runtime::{context, Inner},
-};
+use crate::kernel::TimerEvent;
+use std::marker::PhantomData;
 
 thread_local! {
     /// The receive buffer host tasks borrow while polled: one per thread,
@@ -16,14 +14,22 @@ thread_local! {
     static RECV_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// Marks a process dead when its task goes (crash, or the end of the run).
-pub(super) struct AliveGuard(usize);
+/// Closes a process's port and marks the process dead when its task goes
+/// (crash, or the end of the run).
+pub(super) struct AliveGuard<W: ProcessWorld> {
+    id: usize,
+    port: ProcessPort,
+    world: PhantomData<fn(&W)>,
+}
 
-impl Drop for AliveGuard {
+impl<W: ProcessWorld> Drop for AliveGuard<W> {
     fn drop(&mut self) {
-        context::try_with(|inner| {
-            if let Some(mut reg) = inner.and_then(|inner| inner.processes.try_borrow_mut().ok()) {
-                if let Some(slot) = reg.slots.get_mut(self.0) {
+        W::try_current(|inner| {
+            if let Some(inner) = inner {
+                self.port.close(inner);
+            }
+            if let Some(mut reg) = inner.and_then(|inner| inner.processes().try_borrow_mut().ok()) {
+                if let Some(slot) = reg.slots.get_mut(self.id) {
                     slot.alive = false;
                     slot.inbox.clear();
                     slot.timers.clear();
@@ -46,29 +52,34 @@ impl Drop for AliveGuard {
     }
 }
 
-/// The host task of slot `id`. The guard lives in the future from the
-/// start, so a process whose node crashes before its first poll dies too.
-pub(super) fn run(id: usize, socket: Rc<UdpSocket>) -> impl std::future::Future<Output = ()> {
-    let alive = AliveGuard(id);
+/// The host task of slot `id`, owning its port. The guard lives in the
+/// future from the start, so a process whose node crashes before its first
+/// poll dies too (and its port closes).
+pub(super) fn run<W: ProcessWorld>(
+    id: usize,
+    port: ProcessPort,
+) -> impl std::future::Future<Output = ()> {
+    let alive = AliveGuard::<W> {
+        id,
+        port,
+        world: PhantomData,
+    };
     async move {
         let _alive = alive;
-        serve(id, socket).await
+        poll_fn(|cx| {
+            W::try_current(|inner| match inner {
+                Some(inner) => serve_poll(inner, id, port, cx),
+                None => crate::kernel::current::outside("bach::process host"),
+            })
+        })
+        .await
     }
 }
 
-pub(super) async fn serve(id: usize, socket: Rc<UdpSocket>) {
-    poll_fn(|cx| {
-        context::with("bach::process host", |inner| {
-            serve_poll(inner, id, &socket, cx)
-        })
-    })
-    .await
-}
-
 pub(super) fn serve_poll(
-    inner: &Inner,
+    inner: &impl ProcessWorld,
     id: usize,
-    socket: &UdpSocket,
+    socket: ProcessPort,
     cx: &mut std::task::Context<'_>,
 ) -> Poll<()> {
     loop {
@@ -128,9 +139,9 @@ pub(super) fn serve_poll(
 #[cold]
 #[inline(never)]
 pub(super) fn receive_datagram(
-    inner: &Inner,
+    inner: &impl ProcessWorld,
     id: usize,
-    socket: &UdpSocket,
+    socket: ProcessPort,
     cx: &mut std::task::Context<'_>,
 ) -> Poll<std::io::Result<()>> {
     // One receive buffer per thread, lent to whichever host task is
@@ -139,7 +150,7 @@ pub(super) fn receive_datagram(
     if buf.len() < bach_net::MAX_UDP_PAYLOAD {
         buf.resize(bach_net::MAX_UDP_PAYLOAD, 0);
     }
-    let received = socket.poll_recv_from(cx, &mut buf);
+    let received = socket.poll_recv_from(inner, cx, &mut buf);
     if let Poll::Ready(Ok((len, _))) = received {
         receive_bytes(inner, id, &buf[..len]);
     }
@@ -151,7 +162,12 @@ pub(super) fn receive_datagram(
 /// `armed` is the host's queue entry.
 #[cold]
 #[inline(never)]
-pub(super) fn fire_timer(inner: &Inner, id: usize, deadline: u64, armed: Option<(TimerKey, u64)>) {
+pub(super) fn fire_timer(
+    inner: &impl ProcessWorld,
+    id: usize,
+    deadline: u64,
+    armed: Option<(TimerKey, u64)>,
+) {
     // Due (as a `Sleep` would be: the clock reached it).
     if let Some((key, _)) = armed {
         inner.timers.borrow_mut().remove(key);
@@ -180,7 +196,7 @@ pub(super) fn fire_timer(inner: &Inner, id: usize, deadline: u64, armed: Option<
 /// it is still pending at that deadline, replaced if the deadline moved,
 /// cancelled if no timer is set. Returns the entry now armed.
 pub(super) fn arm(
-    inner: &Inner,
+    inner: &impl ProcessWorld,
     armed: Option<(TimerKey, u64)>,
     due: Option<u64>,
     cx: &std::task::Context<'_>,
