@@ -28,6 +28,7 @@ mod run;
 mod stateless;
 
 pub use builder::{Explorer, Strategy};
+#[cfg(feature = "bolero")]
 pub(crate) use recording_source::RecordingSource;
 pub use replay::replay;
 pub use report::{Collected, Failure, Report};

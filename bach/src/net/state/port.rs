@@ -17,7 +17,6 @@ use std::{
 #[derive(Clone, Copy)]
 pub(crate) struct ProcessPort {
     handle: Handle,
-    local: SocketAddr,
 }
 
 /// The endpoints a datagram from `local` to `dst` touches, for exploring
@@ -41,14 +40,14 @@ impl ProcessPort {
         port: u16,
         process: usize,
     ) -> io::Result<ProcessPort> {
-        let (handle, local) = {
+        let (handle, _) = {
             let mut st = borrow(inner);
             let here = st.node_of(group)?;
             let addr = st.resolve(("0.0.0.0", port).to_target()?, Some(here))?;
             st.bind(here, addr)?
         };
         serve_process(inner, handle, process);
-        Ok(ProcessPort { handle, local })
+        Ok(ProcessPort { handle })
     }
 
     /// Sends a process message to `port` on `node` like `try_send_to` its
@@ -63,10 +62,10 @@ impl ProcessPort {
         if inner.interleave.enabled() {
             let st = borrow(inner);
             // A closed socket touches nothing: the send fails below.
-            if st.local_addr(self.handle).is_ok() {
+            if let Ok(local) = st.local_addr(self.handle) {
                 let dst = st.addr(node, port);
                 drop(st);
-                for key in send_endpoints(self.local, dst) {
+                for key in send_endpoints(local, dst) {
                     inner.interleave.touch_key(key);
                 }
             }
@@ -115,8 +114,12 @@ impl ProcessPort {
 
     fn point(self, inner: &impl NetWorld, cx: &mut Context<'_>) -> Poll<()> {
         if inner.interleave.enabled() {
-            let key = interleave::endpoint(self.local);
-            ready!(inner.interleave.point_keys(inner, cx, &[key]));
+            // A closed port is no scheduling point: the receive fails.
+            let local = borrow(inner).local_addr(self.handle);
+            if let Ok(local) = local {
+                let key = interleave::endpoint(local);
+                ready!(inner.interleave.point_keys(inner, cx, &[key]));
+            }
         }
         Poll::Ready(())
     }
