@@ -288,8 +288,8 @@ impl Kernel {
         }
     }
 
-    /// A process's handler run outside its host task (a message handed to
-    /// it on arrival) panicked: as if the host task had, the task (`index`,
+    /// A process's handler run outside its task (a message handed to
+    /// it on arrival) panicked: as if the process task had, the task (`index`,
     /// `id`) is cancelled, or the run fails.
     #[cold]
     pub(crate) fn process_panicked(

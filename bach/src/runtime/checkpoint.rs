@@ -6,7 +6,7 @@ use super::*;
 use crate::net::state::NetWorld;
 
 /// Everything a model-checking step can change in a simulation whose tasks
-/// are all process hosts, saved between two steps ([`Inner::save_checkpoint`]).
+/// are all process tasks, saved between two steps ([`Inner::save_checkpoint`]).
 pub(crate) struct Checkpoint {
     now: u64,
     timer_inserts: u64,
@@ -23,7 +23,7 @@ pub(crate) struct Checkpoint {
 
 impl Inner {
     /// Saves the simulation between two model-checking steps, if it can be
-    /// restored exactly: no task is ready, every task is a process host
+    /// restored exactly: no task is ready, every task is a process task
     /// (whose futures keep nothing between polls: their state is in the
     /// process registry), every process copies itself, and neither the
     /// trace, a capture nor a network monitor is recording.
@@ -33,8 +33,8 @@ impl Inner {
         }
         let processes = {
             let registry = self.processes.try_borrow().ok()?;
-            let hosts = registry.slots.iter().filter(|slot| slot.alive).count();
-            if self.executor.live_tasks() != hosts {
+            let tasks = registry.slots.iter().filter(|slot| slot.alive).count();
+            if self.executor.live_tasks() != tasks {
                 return None;
             }
             registry.save()?

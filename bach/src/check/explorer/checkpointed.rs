@@ -52,7 +52,7 @@ impl Explorer {
     /// path from the start, without the setup and most of the prefix. If a
     /// simulation cannot be saved (a process without
     /// [`clone_process`](crate::process::Process::clone_process), tasks that
-    /// are not process hosts, tracing on) the search re-runs every path,
+    /// are not process tasks, tracing on) the search re-runs every path,
     /// like [`Explorer::search`]; if one cannot be restored (tasks or nodes
     /// came or went), that path is re-run from the start.
     pub(super) fn search_checkpointed(

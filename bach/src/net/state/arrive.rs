@@ -263,9 +263,9 @@ pub(super) fn reach_socket(
     }
     let mut handover = None;
     if socket.process != NO_PROCESS && socket.queue.is_empty() && !st.exploring {
-        // A process takes it at once, as its host task would on its next
+        // A process takes it at once, as its task would on its next
         // poll (it only waits for its port when nothing is queued).
-        // Exploring interleavings, the host task receives it, as a step.
+        // Exploring interleavings, the process task receives it, as a step.
         handover = Some(socket.process);
     } else {
         socket.queued_bytes += len(&st.packets);

@@ -1,6 +1,6 @@
 //! A process's port: a socket of the network engine bound for a process
 //! (`process::engine`), which uses it without the user-facing `UdpSocket`.
-//! The process's host task binds it and closes it when the task goes; the
+//! The process's task binds it and closes it when the task goes; the
 //! registry slot keeps a copy to send through. Under interleaving
 //! exploration its operations touch the same endpoints as a `UdpSocket`'s.
 

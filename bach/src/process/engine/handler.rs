@@ -1,5 +1,5 @@
 //! The one way into a handler ([`offer`]): network messages (handed over
-//! by the run loop on arrival, or received by the host task), same-node
+//! by the run loop on arrival, or received by the process task), same-node
 //! messages from the inbox, local messages, timers and the start.
 
 use super::*;
@@ -25,18 +25,18 @@ pub(crate) enum Incoming<'a> {
 
 /// Offers `incoming` to the handler of process slot `id`: the one way into
 /// a handler, for network messages (handed over on arrival or received by
-/// the host task), same-node messages (from the inbox), local messages,
+/// the process task), same-node messages (from the inbox), local messages,
 /// timers and the start. It decides from the slot's state and from where it
-/// is called (inside the process's own host task or not):
+/// is called (inside the process's own task or not):
 ///
 /// * a message sent to another process (an earlier incarnation's port) or
 ///   to a process whose node crashed is dropped;
-/// * a message arriving outside the host task waits in the inbox instead
+/// * a message arriving outside the process task waits in the inbox instead
 ///   while same-node messages wait there (the task takes those first),
 ///   while a handler runs, or once the run failed;
 /// * otherwise the handler runs now and its actions are applied.
 ///
-/// A handler that panics inside the host task unwinds into the executor,
+/// A handler that panics inside the process task unwinds into the executor,
 /// which reports the task; one that panics on a message handed over
 /// outside the task ends the process as its task would
 /// (`Inner::process_panicked`); a panic on the start or a local message
@@ -67,7 +67,7 @@ pub(crate) fn offer(inner: &impl ProcessWorld, id: usize, mut incoming: Incoming
         return run_handler(inner, reg, id, &mut incoming, true);
     }
     if slot.process.is_none() || !slot.inbox.is_empty() || inner.has_failed() {
-        // It waits behind the same-node messages its host task has yet to
+        // It waits behind the same-node messages its task has yet to
         // take (or for the running handler, or for a run that ends).
         let from = shared_from.map_or_else(|| Rc::from(*from), Rc::clone);
         slot.inbox.push_back((from, std::mem::take(*msg)));
@@ -80,7 +80,7 @@ pub(crate) fn offer(inner: &impl ProcessWorld, id: usize, mut incoming: Incoming
     }
     let task = slot
         .task
-        .expect("a process's host task is spawned when it is added");
+        .expect("a process's task is spawned when it is added");
     let tracing = inner.trace.enabled();
     if tracing {
         inner.trace.set_current(Some(task.1));
@@ -134,7 +134,7 @@ pub(super) fn handler_panicked(
 /// caller, is released first). A message moves into the handler: the
 /// registry keeps a copy of its text for a panic report, in reused buffers,
 /// so a message costs no allocation. `in_task`: inside the process's own
-/// host task (which re-checks its timers by itself).
+/// process task (which re-checks its timers by itself).
 #[inline(always)]
 pub(super) fn run_handler(
     inner: &impl ProcessWorld,
@@ -245,11 +245,11 @@ pub(super) fn trace(inner: &impl ProcessWorld, group: GroupId, line: String) {
 
 /// A datagram for slot `id`: one that arrived at its port, handed over by
 /// the network (while nothing was queued there: the process takes it at
-/// once, as its host task would on its next poll, without a wake and a
-/// poll), or one its host task received. A message sent as an envelope is
+/// once, as its task would on its next poll, without a wake and a
+/// poll), or one its task received. A message sent as an envelope is
 /// offered as it is and the envelope goes back to the registry's pool; a
 /// datagram's bytes are decoded first, and one that is no message is
-/// dropped, as the host task drops it.
+/// dropped, as the process task drops it.
 #[inline(always)]
 pub(crate) fn receive(inner: &impl ProcessWorld, id: usize, payload: Payload) {
     match payload {

@@ -1,6 +1,6 @@
-//! The process engine: hosting processes on tasks — the per-simulation
+//! The process engine: running processes on tasks — the per-simulation
 //! registry (`registry`), the one way into a handler (`handler`), the
-//! application of a handler's actions (`actions`) and the host task of
+//! application of a handler's actions (`actions`) and the task of
 //! each process (`task`). It takes messages the run loop hands it and
 //! sends through the network engine; the network never calls it.
 //!
@@ -43,7 +43,7 @@ use std::{
 
 /// What the process engine needs of the world: what the network engine
 /// needs (the kernel, the network state, the fault budgets), the registry
-/// of processes, and a way for a host task to find its world when polled.
+/// of processes, and a way for a process task to find its world when polled.
 /// The world (`runtime::Inner`) implements it; the engine never names the
 /// world.
 pub(crate) trait ProcessWorld: NetWorld + Sized + 'static {
@@ -51,7 +51,7 @@ pub(crate) trait ProcessWorld: NetWorld + Sized + 'static {
     fn processes(&self) -> &std::cell::RefCell<Registry>;
 
     /// Runs `f` with the world entered on this thread, or `None` outside
-    /// any (a host task dropped after its simulation).
+    /// any (a process task dropped after its simulation).
     fn try_current<R>(f: impl FnOnce(Option<&Self>) -> R) -> R;
 }
 

@@ -1,5 +1,5 @@
 //! The process registry: one slot per process ever added (its process
-//! box, context, inbox, named timers, socket and host task), adding a
+//! box, context, inbox, named timers, socket and process task), adding a
 //! process, and saving, restoring and fingerprinting the registry for
 //! model checking.
 
@@ -68,7 +68,7 @@ pub(crate) struct Slot {
     pub(crate) local_outbox: Vec<Message>,
     pub(super) waker: Option<Waker>,
     /// The queue entry waking the host at its earliest named timer, and
-    /// that deadline. Kept here, not in the host task, so that the task
+    /// that deadline. Kept here, not in the process task, so that the task
     /// holds no state between polls (model-checking checkpoints copy and
     /// restore slots, never tasks).
     pub(super) timer: Option<(TimerKey, u64)>,
@@ -80,7 +80,7 @@ pub(crate) struct Slot {
     /// The context handed to each handler (`None` only while one runs).
     /// Boxed: handing it over moves a pointer, not the context.
     pub(super) context: Option<Box<Context>>,
-    /// Its host task's executor slot and id (`None` until spawned).
+    /// Its process task's executor slot and id (`None` until spawned).
     pub(super) task: Option<(usize, TaskId)>,
 }
 
@@ -271,7 +271,7 @@ pub(crate) fn add<W: ProcessWorld>(
         drop(reg);
         let previous = inner.current_group.replace(group);
         let (index, task) = inner.spawn(run::<W>(id, socket), Some(name));
-        // Nothing joins a host task: its slot is freed when it finishes.
+        // Nothing joins a process task: its slot is freed when it finishes.
         inner.executor.detach(index, task);
         inner.current_group.set(previous);
         registry(inner).slots[id].task = Some((index, task));

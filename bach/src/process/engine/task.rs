@@ -1,4 +1,4 @@
-//! The host task of each process: it takes same-node messages from the
+//! The task of each process: it takes same-node messages from the
 //! inbox, datagrams the network did not hand over, and its earliest named
 //! timer, and offers each to the handler.
 
@@ -7,7 +7,7 @@ use crate::kernel::TimerEvent;
 use std::marker::PhantomData;
 
 thread_local! {
-    /// The receive buffer host tasks borrow while polled: one per thread,
+    /// The receive buffer process tasks borrow while polled: one per thread,
     /// kept across simulations, so a model checker that builds thousands of
     /// short simulations does not allocate and zero 64 KiB for each. Its
     /// contents never matter: a datagram is copied in before it is read.
@@ -52,7 +52,7 @@ impl<W: ProcessWorld> Drop for AliveGuard<W> {
     }
 }
 
-/// The host task of slot `id`, owning its port. The guard lives in the
+/// The process task of slot `id`, owning its port. The guard lives in the
 /// future from the start, so a process whose node crashes before its first
 /// poll dies too (and its port closes).
 pub(super) fn run<W: ProcessWorld>(
@@ -69,7 +69,7 @@ pub(super) fn run<W: ProcessWorld>(
         poll_fn(|cx| {
             W::try_current(|inner| match inner {
                 Some(inner) => serve_poll(inner, id, port, cx),
-                None => crate::kernel::current::outside("bach::process host"),
+                None => crate::kernel::current::outside("bach::process task"),
             })
         })
         .await
@@ -144,7 +144,7 @@ pub(super) fn receive_datagram(
     socket: ProcessPort,
     cx: &mut std::task::Context<'_>,
 ) -> Poll<std::io::Result<()>> {
-    // One receive buffer per thread, lent to whichever host task is
+    // One receive buffer per thread, lent to whichever process task is
     // receiving (a nested simulation finds it taken and makes its own).
     let mut buf = RECV_BUFFER.take();
     if buf.len() < bach_net::MAX_UDP_PAYLOAD {
@@ -159,7 +159,7 @@ pub(super) fn receive_datagram(
 }
 
 /// Runs the handler of the earliest named timer, due at `deadline`;
-/// `armed` is the host's queue entry.
+/// `armed` is the task's queue entry.
 #[cold]
 #[inline(never)]
 pub(super) fn fire_timer(
@@ -191,7 +191,7 @@ pub(super) fn fire_timer(
     offer(inner, id, Incoming::Timer(&name));
 }
 
-/// Keeps the host's queue entry at `due` (its earliest named timer, not
+/// Keeps the task's queue entry at `due` (its earliest named timer, not
 /// yet reached), waking the task behind `cx`: the entry `armed` is kept if
 /// it is still pending at that deadline, replaced if the deadline moved,
 /// cancelled if no timer is set. Returns the entry now armed.
