@@ -6,11 +6,19 @@
 # (fat LTO), as benches/table.sh measures.
 #
 #   benches/instructions.sh            # process_pingpong, udp_stream, mesh_10, model_check_depth_8
+#   benches/instructions.sh --all      # and spawn, sleep, timers, channel, mutex
+#
+# The first four guard the issue-level budgets; `--all` adds the runtime and
+# sync workloads, for changes to the executor, the timer queue or `sync`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "instructions.sh: valgrind is not installed" >&2; exit 1; }
-cargo bench --no-run --bench process --bench net --bench model_check 2>/dev/null
-binary() { ls -t target/release/deps/"$1"-* | grep -v '\.d$' | head -n 1; }
+pairs=(process:process_pingpong net:udp_stream net:mesh_10 model_check:model_check_depth_8)
+if [ "${1:-}" = "--all" ]; then
+    pairs+=(runtime:spawn runtime:sleep runtime:timers sync:channel sync:mutex)
+fi
+cargo bench --no-run --bench process --bench net --bench model_check --bench runtime --bench sync 2>/dev/null
+binary() { ls -t "${CARGO_TARGET_DIR:-target}"/release/deps/"$1"-* | grep -v '\.d$' | head -n 1; }
 count() { # bench workload runs -> instructions
     local out
     out=$(mktemp)
@@ -20,7 +28,7 @@ count() { # bench workload runs -> instructions
     rm -f "$out"
 }
 printf '%-22s %16s\n' workload "instructions/run"
-for pair in process:process_pingpong net:udp_stream net:mesh_10 model_check:model_check_depth_8; do
+for pair in "${pairs[@]}"; do
     bench=${pair%%:*} workload=${pair#*:}
     one=$(count "$bench" "$workload" 1)
     two=$(count "$bench" "$workload" 2)

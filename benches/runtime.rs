@@ -8,7 +8,7 @@
 //! `cargo bench --bench runtime` prints both crates' figures in one group per
 //! workload; `Throughput::Elements` makes criterion show the per-item rate.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
 
 const SPAWN_TASKS: u64 = 100_000;
@@ -30,17 +30,38 @@ fn timer_delays() -> Vec<Duration> {
         .collect()
 }
 
+fn spawn_ours() {
+    bach::sim(|| {
+        for _ in 0..SPAWN_TASKS {
+            bach::spawn(async {});
+        }
+    })
+}
+
+fn sleep_ours() {
+    bach::sim(|| {
+        bach::spawn(bach::task::primary(async {
+            for _ in 0..SLEEPS {
+                bach::time::sleep(Duration::from_millis(1)).await;
+            }
+        }));
+    })
+}
+
+fn timers_ours(delays: &[Duration]) {
+    bach::sim(|| {
+        for delay in delays {
+            let delay = *delay;
+            bach::spawn(async move { bach::time::sleep(delay).await });
+        }
+    })
+}
+
 fn spawn(c: &mut Criterion) {
     let mut group = c.benchmark_group("spawn");
     group.throughput(Throughput::Elements(SPAWN_TASKS));
     group.bench_function(BenchmarkId::new("bach", SPAWN_TASKS), |b| {
-        b.iter(|| {
-            bach::sim(|| {
-                for _ in 0..SPAWN_TASKS {
-                    bach::spawn(async {});
-                }
-            })
-        })
+        b.iter(spawn_ours)
     });
     group.bench_function(BenchmarkId::new("bach-0.2", SPAWN_TASKS), |b| {
         b.iter(|| {
@@ -58,17 +79,7 @@ fn sleep(c: &mut Criterion) {
     let mut group = c.benchmark_group("sleep");
     group.throughput(Throughput::Elements(SLEEPS));
     group.sample_size(10);
-    group.bench_function(BenchmarkId::new("bach", SLEEPS), |b| {
-        b.iter(|| {
-            bach::sim(|| {
-                bach::spawn(bach::task::primary(async {
-                    for _ in 0..SLEEPS {
-                        bach::time::sleep(Duration::from_millis(1)).await;
-                    }
-                }));
-            })
-        })
-    });
+    group.bench_function(BenchmarkId::new("bach", SLEEPS), |b| b.iter(sleep_ours));
     group.bench_function(BenchmarkId::new("bach-0.2", SLEEPS), |b| {
         b.iter(|| {
             bach02::sim(|| {
@@ -89,14 +100,7 @@ fn timers(c: &mut Criterion) {
     group.throughput(Throughput::Elements(TIMERS));
     group.sample_size(10);
     group.bench_function(BenchmarkId::new("bach", TIMERS), |b| {
-        b.iter(|| {
-            bach::sim(|| {
-                for delay in &delays {
-                    let delay = *delay;
-                    bach::spawn(async move { bach::time::sleep(delay).await });
-                }
-            })
-        })
+        b.iter(|| timers_ours(&delays))
     });
     group.bench_function(BenchmarkId::new("bach-0.2", TIMERS), |b| {
         b.iter(|| {
@@ -112,4 +116,19 @@ fn timers(c: &mut Criterion) {
 }
 
 criterion_group!(benches, spawn, sleep, timers);
-criterion_main!(benches);
+
+#[path = "common/count.rs"]
+mod count;
+
+fn main() {
+    let delays = timer_delays();
+    if count::run(&[
+        ("spawn", &spawn_ours),
+        ("sleep", &sleep_ours),
+        ("timers", &|| timers_ours(&delays)),
+    ]) {
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

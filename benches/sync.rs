@@ -10,7 +10,7 @@
 //!
 //! Run with `cargo bench --bench sync`.
 
-use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use criterion::{criterion_group, Criterion, SamplingMode, Throughput};
 use std::{cell::Cell, hint::black_box, rc::Rc};
 
 const MESSAGES: u64 = 10_000_000;
@@ -147,4 +147,21 @@ fn mutex(c: &mut Criterion) {
 }
 
 criterion_group!(benches, channel, mutex);
-criterion_main!(benches);
+
+#[path = "common/count.rs"]
+mod count;
+
+fn main() {
+    if count::run(&[
+        ("channel", &|| {
+            channel_ours(MESSAGES);
+        }),
+        ("mutex", &|| {
+            mutex_ours();
+        }),
+    ]) {
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
