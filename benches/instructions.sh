@@ -7,15 +7,23 @@
 #
 #   benches/instructions.sh            # process_pingpong, udp_stream, mesh_10, model_check_depth_8
 #   benches/instructions.sh --all      # and spawn, sleep, timers, channel, mutex
+#   BENCH_PROFILE=user benches/instructions.sh --all
 #
 # The first four guard the issue-level budgets; `--all` adds the runtime and
 # sync workloads, for changes to the executor, the timer queue or `sync`.
+# `BENCH_PROFILE=user` builds as a user's `cargo build --release` does (no
+# LTO, 16 codegen units; in target/user-profile): an inlining mark that fat
+# LTO makes needless can still matter there, so judge marks in both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "instructions.sh: valgrind is not installed" >&2; exit 1; }
 pairs=(process:process_pingpong net:udp_stream net:mesh_10 model_check:model_check_depth_8)
 if [ "${1:-}" = "--all" ]; then
     pairs+=(runtime:spawn runtime:sleep runtime:timers sync:channel sync:mutex)
+fi
+if [ "${BENCH_PROFILE:-}" = user ]; then
+    export CARGO_PROFILE_BENCH_LTO=off CARGO_PROFILE_BENCH_CODEGEN_UNITS=16
+    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/user-profile}"
 fi
 cargo bench --no-run --bench process --bench net --bench model_check --bench runtime --bench sync 2>/dev/null
 binary() { ls -t "${CARGO_TARGET_DIR:-target}"/release/deps/"$1"-* | grep -v '\.d$' | head -n 1; }
