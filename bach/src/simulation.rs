@@ -202,7 +202,7 @@ impl Simulation {
         let stop = self.with_entered(|inner| {
             let limit = inner.time_limit.get().unwrap_or(u64::MAX);
             loop {
-                inner.drain()?;
+                inner.drain_checked()?;
                 match inner.advance(target)? {
                     Some(_) => inner.fire_due(),
                     None => break,
@@ -239,7 +239,7 @@ impl Simulation {
     pub fn run_until_idle(&mut self) {
         self.assert_alive();
         let stop = self.with_entered(|inner| loop {
-            inner.drain()?;
+            inner.drain_checked()?;
             if inner.advance(u64::MAX)?.is_none() {
                 return Ok(());
             }

@@ -86,6 +86,9 @@ pub(crate) struct Kernel {
     pub(crate) interleave: Interleave,
     /// Invariants, goals, prunes and reported state (`properties`).
     pub(crate) properties: RefCell<Properties>,
+    /// Whether an invariant was ever registered: a run by the clock checks
+    /// invariants after every step only then (one branch otherwise).
+    pub(crate) invariants_on: Cell<bool>,
     abort_on_panic: Cell<bool>,
     failure: RefCell<Option<String>>,
     /// Set with `failure`; a `Cell` so the hot loop checks it cheaply.
@@ -109,6 +112,7 @@ impl Kernel {
             trace,
             interleave: Default::default(),
             properties: Default::default(),
+            invariants_on: Cell::new(false),
             abort_on_panic: Cell::new(true),
             failure: RefCell::new(None),
             failed: Cell::new(false),

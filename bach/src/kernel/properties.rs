@@ -87,19 +87,11 @@ impl Properties {
 /// `properties` (predicates may read simulation state, and register
 /// more). `Err` names the violated invariant.
 pub(crate) fn evaluate(properties: &std::cell::RefCell<Properties>) -> Result<Verdict, String> {
-    let (invariants, goals, prunes) = {
+    check_invariants(properties)?;
+    let (goals, prunes) = {
         let props = properties.borrow();
-        (
-            props.invariants.clone(),
-            props.goals.clone(),
-            props.prunes.clone(),
-        )
+        (props.goals.clone(), props.prunes.clone())
     };
-    for (name, holds) in invariants.iter() {
-        if !holds() {
-            return Err(format!("invariant `{name}` violated"));
-        }
-    }
     for (name, reached) in goals.iter() {
         if reached() {
             return Ok(Verdict::Goal(name.clone()));
@@ -109,4 +101,17 @@ pub(crate) fn evaluate(properties: &std::cell::RefCell<Properties>) -> Result<Ve
         return Ok(Verdict::Pruned);
     }
     Ok(Verdict::Continue)
+}
+
+/// Evaluates the invariants alone (outside any borrow of `properties`, as
+/// [`evaluate`]): what a run by the clock checks after every step. `Err`
+/// names the violated invariant.
+pub(crate) fn check_invariants(properties: &std::cell::RefCell<Properties>) -> Result<(), String> {
+    let invariants = properties.borrow().invariants.clone();
+    for (name, holds) in invariants.iter() {
+        if !holds() {
+            return Err(format!("invariant `{name}` violated"));
+        }
+    }
+    Ok(())
 }

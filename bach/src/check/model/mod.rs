@@ -73,12 +73,36 @@ mod path;
 pub(crate) use path::PathEnd;
 
 /// Registers an invariant of the current simulation: `holds` must return
-/// `true` after every model-checking step (and a panic anywhere is a
-/// violation anyway). Panics outside a simulation.
+/// `true` after every step, however the simulation runs — `run`, `step`,
+/// `run_for`, sweeps, the interleaving explorer, bolero, model checking.
+/// The run fails at the first step after which it does not, naming it,
+/// the simulated time and how to reproduce the run (a panic anywhere is a
+/// violation anyway). Free while no invariant is registered. Panics
+/// outside a simulation.
+///
+/// ```should_panic
+/// use bach::{check, ext::*};
+/// use std::{cell::Cell, rc::Rc};
+///
+/// bach::sim(|| {
+///     let balance = Rc::new(Cell::new(10i64));
+///     let seen = balance.clone();
+///     check::invariant("never overdrawn", move || seen.get() >= 0);
+///     async move {
+///         for _ in 0..3 {
+///             1.s().sleep().await;
+///             balance.set(balance.get() - 4); // overdrawn at 3 s
+///         }
+///     }
+///     .primary()
+///     .spawn();
+/// });
+/// ```
 #[track_caller]
 pub fn invariant(name: &str, holds: impl Fn() -> bool + 'static) {
     context::with("bach::check::invariant", |inner| {
-        inner.properties.borrow_mut().add_invariant(name, holds)
+        inner.properties.borrow_mut().add_invariant(name, holds);
+        inner.invariants_on.set(true);
     })
 }
 

@@ -1,0 +1,160 @@
+//! `check::invariant` holds in every way of running a simulation, not only
+//! under model checking: a plain run, stepping, `run_for`, sweeps and the
+//! interleaving explorer check every registered invariant after each step,
+//! and fail at the step where it first breaks.
+
+use bach::{
+    check::{self, Explorer, Sweep},
+    ext::*,
+    Simulation,
+};
+use std::{cell::Cell, panic, rc::Rc, time::Duration};
+
+fn panic_message(result: std::thread::Result<()>) -> String {
+    let payload = result.expect_err("the run should have failed");
+    match payload.downcast::<String>() {
+        Ok(message) => *message,
+        Err(payload) => payload
+            .downcast::<&str>()
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+    }
+}
+
+#[test]
+fn a_plain_run_fails_on_an_invariant_that_never_holds() {
+    let result = panic::catch_unwind(|| {
+        bach::sim(|| check::invariant("never", || false));
+    });
+    let message = panic_message(result);
+    assert!(
+        message.contains("invariant `never` violated at 0:00:00.000000000"),
+        "{message}"
+    );
+    assert!(message.contains("BACH_SEED"), "{message}");
+}
+
+/// A counter that a task raises every 10 ms, with the invariant
+/// "at most `limit`": broken at 10 ms × (limit + 1).
+fn counting(limit: u64) -> impl Fn() {
+    move || {
+        let count = Rc::new(Cell::new(0u64));
+        let seen = count.clone();
+        check::invariant("at most the limit", move || seen.get() <= limit);
+        async move {
+            for _ in 0..10 {
+                10.ms().sleep().await;
+                count.set(count.get() + 1);
+            }
+        }
+        .primary()
+        .spawn();
+    }
+}
+
+#[test]
+fn a_plain_run_fails_at_the_step_where_the_invariant_breaks() {
+    let result = panic::catch_unwind(|| bach::sim(counting(3)));
+    let message = panic_message(result);
+    assert!(
+        message.contains("invariant `at most the limit` violated at 0:00:00.040000000"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_invariant_that_holds_lets_the_run_finish() {
+    let mut sim = Simulation::new();
+    sim.run(counting(10));
+    assert_eq!(sim.elapsed(), Duration::from_millis(100));
+}
+
+#[test]
+fn stepping_stops_at_the_violating_step() {
+    let mut sim = Simulation::new();
+    sim.enter(counting(1));
+    // Steps while the invariant holds: the first poll, then the timers at
+    // 10 ms (count 1) ...
+    assert!(sim.step());
+    assert!(sim.step());
+    assert_eq!(sim.elapsed(), Duration::from_millis(10));
+    // ... and the one at 20 ms breaks it.
+    let result = panic::catch_unwind(panic::AssertUnwindSafe(|| {
+        sim.step();
+    }));
+    let message = panic_message(result);
+    assert!(
+        message.contains("invariant `at most the limit` violated at 0:00:00.020000000"),
+        "{message}"
+    );
+}
+
+#[test]
+fn run_for_checks_invariants() {
+    let mut sim = Simulation::new();
+    sim.enter(counting(2));
+    let result = panic::catch_unwind(panic::AssertUnwindSafe(|| {
+        sim.run_for(Duration::from_secs(1));
+    }));
+    let message = panic_message(result);
+    assert!(
+        message.contains("violated at 0:00:00.030000000"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_sweep_reports_every_seed_that_breaks_an_invariant() {
+    // The invariant breaks only for seeds whose sampled value is large.
+    let body = || {
+        let value = bach::rand::gen_range(0..10u32);
+        check::invariant("small value", move || value < 7);
+    };
+    let report = Sweep::new(0..40)
+        .stop_at_first_failure(false)
+        .progress(false)
+        .run(body);
+    assert!(!report.is_ok());
+    let failing: Vec<u64> = report.failures().iter().map(|f| f.seed).collect();
+    for seed in 0..40u64 {
+        let broke = panic::catch_unwind(|| Simulation::new().seed(seed).run(body)).is_err();
+        assert_eq!(failing.contains(&seed), broke, "seed {seed}");
+    }
+    assert!(report
+        .failures()
+        .iter()
+        .all(|f| f.message.contains("invariant `small value` violated")));
+}
+
+#[test]
+fn the_interleaving_explorer_reports_an_invariant_violation() {
+    // Two tasks race for a lock to add to a shared value; whoever holds it
+    // leaves the value odd across a sleep: "even" breaks in every
+    // execution, and the explorer must say so instead of "all explored".
+    let body = || {
+        let value = Rc::new(Cell::new(0u32));
+        let seen = value.clone();
+        check::invariant("even", move || seen.get() & 1 == 0);
+        let lock = Rc::new(bach::sync::Mutex::new(()));
+        for _ in 0..2 {
+            let (value, lock) = (value.clone(), lock.clone());
+            async move {
+                let _guard = lock.lock().await;
+                value.set(value.get() + 1);
+                1.ms().sleep().await;
+                value.set(value.get() + 1);
+            }
+            .primary()
+            .spawn();
+        }
+    };
+    let failure = Explorer::new()
+        .progress(false)
+        .try_run(body)
+        .expect_err("the explorer finds the odd state");
+    assert!(
+        failure.message().contains("invariant `even` violated"),
+        "{}",
+        failure.message()
+    );
+}
