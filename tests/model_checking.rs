@@ -876,3 +876,50 @@ fn profile_loop() {
             .run_with(retrying_ping_pong);
     }
 }
+
+/// Never answers.
+#[derive(Clone)]
+struct Silent;
+
+impl Process for Silent {
+    fn on_message(&mut self, _: Message, _: &str, _: &mut Context) {}
+}
+
+#[test]
+fn a_liveness_violation_exactly_at_the_depth_bound_is_reported() {
+    // A PING to a server that never answers: one event (its delivery) and
+    // the path has nothing left to do without the goal. A bound of one
+    // step must report it, as a bound of two does.
+    let setup = |sim: &mut Simulation| {
+        sim.add_process(
+            "client",
+            "client-node",
+            PingClient {
+                retry: false,
+                done: false,
+            },
+        );
+        sim.add_process("server", "server-node", Silent);
+        sim.send_local("client", Message::new("PING", "hi"));
+        sim.enter(|| check::goal("answered", || !process::local_outbox("client").is_empty()));
+    };
+    for depth in [1, 2, 5] {
+        let failure = Explorer::model_checking()
+            .max_depth(depth)
+            .progress(false)
+            .try_run_with(setup)
+            .expect_err("the unanswered PING is a liveness violation");
+        assert!(
+            failure.message().contains("nothing left to do")
+                && failure.message().contains("after 1 step:"),
+            "max_depth({depth}): {failure}"
+        );
+    }
+    // A path the bound cuts while events are pending is still reported
+    // as cut: the PONG is in flight after one step.
+    let report = Explorer::model_checking()
+        .max_depth(1)
+        .progress(false)
+        .run_with(ping_pong(false));
+    assert!(report.to_string().contains("depth limit"), "{report}");
+}

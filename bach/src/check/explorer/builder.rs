@@ -113,8 +113,12 @@ impl Explorer {
         self.model.get_or_insert_with(ModelOptions::default)
     }
 
-    /// Ends each path after this many events (deliveries and timers).
-    /// Turns model checking on.
+    /// Ends each path after this many events (deliveries and timers) while
+    /// events are still pending; the report counts such paths as `depth
+    /// limit`. A path with nothing left to do at the bound ends as any
+    /// path does: a registered goal not reached by then is a violation
+    /// ("nothing left to do"), whatever its length. Turns model checking
+    /// on.
     pub fn max_depth(mut self, depth: u32) -> Self {
         self.model_options().max_depth = Some(depth);
         self

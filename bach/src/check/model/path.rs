@@ -150,9 +150,13 @@ pub(crate) fn run_path(world: &Inner, run: &PathRun<'_>) -> Result<PathEnd, Stop
                 }
             }
             if run.max_depth.is_some_and(|max| depth >= max) {
-                return Ok(PathEnd::DepthLimit);
-            }
-            if let Some(checkpoint) = run.checkpoint {
+                // Cut here while any event is pending (each is enabled);
+                // with none, the path ends as any path does for lack of
+                // events (a goal not reached is a violation at any depth).
+                if world.timers.borrow().peek().is_some() {
+                    return Ok(PathEnd::DepthLimit);
+                }
+            } else if let Some(checkpoint) = run.checkpoint {
                 checkpoint(world, depth);
             }
         }
@@ -173,6 +177,7 @@ pub(crate) fn run_path(world: &Inner, run: &PathRun<'_>) -> Result<PathEnd, Stop
             }
             return Ok(PathEnd::Quiescent);
         }
+
         let pick = enabled[world.rand.borrow_mut().choose(enabled.len())];
         let event = {
             let mut timers = world.timers.borrow_mut();
