@@ -1,7 +1,8 @@
 //! `check::invariant` holds in every way of running a simulation, not only
 //! under model checking: a plain run, stepping, `run_for`, sweeps and the
 //! interleaving explorer check every registered invariant after each step,
-//! and fail at the step where it first breaks.
+//! and fail at the step where it first breaks; a run that ends without
+//! reaching any registered goal (`check::goal`) fails too.
 
 use bach::{
     check::{self, Explorer, Sweep},
@@ -157,4 +158,47 @@ fn the_interleaving_explorer_reports_an_invariant_violation() {
         "{}",
         failure.message()
     );
+}
+
+#[test]
+fn a_plain_run_that_ends_without_reaching_its_goal_fails() {
+    let result = panic::catch_unwind(|| {
+        bach::sim(|| {
+            let answered = Rc::new(Cell::new(false));
+            let seen = answered.clone();
+            check::goal("answered", move || seen.get());
+            async move {
+                10.ms().sleep().await;
+                // The answer never comes.
+                drop(answered);
+            }
+            .primary()
+            .spawn();
+        })
+    });
+    let message = panic_message(result);
+    assert!(
+        message.contains("the run ended without reaching its goal `answered` at 0:00:00.010000000"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_plain_run_that_reaches_one_of_its_goals_passes() {
+    let mut sim = Simulation::new();
+    sim.run(|| {
+        let count = Rc::new(Cell::new(0u32));
+        let (a, b) = (count.clone(), count.clone());
+        check::goal("ten", move || a.get() == 10);
+        check::goal("a hundred", move || b.get() == 100);
+        async move {
+            for _ in 0..10 {
+                1.ms().sleep().await;
+                count.set(count.get() + 1);
+            }
+        }
+        .primary()
+        .spawn();
+    });
+    assert_eq!(sim.elapsed(), Duration::from_millis(10));
 }

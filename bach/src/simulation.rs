@@ -131,7 +131,10 @@ impl Simulation {
     /// created, until nothing is left to do. Returns `f`'s result.
     ///
     /// Panics, after dropping every task, if a task panics (unless
-    /// `abort_on_panic(false)`), on deadlock, or past the time limit. Without
+    /// `abort_on_panic(false)`), on deadlock, past the time limit, when an
+    /// invariant (`check::invariant`) breaks after a step, or when goals
+    /// (`check::goal`) are registered and the run ends without reaching
+    /// any. Without
     /// primaries and without a [`time_limit`](Self::time_limit), a run still
     /// busy after one simulated day stops with a panic that says so (a
     /// background loop that never ends would otherwise run forever).
@@ -142,7 +145,7 @@ impl Simulation {
         let stop = self.with_entered(|inner| match mode {
             // Another way of running the world (model checking installs one).
             Some(mode) => mode.run(inner),
-            None => inner.run_primaries(),
+            None => inner.run_primaries().and_then(|()| inner.check_goals()),
         });
         self.check(stop);
         self.inner.net.borrow_mut().capture.flush();

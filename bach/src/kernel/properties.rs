@@ -115,3 +115,24 @@ pub(crate) fn check_invariants(properties: &std::cell::RefCell<Properties>) -> R
     }
     Ok(())
 }
+
+/// At the end of a run by the clock: `Err` naming the goals when goals
+/// are registered and none holds (evaluated outside any borrow).
+pub(crate) fn check_goals_reached(
+    properties: &std::cell::RefCell<Properties>,
+) -> Result<(), String> {
+    let goals = properties.borrow().goals.clone();
+    if goals.is_empty() || goals.iter().any(|(_, reached)| reached()) {
+        return Ok(());
+    }
+    let names: Vec<String> = goals.iter().map(|(name, _)| format!("`{name}`")).collect();
+    Err(format!(
+        "the run ended without reaching {} {}",
+        if names.len() == 1 {
+            "its goal"
+        } else {
+            "any of its goals"
+        },
+        names.join(", ")
+    ))
+}

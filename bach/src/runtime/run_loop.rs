@@ -150,6 +150,22 @@ impl Inner {
         }
     }
 
+    /// At the end of a run by the clock, fails it if goals (`check::goal`)
+    /// are registered and none was reached.
+    pub(crate) fn check_goals(&self) -> Result<(), Stop> {
+        match crate::kernel::properties::check_goals_reached(&self.properties) {
+            Ok(()) => Ok(()),
+            Err(unreached) => {
+                self.fail(format!(
+                    "{unreached} at {} ({})",
+                    Instant::from_nanos(self.now()),
+                    self.reproduce()
+                ));
+                Err(Stop::Failed)
+            }
+        }
+    }
+
     /// Moves the clock to the next deadline `<= limit` and returns it.
     /// A deadline past the configured time limit (but within `limit`) is an
     /// error.

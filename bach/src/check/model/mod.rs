@@ -108,7 +108,9 @@ pub fn invariant(name: &str, holds: impl Fn() -> bool + 'static) {
 
 /// Registers a goal: a path on which `reached` becomes `true` ends there,
 /// successfully. When goals are registered, a path that runs out of events
-/// without reaching any is a liveness violation ("nothing left to do").
+/// without reaching any is a liveness violation ("nothing left to do"), and
+/// so is a run by the clock ([`Simulation::run`](crate::Simulation::run),
+/// sweeps, the interleaving explorer) that ends without reaching any.
 #[track_caller]
 pub fn goal(name: &str, reached: impl Fn() -> bool + 'static) {
     context::with("bach::check::goal", |inner| {
