@@ -923,3 +923,26 @@ fn a_liveness_violation_exactly_at_the_depth_bound_is_reported() {
         .run_with(ping_pong(false));
     assert!(report.to_string().contains("depth limit"), "{report}");
 }
+
+#[test]
+fn a_failure_says_how_long_the_search_took_to_find_it() {
+    for explorer in [
+        Explorer::model_checking().max_drops(1),
+        Explorer::model_checking()
+            .max_drops(1)
+            .strategy(bach::check::Strategy::Bfs),
+    ] {
+        let failure = explorer
+            .progress(false)
+            .try_run_with(ping_pong(false))
+            .expect_err("a lost PING leaves nothing to do");
+        assert!(failure.execution() >= 1);
+        assert!(failure.states() >= 1, "{failure}");
+        let text = failure.to_string();
+        assert!(
+            text.contains(&format!("found after {} execution", failure.execution()))
+                && text.contains(&format!("{} state", failure.states())),
+            "{text}"
+        );
+    }
+}

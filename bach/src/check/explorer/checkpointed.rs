@@ -196,6 +196,8 @@ impl Explorer {
                         .expect("a path ran in a simulation");
                     let failure = Failure {
                         execution: executions,
+                        states: report.states,
+                        elapsed: started.elapsed(),
                         message,
                         token: recording.token(),
                         trace: self.trace_of(recording, body, None),

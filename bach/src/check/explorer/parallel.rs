@@ -227,6 +227,8 @@ impl Explorer {
                             );
                             return Err(Failure {
                                 execution: report.executions,
+                                states: report.states,
+                                elapsed: started.elapsed(),
                                 message,
                                 trace: self.trace_of(result.recording, &setup, None),
                                 token,

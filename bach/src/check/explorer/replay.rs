@@ -91,6 +91,8 @@ impl Explorer {
             }
             Err(message) => Err(Failure {
                 execution: 1,
+                states: 0,
+                elapsed: started.elapsed(),
                 message,
                 token,
                 trace: self.trace_of(recording, body, stimulus),

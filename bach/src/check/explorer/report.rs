@@ -175,6 +175,11 @@ impl fmt::Display for Report {
 #[derive(Clone, Debug)]
 pub struct Failure {
     pub(super) execution: u64,
+    /// States examined (model checking) until the failure, this one's
+    /// path included.
+    pub(super) states: u64,
+    /// Wall-clock time from the search's start until the failure.
+    pub(super) elapsed: std::time::Duration,
     pub(super) message: String,
     pub(super) token: String,
     pub(super) trace: Vec<String>,
@@ -184,6 +189,17 @@ impl Failure {
     /// Which execution failed (1-based).
     pub fn execution(&self) -> u64 {
         self.execution
+    }
+
+    /// States examined until the failure, its own path included (model
+    /// checking; 0 for a search of schedules).
+    pub fn states(&self) -> u64 {
+        self.states
+    }
+
+    /// Wall-clock time from the start of the search until the failure.
+    pub fn elapsed(&self) -> std::time::Duration {
+        self.elapsed
     }
 
     /// The panic message (it names the task, node and simulated time).
@@ -208,6 +224,15 @@ impl Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "execution {} failed: {}", self.execution, self.message)?;
+        writeln!(
+            f,
+            "found after {} execution{}, {} state{} examined, in {:.2?}",
+            self.execution,
+            if self.execution == 1 { "" } else { "s" },
+            self.states,
+            if self.states == 1 { "" } else { "s" },
+            self.elapsed
+        )?;
         if !self.trace.is_empty() {
             writeln!(f, "trace of the failing path:")?;
             let skip = self.trace.len().saturating_sub(200);

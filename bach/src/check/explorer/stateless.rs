@@ -74,6 +74,8 @@ impl Explorer {
                     let recording = recording.borrow().clone();
                     let failure = Failure {
                         execution: executions,
+                        states: report.states,
+                        elapsed: started.elapsed(),
                         message,
                         token: recording.token(),
                         trace: self.trace_of(recording, body, stimulus),
