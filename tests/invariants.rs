@@ -11,27 +11,28 @@ use bach::{
 };
 use std::{cell::Cell, panic, rc::Rc, time::Duration};
 
-fn panic_message(result: std::thread::Result<()>) -> String {
-    let payload = result.expect_err("the run should have failed");
-    match payload.downcast::<String>() {
+/// Runs `run`, which must panic, and checks that its message contains
+/// `expected`; returns the message.
+#[track_caller]
+fn fails_with(expected: &str, run: impl FnOnce()) -> String {
+    let payload =
+        panic::catch_unwind(panic::AssertUnwindSafe(run)).expect_err("the run should have failed");
+    let message = match payload.downcast::<String>() {
         Ok(message) => *message,
         Err(payload) => payload
             .downcast::<&str>()
             .map(|s| s.to_string())
             .unwrap_or_default(),
-    }
+    };
+    assert!(message.contains(expected), "{message}");
+    message
 }
 
 #[test]
 fn a_plain_run_fails_on_an_invariant_that_never_holds() {
-    let result = panic::catch_unwind(|| {
+    let message = fails_with("invariant `never` violated at 0:00:00.000000000", || {
         bach::sim(|| check::invariant("never", || false));
     });
-    let message = panic_message(result);
-    assert!(
-        message.contains("invariant `never` violated at 0:00:00.000000000"),
-        "{message}"
-    );
     assert!(message.contains("BACH_SEED"), "{message}");
 }
 
@@ -55,11 +56,9 @@ fn counting(limit: u64) -> impl Fn() {
 
 #[test]
 fn a_plain_run_fails_at_the_step_where_the_invariant_breaks() {
-    let result = panic::catch_unwind(|| bach::sim(counting(3)));
-    let message = panic_message(result);
-    assert!(
-        message.contains("invariant `at most the limit` violated at 0:00:00.040000000"),
-        "{message}"
+    fails_with(
+        "invariant `at most the limit` violated at 0:00:00.040000000",
+        || bach::sim(counting(3)),
     );
 }
 
@@ -80,13 +79,11 @@ fn stepping_stops_at_the_violating_step() {
     assert!(sim.step());
     assert_eq!(sim.elapsed(), Duration::from_millis(10));
     // ... and the one at 20 ms breaks it.
-    let result = panic::catch_unwind(panic::AssertUnwindSafe(|| {
-        sim.step();
-    }));
-    let message = panic_message(result);
-    assert!(
-        message.contains("invariant `at most the limit` violated at 0:00:00.020000000"),
-        "{message}"
+    fails_with(
+        "invariant `at most the limit` violated at 0:00:00.020000000",
+        || {
+            sim.step();
+        },
     );
 }
 
@@ -94,14 +91,9 @@ fn stepping_stops_at_the_violating_step() {
 fn run_for_checks_invariants() {
     let mut sim = Simulation::new();
     sim.enter(counting(2));
-    let result = panic::catch_unwind(panic::AssertUnwindSafe(|| {
-        sim.run_for(Duration::from_secs(1));
-    }));
-    let message = panic_message(result);
-    assert!(
-        message.contains("violated at 0:00:00.030000000"),
-        "{message}"
-    );
+    fails_with("violated at 0:00:00.030000000", || {
+        sim.run_for(Duration::from_secs(1))
+    });
 }
 
 #[test]
@@ -162,7 +154,8 @@ fn the_interleaving_explorer_reports_an_invariant_violation() {
 
 #[test]
 fn a_plain_run_that_ends_without_reaching_its_goal_fails() {
-    let result = panic::catch_unwind(|| {
+    let expected = "the run ended without reaching its goal `answered` at 0:00:00.010000000";
+    fails_with(expected, || {
         bach::sim(|| {
             let answered = Rc::new(Cell::new(false));
             let seen = answered.clone();
@@ -176,11 +169,6 @@ fn a_plain_run_that_ends_without_reaching_its_goal_fails() {
             .spawn();
         })
     });
-    let message = panic_message(result);
-    assert!(
-        message.contains("the run ended without reaching its goal `answered` at 0:00:00.010000000"),
-        "{message}"
-    );
 }
 
 #[test]

@@ -88,7 +88,7 @@ pub(crate) struct Kernel {
     pub(crate) properties: RefCell<Properties>,
     /// Whether an invariant was ever registered: a run by the clock checks
     /// invariants after every step only then (one branch otherwise).
-    pub(crate) invariants_on: Cell<bool>,
+    invariants_on: Cell<bool>,
     abort_on_panic: Cell<bool>,
     failure: RefCell<Option<String>>,
     /// Set with `failure`; a `Cell` so the hot loop checks it cheaply.
@@ -127,6 +127,19 @@ impl Kernel {
         let node = self.groups.borrow().name(polling.group);
         let name = label.as_ref().and_then(|l| l.name.as_deref()).unwrap_or("");
         tracing::info_span!("task", id = polling.id.as_u64(), name, node = &*node)
+    }
+
+    /// Registers an invariant (`check::invariant`), and turns on its check
+    /// after every step of a run by the clock.
+    pub(crate) fn add_invariant(&self, name: &str, holds: impl Fn() -> bool + 'static) {
+        self.properties.borrow_mut().add_invariant(name, holds);
+        self.invariants_on.set(true);
+    }
+
+    /// Whether an invariant was ever registered.
+    #[inline(always)]
+    pub(crate) fn invariants_on(&self) -> bool {
+        self.invariants_on.get()
     }
 
     /// Spawns `future` as a task on the current node: its executor slot

@@ -47,3 +47,15 @@ pub(crate) fn fill_bytes(dst: &mut [u8]) {
         }
     })
 }
+
+/// A value uniformly distributed in `range`, from the current simulation's
+/// choice source; panics on an empty range (`what` names the call).
+#[track_caller]
+pub(crate) fn gen_range<T, R>(what: &str, range: R) -> T
+where
+    T: rand::distr::uniform::SampleUniform,
+    R: rand::distr::uniform::SampleRange<T>,
+{
+    assert!(!range.is_empty(), "{what} called with an empty range");
+    rand::RngExt::random_range(&mut SimRng::default(), range)
+}

@@ -91,10 +91,7 @@ impl UdpSocket {
     pub async fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<UdpSocket> {
         context::with("bach::net::UdpSocket::bind", |inner| {
             let target = addr.to_target()?;
-            let mut st = state::borrow(inner);
-            let here = st.node_of(inner.current_group.get())?;
-            let addr = st.resolve(target, Some(here))?;
-            let (handle, local) = st.bind(here, addr)?;
+            let (handle, local) = state::borrow(inner).bind(inner.current_group.get(), target)?;
             Ok(UdpSocket {
                 sim: inner.sim_id,
                 handle,

@@ -67,11 +67,7 @@ where
     T: SampleUniform,
     R: SampleRange<T>,
 {
-    assert!(
-        !range.is_empty(),
-        "bach::rand::gen_range called with an empty range"
-    );
-    rng().random_range(range)
+    crate::kernel::rng::gen_range("bach::rand::gen_range", range)
 }
 
 /// `true` with probability `p`. Panics unless `0.0 <= p <= 1.0`.

@@ -127,43 +127,43 @@ impl Inner {
     #[inline(always)]
     pub(crate) fn drain_checked(&self) -> Result<(), Stop> {
         self.drain()?;
-        if self.invariants_on.get() {
-            return self.check_invariants();
-        }
-        Ok(())
+        self.check_invariants()
     }
 
-    /// Fails the run if an invariant does not hold.
-    #[cold]
-    #[inline(never)]
+    /// Fails the run if an invariant does not hold (one branch while none
+    /// is registered).
+    #[inline(always)]
     fn check_invariants(&self) -> Result<(), Stop> {
-        match crate::kernel::properties::check_invariants(&self.properties) {
-            Ok(()) => Ok(()),
-            Err(violation) => {
-                self.fail(format!(
-                    "{violation} at {} ({})",
-                    Instant::from_nanos(self.now()),
-                    self.reproduce()
-                ));
-                Err(Stop::Failed)
-            }
+        if !self.invariants_on() {
+            return Ok(());
         }
+        self.property_verdict(crate::kernel::properties::check_invariants(
+            &self.properties,
+        ))
     }
 
     /// At the end of a run by the clock, fails it if goals (`check::goal`)
     /// are registered and none was reached.
     pub(crate) fn check_goals(&self) -> Result<(), Stop> {
-        match crate::kernel::properties::check_goals_reached(&self.properties) {
-            Ok(()) => Ok(()),
-            Err(unreached) => {
-                self.fail(format!(
-                    "{unreached} at {} ({})",
-                    Instant::from_nanos(self.now()),
-                    self.reproduce()
-                ));
-                Err(Stop::Failed)
-            }
-        }
+        self.property_verdict(crate::kernel::properties::check_goals_reached(
+            &self.properties,
+        ))
+    }
+
+    /// A broken property (`Err` naming it) fails the run, with the time
+    /// and how to reproduce it.
+    #[cold]
+    #[inline(never)]
+    fn property_verdict(&self, verdict: Result<(), String>) -> Result<(), Stop> {
+        let Err(broken) = verdict else {
+            return Ok(());
+        };
+        self.fail(format!(
+            "{broken} at {} ({})",
+            Instant::from_nanos(self.now()),
+            self.reproduce()
+        ));
+        Err(Stop::Failed)
     }
 
     /// Moves the clock to the next deadline `<= limit` and returns it.
@@ -224,9 +224,7 @@ impl Inner {
         if self.executor.has_ready() || self.has_failed() {
             self.drain()?;
         }
-        if self.invariants_on.get() {
-            self.check_invariants()?;
-        }
+        self.check_invariants()?;
         Ok(true)
     }
 

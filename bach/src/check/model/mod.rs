@@ -101,8 +101,7 @@ pub(crate) use path::PathEnd;
 #[track_caller]
 pub fn invariant(name: &str, holds: impl Fn() -> bool + 'static) {
     context::with("bach::check::invariant", |inner| {
-        inner.properties.borrow_mut().add_invariant(name, holds);
-        inner.invariants_on.set(true);
+        inner.add_invariant(name, holds)
     })
 }
 

@@ -40,12 +40,7 @@ impl ProcessPort {
         port: u16,
         process: usize,
     ) -> io::Result<ProcessPort> {
-        let (handle, _) = {
-            let mut st = borrow(inner);
-            let here = st.node_of(group)?;
-            let addr = st.resolve(("0.0.0.0", port).to_target()?, Some(here))?;
-            st.bind(here, addr)?
-        };
+        let (handle, _) = borrow(inner).bind(group, ("0.0.0.0", port).to_target()?)?;
         serve_process(inner, handle, process);
         Ok(ProcessPort { handle })
     }

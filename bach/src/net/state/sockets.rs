@@ -72,12 +72,15 @@ pub(super) struct Socket {
 }
 
 impl State {
-    /// Binds a socket on node `here` to `addr`.
+    /// Binds a socket on the node of `group` to `target` (resolved there:
+    /// `0.0.0.0:0`, the node's own name or address, `localhost`…).
     pub(crate) fn bind(
         &mut self,
-        here: NodeId,
-        addr: SocketAddr,
+        group: GroupId,
+        target: Target<'_>,
     ) -> io::Result<(Handle, SocketAddr)> {
+        let here = self.node_of(group)?;
+        let addr = self.resolve(target, Some(here))?;
         if self.is_down(here) {
             return Err(io::Error::new(
                 io::ErrorKind::NotConnected,

@@ -10,10 +10,7 @@ use crate::{
     kernel::{current, rng::SimRng},
     process::message::Message,
 };
-use rand::{
-    distr::{Distribution, StandardUniform},
-    RngExt as _,
-};
+use rand::distr::{Distribution, StandardUniform};
 use std::{
     cell::{Cell, RefCell},
     collections::BTreeMap,
@@ -275,16 +272,14 @@ impl Context {
     }
 
     /// A random number in `range` from the simulation's choice source.
+    /// Panics on an empty range.
+    #[track_caller]
     pub fn gen_range<T, R>(&mut self, range: R) -> T
     where
         T: rand::distr::uniform::SampleUniform,
         R: rand::distr::uniform::SampleRange<T>,
     {
-        assert!(
-            !range.is_empty(),
-            "bach::process::Context::gen_range called with an empty range"
-        );
-        SimRng::default().random_range(range)
+        crate::kernel::rng::gen_range("bach::process::Context::gen_range", range)
     }
 
     /// This process's name.
