@@ -402,6 +402,12 @@ impl Simulation {
             Ok(value) => return value,
             Err(stop) => stop,
         };
+        if self.inner.abandoned() {
+            // Redundant for the search that stopped it: not a failure.
+            self.torn_down = true;
+            self.inner.teardown();
+            std::panic::resume_unwind(Box::new(crate::kernel::Abandoned));
+        }
         let message = match stop {
             Stop::Failed => self.inner.take_failure().unwrap_or_default(),
             Stop::Deadlock => self.inner.deadlock_message(),

@@ -6,7 +6,7 @@
 //! reduction) and cost one bit test on a resource created outside an
 //! exploring simulation.
 
-pub(crate) use crate::kernel::interleave::{endpoint, primitive, Key, ResourceId};
+pub(crate) use crate::kernel::interleave::{counter, endpoint, primitive, Key, ResourceId};
 use crate::runtime::context;
 use std::task::{Context, Poll, Waker};
 
@@ -44,6 +44,23 @@ fn point_slow(cx: &Context<'_>, keys: &[Key]) -> Poll<()> {
 pub(crate) fn touch(resource: ResourceId) {
     if resource.explored() {
         touch_slow(primitive(resource));
+    }
+}
+
+/// Records a synchronous operation on the count of `resource`'s handles
+/// (a channel's senders): reading it (`shared` false) conflicts with
+/// changing it; adding or dropping a handle that is not the last one
+/// (`shared` true) commutes with other such changes. Neither conflicts
+/// with the resource's data.
+#[inline]
+pub(crate) fn touch_count(resource: ResourceId, shared: bool) {
+    if resource.explored() {
+        let key = counter(resource);
+        touch_slow(if shared {
+            crate::check::footprint::shared(key)
+        } else {
+            key
+        });
     }
 }
 

@@ -16,11 +16,16 @@
 //!   scheduling point. **Partial-order reduction** (on by default) only
 //!   permutes tasks whose footprints — the resources their next step is
 //!   predicted to touch — overlap: two senders on two independent channels
-//!   are never reordered against each other.
+//!   are never reordered against each other. The depth-first explorer
+//!   goes further with **dynamic partial-order reduction** (source sets
+//!   and sleep sets): it runs one execution per class of schedules that
+//!   differ only in the order of independent steps — three tasks that each
+//!   lock one mutex twice take 90 executions, one per lock order, where
+//!   every order of their steps is 34,650.
 //! * **The explorer** ([`Explorer`]) re-runs a body from the start for each
 //!   execution, under a [`Strategy`]: [`Strategy::Dfs`] enumerates every
 //!   execution (each discrete choice: task order, `rand::choose`, `pick`,
-//!   `shuffle`), [`Strategy::Random`] samples, [`Strategy::Pct`] runs
+//!   `shuffle`; task orders up to equivalence), [`Strategy::Random`] samples, [`Strategy::Pct`] runs
 //!   probabilistic concurrency testing, which finds a bug of depth `d`
 //!   among `n` tasks and `k` steps with probability at least
 //!   `1/(n·k^(d-1))` per execution. Custom searches implement
@@ -140,11 +145,12 @@
 
 mod explorer;
 pub(crate) mod fingerprint;
+pub(crate) mod footprint;
 #[cfg(feature = "bolero")]
 mod fuzz;
 pub(crate) mod interleave;
 pub mod model;
-mod strategy;
+pub(crate) mod strategy;
 mod sweep;
 pub(crate) mod token;
 

@@ -208,6 +208,11 @@ impl Executor {
         self.next_ready()
     }
 
+    /// The id the next spawned task gets.
+    pub(crate) fn next_task_id(&self) -> u64 {
+        self.next_id.get()
+    }
+
     /// The id of the task in slot `index`. Panics on an empty slot.
     pub(crate) fn task_id(&self, index: usize) -> TaskId {
         self.tasks.borrow()[index].id

@@ -38,10 +38,11 @@
 //! [`ChoiceSource::schedule`]: crate::rand::source::ChoiceSource::schedule
 
 use super::Kernel;
-use crate::{executor::waker, trace::recorder::RawKind};
+use crate::{check::strategy::StepObserver, executor::waker, trace::recorder::RawKind};
 use std::{
     cell::{Cell, RefCell},
     net::SocketAddr,
+    rc::Rc,
     task::{Context, Poll, Waker},
 };
 
@@ -84,9 +85,7 @@ impl ResourceId {
     }
 }
 
-/// A resource as the reduction sees it: a primitive's [`ResourceId`], or a
-/// socket endpoint (top bit set; a hash of the address).
-pub(crate) type Key = u64;
+pub(crate) use crate::check::footprint::{Footprint, Key};
 
 const ENDPOINT: u64 = 1 << 63;
 
@@ -94,6 +93,16 @@ const ENDPOINT: u64 = 1 << 63;
 #[inline]
 pub(crate) fn primitive(resource: ResourceId) -> Key {
     u64::from(resource.index())
+}
+
+/// Set in the key of a resource's count of handles ([`counter`]).
+const COUNTER: u64 = 1 << 62;
+
+/// The key of `resource`'s count of handles (a channel's senders): a
+/// resource of its own, so counting does not conflict with the data.
+#[inline]
+pub(crate) fn counter(resource: ResourceId) -> Key {
+    COUNTER | u64::from(resource.index())
 }
 
 /// The key of a socket endpoint. Distinct addresses may share a key (a
@@ -113,79 +122,6 @@ pub(crate) fn endpoint(addr: SocketAddr) -> Key {
     ENDPOINT | (hash >> 1)
 }
 
-const INLINE: usize = 4;
-
-/// A small set of keys; past [`INLINE`] keys it degrades to "everything".
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Footprint {
-    keys: [Key; INLINE],
-    len: u8,
-    all: bool,
-}
-
-impl Footprint {
-    pub(crate) const EMPTY: Footprint = Footprint {
-        keys: [0; INLINE],
-        len: 0,
-        all: false,
-    };
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0 && !self.all
-    }
-
-    fn keys(&self) -> &[Key] {
-        &self.keys[..self.len as usize]
-    }
-
-    pub(crate) fn contains(&self, key: Key) -> bool {
-        self.keys().contains(&key)
-    }
-
-    pub(crate) fn insert(&mut self, key: Key) {
-        if self.all || self.contains(key) {
-            return;
-        }
-        if (self.len as usize) < INLINE {
-            self.keys[self.len as usize] = key;
-            self.len += 1;
-        } else {
-            self.all = true;
-        }
-    }
-
-    fn remove(&mut self, key: Key) -> bool {
-        let len = self.len as usize;
-        match self.keys[..len].iter().position(|k| *k == key) {
-            Some(at) => {
-                self.keys.copy_within(at + 1..len, at);
-                self.len -= 1;
-                true
-            }
-            None => false,
-        }
-    }
-
-    pub(crate) fn union(&mut self, other: &Footprint) {
-        if other.all {
-            self.all = true;
-        }
-        for key in other.keys() {
-            self.insert(*key);
-        }
-    }
-
-    pub(crate) fn intersects(&self, other: &Footprint) -> bool {
-        if self.is_empty() || other.is_empty() {
-            return false;
-        }
-        if self.all || other.all {
-            return true;
-        }
-        self.keys().iter().any(|key| other.contains(*key))
-    }
-}
-
 /// Per-task footprints, by executor slot.
 #[derive(Clone, Copy, Default)]
 struct Slot {
@@ -202,6 +138,9 @@ pub(crate) struct Interleave {
     enabled: Cell<bool>,
     no_reduction: Cell<bool>,
     tables: RefCell<Tables>,
+    /// A dependency-aware search told about every step (the explorer's
+    /// depth-first search with dynamic partial-order reduction).
+    observer: RefCell<Option<Rc<RefCell<dyn StepObserver>>>>,
 }
 
 #[derive(Default)]
@@ -251,32 +190,55 @@ impl Interleave {
         !self.no_reduction.get()
     }
 
-    /// Called before task `index` is polled.
-    pub(crate) fn begin_poll(&self, index: usize) {
-        let mut tables = self.tables.borrow_mut();
-        let tables = &mut *tables;
-        if tables.slots.len() <= index {
-            tables.slots.resize(index + 1, Slot::default());
+    /// Tells `observer` about every step from now on.
+    pub(crate) fn set_observer(&self, observer: Rc<RefCell<dyn StepObserver>>) {
+        *self.observer.borrow_mut() = Some(observer);
+    }
+
+    /// Called before task `index` is polled. Stops the run (as redundant)
+    /// if the observer says no new schedule can be reached from here.
+    pub(crate) fn begin_poll(&self, kernel: &Kernel, index: usize) {
+        {
+            let mut tables = self.tables.borrow_mut();
+            let tables = &mut *tables;
+            if tables.slots.len() <= index {
+                tables.slots.resize(index + 1, Slot::default());
+            }
+            let slot = &mut tables.slots[index];
+            tables.granted = std::mem::take(&mut slot.declared);
+            tables.touching = Footprint::EMPTY;
+            tables.current = Some(index);
         }
-        let slot = &mut tables.slots[index];
-        tables.granted = std::mem::take(&mut slot.declared);
-        tables.touching = Footprint::EMPTY;
-        tables.current = Some(index);
+        if let Some(observer) = &*self.observer.borrow() {
+            let task = kernel.executor.task_id(index);
+            let next_task = kernel.executor.next_task_id();
+            if !observer.borrow_mut().polling(task, kernel.now(), next_task) {
+                kernel.abandon();
+            }
+        }
     }
 
     /// Called after task `index` was polled; `finished` if it completed.
-    pub(crate) fn end_poll(&self, index: usize, finished: bool) {
-        let mut tables = self.tables.borrow_mut();
-        let tables = &mut *tables;
-        let touched = std::mem::take(&mut tables.touching);
-        tables.current = None;
-        tables.granted = Footprint::EMPTY;
-        if let Some(slot) = tables.slots.get_mut(index) {
-            if finished {
-                *slot = Slot::default();
-            } else {
-                slot.touched = touched;
+    pub(crate) fn end_poll(&self, kernel: &Kernel, index: usize, finished: bool) {
+        let touched = {
+            let mut tables = self.tables.borrow_mut();
+            let tables = &mut *tables;
+            let touched = std::mem::take(&mut tables.touching);
+            tables.current = None;
+            tables.granted = Footprint::EMPTY;
+            if let Some(slot) = tables.slots.get_mut(index) {
+                if finished {
+                    *slot = Slot::default();
+                } else {
+                    slot.touched = touched;
+                }
             }
+            touched
+        };
+        if let Some(observer) = &*self.observer.borrow() {
+            let task = kernel.executor.task_id(index);
+            let next_task = kernel.executor.next_task_id();
+            observer.borrow_mut().polled(task, &touched, next_task);
         }
     }
 
@@ -419,32 +381,6 @@ impl Interleave {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn footprints_intersect_on_shared_keys_only() {
-        let mut a = Footprint::EMPTY;
-        let mut b = Footprint::EMPTY;
-        assert!(!a.intersects(&b));
-        a.insert(1);
-        b.insert(2);
-        assert!(!a.intersects(&b));
-        b.insert(1);
-        assert!(a.intersects(&b));
-        assert!(b.remove(1));
-        assert!(!a.intersects(&b));
-    }
-
-    #[test]
-    fn overflow_means_everything_but_empty_stays_independent() {
-        let mut wide = Footprint::EMPTY;
-        for key in 0..=INLINE as u64 {
-            wide.insert(key + 100);
-        }
-        let mut other = Footprint::EMPTY;
-        other.insert(7);
-        assert!(wide.intersects(&other));
-        assert!(!wide.intersects(&Footprint::EMPTY));
-    }
 
     #[test]
     fn endpoint_keys_are_stable_and_tagged() {

@@ -93,7 +93,13 @@ pub(crate) struct Kernel {
     failure: RefCell<Option<String>>,
     /// Set with `failure`; a `Cell` so the hot loop checks it cheaply.
     failed: Cell<bool>,
+    /// The run was stopped as redundant ([`Kernel::abandon`]).
+    abandoned: Cell<bool>,
 }
+
+/// The panic payload a run stopped as redundant unwinds with (see
+/// [`Kernel::abandon`]); searches catch it, and no message is printed.
+pub(crate) struct Abandoned;
 
 impl Kernel {
     /// A kernel at time zero drawing from `rand`, recording into `trace`.
@@ -116,6 +122,7 @@ impl Kernel {
             abort_on_panic: Cell::new(true),
             failure: RefCell::new(None),
             failed: Cell::new(false),
+            abandoned: Cell::new(false),
         }
     }
 
@@ -248,6 +255,20 @@ impl Kernel {
     pub(crate) fn fail(&self, message: String) {
         self.failure.borrow_mut().get_or_insert(message);
         self.failed.set(true);
+    }
+
+    /// Stops the run without a failure: a search found that every schedule
+    /// it can still reach is equivalent to one it already explored. The
+    /// run loop stops as on a failure, and the simulation unwinds with
+    /// [`Abandoned`] instead of a message.
+    pub(crate) fn abandon(&self) {
+        self.abandoned.set(true);
+        self.failed.set(true);
+    }
+
+    /// Whether the run was stopped by [`Kernel::abandon`].
+    pub(crate) fn abandoned(&self) -> bool {
+        self.abandoned.get()
     }
 
     /// Records an event about the task in slot `index`.

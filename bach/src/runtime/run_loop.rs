@@ -27,7 +27,7 @@ impl Inner {
             return true;
         }
         if exploring {
-            self.interleave.begin_poll(polling.index);
+            self.interleave.begin_poll(self, polling.index);
         }
         let waker = waker::waker(
             self.sim_id,
@@ -47,7 +47,7 @@ impl Inner {
         let tracing = self.trace.enabled();
         if exploring {
             self.interleave
-                .end_poll(polling.index, !matches!(result, Ok(Poll::Pending)));
+                .end_poll(self, polling.index, !matches!(result, Ok(Poll::Pending)));
         }
         match result {
             Ok(Poll::Pending) => self.executor.suspend(polling.index, polling.task),

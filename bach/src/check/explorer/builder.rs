@@ -12,7 +12,7 @@ use crate::{
     check::model::PathEnd,
     check::{
         model::{Mode, Ordering, PathRun, Visited},
-        strategy::{Bfs, Dfs, Pct, RandomWalk, Scheduler},
+        strategy::{Bfs, Dfs, Dpor, Pct, RandomWalk, Scheduler, StepObserver},
     },
     executor::join::panic_message,
     Simulation,
@@ -32,7 +32,13 @@ pub enum Strategy {
     /// Every execution, depth first: each discrete choice (task order,
     /// [`rand::choose`](crate::rand::choose), `pick`, `shuffle`, and when
     /// model checking which event fires and whether a fault happens) is
-    /// enumerated; sampled values come from one fixed seed.
+    /// enumerated; sampled values come from one fixed seed. With
+    /// interleavings and reduction on (the default) outside model checking,
+    /// task orders are enumerated up to equivalence (dynamic partial-order
+    /// reduction: one execution per class of schedules that differ only in
+    /// the order of independent steps; executions that sleep sets find
+    /// equivalent to an explored one stop early and are counted as
+    /// `redundant`).
     Dfs,
     /// Every execution, breadth first over choice prefixes: the first
     /// violation found has a shortest sequence of choices.
@@ -236,18 +242,42 @@ impl Explorer {
         self
     }
 
+    /// Whether the search is depth first with dynamic partial-order
+    /// reduction: depth first over interleavings with reduction on,
+    /// outside model checking. Its executions then run with the static
+    /// reduction off (every ready task an option) and report each step to
+    /// the scheduler.
+    pub(super) fn dynamic_reduction(&self) -> bool {
+        self.custom.is_none()
+            && self.model.is_none()
+            && self.strategy == Strategy::Dfs
+            && self.interleavings
+            && self.reduction
+    }
+
     /// The scheduler a run uses (the custom one, or a new one for the
-    /// built-in strategy) and how reports describe the search.
-    pub(super) fn scheduler_for_run(&self) -> (Rc<RefCell<dyn Scheduler>>, String) {
+    /// built-in strategy), the step observer it needs (dynamic
+    /// partial-order reduction), and how reports describe the search.
+    pub(super) fn scheduler_for_run(
+        &self,
+    ) -> (Rc<RefCell<dyn Scheduler>>, Option<Observer>, String) {
         if let Some(custom) = &self.custom {
-            return (custom.clone(), "a custom scheduler".into());
+            return (custom.clone(), None, "a custom scheduler".into());
+        }
+        if self.dynamic_reduction() {
+            let dpor = Rc::new(RefCell::new(Dpor::new(self.seed)));
+            return (
+                dpor.clone(),
+                Some(dpor),
+                "depth-first exploration with dynamic partial-order reduction".into(),
+            );
         }
         let what = if self.model.is_some() {
             "model checking"
         } else {
             "exploration"
         };
-        match self.strategy {
+        let (scheduler, label): (Rc<RefCell<dyn Scheduler>>, String) = match self.strategy {
             Strategy::Dfs => (
                 Rc::new(RefCell::new(Dfs::new(self.seed))),
                 format!("depth-first {what}"),
@@ -268,14 +298,16 @@ impl Explorer {
                 ))),
                 format!("PCT depth {depth} {what} (seed {})", self.seed),
             ),
-        }
+        };
+        (scheduler, None, label)
     }
 
     /// What each execution's simulation is built from.
     pub(super) fn settings(&self) -> Settings<'_> {
         Settings {
             interleavings: self.interleavings,
-            reduction: self.reduction,
+            // The dynamic reduction chooses among every ready task.
+            reduction: self.reduction && !self.dynamic_reduction(),
             model: self.model,
             configure: self.configure.as_deref(),
         }
@@ -364,6 +396,9 @@ impl Explorer {
     }
 }
 
+/// What a dependency-aware search is told about every step.
+pub(super) type Observer = Rc<RefCell<dyn StepObserver>>;
+
 /// Model-checking settings (see [`Explorer::model_checking`]).
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct ModelOptions {
@@ -420,6 +455,12 @@ impl Settings<'_> {
                 }
             }
         }));
-        result.map_err(|payload| panic_message(payload.as_ref()).to_string())
+        match result {
+            Ok(end) => Ok(end),
+            Err(payload) if payload.is::<crate::kernel::Abandoned>() => {
+                Ok(Some(PathEnd::Redundant))
+            }
+            Err(payload) => Err(panic_message(payload.as_ref()).to_string()),
+        }
     }
 }

@@ -163,6 +163,11 @@ impl fmt::Display for Report {
             for (outcome, count) in &self.outcomes {
                 write!(f, ", {outcome}: {count}")?;
             }
+        } else if let Some(redundant) = self.outcomes.get(REDUNDANT) {
+            write!(
+                f,
+                " ({redundant} stopped early as equivalent to one already explored)"
+            )?;
         }
         if self.resumed > 0 {
             write!(f, ", {} resumed from checkpoints", self.resumed)?;
@@ -254,6 +259,9 @@ impl fmt::Display for Failure {
 impl std::error::Error for Failure {}
 
 /// The outcome label of a path end, for reports.
+/// The outcome of executions stopped by sleep sets.
+const REDUNDANT: &str = "redundant";
+
 pub(super) fn outcome_label(end: &Option<PathEnd>) -> &'static str {
     match end {
         None => "passed",
@@ -265,5 +273,6 @@ pub(super) fn outcome_label(end: &Option<PathEnd>) -> &'static str {
         Some(PathEnd::DepthLimit) => "depth limit",
         Some(PathEnd::Expanded) => "expanded",
         Some(PathEnd::Collected(_)) => "collected",
+        Some(PathEnd::Redundant) => REDUNDANT,
     }
 }

@@ -56,7 +56,7 @@ impl Explorer {
     pub fn try_run_with(&self, setup: impl Fn(&mut Simulation)) -> Result<Report, Failure> {
         let body = &setup;
         let started = std::time::Instant::now();
-        let (scheduler, label) = self.scheduler_for_run();
+        let (scheduler, observer, label) = self.scheduler_for_run();
         let visited = RefCell::new(HashSet::new());
         let mut report = Report::empty(label.clone());
         if let Some(recording) = crate::simulation::replay_from_env() {
@@ -69,6 +69,7 @@ impl Explorer {
             None => self.search(
                 body,
                 scheduler,
+                observer,
                 &label,
                 None,
                 &visited,
@@ -151,6 +152,7 @@ impl Explorer {
             complete &= self.search(
                 &setup,
                 scheduler,
+                None,
                 "model checking from a collected state",
                 Some((state.depth, &stimulus)),
                 &visited,

@@ -8,7 +8,7 @@
 //! below each collected state.
 
 use super::{
-    builder::Explorer,
+    builder::{Explorer, Observer},
     recording_source::RecordingSource,
     report::{outcome_label, Collected, Failure, Report},
 };
@@ -23,6 +23,7 @@ impl Explorer {
         &self,
         body: &dyn Fn(&mut Simulation),
         scheduler: Rc<RefCell<dyn Scheduler>>,
+        observer: Option<Observer>,
         label: &str,
         stimulus: Option<(u32, &dyn Fn())>,
         visited: &RefCell<HashSet<u64>>,
@@ -45,12 +46,15 @@ impl Explorer {
                 stimulus.map(|(depth, _)| depth),
                 scheduler.clone(),
                 self.interleavings,
-                self.reduction,
+                self.settings().reduction,
                 self.model_token(),
                 label.into(),
             );
             source.execution().set(executions);
             let sim = self.simulation_for().choice_source(source);
+            if let Some(observer) = &observer {
+                sim.inner.interleave.set_observer(observer.clone());
+            }
             if self.model.is_some() {
                 // Captures are written for the replay of a violation only.
                 sim.inner.net.borrow_mut().set_capture_dir(None);

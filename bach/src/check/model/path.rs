@@ -28,6 +28,9 @@ pub(crate) enum PathEnd {
     Expanded,
     /// The collect predicate held after this many events.
     Collected(u32),
+    /// Stopped by the search as equivalent to an execution already
+    /// explored (sleep sets of the partial-order reduction).
+    Redundant,
 }
 
 /// Model checking as a run mode: `Simulation::run` replays one path (the

@@ -1,23 +1,27 @@
 //! Exploration strategies: the [`Scheduler`] trait every search drives its
 //! executions with, and the built-in schedulers, one file each — random
 //! walk (`random`), probabilistic concurrency testing (`pct`), depth-first
-//! enumeration (`dfs`) and breadth-first search over choice prefixes
+//! enumeration (`dfs`), depth-first search with dynamic partial-order
+//! reduction (`dpor`) and breadth-first search over choice prefixes
 //! (`bfs`).
 //!
 //! A leaf of the crate: the explorer (`check::explorer`) picks and runs a
-//! scheduler, which only sees task ids and numbers of options.
+//! scheduler, which sees task ids and numbers of options, and — through
+//! [`StepObserver`], for the reduction — what each step of a task touched.
 
 mod bfs;
 mod dfs;
+mod dpor;
 mod pct;
 mod random;
 
 pub(crate) use bfs::{Bfs, BfsNode};
 pub(crate) use dfs::Dfs;
+pub(crate) use dpor::Dpor;
 pub(crate) use pct::Pct;
 pub(crate) use random::RandomWalk;
 
-use crate::executor::TaskId;
+use crate::{check::footprint::Footprint, executor::TaskId};
 use std::fmt;
 
 /// A strategy that drives the choices of many executions of one body
@@ -66,6 +70,23 @@ pub trait Scheduler {
     fn stop(&self) -> bool {
         false
     }
+}
+
+/// What a dependency-aware search learns about each step of a task (one
+/// poll), installed on a simulation's scheduling points next to its choice
+/// source (`kernel::interleave`). Steps are reported in the order they run.
+pub(crate) trait StepObserver {
+    /// `task` is about to be polled at simulated time `now` (nanoseconds);
+    /// `next_task` is the id the next spawned task will get. Returns
+    /// `false` when the execution is redundant from here (every schedule
+    /// it can still reach is equivalent to one already explored): the
+    /// simulation then stops it.
+    fn polling(&mut self, task: TaskId, now: u64, next_task: u64) -> bool;
+
+    /// The poll of `task` reported by [`StepObserver::polling`] touched
+    /// `touched`; tasks numbered from that call's `next_task` up to this
+    /// `next_task` were spawned by it.
+    fn polled(&mut self, task: TaskId, touched: &Footprint, next_task: u64);
 }
 
 impl fmt::Debug for dyn Scheduler {

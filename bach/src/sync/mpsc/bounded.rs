@@ -191,7 +191,7 @@ impl<T> Sender<T> {
 
     /// Number of live `Sender`s.
     pub fn strong_count(&self) -> usize {
-        self.chan.inner.borrow().senders
+        self.chan.sender_count()
     }
 
     /// Number of live `WeakSender`s.
@@ -340,7 +340,7 @@ impl<T> Receiver<T> {
 
     /// Number of live `Sender`s.
     pub fn sender_strong_count(&self) -> usize {
-        self.chan.inner.borrow().senders
+        self.chan.sender_count()
     }
 
     /// Number of live `WeakSender`s.
@@ -546,6 +546,7 @@ impl<T> WeakSender<T> {
     /// A `Sender`, if any other `Sender` is still alive.
     pub fn upgrade(&self) -> Option<Sender<T>> {
         self.chan.touch();
+        self.chan.touch_count();
         let mut inner = self.chan.inner.borrow_mut();
         if inner.senders == 0 {
             return None;
@@ -558,7 +559,7 @@ impl<T> WeakSender<T> {
 
     /// Number of live `Sender`s.
     pub fn strong_count(&self) -> usize {
-        self.chan.inner.borrow().senders
+        self.chan.sender_count()
     }
 
     /// Number of live `WeakSender`s.

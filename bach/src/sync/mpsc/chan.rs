@@ -9,7 +9,10 @@
 //! Under interleaving exploration the channel is one resource: a bounded
 //! send's scheduling point is its `Acquire` (the slot), a receive's is
 //! `Chan::poll_recv`, and every synchronous access (`push`, `try_recv`,
-//! closing, counting) records a touch.
+//! closing) records a touch. The count of senders is a second resource:
+//! counting reads it, cloning and dropping a sender change it in ways that
+//! commute with each other (shared accesses), and only the last sender's
+//! drop touches the channel.
 
 use crate::{
     check::interleave,
@@ -135,13 +138,35 @@ impl<T> Chan<T> {
         self.inner.borrow().rx_closed
     }
 
+    /// The number of live senders. Counting touches the count only (a
+    /// resource of its own), so it conflicts with cloning and dropping
+    /// senders, not with sends.
+    pub(super) fn sender_count(&self) -> usize {
+        self.touch_count();
+        self.inner.borrow().senders
+    }
+
+    /// Records a read of the count of senders (or a change that depends on
+    /// it, such as upgrading a weak sender).
+    pub(super) fn touch_count(&self) {
+        interleave::touch_count(self.resource, false);
+    }
+
+    /// A new sender, cloned from a live one: commutes with other clones
+    /// and drops (the count cannot reach zero meanwhile).
     pub(super) fn add_sender(&self) {
-        self.touch();
+        interleave::touch_count(self.resource, true);
         self.inner.borrow_mut().senders += 1;
     }
 
+    /// A sender is gone. Only the last one's drop (which closes the
+    /// channel for the receiver) touches the channel itself: dropping any
+    /// other commutes with sends and receives.
     pub(super) fn drop_sender(&self) {
-        self.touch();
+        interleave::touch_count(self.resource, true);
+        if self.inner.borrow().senders == 1 {
+            self.touch();
+        }
         let waker = {
             let mut inner = self.inner.borrow_mut();
             inner.senders -= 1;

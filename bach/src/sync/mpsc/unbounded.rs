@@ -67,7 +67,7 @@ impl<T> UnboundedSender<T> {
 
     /// Number of live `UnboundedSender`s.
     pub fn strong_count(&self) -> usize {
-        self.chan.inner.borrow().senders
+        self.chan.sender_count()
     }
 
     /// Number of live `WeakUnboundedSender`s.
@@ -151,7 +151,7 @@ impl<T> UnboundedReceiver<T> {
 
     /// Number of live `UnboundedSender`s.
     pub fn sender_strong_count(&self) -> usize {
-        self.chan.inner.borrow().senders
+        self.chan.sender_count()
     }
 
     /// Number of live `WeakUnboundedSender`s.
@@ -193,6 +193,7 @@ impl<T> WeakUnboundedSender<T> {
     /// An `UnboundedSender`, if any other one is still alive.
     pub fn upgrade(&self) -> Option<UnboundedSender<T>> {
         self.chan.touch();
+        self.chan.touch_count();
         let mut inner = self.chan.inner.borrow_mut();
         if inner.senders == 0 {
             return None;
@@ -205,7 +206,7 @@ impl<T> WeakUnboundedSender<T> {
 
     /// Number of live `UnboundedSender`s.
     pub fn strong_count(&self) -> usize {
-        self.chan.inner.borrow().senders
+        self.chan.sender_count()
     }
 
     /// Number of live `WeakUnboundedSender`s.
