@@ -946,3 +946,101 @@ fn a_failure_says_how_long_the_search_took_to_find_it() {
         );
     }
 }
+
+// ----- pruning and async tasks' own state -----
+
+/// A client sends `a` and `b` at once; the server task remembers the
+/// arrival order in a local (invisible to fingerprints) and, a millisecond
+/// after the second arrival, fails if `b` came first. Both orders reach
+/// the same network, timers and processes after the second arrival.
+fn arrival_order_checked_later() {
+    arrival_order(false)
+}
+
+/// [`arrival_order_checked_later`], the server reporting its order with
+/// `check::state` when `declare`.
+fn arrival_order(declare: bool) {
+    async move {
+        let socket = UdpSocket::bind("server:9000").await.unwrap();
+        let mut order = Vec::new();
+        if declare {
+            check::state("order", &order);
+        }
+        let mut buf = [0u8; 4];
+        while order.len() < 2 {
+            let (len, _) = socket.recv_from(&mut buf).await.unwrap();
+            order.push(buf[..len].to_vec());
+            if declare {
+                check::state("order", &order);
+            }
+        }
+        1.ms().sleep().await;
+        assert_ne!(order, [b"b".to_vec(), b"a".to_vec()], "b arrived before a");
+    }
+    .group("server")
+    .primary()
+    .spawn();
+    async {
+        let socket = UdpSocket::bind("0.0.0.0:0").await.unwrap();
+        socket.send_to(b"a", "server:9000").await.unwrap();
+        socket.send_to(b"b", "server:9000").await.unwrap();
+    }
+    .group("client")
+    .spawn();
+}
+
+#[test]
+fn pruning_is_off_where_fingerprints_miss_async_tasks_state() {
+    // By default the server's locals keep pruning off: the second order is
+    // explored and fails.
+    let failure = Explorer::model_checking()
+        .try_run(arrival_order_checked_later)
+        .expect_err("the default search explores both arrival orders");
+    assert!(
+        failure.message().contains("b arrived before a"),
+        "{failure}"
+    );
+
+    // Forced fingerprints prune the second order at the shared state, and
+    // the report says the search may be unsound.
+    let forced = Explorer::model_checking()
+        .visited(Visited::Fingerprints)
+        .try_run(arrival_order_checked_later)
+        .expect("forced pruning cuts the failing order");
+    assert!(forced.pruning_may_be_unsound(), "{forced}");
+    assert!(
+        forced.to_string().contains("pruning may be unsound"),
+        "{forced}"
+    );
+    assert!(forced.outcome("visited state") > 0, "{forced}");
+}
+
+#[test]
+fn declared_state_turns_pruning_back_on() {
+    // With its state reported, the server's two orders have two
+    // fingerprints: pruning is on, without a warning, and still finds it.
+    let failure = Explorer::model_checking()
+        .try_run(|| arrival_order(true))
+        .expect_err("declared state keeps the orders apart");
+    assert!(
+        failure.message().contains("b arrived before a"),
+        "{failure}"
+    );
+    let fixed = Explorer::model_checking()
+        .max_depth(2)
+        .try_run(|| arrival_order(true))
+        .expect("within two deliveries nothing fails");
+    assert_eq!(fixed.uncovered_states(), 0, "{fixed}");
+    assert!(!fixed.pruning_may_be_unsound(), "{fixed}");
+    assert!(!fixed.to_string().contains("pruning"), "{fixed}");
+    // Undeclared, the same search says where pruning was off.
+    let undeclared = Explorer::model_checking()
+        .max_depth(2)
+        .try_run(arrival_order_checked_later)
+        .expect("within two deliveries nothing fails");
+    assert!(undeclared.uncovered_states() > 0, "{undeclared}");
+    assert!(
+        undeclared.to_string().contains("pruning off at"),
+        "{undeclared}"
+    );
+}

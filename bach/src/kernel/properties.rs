@@ -44,6 +44,11 @@ impl Properties {
         Rc::make_mut(&mut self.prunes).push(Rc::new(cut))
     }
 
+    /// Whether any state was reported (`check::state`).
+    pub(crate) fn reports_state(&self) -> bool {
+        !self.states.is_empty()
+    }
+
     /// Records the latest value (its hash) reported under `name`.
     pub(crate) fn report_state(&mut self, name: &str, hash: u64) {
         match self.states.get_mut(name) {

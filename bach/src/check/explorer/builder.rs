@@ -242,6 +242,12 @@ impl Explorer {
         self
     }
 
+    /// Whether fingerprints prune even where they do not cover the state.
+    pub(super) fn forces_pruning(&self) -> bool {
+        self.model
+            .is_some_and(|model| model.visited == Visited::Fingerprints)
+    }
+
     /// Whether the search is depth first with dynamic partial-order
     /// reduction: depth first over interleavings with reduction on,
     /// outside model checking. Its executions then run with the static
@@ -342,9 +348,11 @@ impl Explorer {
                 ordering: model.ordering,
             },
             max_depth: model.max_depth,
-            visited: (model.visited == Visited::Fingerprints).then_some(visited),
+            visited: (model.visited != Visited::Off).then_some(visited),
             scheduler: Some(scheduler),
             states: Cell::new(0),
+            force: model.visited == Visited::Fingerprints,
+            uncovered: Cell::new(0),
             max_depth_seen: Cell::new(0),
             collect: self.collect.as_deref().map(|c| c as &dyn Fn() -> bool),
             stimulus: None,

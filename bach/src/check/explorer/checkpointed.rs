@@ -184,6 +184,7 @@ impl Explorer {
                 }
             };
             report.states += run.states.get();
+            report.uncovered += run.uncovered.get();
             report.max_depth = report.max_depth.max(run.max_depth_seen.get());
             match result {
                 Ok(end) => {

@@ -74,6 +74,7 @@ impl Explorer {
             "breadth-first model checking on {threads} thread{}",
             if threads == 1 { "" } else { "s" }
         ));
+        report.forced = self.forces_pruning();
         let mut visited: HashSet<u64> = HashSet::new();
         let mut level: Vec<Vec<u32>> = vec![Vec::new()];
         let cap = self.max_executions.unwrap_or(u64::MAX);
@@ -99,10 +100,12 @@ impl Explorer {
                 visited: None,
                 scheduler: Some(&*scheduler as &RefCell<dyn Scheduler>),
                 states: Cell::new(0),
+                force: model.visited == Visited::Fingerprints,
+                uncovered: Cell::new(0),
                 max_depth_seen: Cell::new(0),
                 collect: collect.map(|c| c as &dyn Fn() -> bool),
                 stimulus: None,
-                snapshot: (model.visited == Visited::Fingerprints).then_some(snapshot),
+                snapshot: (model.visited != Visited::Off).then_some(snapshot),
                 log: Some(&log),
                 resume: None,
                 checkpoint: None,
@@ -111,6 +114,7 @@ impl Explorer {
             let children: Vec<Vec<u32>> = scheduler.borrow().children().collect();
             let recording = recording.borrow().clone();
             NodeResult {
+                uncovered: run.uncovered.get(),
                 log: log.into_inner(),
                 end,
                 children,
@@ -200,6 +204,7 @@ impl Explorer {
                 let mut next = Vec::new();
                 for result in results {
                     report.executions += 1;
+                    report.uncovered += result.uncovered;
                     // Replay the sequential search's bookkeeping in order.
                     let mut seen_before = false;
                     for &(depth, examined, fingerprint) in &result.log {
@@ -262,6 +267,8 @@ impl Explorer {
 
 /// What one node of a parallel breadth-first search produced.
 struct NodeResult {
+    /// Examined states not covered by fingerprints.
+    uncovered: u64,
     log: BoundaryLog,
     end: Result<Option<PathEnd>, String>,
     children: Vec<Vec<u32>>,

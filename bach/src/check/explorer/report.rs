@@ -22,6 +22,11 @@ pub struct Report {
     pub(super) outcomes: BTreeMap<&'static str, u64>,
     pub(super) collected: Vec<Collected>,
     pub(super) resumed: u64,
+    /// Model checking: examined states where fingerprints did not cover
+    /// async tasks' state.
+    pub(super) uncovered: u64,
+    /// Whether fingerprints pruned there anyway (`Visited::Fingerprints`).
+    pub(super) forced: bool,
 }
 
 /// A state collected by [`Explorer::collect`]: the path that reached it,
@@ -60,6 +65,8 @@ impl Report {
             outcomes: BTreeMap::new(),
             collected: Vec::new(),
             resumed: 0,
+            uncovered: 0,
+            forced: false,
         }
     }
 
@@ -108,6 +115,22 @@ impl Report {
     /// there, its fingerprint looked up (replayed prefixes not counted).
     pub fn states(&self) -> u64 {
         self.states
+    }
+
+    /// Model checking: examined states at which async tasks held state the
+    /// fingerprint does not cover (no [`check::state`](crate::check::state)
+    /// reported, tasks other than process tasks alive). Pruning was off
+    /// there, unless forced with
+    /// [`Visited::Fingerprints`](crate::check::Visited::Fingerprints).
+    pub fn uncovered_states(&self) -> u64 {
+        self.uncovered
+    }
+
+    /// Whether pruning may have cut paths that differ: fingerprints were
+    /// forced on ([`Visited::Fingerprints`](crate::check::Visited::Fingerprints))
+    /// at states they do not cover.
+    pub fn pruning_may_be_unsound(&self) -> bool {
+        self.forced && self.uncovered > 0
     }
 
     /// Model checking: distinct state fingerprints seen.
@@ -171,6 +194,23 @@ impl fmt::Display for Report {
         }
         if self.resumed > 0 {
             write!(f, ", {} resumed from checkpoints", self.resumed)?;
+        }
+        if self.uncovered > 0 {
+            if self.forced {
+                write!(
+                    f,
+                    "; pruning may be unsound: at {} states async tasks held state the \
+                     fingerprints do not cover (report it with check::state, or use Visited::Off)",
+                    self.uncovered
+                )?;
+            } else {
+                write!(
+                    f,
+                    "; pruning off at {} states: async tasks hold state the fingerprints do not \
+                     cover (report it with check::state to prune there)",
+                    self.uncovered
+                )?;
+            }
         }
         Ok(())
     }

@@ -59,6 +59,7 @@ impl Explorer {
         let (scheduler, observer, label) = self.scheduler_for_run();
         let visited = RefCell::new(HashSet::new());
         let mut report = Report::empty(label.clone());
+        report.forced = self.forces_pruning();
         if let Some(recording) = crate::simulation::replay_from_env() {
             return self.replay_env(recording, body, None, report, started);
         }
@@ -120,6 +121,7 @@ impl Explorer {
         let started = std::time::Instant::now();
         let visited = RefCell::new(HashSet::new());
         let mut report = Report::empty("model checking from collected states".into());
+        report.forced = self.forces_pruning();
         if let Some(recording) = crate::simulation::replay_from_env() {
             let stage = recording.stage.unwrap_or(0);
             return self.replay_env(recording, &setup, Some((stage, &stimulus)), report, started);

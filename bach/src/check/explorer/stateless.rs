@@ -63,6 +63,7 @@ impl Explorer {
             run.stimulus = stimulus;
             let result = self.execute(sim, body, &run);
             report.states += run.states.get();
+            report.uncovered += run.uncovered.get();
             report.max_depth = report.max_depth.max(run.max_depth_seen.get());
             match result {
                 Ok(end) => {

@@ -29,10 +29,14 @@
 //! **What pruning assumes.** Two points with the same fingerprint must
 //! behave the same from there on. bach sees processes, packets, timers and
 //! crashes; state held by async tasks (locals across an `.await`, an
-//! `Rc<RefCell<..>>`) is invisible unless reported with [`state`]. Report
-//! every value that influences future behaviour, or turn fingerprints off
-//! with [`Visited::Off`]; a missing value makes pruning cut paths that
-//! differ (missing bugs), never invent a violation.
+//! `Rc<RefCell<..>>`) is invisible unless reported with [`state`]. So by
+//! default ([`Visited::Auto`]) fingerprints prune only where they cover
+//! everything: where every live task is a process task, or where the body
+//! reports its state with [`state`] (report every value that influences
+//! future behaviour). Elsewhere paths are not pruned, and the report says
+//! at how many states. [`Visited::Fingerprints`] prunes there too, and the
+//! report warns that it may have cut paths that differ (missing bugs,
+//! never inventing a violation); [`Visited::Off`] never prunes.
 //!
 //! [`Explorer::model_checking`]: super::Explorer::model_checking
 //! [`Explorer::max_drops`]: super::Explorer::max_drops
@@ -60,11 +64,32 @@ pub enum Ordering {
 /// Whether visited states prune the search.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Visited {
-    /// A path that reaches a fingerprint seen before stops there.
+    /// Fingerprints prune wherever they cover the whole state: at a step
+    /// boundary where every live task is a process task (whose state is
+    /// the process's `state()`), or where the body reported its state with
+    /// [`state`]. Elsewhere — async tasks whose locals and collections the
+    /// fingerprint cannot see — the path goes on, and the report says at
+    /// how many states pruning was off.
     #[default]
+    Auto,
+    /// A path that reaches a fingerprint seen before stops there, even
+    /// where async tasks hold state the fingerprint does not cover: faster,
+    /// and the report warns that the search may have cut paths that
+    /// differ.
     Fingerprints,
     /// Every path runs to its end (or the depth limit).
     Off,
+}
+
+/// Whether a fingerprint covers the whole state of the simulation: every
+/// live task is a process task, or the body reports state with [`state`]
+/// (it then takes the responsibility to report everything that matters).
+pub(crate) fn state_covered(inner: &Inner) -> bool {
+    if inner.properties.borrow().reports_state() {
+        return true;
+    }
+    let process_tasks = crate::process::engine::live_process_tasks(inner);
+    inner.executor.live_tasks() == process_tasks
 }
 
 pub(crate) use crate::kernel::properties::{evaluate, Verdict};
@@ -160,6 +185,12 @@ pub(crate) struct PathRun<'a> {
     /// Examined step boundaries (not replays): fingerprinted, or ended by
     /// a goal or a prune.
     pub(crate) states: Cell<u64>,
+    /// [`Visited::Fingerprints`]: prune where fingerprints do not cover
+    /// the state too.
+    pub(crate) force: bool,
+    /// Examined states whose fingerprint did not cover async tasks' state
+    /// (not pruned unless `force`).
+    pub(crate) uncovered: Cell<u64>,
     pub(crate) max_depth_seen: Cell<u32>,
     /// Ends (and collects) paths on which it holds.
     pub(crate) collect: Option<&'a dyn Fn() -> bool>,
@@ -205,6 +236,8 @@ impl PathRun<'_> {
             visited: None,
             scheduler: None,
             states: Cell::new(0),
+            force: false,
+            uncovered: Cell::new(0),
             max_depth_seen: Cell::new(0),
             collect: None,
             stimulus: None,

@@ -135,7 +135,12 @@ pub(crate) fn run_path(world: &Inner, run: &PathRun<'_>) -> Result<PathEnd, Stop
                         last.1 = true;
                     }
                 }
-                if run.visited.is_some() || run.snapshot.is_some() {
+                let prunes = run.visited.is_some() || run.snapshot.is_some();
+                let covered = !prunes || super::state_covered(world);
+                if !covered {
+                    run.uncovered.set(run.uncovered.get() + 1);
+                }
+                if prunes && (covered || run.force) {
                     let fingerprint = fingerprint(world, scratch);
                     if let Some(log) = run.log {
                         if let Some(last) = log.borrow_mut().last_mut() {

@@ -67,6 +67,6 @@ pub(crate) use handler::{offer, receive, Incoming};
 use interface::{Action, Names};
 pub use interface::{Context, Process, ProcessEvent, ProcessEventKind};
 pub(crate) use registry::{
-    add, hash_processes, registry, ProcessAny, Registry, SavedProcesses, Slot,
+    add, hash_processes, live_process_tasks, registry, ProcessAny, Registry, SavedProcesses, Slot,
 };
 use task::*;

@@ -93,6 +93,15 @@ impl Slot {
     }
 }
 
+/// How many processes are alive, each with its process task.
+pub(crate) fn live_process_tasks(inner: &impl ProcessWorld) -> usize {
+    registry(inner)
+        .slots
+        .iter()
+        .filter(|slot| slot.alive)
+        .count()
+}
+
 /// Adds every process's state to a model-checking fingerprint: name,
 /// whether it is alive, `state()`, local outbox and named timers relative
 /// to `now`, in name order.
