@@ -378,3 +378,51 @@ fn lost_update_recorded() {
     .primary()
     .spawn();
 }
+
+/// A branch taken once in a hundred runs, drawn with `gen_bool`.
+fn rare_branch() {
+    async {
+        if bach::rand::gen_bool(0.01) {
+            panic!("the rare branch");
+        }
+    }
+    .primary()
+    .spawn();
+}
+
+#[test]
+fn a_search_that_fixed_random_draws_is_not_complete() {
+    let report = Explorer::new()
+        .try_run(rare_branch)
+        .expect("the seed picks the likely branch");
+    assert!(!report.complete(), "{report}");
+    assert_eq!(report.fixed_draws(), 1, "{report}");
+    let text = report.to_string();
+    assert!(!text.contains("all explored"), "{text}");
+    assert!(text.contains("not complete"), "{text}");
+    assert!(text.contains("1 value per execution"), "{text}");
+}
+
+#[test]
+fn enumerating_values_explores_both_outcomes_of_gen_bool() {
+    let failure = Explorer::new()
+        .enumerate_values(true)
+        .try_run(rare_branch)
+        .expect_err("both outcomes are explored");
+    assert!(failure.message().contains("the rare branch"), "{failure}");
+    // The token replays the unlikely outcome.
+    let replayed = std::panic::catch_unwind(|| check::replay(failure.token(), rare_branch));
+    assert!(replayed.is_err());
+    // Without the rare branch, the enumerating search is complete.
+    let report = Explorer::new().enumerate_values(true).run(|| {
+        async {
+            let heads = bach::rand::gen_bool(0.5);
+            observed(vec![heads.to_string()]);
+        }
+        .primary()
+        .spawn();
+    });
+    assert!(report.complete(), "{report}");
+    assert_eq!(report.executions(), 2, "{report}");
+    assert_eq!(report.fixed_draws(), 0, "{report}");
+}

@@ -107,6 +107,16 @@ impl Simulation {
         self
     }
 
+    /// Whether `bach::rand::gen_bool` is a choice of the choice source
+    /// (exhaustive searches that enumerate values) instead of a random word.
+    pub(crate) fn enumerate_values(self, on: bool) -> Self {
+        if self.env_replay {
+            return self;
+        }
+        self.inner.enumerate_values.set(on);
+        self
+    }
+
     /// Panics (with context) if simulated time would pass `limit`.
     pub fn time_limit(self, limit: Duration) -> Self {
         self.inner.time_limit.set(Some(ticks(limit)));

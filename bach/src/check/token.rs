@@ -24,6 +24,7 @@ const SEEDED_WORDS: u64 = 1 << 2;
 const MODEL: u64 = 1 << 3;
 const MESSAGES_FIRST: u64 = 1 << 4;
 const STAGE: u64 = 1 << 5;
+const ENUMERATE_VALUES: u64 = 1 << 6;
 
 /// One recorded decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +49,8 @@ pub(crate) struct Recording {
     /// A path continued from a collected state: the stimulus was applied
     /// after this many events.
     pub(crate) stage: Option<u32>,
+    /// `bach::rand::gen_bool` was a choice (`Explorer::enumerate_values`).
+    pub(crate) enumerate_values: bool,
     pub(crate) entries: Vec<Entry>,
 }
 
@@ -73,6 +76,9 @@ impl Recording {
         }
         if self.stage.is_some() {
             flags |= STAGE;
+        }
+        if self.enumerate_values {
+            flags |= ENUMERATE_VALUES;
         }
         put(&mut bytes, VERSION);
         put(&mut bytes, flags);
@@ -126,9 +132,14 @@ impl Recording {
             )));
         }
         let flags = next("no flags")?;
-        if flags & !(INTERLEAVINGS | NO_REDUCTION | SEEDED_WORDS | MODEL | MESSAGES_FIRST | STAGE)
-            != 0
-        {
+        let known = INTERLEAVINGS
+            | NO_REDUCTION
+            | SEEDED_WORDS
+            | MODEL
+            | MESSAGES_FIRST
+            | STAGE
+            | ENUMERATE_VALUES;
+        if flags & !known != 0 {
             return Err(invalid("unknown flags"));
         }
         let words_seed = if flags & SEEDED_WORDS != 0 {
@@ -171,6 +182,7 @@ impl Recording {
             words_seed,
             model,
             stage,
+            enumerate_values: flags & ENUMERATE_VALUES != 0,
             entries,
         })
     }
@@ -341,6 +353,7 @@ mod tests {
             words_seed: Some(u64::MAX - 3),
             model: Some(([1, 0, 7], true)),
             stage: Some(3),
+            enumerate_values: true,
             entries: vec![
                 Entry::Choice {
                     options: 2,

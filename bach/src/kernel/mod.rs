@@ -95,6 +95,12 @@ pub(crate) struct Kernel {
     failed: Cell<bool>,
     /// The run was stopped as redundant ([`Kernel::abandon`]).
     abandoned: Cell<bool>,
+    /// `bach::rand::gen_bool` is a choice of the choice source (an
+    /// exhaustive search enumerating values).
+    pub(crate) enumerate_values: Cell<bool>,
+    /// Random words drawn through `bach::rand` (not choices): what an
+    /// exhaustive search left to the seed.
+    pub(crate) value_draws: Cell<u64>,
 }
 
 /// The panic payload a run stopped as redundant unwinds with (see
@@ -123,6 +129,8 @@ impl Kernel {
             failure: RefCell::new(None),
             failed: Cell::new(false),
             abandoned: Cell::new(false),
+            enumerate_values: Cell::new(false),
+            value_draws: Cell::new(0),
         }
     }
 

@@ -33,19 +33,41 @@ impl rand::TryRng for SimRng {
 #[inline]
 #[track_caller]
 fn next_u64() -> u64 {
-    current::with("bach::rand", |kernel| kernel.rand.borrow_mut().next_u64())
+    current::with("bach::rand", |kernel| {
+        kernel.value_draws.set(kernel.value_draws.get() + 1);
+        kernel.rand.borrow_mut().next_u64()
+    })
 }
 
 /// Fills `dst` with bytes from the current simulation's choice source.
 #[track_caller]
 pub(crate) fn fill_bytes(dst: &mut [u8]) {
     current::with("bach::rand::fill_bytes", |kernel| {
+        kernel.value_draws.set(kernel.value_draws.get() + 1);
         let mut source = kernel.rand.borrow_mut();
         for chunk in dst.chunks_mut(8) {
             let word = source.next_u64().to_le_bytes();
             chunk.copy_from_slice(&word[..chunk.len()]);
         }
     })
+}
+
+/// `true` with probability `p` (`0 < p < 1`), from the current simulation's
+/// choice source: one random word, or — when the simulation enumerates
+/// values — a choice between the likelier outcome (first) and the other.
+#[track_caller]
+pub(crate) fn gen_bool(p: f64) -> bool {
+    let enumerate = current::with("bach::rand::gen_bool", |kernel| {
+        kernel.enumerate_values.get()
+    });
+    if enumerate {
+        let likelier = p >= 0.5;
+        let chosen = current::with("bach::rand::gen_bool", |kernel| {
+            kernel.rand.borrow_mut().choose(2)
+        });
+        return if chosen == 0 { likelier } else { !likelier };
+    }
+    rand::RngExt::random_bool(&mut SimRng::default(), p)
 }
 
 /// A value uniformly distributed in `range`, from the current simulation's

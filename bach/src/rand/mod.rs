@@ -20,10 +20,7 @@ pub use crate::kernel::rng::SimRng;
 pub use source::{ChoiceSource, Seeded};
 
 use crate::kernel::current;
-use rand::{
-    distr::{uniform::SampleRange, uniform::SampleUniform, Distribution, StandardUniform},
-    RngExt as _,
-};
+use rand::distr::{uniform::SampleRange, uniform::SampleUniform, Distribution, StandardUniform};
 
 /// The current simulation's generator; see [`SimRng`].
 pub fn rng() -> SimRng {
@@ -70,7 +67,10 @@ where
     crate::kernel::rng::gen_range("bach::rand::gen_range", range)
 }
 
-/// `true` with probability `p`. Panics unless `0.0 <= p <= 1.0`.
+/// `true` with probability `p`. Panics unless `0.0 <= p <= 1.0`. Under an
+/// exhaustive search with
+/// [`Explorer::enumerate_values`](crate::check::Explorer::enumerate_values)
+/// both outcomes are explored (a `p` of 0 or 1 is no choice).
 #[track_caller]
 pub fn gen_bool(p: f64) -> bool {
     assert!(
@@ -83,7 +83,7 @@ pub fn gen_bool(p: f64) -> bool {
     if p == 1.0 {
         return true;
     }
-    rng().random_bool(p)
+    crate::kernel::rng::gen_bool(p)
 }
 
 /// Shuffles `items` uniformly; every swap is a choice explorers enumerate.

@@ -60,6 +60,7 @@ pub struct Explorer {
     pub(super) time_limit: Option<Duration>,
     pub(super) interleavings: bool,
     pub(super) reduction: bool,
+    pub(super) enumerate_values: bool,
     progress: bool,
     pub(super) model: Option<ModelOptions>,
     configure: Option<Box<dyn Fn(Simulation) -> Simulation + Send + Sync>>,
@@ -88,6 +89,7 @@ impl Explorer {
             time_limit: None,
             interleavings: true,
             reduction: true,
+            enumerate_values: false,
             progress: true,
             model: None,
             configure: None,
@@ -211,6 +213,19 @@ impl Explorer {
         self
     }
 
+    /// Whether values drawn with [`bach::rand::gen_bool`](crate::rand::gen_bool)
+    /// are choices an exhaustive search enumerates (both outcomes, however
+    /// unlikely) instead of words fixed by the seed (default `false`).
+    /// Other draws (`gen_range`, `gen`, `fill_bytes`, the generator of
+    /// `bach::rand::rng`) stay fixed by the seed; branch on them with
+    /// [`rand::choose`](crate::rand::choose) or `pick`. A depth-first or
+    /// breadth-first search that leaves any draw to the seed does not
+    /// report itself complete, and says how many draws it fixed.
+    pub fn enumerate_values(mut self, on: bool) -> Self {
+        self.enumerate_values = on;
+        self
+    }
+
     /// Whether a long exploration (over 2 s) prints a progress line to
     /// stderr about every second (default `true`). Reporting only: it never
     /// changes what runs.
@@ -311,6 +326,7 @@ impl Explorer {
     /// What each execution's simulation is built from.
     pub(super) fn settings(&self) -> Settings<'_> {
         Settings {
+            enumerate_values: self.enumerate_values,
             interleavings: self.interleavings,
             // The dynamic reduction chooses among every ready task.
             reduction: self.reduction && !self.dynamic_reduction(),
@@ -353,6 +369,7 @@ impl Explorer {
             states: Cell::new(0),
             force: model.visited == Visited::Fingerprints,
             uncovered: Cell::new(0),
+            draws: Cell::new(0),
             max_depth_seen: Cell::new(0),
             collect: self.collect.as_deref().map(|c| c as &dyn Fn() -> bool),
             stimulus: None,
@@ -422,6 +439,7 @@ pub(super) struct ModelOptions {
 /// workers build their own simulations from one copy.
 #[derive(Clone, Copy)]
 pub(super) struct Settings<'a> {
+    pub(super) enumerate_values: bool,
     pub(super) interleavings: bool,
     pub(super) reduction: bool,
     model: Option<ModelOptions>,
@@ -432,7 +450,8 @@ impl Settings<'_> {
     pub(super) fn simulation(&self) -> Simulation {
         let sim = Simulation::new()
             .interleavings(self.interleavings)
-            .reduction(self.reduction);
+            .reduction(self.reduction)
+            .enumerate_values(self.enumerate_values);
         let sim = match self.configure {
             Some(configure) => configure(sim),
             None => sim,
@@ -463,6 +482,7 @@ impl Settings<'_> {
                 }
             }
         }));
+        run.draws.set(sim.inner.value_draws.get());
         match result {
             Ok(end) => Ok(end),
             Err(payload) if payload.is::<crate::kernel::Abandoned>() => {

@@ -163,6 +163,7 @@ impl Explorer {
                         self.model_token(),
                         label.into(),
                     );
+                    recording.borrow_mut().enumerate_values = self.enumerate_values;
                     let (words, execution) = (source.words(), source.execution());
                     execution.set(executions);
                     *words_now.borrow_mut() = Some(words.clone());
@@ -185,6 +186,9 @@ impl Explorer {
             };
             report.states += run.states.get();
             report.uncovered += run.uncovered.get();
+            if let Some(current) = &live {
+                report.fixed_draws = report.fixed_draws.max(current.sim.inner.value_draws.get());
+            }
             report.max_depth = report.max_depth.max(run.max_depth_seen.get());
             match result {
                 Ok(end) => {

@@ -102,6 +102,7 @@ impl Explorer {
                 states: Cell::new(0),
                 force: model.visited == Visited::Fingerprints,
                 uncovered: Cell::new(0),
+                draws: Cell::new(0),
                 max_depth_seen: Cell::new(0),
                 collect: collect.map(|c| c as &dyn Fn() -> bool),
                 stimulus: None,
@@ -115,6 +116,7 @@ impl Explorer {
             let recording = recording.borrow().clone();
             NodeResult {
                 uncovered: run.uncovered.get(),
+                draws: run.draws.get(),
                 log: log.into_inner(),
                 end,
                 children,
@@ -205,6 +207,7 @@ impl Explorer {
                 for result in results {
                     report.executions += 1;
                     report.uncovered += result.uncovered;
+                    report.fixed_draws = report.fixed_draws.max(result.draws);
                     // Replay the sequential search's bookkeeping in order.
                     let mut seen_before = false;
                     for &(depth, examined, fingerprint) in &result.log {
@@ -258,7 +261,8 @@ impl Explorer {
             Ok(())
         });
         outcome?;
-        report.complete = complete;
+        report.exhausted = complete;
+        report.complete = complete && report.fixed_draws == 0;
         report.elapsed = started.elapsed();
         report.unique_states = visited.len() as u64;
         Ok(report)
@@ -269,6 +273,8 @@ impl Explorer {
 struct NodeResult {
     /// Examined states not covered by fingerprints.
     uncovered: u64,
+    /// Random words drawn through `bach::rand`.
+    draws: u64,
     log: BoundaryLog,
     end: Result<Option<PathEnd>, String>,
     children: Vec<Vec<u32>>,

@@ -53,6 +53,7 @@ impl RecordingSource {
             words_seed,
             model,
             stage: None,
+            enumerate_values: false,
             // Room for a typical path's choices: grown once, not step by step.
             entries: Vec::with_capacity(32),
         }));

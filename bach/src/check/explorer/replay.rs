@@ -48,6 +48,7 @@ impl Simulation {
     pub(crate) fn replay_recording(self, recording: Recording) -> Simulation {
         let interleavings = recording.interleavings;
         let reduction = recording.reduction;
+        let enumerate_values = recording.enumerate_values;
         let sim = match recording.model {
             Some((budgets, messages_first)) => self.model_checked(
                 budgets,
@@ -61,6 +62,7 @@ impl Simulation {
         };
         sim.interleavings(interleavings)
             .reduction(reduction)
+            .enumerate_values(enumerate_values)
             .choice_source(Replay::new(recording))
     }
 }

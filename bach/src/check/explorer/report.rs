@@ -27,6 +27,12 @@ pub struct Report {
     pub(super) uncovered: u64,
     /// Whether fingerprints pruned there anyway (`Visited::Fingerprints`).
     pub(super) forced: bool,
+    /// The most random words one execution drew through `bach::rand`
+    /// without branching on them (fixed by the seed).
+    pub(super) fixed_draws: u64,
+    /// The strategy ran out of choices to explore (complete unless draws
+    /// were fixed).
+    pub(super) exhausted: bool,
 }
 
 /// A state collected by [`Explorer::collect`]: the path that reached it,
@@ -67,6 +73,8 @@ impl Report {
             resumed: 0,
             uncovered: 0,
             forced: false,
+            fixed_draws: 0,
+            exhausted: false,
         }
     }
 
@@ -94,10 +102,21 @@ impl Report {
         self.executions
     }
 
-    /// Whether the search covered every execution (DFS or BFS that ran out
-    /// of branches rather than hitting a cap).
+    /// Whether the search covered every execution: DFS or BFS that ran out
+    /// of choices rather than hitting a cap, with no value drawn from
+    /// `bach::rand` left to the seed (see [`Report::fixed_draws`]).
     pub fn complete(&self) -> bool {
         self.complete
+    }
+
+    /// The most random values one execution drew through `bach::rand`
+    /// (`gen_bool`, `gen_range`, `gen`, `fill_bytes`, `rng()`) without the
+    /// search branching on them: they were fixed by the seed, so a search
+    /// that drew any is not complete. Branch on a value with
+    /// [`rand::choose`](crate::rand::choose), or on `gen_bool` with
+    /// [`Explorer::enumerate_values`](crate::check::Explorer::enumerate_values).
+    pub fn fixed_draws(&self) -> u64 {
+        self.fixed_draws
     }
 
     /// Wall time spent.
@@ -174,6 +193,16 @@ impl fmt::Display for Report {
             self.elapsed,
             self.executions_per_second()
         )?;
+        if self.exhausted && self.fixed_draws > 0 {
+            write!(
+                f,
+                ", every choice explored but not complete: up to {} value{} per execution \
+                 drawn from bach::rand fixed by the seed (branch with rand::choose, or \
+                 Explorer::enumerate_values(true) for gen_bool)",
+                self.fixed_draws,
+                if self.fixed_draws == 1 { "" } else { "s" }
+            )?;
+        }
         if self.states > 0 {
             write!(
                 f,

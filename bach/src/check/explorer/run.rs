@@ -78,9 +78,10 @@ impl Explorer {
                 started,
             )?,
         };
-        report.complete = complete
+        report.exhausted = complete
             && self.custom.is_none()
             && matches!(self.strategy, Strategy::Dfs | Strategy::Bfs);
+        report.complete = report.exhausted && report.fixed_draws == 0;
         report.elapsed = started.elapsed();
         report.unique_states = visited.borrow().len() as u64;
         Ok(report)
@@ -162,7 +163,8 @@ impl Explorer {
                 started,
             )?;
         }
-        report.complete = complete;
+        report.exhausted = complete;
+        report.complete = complete && report.fixed_draws == 0;
         report.elapsed = started.elapsed();
         report.unique_states = visited.borrow().len() as u64;
         Ok(report)

@@ -51,6 +51,7 @@ impl Explorer {
                 label.into(),
             );
             source.execution().set(executions);
+            recording.borrow_mut().enumerate_values = self.enumerate_values;
             let sim = self.simulation_for().choice_source(source);
             if let Some(observer) = &observer {
                 sim.inner.interleave.set_observer(observer.clone());
@@ -64,6 +65,7 @@ impl Explorer {
             let result = self.execute(sim, body, &run);
             report.states += run.states.get();
             report.uncovered += run.uncovered.get();
+            report.fixed_draws = report.fixed_draws.max(run.draws.get());
             report.max_depth = report.max_depth.max(run.max_depth_seen.get());
             match result {
                 Ok(end) => {
