@@ -426,3 +426,64 @@ fn enumerating_values_explores_both_outcomes_of_gen_bool() {
     assert_eq!(report.executions(), 2, "{report}");
     assert_eq!(report.fixed_draws(), 0, "{report}");
 }
+
+#[test]
+fn a_bolero_failure_carries_its_replay_token() {
+    let failure = check::try_fuzz_test(|| {
+        bolero::check!()
+            .with_iterations(2000)
+            .run(|| check::fuzz(lost_update));
+    })
+    .expect_err("the fuzzer finds the lost update");
+    assert!(failure.message().contains("lost update"), "{failure}");
+    // The token reruns the failing execution without the fuzzer.
+    let replayed = std::panic::catch_unwind(|| check::replay(failure.token(), lost_update));
+    assert!(replayed.is_err(), "the token replays the failure");
+    // `fuzz_test` panics with the token in its payload.
+    let caught = std::panic::catch_unwind(|| {
+        check::fuzz_test(|| {
+            bolero::check!()
+                .with_iterations(2000)
+                .run(|| check::fuzz(lost_update));
+        })
+    })
+    .expect_err("the harness fails");
+    let payload = caught.downcast_ref::<String>().expect("a message payload");
+    assert!(payload.contains("BACH_REPLAY="), "{payload}");
+    assert!(payload.contains("lost update"), "{payload}");
+}
+
+#[test]
+fn a_decision_made_before_the_fuzzer_took_over_is_an_error() {
+    let caught = std::panic::catch_unwind(|| {
+        let mut sim = Simulation::new();
+        // The seed decides this value: outside the fuzzer's reach.
+        let coin = sim.enter(|| bach::rand::gen_bool(0.5));
+        check::fuzz_with(sim, move || observed(vec![coin.to_string()]));
+    })
+    .expect_err("refused");
+    let message = caught
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| caught.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    assert!(message.contains("before the fuzzer took over"), "{message}");
+    // A configured but untouched simulation is fine.
+    check::fuzz_with(Simulation::new().time_limit(1.s()), || {});
+}
+
+#[test]
+fn fuzz_setup_puts_the_stimulus_under_the_fuzzers_control() {
+    let failure = check::try_fuzz_test(|| {
+        bolero::check!().with_iterations(500).run(|| {
+            check::fuzz_setup(|sim| {
+                sim.enter(|| {
+                    // Decided by the input, not by a seed.
+                    assert_ne!(bach::rand::choose(8), 5, "picked five");
+                });
+            })
+        });
+    })
+    .expect_err("the fuzzer picks five");
+    assert!(failure.message().contains("picked five"), "{failure}");
+}

@@ -376,3 +376,62 @@ fn ping_pong_sweep_throughput() {
         );
     }
 }
+
+mod setup {
+    use bach::{
+        check::{self, Sweep},
+        process::{self, Context, Message, Process},
+        Simulation,
+    };
+
+    /// Forwards its local messages to `server`; replies become local
+    /// messages.
+    struct Client;
+    impl Process for Client {
+        fn on_local_message(&mut self, msg: Message, ctx: &mut Context) {
+            ctx.send(msg, "server");
+        }
+        fn on_message(&mut self, msg: Message, _: &str, ctx: &mut Context) {
+            ctx.send_local(msg);
+        }
+    }
+
+    /// Echoes every message.
+    struct Server;
+    impl Process for Server {
+        fn on_message(&mut self, msg: Message, from: &str, ctx: &mut Context) {
+            ctx.send(msg, from);
+        }
+    }
+
+    /// A request over a lossy network, without retries: the goal fails on
+    /// the seeds that lose the request or its reply.
+    fn lossy_request(sim: &mut Simulation) {
+        sim.add_process("client", "a", Client);
+        sim.add_process("server", "b", Server);
+        sim.set_drop_rate(0.3);
+        sim.send_local("client", Message::new("PING", "1"));
+        sim.enter(|| check::goal("answered", || !process::local_outbox("client").is_empty()));
+    }
+
+    #[test]
+    fn sweeps_take_a_setup_with_the_whole_simulation() {
+        let report = Sweep::new(0..40)
+            .stop_at_first_failure(false)
+            .progress(false)
+            .run_with(lossy_request);
+        assert_eq!(report.runs(), 40);
+        // About half the seeds lose one of the two messages (1 - 0.7²).
+        let failed = report.failures().len();
+        assert!((8..=32).contains(&failed), "{report}");
+        let first = report.first_failure().expect("a seed loses a message");
+        assert!(first.message.contains("goal"), "{}", first.message);
+        // Each failing seed fails again on its own.
+        let rerun = std::panic::catch_unwind(|| {
+            let mut sim = Simulation::new().seed(first.seed);
+            lossy_request(&mut sim);
+            sim.run(|| {});
+        });
+        assert!(rerun.is_err());
+    }
+}

@@ -15,14 +15,33 @@
 //! and every `rand::choose` outcome exactly once (enumerating raw 64-bit
 //! words would never end).
 //!
+//! [`fuzz_setup`] gives the setup the whole [`Simulation`] (AnySystem
+//! style: `add_process`, `send_local`, …) *after* the fuzzer's driver is
+//! installed, so every stimulus it sends is steered by the input. A
+//! simulation handed to [`fuzz_with`] whose seed already decided something
+//! (a message sent, a value drawn) is refused with an error naming the
+//! problem: those decisions would be outside the fuzzer's reach.
+//!
+//! Bolero reports a failure with its own panic ("test failed"), the
+//! simulation's message and token only printed. [`fuzz_test`] wraps a
+//! bolero harness so that its panic carries the last failing execution's
+//! message and `BACH_REPLAY=<token>`; [`try_fuzz_test`] returns them as a
+//! [`FuzzFailure`].
+//!
 //! `bach::sim` itself stays seeded inside `check!`: outside a harness,
 //! bolero's default driver reads OS randomness, which would silently break
 //! a simulation's reproducibility, so the switch is explicit.
 
 use super::{explorer::RecordingSource, strategy::Scheduler};
-use crate::Simulation;
+use crate::{executor::join::panic_message, Simulation};
 use bolero_generator::any::{any, Any as _};
-use std::{cell::RefCell, rc::Rc};
+use std::{
+    cell::RefCell,
+    fmt,
+    panic::{catch_unwind, resume_unwind, AssertUnwindSafe},
+    rc::Rc,
+    sync::Mutex,
+};
 
 /// A [`Scheduler`] over bolero's current driver (the fuzzer's input inside
 /// `bolero::check!().run(..)`).
@@ -70,20 +89,127 @@ impl Scheduler for Bolero {
     }
 }
 
-fn run<F: FnOnce() -> R, R>(sim: Simulation, scheduler: Bolero, body: F) -> R {
+/// A failing execution under the fuzzer: what [`try_fuzz_test`] returns
+/// and [`fuzz_test`]'s panic carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FuzzFailure {
+    message: String,
+    token: String,
+}
+
+impl FuzzFailure {
+    /// The failing execution's panic message (with its simulated time and
+    /// how to reproduce it).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The replay token (`BACH_REPLAY=<token>` reruns the execution).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+}
+
+impl fmt::Display for FuzzFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the fuzzer found a failing execution: {}\nrerun it with BACH_REPLAY={}",
+            self.message, self.token
+        )
+    }
+}
+
+/// The last execution that failed under the fuzzer (bolero reruns failing
+/// inputs while shrinking: the last one is the one it reports).
+static LAST_FAILURE: Mutex<Option<FuzzFailure>> = Mutex::new(None);
+
+fn last_failure() -> std::sync::MutexGuard<'static, Option<FuzzFailure>> {
+    LAST_FAILURE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Runs a bolero harness (a closure calling `bolero::check!()…run(..)`
+/// around [`fuzz`] or its siblings) and returns the last failing
+/// execution, if the harness failed.
+pub fn try_fuzz_test(harness: impl FnOnce()) -> Result<(), FuzzFailure> {
+    last_failure().take();
+    let result = catch_unwind(AssertUnwindSafe(harness));
+    let failure = last_failure().take();
+    match (result, failure) {
+        (Ok(()), _) => Ok(()),
+        (Err(_), Some(failure)) => Err(failure),
+        // Not a simulation's failure (the harness itself panicked).
+        (Err(payload), None) => resume_unwind(payload),
+    }
+}
+
+/// [`try_fuzz_test`], panicking on a failure with a message that carries
+/// the failing execution's message and `BACH_REPLAY=<token>` (bolero's own
+/// panic says only "test failed").
+///
+/// ```
+/// let caught = std::panic::catch_unwind(|| {
+///     bach::check::fuzz_test(|| {
+///         bolero::check!().with_iterations(200).run(|| {
+///             bach::check::fuzz(|| {
+///                 use bach::ext::*;
+///                 async {
+///                     assert!(bach::rand::gen_range(0..4u8) != 3, "three");
+///                 }
+///                 .primary()
+///                 .spawn();
+///             })
+///         })
+///     })
+/// });
+/// let payload = caught.unwrap_err();
+/// let message = payload.downcast_ref::<String>().unwrap();
+/// assert!(message.contains("BACH_REPLAY="), "{message}");
+/// ```
+#[track_caller]
+pub fn fuzz_test(harness: impl FnOnce()) {
+    if let Err(failure) = try_fuzz_test(harness) {
+        panic!("{failure}");
+    }
+}
+
+fn run<R>(sim: Simulation, scheduler: Bolero, setup: impl FnOnce(&mut Simulation) -> R) -> R {
+    let mut sim = sim;
     if sim.env_replay {
         // BACH_REPLAY reruns the recorded execution without the fuzzer.
-        let mut sim = sim;
-        return sim.run(body);
+        let output = setup(&mut sim);
+        sim.run(|| {});
+        return output;
     }
-    let (source, _) = RecordingSource::new(
+    assert!(
+        !sim.inner.rand.borrow().consulted(),
+        "bach::check::fuzz_with: this simulation's seed already decided something before the \
+         fuzzer took over (a message sent, a packet's fate, a value drawn in its setup), so \
+         the fuzzer cannot reach it; configure the Simulation with builder options only and \
+         send stimuli inside the fuzzed body, or use bach::check::fuzz_setup(|sim| ..)"
+    );
+    let (source, recording) = RecordingSource::new(
         Rc::new(RefCell::new(scheduler)),
         true,
         true,
         None,
         "fuzzing input".into(),
     );
-    sim.interleavings(true).choice_source(source).run(body)
+    let mut sim = sim.interleavings(true).choice_source(source);
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let output = setup(&mut sim);
+        sim.run(|| {});
+        output
+    }));
+    result.unwrap_or_else(|payload| {
+        *last_failure() = Some(FuzzFailure {
+            message: panic_message(payload.as_ref()).to_string(),
+            token: recording.borrow().token(),
+        });
+        resume_unwind(payload)
+    })
 }
 
 /// Runs `body` (as [`Simulation::run`] does) with every choice from
@@ -104,14 +230,25 @@ fn run<F: FnOnce() -> R, R>(sim: Simulation, scheduler: Bolero, body: F) -> R {
 /// ```
 #[track_caller]
 pub fn fuzz<F: FnOnce() -> R, R>(body: F) -> R {
-    run(Simulation::new(), Bolero::new(), body)
+    run(Simulation::new(), Bolero::new(), |sim| sim.enter(body))
+}
+
+/// [`fuzz`] with a setup that gets the whole [`Simulation`] (AnySystem
+/// style: `add_process`, `set_drop_rate`, `send_local`, …), run after the
+/// fuzzer's driver is installed: every stimulus it sends is steered by the
+/// input. The simulation then runs to its end.
+#[track_caller]
+pub fn fuzz_setup<R>(setup: impl FnOnce(&mut Simulation) -> R) -> R {
+    run(Simulation::new(), Bolero::new(), setup)
 }
 
 /// [`fuzz`] on a configured simulation (time limit, capture, trace…); its
-/// choice source is replaced by bolero's driver.
+/// choice source is replaced by bolero's driver. Panics if the
+/// simulation's seed already decided something (see the
+/// [module docs](self)): do the setup in `body`, or use [`fuzz_setup`].
 #[track_caller]
 pub fn fuzz_with<F: FnOnce() -> R, R>(sim: Simulation, body: F) -> R {
-    run(sim, Bolero::new(), body)
+    run(sim, Bolero::new(), |sim| sim.enter(body))
 }
 
 /// Like [`fuzz`], but only discrete choices come from bolero; random words
@@ -127,6 +264,6 @@ pub fn fuzz_choices_with<F: FnOnce() -> R, R>(sim: Simulation, body: F) -> R {
     run(
         sim,
         Bolero::choices_only(crate::simulation::seed_from_env()),
-        body,
+        |sim| sim.enter(body),
     )
 }

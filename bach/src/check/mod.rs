@@ -156,7 +156,10 @@ pub(crate) mod token;
 
 pub use explorer::{replay, Collected, Explorer, Failure, Report, Strategy};
 #[cfg(feature = "bolero")]
-pub use fuzz::{fuzz, fuzz_choices, fuzz_choices_with, fuzz_with, Bolero};
+pub use fuzz::{
+    fuzz, fuzz_choices, fuzz_choices_with, fuzz_setup, fuzz_test, fuzz_with, try_fuzz_test, Bolero,
+    FuzzFailure,
+};
 pub use model::{goal, invariant, prune, state, Ordering, Visited};
 pub use strategy::Scheduler;
-pub use sweep::{sweep, Sweep, SweepFailure, SweepReport};
+pub use sweep::{sweep, sweep_with, Sweep, SweepFailure, SweepReport};

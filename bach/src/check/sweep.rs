@@ -139,6 +139,18 @@ pub fn sweep<F: Fn() + Send + Sync>(seeds: Range<u64>, body: F) -> SweepReport {
     report
 }
 
+/// [`sweep`] with a setup that gets each seed's whole [`Simulation`]; see
+/// [`Sweep::run_with`].
+#[track_caller]
+pub fn sweep_with<F: Fn(&mut Simulation) + Send + Sync>(
+    seeds: Range<u64>,
+    setup: F,
+) -> SweepReport {
+    let report = Sweep::new(seeds).run_with(setup);
+    report.assert_ok();
+    report
+}
+
 /// A seed sweep, configured with a builder; [`Sweep::run`] runs it.
 pub struct Sweep {
     seeds: Range<u64>,
@@ -200,6 +212,15 @@ impl Sweep {
     /// because a seed failed; panics if `BACH_SEEDS` or `BACH_SEED` is set
     /// to something that is not a seed range or seed.
     pub fn run<F: Fn() + Send + Sync>(self, body: F) -> SweepReport {
+        self.run_with(|sim| sim.enter(&body))
+    }
+
+    /// [`Sweep::run`] with a setup that gets each seed's whole
+    /// [`Simulation`] (AnySystem style: `add_process`, `set_drop_rate`,
+    /// `send_local`, …); the simulation then runs to its end as
+    /// [`Simulation::run`] runs it.
+    pub fn run_with<F: Fn(&mut Simulation) + Send + Sync>(self, setup: F) -> SweepReport {
+        let body = setup;
         let seeds = seeds_from_env().unwrap_or_else(|| self.seeds.clone());
         let total = seeds.end.saturating_sub(seeds.start);
         let threads = self
@@ -262,7 +283,7 @@ impl Sweep {
 
     /// One worker: takes seeds in increasing order until none is left (or,
     /// when stopping at the first failure, none below a known failure).
-    fn work<F: Fn()>(&self, shared: &Shared, end: u64, body: &F) {
+    fn work<F: Fn(&mut Simulation)>(&self, shared: &Shared, end: u64, setup: &F) {
         // `fetch_update` never moves the counter past `end`, so it cannot
         // overflow for ranges ending near `u64::MAX`.
         while let Ok(seed) = shared
@@ -278,7 +299,8 @@ impl Sweep {
             SILENCED.with(|silenced| silenced.set(true));
             let result = panic::catch_unwind(AssertUnwindSafe(|| {
                 let mut sim = (self.configure)(Simulation::new().seed(seed));
-                sim.run(body);
+                setup(&mut sim);
+                sim.run(|| {});
             }));
             SILENCED.with(|silenced| silenced.set(false));
             shared.done.fetch_add(1, Relaxed);

@@ -27,6 +27,14 @@ pub trait ChoiceSource {
         self.choose(tasks.len())
     }
 
+    /// Whether this source has decided anything yet (a choice among
+    /// several options or a random word). Sources that do not track it
+    /// say `false`. Used to refuse handing a simulation to a fuzzer after
+    /// its seed already decided something.
+    fn consulted(&self) -> bool {
+        false
+    }
+
     /// How to reproduce this run, for failure messages
     /// (e.g. `"seed 7; rerun with BACH_SEED=7"`).
     fn reproduce(&self) -> String {
@@ -39,6 +47,7 @@ pub trait ChoiceSource {
 pub struct Seeded {
     rng: Xoshiro256PlusPlus,
     seed: u64,
+    consulted: bool,
 }
 
 impl Seeded {
@@ -47,6 +56,7 @@ impl Seeded {
         Self {
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             seed,
+            consulted: false,
         }
     }
 
@@ -66,12 +76,18 @@ impl ChoiceSource for Seeded {
         if options == 1 {
             return 0;
         }
+        self.consulted = true;
         self.rng.random_range(0..options)
     }
 
     #[inline]
     fn next_u64(&mut self) -> u64 {
+        self.consulted = true;
         self.rng.next_u64()
+    }
+
+    fn consulted(&self) -> bool {
+        self.consulted
     }
 
     fn reproduce(&self) -> String {
