@@ -500,6 +500,91 @@ fn locking_in_opposite_order_deadlocks_and_the_report_names_both_tasks() {
     );
     assert!(message.contains("blocked: task `a`"), "{message}");
     assert!(message.contains("blocked: task `b`"), "{message}");
+    // What each waits on, where it was created, and who holds it.
+    let here = format!("created at {}:", file!());
+    assert!(
+        message.contains(&format!(
+            "task `a` (#0) on node `main`: waits on mutex #1 ({here}"
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains("held by task `b` (#1) on node `main`"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(
+            "task `b` (#1) on node `main`: waits on mutex #0 ({here}"
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains("held by task `a` (#0) on node `main`"),
+        "{message}"
+    );
+    assert!(message.contains("wait-for cycle:"), "{message}");
+}
+
+#[test]
+fn a_deadlock_report_names_a_channel_nobody_fills_and_a_background_holder() {
+    let result = panic::catch_unwind(|| {
+        bach::sim(|| {
+            let lock = Rc::new(Mutex::new(()));
+            let (tx, mut rx) = mpsc::channel::<u8>(1);
+            let held = lock.clone();
+            async move {
+                // Its own sender keeps the channel open.
+                let _tx = tx;
+                let _guard = held.lock().await;
+                // Waits forever for a message while holding the lock.
+                let _ = rx.recv().await;
+            }
+            .spawn_named("holder");
+            async move {
+                1.ms().sleep().await;
+                let _guard = lock.lock().await;
+            }
+            .primary()
+            .spawn_named("waiter");
+        });
+    });
+    let message = panic_message(result);
+    assert!(
+        message.contains("blocked: task `waiter` (#1) on node `main`: waits on mutex #0"),
+        "{message}"
+    );
+    assert!(
+        message.contains("held by task `holder` (#0) on node `main`"),
+        "{message}"
+    );
+    assert!(!message.contains("wait-for cycle"), "{message}");
+}
+
+#[test]
+fn the_wait_for_cycle_follows_background_tasks() {
+    let result = panic::catch_unwind(|| {
+        bach::sim(|| {
+            let (first, second) = (Rc::new(Mutex::new(())), Rc::new(Mutex::new(())));
+            let (a, b) = (first.clone(), second.clone());
+            async move {
+                let _x = a.lock().await;
+                1.ms().sleep().await;
+                let _y = b.lock().await;
+            }
+            .spawn_named("background");
+            async move {
+                let _y = second.lock().await;
+                1.ms().sleep().await;
+                let _x = first.lock().await;
+            }
+            .primary()
+            .spawn_named("primary");
+        });
+    });
+    let message = panic_message(result);
+    let cycle = &message[message.find("wait-for cycle:").expect("a cycle")..];
+    assert!(cycle.contains("task `primary`"), "{message}");
+    assert!(cycle.contains("task `background`"), "{message}");
 }
 
 // ---------------------------------------------------------------- RwLock

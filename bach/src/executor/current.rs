@@ -90,6 +90,12 @@ impl Drop for Entered {
     }
 }
 
+/// The slot of the task the current executor is polling, if any.
+#[inline]
+pub(crate) fn polling() -> Option<usize> {
+    with(|current| current.and_then(|(executor, _)| executor.current()))
+}
+
 /// Runs `f` with the current executor and its simulation's id, or `None`
 /// outside any simulation.
 #[inline]

@@ -14,6 +14,7 @@ pub(crate) mod cell;
 pub(crate) mod current;
 pub(crate) mod join;
 pub(crate) mod root;
+pub(crate) mod waits;
 pub(crate) mod waker;
 
 use crate::group::table::GroupId;
@@ -88,6 +89,9 @@ pub(crate) struct Executor {
     /// A copy of the ready queue handed to an exploring scheduler.
     scratch: RefCell<Vec<usize>>,
     current: Cell<Option<usize>>,
+    /// What each pending task waits on (by slot), when a primitive said
+    /// (`waits`); only read by deadlock reports.
+    waiting: RefCell<Vec<Option<waits::WaitNote>>>,
     next_id: Cell<u64>,
     live_primaries: Cell<usize>,
     primary_created: Cell<bool>,
@@ -211,6 +215,58 @@ impl Executor {
     /// The id the next spawned task gets.
     pub(crate) fn next_task_id(&self) -> u64 {
         self.next_id.get()
+    }
+
+    /// Keeps what task `index` waits on after a pending poll (`None`: its
+    /// last poll left no note).
+    #[inline]
+    pub(crate) fn set_waiting(&self, index: usize, note: Option<waits::WaitNote>) {
+        let mut waiting = self.waiting.borrow_mut();
+        match note {
+            Some(note) => {
+                if waiting.len() <= index {
+                    waiting.resize(index + 1, None);
+                }
+                waiting[index] = Some(note);
+            }
+            None => {
+                if let Some(slot) = waiting.get_mut(index) {
+                    *slot = None;
+                }
+            }
+        }
+    }
+
+    /// What task `index` waits on, if a primitive said so in its last poll.
+    pub(crate) fn waiting_on(&self, index: usize) -> Option<waits::WaitNote> {
+        self.waiting.borrow().get(index).cloned().flatten()
+    }
+
+    /// Slots and labels of the unfinished tasks that are not ready.
+    pub(crate) fn blocked_tasks(&self) -> Vec<(usize, TaskLabel)> {
+        self.tasks
+            .borrow()
+            .iter()
+            .filter(|(_, s)| s.flags & (FINISHED | QUEUED) == 0)
+            .map(|(index, s)| {
+                (
+                    index,
+                    TaskLabel {
+                        id: s.id,
+                        name: s.name.clone(),
+                        group: s.group,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Whether the task in slot `index` carries a primary future.
+    pub(crate) fn is_primary(&self, index: usize) -> bool {
+        self.tasks
+            .borrow()
+            .get(index)
+            .is_some_and(|slot| slot.flags & PRIMARY != 0)
     }
 
     /// The id of the task in slot `index`. Panics on an empty slot.

@@ -31,11 +31,13 @@ struct State<Q: ?Sized> {
 
 type Shared<T> = Rc<RefCell<State<dyn Queue<T>>>>;
 
+#[track_caller]
 pub(super) fn channel<T: 'static, Q: Queue<T> + 'static>(queue: Q) -> (Sender<T>, Receiver<T>) {
     let resource = ResourceId::next();
+    let site = std::panic::Location::caller();
     let shared: Shared<T> = Rc::new(RefCell::new(State {
-        pushers: WaitQueue::new(resource),
-        poppers: WaitQueue::new(resource),
+        pushers: WaitQueue::new(resource, "queue channel", site),
+        poppers: WaitQueue::new(resource, "queue channel", site),
         senders: 1,
         receivers: 1,
         queue,

@@ -369,6 +369,7 @@ pub trait QueueExt<T>: Queue<T> + Sized {
     /// Turns the queue into an async channel: cloneable senders that wait
     /// while the queue is full, cloneable receivers that wait for the next
     /// ready item.
+    #[track_caller]
     fn channel(self) -> (Sender<T>, Receiver<T>)
     where
         Self: 'static,

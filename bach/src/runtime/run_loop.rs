@@ -3,6 +3,7 @@
 //! failure) and is torn down.
 
 use super::*;
+use crate::executor::TaskLabel;
 
 impl Inner {
     /// Polls one ready task. Returns `false` if none was ready.
@@ -49,8 +50,12 @@ impl Inner {
             self.interleave
                 .end_poll(self, polling.index, !matches!(result, Ok(Poll::Pending)));
         }
+        let waits_on = crate::executor::waits::take();
         match result {
-            Ok(Poll::Pending) => self.executor.suspend(polling.index, polling.task),
+            Ok(Poll::Pending) => {
+                self.executor.set_waiting(polling.index, waits_on);
+                self.executor.suspend(polling.index, polling.task)
+            }
             Ok(Poll::Ready(())) => {
                 if tracing {
                     self.trace_task(polling.index, RawKind::Complete);
@@ -298,8 +303,12 @@ impl Inner {
     }
 
     pub(crate) fn deadlock_message(&self) -> String {
-        let blocked = self.executor.blocked_primaries();
         let live = self.executor.live_primaries();
+        let blocked = self.executor.blocked_tasks();
+        let primaries: Vec<&(usize, TaskLabel)> = blocked
+            .iter()
+            .filter(|(index, _)| self.executor.is_primary(*index))
+            .collect();
         let mut message = format!(
             "deadlock at {} ({}): {} primary future{} still running, but no task is runnable, \
              no timer is pending and no packet is in flight",
@@ -308,18 +317,34 @@ impl Inner {
             live,
             if live == 1 { " is" } else { "s are" },
         );
-        for label in &blocked {
-            let _ = write!(message, "\n  - blocked: {}", self.describe_task(label));
+        for (index, label) in &primaries {
+            let _ = write!(
+                message,
+                "\n  - blocked: {}{}",
+                self.describe_task(label),
+                self.describe_wait(*index)
+            );
         }
-        if live > blocked.len() {
-            let never = live - blocked.len();
+        if let Some(cycle) = self.wait_cycle(&blocked) {
+            message.push_str("\n  wait-for cycle:");
+            for index in &cycle {
+                let task = self
+                    .executor
+                    .label(*index)
+                    .map(|label| self.describe_task(&label))
+                    .unwrap_or_else(|| "a finished task".into());
+                let _ = write!(message, "\n    {task}{}", self.describe_wait(*index));
+            }
+        }
+        if live > primaries.len() {
+            let never = live - primaries.len();
             let _ = write!(
                 message,
                 "\n  - {never} primary future{} never polled: did you forget `.spawn()`?",
                 if never == 1 { " was" } else { "s were" }
             );
         }
-        if !blocked.is_empty() {
+        if !primaries.is_empty() {
             message.push_str(
                 "\nEach blocked task waits for something nothing can provide any more (a packet \
              nobody sends, a lock or channel nobody releases or fills). A server loop that \
@@ -328,6 +353,73 @@ impl Inner {
             );
         }
         message
+    }
+
+    /// `: waits on mutex #3 (created at src/x.rs:10:5), held by task …`,
+    /// or nothing when the task's last poll named no primitive.
+    fn describe_wait(&self, index: usize) -> String {
+        let Some(note) = self.executor.waiting_on(index) else {
+            return String::new();
+        };
+        let mut text = format!(
+            ": waits on {} #{} (created at {})",
+            note.kind, note.resource, note.site
+        );
+        if let Some(holders) = &note.holders {
+            let holders = holders.borrow();
+            if holders.is_empty() {
+                text.push_str(", held by no task");
+            } else {
+                let names: Vec<String> = holders
+                    .iter()
+                    .map(|holder| {
+                        if *holder == index {
+                            "this task itself".to_string()
+                        } else {
+                            self.executor
+                                .label(*holder)
+                                .map(|label| self.describe_task(&label))
+                                .unwrap_or_else(|| "a finished task".into())
+                        }
+                    })
+                    .collect();
+                let _ = write!(text, ", held by {}", names.join(" and "));
+            }
+        }
+        text
+    }
+
+    /// A cycle of blocked tasks each waiting on a primitive the next one
+    /// holds (slots, in order, the first waiting on the second …), if any.
+    fn wait_cycle(&self, blocked: &[(usize, TaskLabel)]) -> Option<Vec<usize>> {
+        let waits_for = |index: usize| -> Vec<usize> {
+            self.executor
+                .waiting_on(index)
+                .and_then(|note| note.holders)
+                .map(|holders| holders.borrow().clone())
+                .unwrap_or_default()
+        };
+        let is_blocked = |index: usize| blocked.iter().any(|(slot, _)| *slot == index);
+        for (start, _) in blocked {
+            // Depth-first along wait-for edges, looking for a way back.
+            let mut path = vec![*start];
+            let mut next = vec![waits_for(*start)];
+            while let Some(options) = next.last_mut() {
+                match options.pop() {
+                    Some(holder) if holder == *start => return Some(path),
+                    Some(holder) if is_blocked(holder) && !path.contains(&holder) => {
+                        path.push(holder);
+                        next.push(waits_for(holder));
+                    }
+                    Some(_) => {}
+                    None => {
+                        path.pop();
+                        next.pop();
+                    }
+                }
+            }
+        }
+        None
     }
 
     pub(crate) fn runaway_message(&self, next: u64) -> String {

@@ -29,9 +29,15 @@ pub struct Mutex<T: ?Sized> {
 
 impl<T> Mutex<T> {
     /// A new, unlocked mutex.
+    #[track_caller]
     pub fn new(value: T) -> Self {
         Self {
-            permits: RefCell::new(Permits::new(1, ResourceId::next())),
+            permits: RefCell::new(Permits::held(
+                1,
+                ResourceId::next(),
+                "mutex",
+                std::panic::Location::caller(),
+            )),
             value: UnsafeCell::new(value),
         }
     }
@@ -83,7 +89,7 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     fn unlock(&self) {
-        semaphore::release(&self.permits, 1);
+        semaphore::release_held(&self.permits, 1);
     }
 }
 

@@ -47,14 +47,16 @@ pub struct Notify {
 
 impl Notify {
     /// A `Notify` with no stored permit.
+    #[track_caller]
     pub fn new() -> Self {
         let resource = ResourceId::next();
+        let site = std::panic::Location::caller();
         Self {
             resource,
             state: RefCell::new(State {
                 permit: false,
                 generation: 0,
-                waiters: WaitQueue::new(resource),
+                waiters: WaitQueue::new(resource, "notify", site),
             }),
         }
     }

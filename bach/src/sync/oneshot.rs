@@ -68,14 +68,16 @@ struct State<T> {
 }
 
 /// Creates a oneshot channel.
+#[track_caller]
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
     let resource = ResourceId::next();
+    let site = std::panic::Location::caller();
     let state = Rc::new(RefCell::new(State {
         value: None,
         sender_alive: true,
         receiver_closed: false,
-        recv_waiter: WaitQueue::new(resource),
-        closed_waiter: WaitQueue::new(resource),
+        recv_waiter: WaitQueue::new(resource, "oneshot channel", site),
+        closed_waiter: WaitQueue::new(resource, "oneshot channel", site),
     }));
     (
         Sender {

@@ -33,6 +33,7 @@ pub struct RwLock<T: ?Sized> {
 
 impl<T> RwLock<T> {
     /// A new, unlocked lock.
+    #[track_caller]
     pub fn new(value: T) -> Self {
         Self::with_max_readers(value, MAX_READS)
     }
@@ -47,7 +48,12 @@ impl<T> RwLock<T> {
         );
         Self {
             max_readers: max_reads,
-            permits: RefCell::new(Permits::new(max_reads as usize, ResourceId::next())),
+            permits: RefCell::new(Permits::held(
+                max_reads as usize,
+                ResourceId::next(),
+                "rwlock",
+                std::panic::Location::caller(),
+            )),
             value: UnsafeCell::new(value),
         }
     }
@@ -125,7 +131,14 @@ impl<T: ?Sized> RwLock<T> {
         self.value.get_mut()
     }
 
+    /// The end of a read or write hold.
     fn release(&self, n: u32) {
+        semaphore::release_held(&self.permits, n as usize);
+    }
+
+    /// Part of a write hold given back (a downgrade: the holder keeps one
+    /// read permit).
+    fn release_part(&self, n: u32) {
         semaphore::release(&self.permits, n as usize);
     }
 
@@ -205,7 +218,7 @@ impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
     pub fn downgrade(self) -> RwLockReadGuard<'a, T> {
         let lock = self.lock;
         std::mem::forget(self);
-        lock.release(lock.max_readers - 1);
+        lock.release_part(lock.max_readers - 1);
         RwLockReadGuard { lock }
     }
 }
@@ -296,7 +309,7 @@ impl<T: ?Sized> OwnedRwLockWriteGuard<T> {
             .lock
             .take()
             .expect("the guard owns its lock until dropped");
-        lock.release(lock.max_readers - 1);
+        lock.release_part(lock.max_readers - 1);
         OwnedRwLockReadGuard { lock }
     }
 }

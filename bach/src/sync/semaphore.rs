@@ -13,11 +13,15 @@
 //! woken waiter already owns its permits when it next runs.
 
 use super::wait::{ResourceId, WaitKey, WaitQueue, WakeList};
-use crate::check::interleave;
+use crate::{
+    check::interleave,
+    executor::waits::{self, Holders},
+};
 use std::{
     cell::RefCell,
     fmt,
     future::Future,
+    panic::Location,
     pin::Pin,
     rc::Rc,
     task::{ready, Context, Poll},
@@ -42,14 +46,46 @@ pub(crate) struct Permits {
     /// tests both for the price of the closed check alone.
     gate: u8,
     waiters: WaitQueue<Need>,
+    /// Who holds permits (locks and semaphores; `None` for a channel's
+    /// capacity), for deadlock reports.
+    holders: Option<Holders>,
 }
 
 impl Permits {
-    pub(crate) fn new(permits: usize, resource: ResourceId) -> Self {
+    /// The ledger of a channel's capacity (`kind` created at `site`).
+    pub(crate) fn new(
+        permits: usize,
+        resource: ResourceId,
+        kind: &'static str,
+        site: &'static Location<'static>,
+    ) -> Self {
         Self {
             available: permits,
             gate: if resource.explored() { EXPLORED } else { 0 },
-            waiters: WaitQueue::new(resource),
+            waiters: WaitQueue::new(resource, kind, site),
+            holders: None,
+        }
+    }
+
+    /// The ledger of a lock or semaphore, which knows who holds permits.
+    pub(crate) fn held(
+        permits: usize,
+        resource: ResourceId,
+        kind: &'static str,
+        site: &'static Location<'static>,
+    ) -> Self {
+        let holders = Holders::default();
+        let mut ledger = Self::new(permits, resource, kind, site);
+        ledger.waiters = ledger.waiters.with_holders(holders.clone());
+        ledger.holders = Some(holders);
+        ledger
+    }
+
+    /// The task being polled took permits.
+    #[inline]
+    fn took(&self) {
+        if let Some(holders) = &self.holders {
+            waits::hold(holders);
         }
     }
 
@@ -88,6 +124,7 @@ impl Permits {
         }
         if self.waiters.is_empty() && self.available >= n {
             self.available -= n;
+            self.took();
             return Ok(());
         }
         Err(TryAcquireError::NoPermits)
@@ -100,6 +137,7 @@ impl Permits {
     fn take_fast(&mut self, n: usize) -> bool {
         if self.gate == 0 && self.waiters.is_empty() && self.available >= n {
             self.available -= n;
+            self.took();
             return true;
         }
         false
@@ -189,6 +227,7 @@ impl Permits {
                 }
                 let removed = self.waiters.remove(key.take().expect("checked above"));
                 if removed.data.assigned == removed.data.wanted {
+                    self.took();
                     return Poll::Ready(Ok(()));
                 }
                 // Woken by `close` before being served: give back what it got.
@@ -209,6 +248,16 @@ impl Permits {
 /// a dropped permit. Recorded for exploration.
 #[inline]
 pub(crate) fn release(permits: &RefCell<Permits>, n: usize) {
+    release_inner(permits, n, true);
+}
+
+/// [`release`] by the end of a hold (a guard or permit dropped): the
+/// holder is no longer one.
+#[inline]
+pub(crate) fn release_held(permits: &RefCell<Permits>, n: usize) {
+    if let Some(holders) = &permits.borrow().holders {
+        waits::release(holders);
+    }
     release_inner(permits, n, true);
 }
 
@@ -363,7 +412,12 @@ impl Semaphore {
             "a semaphore cannot hold more than {MAX_PERMITS} permits (asked for {permits})"
         );
         Self {
-            permits: RefCell::new(Permits::new(permits, ResourceId::next())),
+            permits: RefCell::new(Permits::held(
+                permits,
+                ResourceId::next(),
+                "semaphore",
+                Location::caller(),
+            )),
         }
     }
 
@@ -515,7 +569,7 @@ impl<'a> SemaphorePermit<'a> {
 impl Drop for SemaphorePermit<'_> {
     fn drop(&mut self) {
         if self.permits > 0 {
-            release(&self.semaphore.permits, self.permits);
+            release_held(&self.semaphore.permits, self.permits);
         }
     }
 }
@@ -577,7 +631,7 @@ impl OwnedSemaphorePermit {
 impl Drop for OwnedSemaphorePermit {
     fn drop(&mut self) {
         if self.permits > 0 {
-            release(&self.semaphore.permits, self.permits);
+            release_held(&self.semaphore.permits, self.permits);
         }
     }
 }

@@ -30,6 +30,7 @@
 pub(crate) use crate::kernel::interleave::ResourceId;
 use crate::{
     check::interleave,
+    executor::waits::{self, Holders, WaitNote},
     runtime::{context, Inner},
 };
 use slab::Slab;
@@ -37,6 +38,7 @@ use std::{
     cell::{Cell, RefCell},
     fmt,
     mem::MaybeUninit,
+    panic::Location,
     rc::Weak,
     task::Waker,
 };
@@ -95,6 +97,11 @@ const NIL: usize = usize::MAX;
 /// primitive remembers per waiter (e.g. how many permits it asked for).
 pub(crate) struct WaitQueue<D = ()> {
     resource: ResourceId,
+    /// What the primitive is and where it was created, and who holds it
+    /// (locks and semaphores): what a waiter's deadlock report says.
+    kind: &'static str,
+    site: &'static Location<'static>,
+    holders: Option<Holders>,
     slots: Slab<Waiter<D>>,
     head: usize,
     tail: usize,
@@ -127,14 +134,40 @@ pub(crate) struct Removed<D> {
 }
 
 impl<D> WaitQueue<D> {
-    pub(crate) fn new(resource: ResourceId) -> Self {
+    /// The wait queue of primitive `resource`, a `kind` (`"mutex"`, `"mpsc
+    /// channel"`…) created at `site`.
+    pub(crate) fn new(
+        resource: ResourceId,
+        kind: &'static str,
+        site: &'static Location<'static>,
+    ) -> Self {
         Self {
             resource,
+            kind,
+            site,
+            holders: None,
             slots: Slab::new(),
             head: NIL,
             tail: NIL,
             linked: 0,
         }
+    }
+
+    /// Waiters' notes name `holders` as who holds the primitive.
+    pub(crate) fn with_holders(mut self, holders: Holders) -> Self {
+        self.holders = Some(holders);
+        self
+    }
+
+    /// Tells the run loop what the task being polled now waits on.
+    #[inline]
+    fn note_wait(&self) {
+        waits::note(WaitNote {
+            kind: self.kind,
+            resource: self.resource.index(),
+            site: self.site,
+            holders: self.holders.clone(),
+        });
     }
 
     /// The primitive this queue belongs to.
@@ -158,6 +191,9 @@ impl<D> WaitQueue<D> {
     /// before it is first polled (`Notified::enable`).
     pub(crate) fn register(&mut self, waker: Option<&Waker>, data: D) -> WaitKey {
         interleave::touch(self.resource);
+        if waker.is_some() {
+            self.note_wait();
+        }
         let index = self.slots.insert(Waiter {
             waker: waker.cloned(),
             prev: NIL,
@@ -173,6 +209,7 @@ impl<D> WaitQueue<D> {
     /// would wake the same task).
     #[inline]
     pub(crate) fn set_waker(&mut self, key: &WaitKey, waker: &Waker) {
+        self.note_wait();
         let slot = &mut self.slots[key.0].waker;
         match slot {
             Some(current) if current.will_wake(waker) => {}
@@ -374,7 +411,7 @@ mod tests {
     use super::*;
 
     fn queue() -> WaitQueue<u32> {
-        WaitQueue::new(ResourceId::new(0, false))
+        WaitQueue::new(ResourceId::new(0, false), "test queue", Location::caller())
     }
 
     #[test]

@@ -111,6 +111,7 @@ fn wake_all(state: &RefCell<State>, queue: impl Fn(&mut State) -> &mut WaitQueue
 }
 
 /// Creates a watch channel holding `init`.
+#[track_caller]
 pub fn channel<T>(init: T) -> (Sender<T>, Receiver<T>) {
     let sender = Sender::new(init);
     let receiver = sender.subscribe();
@@ -124,8 +125,10 @@ pub struct Sender<T> {
 
 impl<T> Sender<T> {
     /// A sender with no receivers yet (see [`Sender::subscribe`]).
+    #[track_caller]
     pub fn new(init: T) -> Self {
         let resource = ResourceId::next();
+        let site = std::panic::Location::caller();
         Self {
             shared: Rc::new(Shared {
                 resource,
@@ -134,8 +137,8 @@ impl<T> Sender<T> {
                     version: 0,
                     senders: 1,
                     receivers: 0,
-                    changed: WaitQueue::new(resource),
-                    closed: WaitQueue::new(resource),
+                    changed: WaitQueue::new(resource, "watch channel", site),
+                    closed: WaitQueue::new(resource, "watch channel", site),
                 }),
             }),
         }

@@ -58,18 +58,21 @@ pub(super) struct Inner<T> {
 }
 
 impl<T> Chan<T> {
+    #[track_caller]
     pub(super) fn new(bound: Option<usize>) -> Self {
         let resource = ResourceId::next();
+        let site = std::panic::Location::caller();
+        let kind = "mpsc channel";
         // Start small; the ring grows to the working size once.
         let initial = bound.unwrap_or(0).min(1024);
         Self {
             resource,
             bound,
-            permits: RefCell::new(Permits::new(bound.unwrap_or(0), resource)),
+            permits: RefCell::new(Permits::new(bound.unwrap_or(0), resource, kind, site)),
             inner: RefCell::new(Inner {
                 buffer: VecDeque::with_capacity(initial),
-                recv: WaitQueue::new(resource),
-                closed: WaitQueue::new(resource),
+                recv: WaitQueue::new(resource, kind, site),
+                closed: WaitQueue::new(resource, kind, site),
                 senders: 1,
                 weak_senders: 0,
                 reserved: 0,

@@ -15,6 +15,7 @@ use std::{
 };
 
 /// Creates a channel without a capacity limit: sending never waits.
+#[track_caller]
 pub fn unbounded_channel<T>() -> (UnboundedSender<T>, UnboundedReceiver<T>) {
     let chan = Rc::new(Chan::new(None));
     (
