@@ -1044,3 +1044,123 @@ fn declared_state_turns_pruning_back_on() {
         "{undeclared}"
     );
 }
+
+// ----- crashes and restarts as choices of the model checker -----
+
+/// Keeps one value in memory (lost by a crash) and answers `SET`/`GET`.
+#[derive(Clone, Default)]
+struct Register {
+    value: String,
+}
+
+impl Process for Register {
+    fn on_message(&mut self, msg: Message, from: &str, ctx: &mut Context) {
+        match msg.tip() {
+            "SET" => {
+                self.value = msg.data().to_string();
+                ctx.send(Message::new("ACK", ""), from);
+            }
+            "GET" => ctx.send(Message::new("VALUE", &self.value), from),
+            _ => {}
+        }
+    }
+    fn state(&self) -> Option<String> {
+        Some(self.value.clone())
+    }
+}
+
+/// Writes `1`, then (once acknowledged) reads it back and reports what it
+/// read as a local message.
+#[derive(Clone, Default)]
+struct Writer {
+    acknowledged: bool,
+}
+
+impl Process for Writer {
+    fn on_local_message(&mut self, msg: Message, ctx: &mut Context) {
+        ctx.send(msg, "register");
+    }
+    fn on_message(&mut self, msg: Message, _: &str, ctx: &mut Context) {
+        match msg.tip() {
+            "ACK" => {
+                self.acknowledged = true;
+                ctx.send(Message::new("GET", ""), "register");
+            }
+            "VALUE" => ctx.send_local(msg),
+            _ => {}
+        }
+    }
+    fn state(&self) -> Option<String> {
+        Some(self.acknowledged.to_string())
+    }
+}
+
+/// A register that forgets its value in a crash; the writer reads back
+/// what it wrote.
+fn crash_amnesia(sim: &mut Simulation) {
+    sim.add_process("writer", "client", Writer::default());
+    sim.add_process_factory("register", "server", Register::default);
+    sim.send_local("writer", Message::new("SET", "1"));
+    sim.enter(|| {
+        check::invariant("reads its own write", || {
+            process::local_outbox("writer")
+                .iter()
+                .all(|read| read.data() == "1")
+        })
+    });
+}
+
+#[test]
+fn crashes_and_restarts_are_choices_within_their_budgets() {
+    // Without crash budgets the register never forgets.
+    let report = Explorer::model_checking().run_with(crash_amnesia);
+    assert!(report.complete(), "{report}");
+    // Crashing the server alone loses the reply, never a value: a crash
+    // without a restart cannot break the invariant.
+    let crashes_only = Explorer::model_checking()
+        .max_crashes(1)
+        .run_with(crash_amnesia);
+    assert!(crashes_only.complete(), "{crashes_only}");
+    assert!(
+        crashes_only.states() > report.states(),
+        "{crashes_only} vs {report}"
+    );
+    // A crash and a restart between the write and the read: the register
+    // comes back from its factory, empty.
+    let failure = Explorer::model_checking()
+        .max_crashes(1)
+        .max_restarts(1)
+        .try_run_with(crash_amnesia)
+        .expect_err("the checker crashes and restarts the server");
+    assert!(
+        failure.message().contains("reads its own write"),
+        "{failure}"
+    );
+    let trace = failure.trace().join("\n");
+    assert!(trace.contains("crash"), "{trace}");
+    assert!(trace.contains("restart"), "{trace}");
+    // Its token replays the crash and the restart.
+    let replayed = std::panic::catch_unwind(|| {
+        let mut sim = Simulation::new().replay(failure.token());
+        crash_amnesia(&mut sim);
+        sim.run(|| {});
+    });
+    assert!(replayed.is_err(), "the replay breaks the invariant again");
+}
+
+#[test]
+fn a_process_factory_brings_processes_back_after_a_restart() {
+    let mut sim = Simulation::new();
+    sim.add_process("writer", "client", Writer::default());
+    sim.add_process_factory("register", "server", Register::default);
+    sim.send_local("writer", Message::new("SET", "1"));
+    sim.run_until_idle();
+    assert_eq!(sim.process_state("register").as_deref(), Some("1"));
+    sim.crash_node("server");
+    sim.recover_node("server");
+    // Back, fresh from its factory.
+    assert_eq!(sim.process_state("register").as_deref(), Some(""));
+    sim.send_local("writer", Message::new("SET", "2"));
+    sim.run_until_idle();
+    assert_eq!(sim.process_state("register").as_deref(), Some("2"));
+}

@@ -25,6 +25,8 @@ const MODEL: u64 = 1 << 3;
 const MESSAGES_FIRST: u64 = 1 << 4;
 const STAGE: u64 = 1 << 5;
 const ENUMERATE_VALUES: u64 = 1 << 6;
+/// Model checking with crash or restart budgets (two more numbers).
+const CRASHES: u64 = 1 << 7;
 
 /// One recorded decision.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,9 +45,10 @@ pub(crate) struct Recording {
     /// Raw words come from `Xoshiro256PlusPlus::seed_from_u64(seed)`;
     /// `None`: each word is an [`Entry::Word`].
     pub(crate) words_seed: Option<u64>,
-    /// Model checking: `[drops, duplicates, corruptions]` budgets and
+    /// Model checking: `[drops, duplicates, corruptions, crashes,
+    /// restarts]` budgets and
     /// whether messages go first.
-    pub(crate) model: Option<([u32; 3], bool)>,
+    pub(crate) model: Option<([u32; 5], bool)>,
     /// A path continued from a collected state: the stimulus was applied
     /// after this many events.
     pub(crate) stage: Option<u32>,
@@ -68,10 +71,13 @@ impl Recording {
         if self.words_seed.is_some() {
             flags |= SEEDED_WORDS;
         }
-        if let Some((_, messages_first)) = self.model {
+        if let Some((budgets, messages_first)) = self.model {
             flags |= MODEL;
             if messages_first {
                 flags |= MESSAGES_FIRST;
+            }
+            if budgets[3] > 0 || budgets[4] > 0 {
+                flags |= CRASHES;
             }
         }
         if self.stage.is_some() {
@@ -86,8 +92,9 @@ impl Recording {
             put(&mut bytes, seed);
         }
         if let Some((budgets, _)) = self.model {
-            for budget in budgets {
-                put(&mut bytes, u64::from(budget));
+            let counted = if flags & CRASHES != 0 { 5 } else { 3 };
+            for budget in &budgets[..counted] {
+                put(&mut bytes, u64::from(*budget));
             }
         }
         if let Some(stage) = self.stage {
@@ -138,7 +145,8 @@ impl Recording {
             | MODEL
             | MESSAGES_FIRST
             | STAGE
-            | ENUMERATE_VALUES;
+            | ENUMERATE_VALUES
+            | CRASHES;
         if flags & !known != 0 {
             return Err(invalid("unknown flags"));
         }
@@ -148,8 +156,9 @@ impl Recording {
             None
         };
         let model = if flags & MODEL != 0 {
-            let mut budgets = [0u32; 3];
-            for budget in &mut budgets {
+            let mut budgets = [0u32; 5];
+            let counted = if flags & CRASHES != 0 { 5 } else { 3 };
+            for budget in &mut budgets[..counted] {
                 *budget =
                     u32::try_from(next("no budgets")?).map_err(|_| invalid("budget too large"))?;
             }
@@ -351,7 +360,7 @@ mod tests {
             interleavings: true,
             reduction: true,
             words_seed: Some(u64::MAX - 3),
-            model: Some(([1, 0, 7], true)),
+            model: Some(([1, 0, 7, 2, 1], true)),
             stage: Some(3),
             enumerate_values: true,
             entries: vec![

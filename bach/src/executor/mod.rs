@@ -92,6 +92,8 @@ pub(crate) struct Executor {
     /// What each pending task waits on (by slot), when a primitive said
     /// (`waits`); only read by deadlock reports.
     waiting: RefCell<Vec<Option<waits::WaitNote>>>,
+    /// How many entries of `waiting` are set (0: nothing to clear).
+    notes: Cell<usize>,
     next_id: Cell<u64>,
     live_primaries: Cell<usize>,
     primary_created: Cell<bool>,
@@ -217,23 +219,31 @@ impl Executor {
         self.next_id.get()
     }
 
-    /// Keeps what task `index` waits on after a pending poll (`None`: its
-    /// last poll left no note).
+    /// Keeps what task `index` waits on after its poll (`None`: the poll
+    /// left no note, and an earlier one no longer holds).
     #[inline]
     pub(crate) fn set_waiting(&self, index: usize, note: Option<waits::WaitNote>) {
+        if note.is_none() && self.notes.get() == 0 {
+            return;
+        }
+        self.set_waiting_slow(index, note);
+    }
+
+    #[inline(never)]
+    fn set_waiting_slow(&self, index: usize, note: Option<waits::WaitNote>) {
         let mut waiting = self.waiting.borrow_mut();
-        match note {
-            Some(note) => {
-                if waiting.len() <= index {
-                    waiting.resize(index + 1, None);
-                }
-                waiting[index] = Some(note);
+        if waiting.len() <= index {
+            if note.is_none() {
+                return;
             }
-            None => {
-                if let Some(slot) = waiting.get_mut(index) {
-                    *slot = None;
-                }
-            }
+            waiting.resize(index + 1, None);
+        }
+        let set = note.is_some();
+        let was = std::mem::replace(&mut waiting[index], note).is_some();
+        match (was, set) {
+            (false, true) => self.notes.set(self.notes.get() + 1),
+            (true, false) => self.notes.set(self.notes.get() - 1),
+            _ => {}
         }
     }
 
@@ -259,6 +269,20 @@ impl Executor {
                 )
             })
             .collect()
+    }
+
+    /// The groups with at least one unfinished task, in id order.
+    pub(crate) fn groups_with_tasks(&self) -> Vec<GroupId> {
+        let mut groups: Vec<GroupId> = self
+            .tasks
+            .borrow()
+            .iter()
+            .filter(|(_, s)| s.flags & FINISHED == 0)
+            .map(|(_, s)| s.group)
+            .collect();
+        groups.sort_unstable();
+        groups.dedup();
+        groups
     }
 
     /// Whether the task in slot `index` carries a primary future.

@@ -52,30 +52,41 @@ impl<'a> Choices<'a> {
     }
 }
 
+/// Fault budgets as numbers: `[drops, duplicates, corruptions, crashes,
+/// restarts]`.
+pub(crate) type BudgetCounts = [u32; 5];
+
 /// Fault budgets of one model-checking execution: how many more drops,
-/// duplicates and corruptions the search may choose on this path.
+/// duplicates and corruptions the search may choose on this path, and how
+/// many node crashes and restarts (chosen by the model checker's run mode).
 #[derive(Debug, Default)]
 pub(crate) struct Budgets {
     pub(crate) drops: Cell<u32>,
     pub(crate) duplicates: Cell<u32>,
     pub(crate) corruptions: Cell<u32>,
+    pub(crate) crashes: Cell<u32>,
+    pub(crate) restarts: Cell<u32>,
 }
 
 impl Budgets {
     /// The budgets left (model-checking checkpoints).
-    pub(crate) fn save(&self) -> [u32; 3] {
+    pub(crate) fn save(&self) -> BudgetCounts {
         [
             self.drops.get(),
             self.duplicates.get(),
             self.corruptions.get(),
+            self.crashes.get(),
+            self.restarts.get(),
         ]
     }
 
     /// Sets the budgets left to what [`Budgets::save`] returned.
-    pub(crate) fn restore(&self, saved: [u32; 3]) {
+    pub(crate) fn restore(&self, saved: BudgetCounts) {
         self.drops.set(saved[0]);
         self.duplicates.set(saved[1]);
         self.corruptions.set(saved[2]);
+        self.crashes.set(saved[3]);
+        self.restarts.set(saved[4]);
     }
 
     /// Spends one unit of `budget` if there is one.

@@ -68,6 +68,25 @@ where
     boot_node(inner, group);
 }
 
+/// Registers `f` to run (inside the simulation, on node `name`) each time
+/// the node restarts, after its software boots: re-create what a restart
+/// must bring back that is not a [`host`] future — processes
+/// ([`Simulation::add_process_factory`](crate::Simulation::add_process_factory)
+/// uses it), a node's initial state. Hooks run in registration order.
+/// Panics outside a simulation.
+#[track_caller]
+pub fn on_restart(name: &str, f: impl Fn() + 'static) {
+    context::with("bach::node::on_restart", |inner| {
+        let group = inner.groups.borrow_mut().intern(name);
+        inner
+            .nodes
+            .borrow_mut()
+            .get_mut(group)
+            .on_restart
+            .push(Rc::new(f));
+    })
+}
+
 fn boot_node(inner: &Inner, group: GroupId) {
     let boot = inner.nodes.borrow().get(group).and_then(|s| s.boot.clone());
     if let Some(boot) = boot {
@@ -149,6 +168,17 @@ pub(crate) fn restart_in(inner: &Inner, group: GroupId) {
     crate::net::node_restarted(inner, group);
     inner.trace_node_event(group, RawKind::NodeRestart);
     boot_node(inner, group);
+    let hooks = inner
+        .nodes
+        .borrow()
+        .get(group)
+        .map(|state| state.on_restart.clone())
+        .unwrap_or_default();
+    let previous = inner.current_group.replace(group);
+    for hook in hooks {
+        hook();
+    }
+    inner.current_group.set(previous);
 }
 
 /// Whether node `name` is crashed (unknown nodes are not). Panics outside a

@@ -8,11 +8,16 @@ use std::{future::Future, pin::Pin, rc::Rc};
 
 pub(crate) type Boot = Rc<dyn Fn() -> Pin<Box<dyn Future<Output = ()>>>>;
 
+/// Code run inside the simulation each time a node restarts, after its
+/// software boots (`node::on_restart`).
+pub(crate) type OnRestart = Rc<dyn Fn()>;
+
 /// Per-node state, indexed by group id.
 #[derive(Clone, Default)]
 pub(crate) struct NodeState {
     pub(crate) crashed: bool,
     pub(crate) boot: Option<Boot>,
+    pub(crate) on_restart: Vec<OnRestart>,
     pub(crate) clock: Clock,
     pub(crate) restarts: u32,
 }

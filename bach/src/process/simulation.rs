@@ -7,7 +7,7 @@ use super::{
     Message, Process, ProcessEvent,
 };
 use crate::{net::Latency, runtime::Inner, Simulation};
-use std::{cell::Ref, fmt, time::Duration};
+use std::{cell::Ref, fmt, rc::Rc, time::Duration};
 
 /// Why a `step_until_local_message*` call gave up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +64,32 @@ impl Simulation {
         self.enter(|| {
             crate::runtime::context::with("Simulation::add_process", |inner| {
                 engine::add(inner, name, node, Box::new(process));
+            })
+        })
+    }
+
+    /// [`add_process`](Self::add_process) from a factory that also
+    /// re-creates the process, fresh, each time `node` restarts (by
+    /// [`recover_node`](Self::recover_node), [`node::restart`](crate::node::restart)
+    /// or a model checker's restart choice,
+    /// [`Explorer::max_restarts`](crate::check::Explorer::max_restarts)):
+    /// a process whose node crashed comes back as the factory builds it,
+    /// as a real process restarts from its initial state.
+    #[track_caller]
+    pub fn add_process_factory<P: Process>(
+        &mut self,
+        name: &str,
+        node: &str,
+        factory: impl Fn() -> P + 'static,
+    ) {
+        self.add_process(name, node, factory());
+        let (name, node_name): (Rc<str>, Rc<str>) = (name.into(), node.into());
+        self.enter(|| {
+            let node = node_name.clone();
+            crate::node::on_restart(&node, move || {
+                crate::runtime::context::with("Simulation::add_process_factory", |inner| {
+                    engine::add(inner, &name, &node_name, Box::new(factory()));
+                })
             })
         })
     }

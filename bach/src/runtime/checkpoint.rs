@@ -19,7 +19,7 @@ pub(crate) struct Checkpoint {
     processes: crate::process::engine::SavedProcesses,
     interleave: crate::kernel::interleave::SavedInterleave,
     properties: crate::kernel::properties::SavedProperties,
-    budgets: Option<[u32; 3]>,
+    budgets: Option<crate::net::choices::BudgetCounts>,
 }
 
 impl Inner {

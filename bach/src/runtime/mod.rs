@@ -120,16 +120,14 @@ impl Inner {
 
     /// Installs run mode `mode` (see [`RunMode`]), with network faults as
     /// choices, each kind within its budget (`[drops, duplicates,
-    /// corruptions]`), and every pending event keyed so that the mode can
-    /// fire any one.
+    /// corruptions, crashes, restarts]`), and every pending event keyed so
+    /// that the mode can fire any one.
     pub(crate) fn install_run_mode(
         &self,
         mode: Rc<dyn RunMode>,
-        [drops, duplicates, corruptions]: [u32; 3],
+        budgets: crate::net::choices::BudgetCounts,
     ) {
-        self.budgets.drops.set(drops);
-        self.budgets.duplicates.set(duplicates);
-        self.budgets.corruptions.set(corruptions);
+        self.budgets.restore(budgets);
         self.budgets_on.set(true);
         *self.run_mode.borrow_mut() = Some(mode);
         self.net.borrow_mut().model_checking = true;

@@ -43,6 +43,11 @@ const ARITY: usize = 4;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct TimerKey(u32);
 
+impl TimerKey {
+    /// A key that names no entry (an event that is not a timer).
+    pub(crate) const UNUSED: TimerKey = TimerKey(u32::MAX);
+}
+
 #[derive(Clone, Debug)]
 struct Entry<T> {
     deadline: u64,

@@ -153,6 +153,26 @@ impl Explorer {
         self
     }
 
+    /// How many node crashes one path may make: at any step boundary the
+    /// checker may crash any node that is up (every task of it dropped,
+    /// packets to it lost, as [`node::crash`](crate::node::crash) does),
+    /// as a choice explored next to the events. Turns model checking on.
+    pub fn max_crashes(mut self, crashes: u32) -> Self {
+        self.model_options().crashes = crashes;
+        self
+    }
+
+    /// How many crashed nodes one path may bring back: at any step
+    /// boundary the checker may restart any crashed node, which boots its
+    /// software again ([`node::host`](crate::node::host)) and re-creates
+    /// its processes from their factories
+    /// ([`Simulation::add_process_factory`](crate::Simulation::add_process_factory)).
+    /// Turns model checking on.
+    pub fn max_restarts(mut self, restarts: u32) -> Self {
+        self.model_options().restarts = restarts;
+        self
+    }
+
     /// Which events a step may pick. Turns model checking on.
     pub fn ordering(mut self, ordering: Ordering) -> Self {
         self.model_options().ordering = ordering;
@@ -342,13 +362,9 @@ impl Explorer {
 
     /// The fault budgets and ordering replay tokens record (`None`
     /// outside model checking).
-    pub(super) fn model_token(&self) -> Option<([u32; 3], bool)> {
-        self.model.map(|m| {
-            (
-                [m.drops, m.duplicates, m.corruptions],
-                m.ordering == Ordering::MessagesFirst,
-            )
-        })
+    pub(super) fn model_token(&self) -> Option<(crate::net::choices::BudgetCounts, bool)> {
+        self.model
+            .map(|m| (m.budgets(), m.ordering == Ordering::MessagesFirst))
     }
 
     /// The parameters of one model-checked path under `scheduler`,
@@ -433,6 +449,21 @@ pub(super) struct ModelOptions {
     pub(super) corruptions: u32,
     pub(super) ordering: Ordering,
     pub(super) visited: Visited,
+    pub(super) crashes: u32,
+    pub(super) restarts: u32,
+}
+
+impl ModelOptions {
+    /// `[drops, duplicates, corruptions, crashes, restarts]`.
+    pub(super) fn budgets(&self) -> crate::net::choices::BudgetCounts {
+        [
+            self.drops,
+            self.duplicates,
+            self.corruptions,
+            self.crashes,
+            self.restarts,
+        ]
+    }
 }
 
 /// What every execution's simulation is built from; `Sync`, so parallel
@@ -457,10 +488,7 @@ impl Settings<'_> {
             None => sim,
         };
         match &self.model {
-            Some(model) => sim.model_checked(
-                [model.drops, model.duplicates, model.corruptions],
-                model.ordering,
-            ),
+            Some(model) => sim.model_checked(model.budgets(), model.ordering),
             None => sim,
         }
     }

@@ -43,7 +43,7 @@ impl RecordingSource {
         scheduler: Rc<RefCell<dyn Scheduler>>,
         interleavings: bool,
         reduction: bool,
-        model: Option<([u32; 3], bool)>,
+        model: Option<(crate::net::choices::BudgetCounts, bool)>,
         label: Rc<str>,
     ) -> (Self, Rc<RefCell<Recording>>) {
         let words_seed = scheduler.borrow().words_seed();
@@ -87,7 +87,7 @@ impl RecordingSource {
         scheduler: Rc<RefCell<dyn Scheduler>>,
         interleavings: bool,
         reduction: bool,
-        model: Option<([u32; 3], bool)>,
+        model: Option<(crate::net::choices::BudgetCounts, bool)>,
         label: Rc<str>,
     ) -> (Self, Rc<RefCell<Recording>>) {
         let (source, recording) = Self::new(scheduler, interleavings, reduction, model, label);

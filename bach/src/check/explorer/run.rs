@@ -129,10 +129,7 @@ impl Explorer {
         }
         let mut complete = true;
         let model = self.model.unwrap_or_default();
-        let settings = Some((
-            [model.drops, model.duplicates, model.corruptions],
-            model.ordering == Ordering::MessagesFirst,
-        ));
+        let settings = Some((model.budgets(), model.ordering == Ordering::MessagesFirst));
         for state in states {
             assert!(
                 state.recording.model == settings,

@@ -11,7 +11,7 @@
 //! 2. **fingerprint**: the state — every process's `state()`, its local
 //!    outbox and named timers, every value reported with [`state`], the
 //!    multiset of packets in flight (ends and payload), pending timers
-//!    relative to now, crashed nodes — is hashed; a fingerprint seen before
+//!    relative to now, crashed nodes, the fault budgets left — is hashed; a fingerprint seen before
 //!    ends the path ([`Visited::Fingerprints`]);
 //! 3. **enabled events**: every packet in flight (regardless of its sampled
 //!    latency; of identical packets only the oldest, so duplicates do not
@@ -24,7 +24,12 @@
 //! Faults are choices too: a send over a link with a non-zero loss,
 //! duplication or corruption probability branches on the fault while its
 //! budget ([`Explorer::max_drops`] …) lasts; a duplicated datagram may
-//! arrive twice or three times, as in AnySystem's model checker.
+//! arrive twice or three times, as in AnySystem's model checker. With
+//! [`Explorer::max_crashes`] the checker may also crash any node that runs
+//! something at any step boundary, and with [`Explorer::max_restarts`]
+//! restart a crashed one (its `host` software boots again and processes
+//! added with `Simulation::add_process_factory` come back fresh): these
+//! are offered after every pending event, within their budgets.
 //!
 //! **What pruning assumes.** Two points with the same fingerprint must
 //! behave the same from there on. bach sees processes, packets, timers and
@@ -40,6 +45,8 @@
 //!
 //! [`Explorer::model_checking`]: super::Explorer::model_checking
 //! [`Explorer::max_drops`]: super::Explorer::max_drops
+//! [`Explorer::max_crashes`]: super::Explorer::max_crashes
+//! [`Explorer::max_restarts`]: super::Explorer::max_restarts
 
 use super::fingerprint::FingerprintHasher;
 use crate::{
@@ -254,8 +261,14 @@ impl PathRun<'_> {
 
 /// The fingerprint of the simulation's state at a step boundary.
 pub(crate) fn fingerprint(inner: &Inner, scratch: &mut Scratch) -> u64 {
+    use crate::net::state::NetWorld as _;
     let mut hasher = FingerprintHasher::default();
     let now = inner.now();
+    // The faults still allowed: a state with more of them left can reach
+    // more, so it is not the same state.
+    if let Some(budgets) = inner.fault_budgets() {
+        budgets.save().hash(&mut hasher);
+    }
     inner.properties.borrow().hash_states(&mut hasher);
     crate::process::engine::hash_processes(inner, now, &mut hasher);
     let timers = inner.timers.borrow();
@@ -292,6 +305,9 @@ pub(crate) struct Enabled {
     pub(crate) key: TimerKey,
     pub(crate) deadline: u64,
     pub(crate) delivery: bool,
+    /// Not a pending event but a fault the checker may inject: crash the
+    /// node (`false`) or restart it (`true`); `key` and `deadline` unused.
+    pub(crate) node: Option<(crate::group::table::GroupId, bool)>,
 }
 
 /// Buffers [`enabled`] and [`fingerprint`] reuse from step to step of
@@ -377,6 +393,7 @@ pub(crate) fn enabled(inner: &Inner, mode: Mode, scratch: &mut Scratch, all: &mu
                     key,
                     deadline,
                     delivery: false,
+                    node: None,
                 });
             }
             Some(crate::runtime::TimerEvent::Deliver(packet)) => {
@@ -387,6 +404,7 @@ pub(crate) fn enabled(inner: &Inner, mode: Mode, scratch: &mut Scratch, all: &mu
                     key,
                     deadline,
                     delivery: true,
+                    node: None,
                 };
                 match deliveries.iter_mut().find(|(hash, _, _)| *hash == content) {
                     Some((_, existing_sent, existing)) => {
@@ -406,4 +424,39 @@ pub(crate) fn enabled(inner: &Inner, mode: Mode, scratch: &mut Scratch, all: &mu
         all.extend(events.iter().copied());
     }
     all.sort_unstable_by_key(|e| (e.deadline, e.key));
+    drop(timers);
+    node_faults(inner, all);
+}
+
+/// Appends the node faults the budgets still allow: crashing any node that
+/// is up and runs something, restarting any crashed node (in node order,
+/// after every pending event).
+fn node_faults(inner: &Inner, all: &mut Vec<Enabled>) {
+    use crate::net::state::NetWorld as _;
+    let Some(budgets) = inner.fault_budgets() else {
+        return;
+    };
+    let (crashes, restarts) = (budgets.crashes.get() > 0, budgets.restarts.get() > 0);
+    if !crashes && !restarts {
+        return;
+    }
+    let groups = inner.groups.borrow().len();
+    let running = inner.executor.groups_with_tasks();
+    let nodes = inner.nodes.borrow();
+    for index in 1..groups {
+        let group = crate::group::table::GroupId(index as u32);
+        let fault = if nodes.is_crashed(group) {
+            restarts.then_some(true)
+        } else {
+            (crashes && running.contains(&group)).then_some(false)
+        };
+        if let Some(restart) = fault {
+            all.push(Enabled {
+                key: TimerKey::UNUSED,
+                deadline: 0,
+                delivery: false,
+                node: Some((group, restart)),
+            });
+        }
+    }
 }

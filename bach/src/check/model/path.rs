@@ -43,7 +43,11 @@ impl RunMode for Mode {
 
 impl Simulation {
     /// Puts the simulation in model-checking mode with these fault budgets.
-    pub(crate) fn model_checked(self, budgets: [u32; 3], ordering: Ordering) -> Self {
+    pub(crate) fn model_checked(
+        self,
+        budgets: crate::net::choices::BudgetCounts,
+        ordering: Ordering,
+    ) -> Self {
         self.inner
             .install_run_mode(std::rc::Rc::new(Mode { ordering }), budgets);
         self
@@ -64,6 +68,25 @@ impl Simulation {
     /// [`Inner::restore_checkpoint`]); `false` if it cannot be.
     pub(crate) fn restore_checkpoint(&mut self, checkpoint: &crate::runtime::Checkpoint) -> bool {
         self.with_entered(|world| world.restore_checkpoint(checkpoint))
+    }
+}
+
+/// Crashes or restarts `group` as the checker chose, spending its budget.
+fn node_fault(world: &Inner, group: crate::group::table::GroupId, restart: bool) {
+    use crate::net::state::NetWorld as _;
+    let budgets = world
+        .fault_budgets()
+        .expect("node faults come from budgets");
+    let budget = if restart {
+        &budgets.restarts
+    } else {
+        &budgets.crashes
+    };
+    crate::net::choices::Budgets::spend(budget);
+    if restart {
+        crate::node::restart_in(world, group);
+    } else {
+        crate::node::crash_in(world, group);
     }
 }
 
@@ -187,6 +210,11 @@ pub(crate) fn run_path(world: &Inner, run: &PathRun<'_>) -> Result<PathEnd, Stop
         }
 
         let pick = enabled[world.rand.borrow_mut().choose(enabled.len())];
+        if let Some((group, restart)) = pick.node {
+            depth += 1;
+            node_fault(world, group, restart);
+            continue;
+        }
         let event = {
             let mut timers = world.timers.borrow_mut();
             let event = timers.take(pick.key).expect("an enabled event is pending");
