@@ -3,19 +3,32 @@
 //! A `bach::sync` primitive that makes a task wait (a lock, a channel, a
 //! notification) leaves a [`WaitNote`] on the thread as the task registers
 //! in its wait queue: the primitive's kind, its number in the simulation,
-//! where it was created and, for locks and semaphores, who holds it. The
-//! run loop takes the note after each poll and keeps it with the task while
-//! the task stays pending; a deadlock report reads it back (what each
-//! blocked task waits on, who holds that, and the wait-for cycle if there
-//! is one). Holding nothing between polls but a note per waiting task,
-//! this costs a thread-local store per wait and a take per poll.
+//! where it was created and, for locks and semaphores, the [`Holder`] cell
+//! naming the task that last took it. The run loop takes the note after
+//! each poll and keeps it with the task while the task stays pending; a
+//! deadlock report reads it back (what each blocked task waits on, who
+//! holds that, and the wait-for cycle if there is one).
+//!
+//! The costs sit off the hot paths: a lock records its taker in one cell
+//! per acquisition (no release work: a lock a task waits on is not free,
+//! so its last taker still holds it, or for a semaphore is one of those
+//! that do); a wait writes the note; a poll tests one thread-local flag.
 
-use std::{cell::RefCell, panic::Location, rc::Rc};
+use std::{
+    cell::{Cell, RefCell},
+    panic::Location,
+    rc::Rc,
+};
 
-/// The tasks (executor slots) holding a lock or semaphore's permits, one
-/// entry per acquisition; shared by the primitive and the notes of its
-/// waiters.
-pub(crate) type Holders = Rc<RefCell<Vec<usize>>>;
+/// The executor slot of the task that last took a lock's or semaphore's
+/// permits (`u32::MAX`: none yet, or taken outside any task); shared by
+/// the primitive and the notes of its waiters.
+pub(crate) type Holder = Rc<Cell<u32>>;
+
+/// A holder cell naming nobody yet.
+pub(crate) fn holder() -> Holder {
+    Rc::new(Cell::new(u32::MAX))
+}
 
 /// What a task waits on.
 #[derive(Clone, Debug)]
@@ -26,11 +39,22 @@ pub(crate) struct WaitNote {
     pub(crate) resource: u32,
     /// Where the primitive was created.
     pub(crate) site: &'static Location<'static>,
-    /// Who holds it (locks and semaphores).
-    pub(crate) holders: Option<Holders>,
+    /// Who last took it (locks and semaphores).
+    pub(crate) holder: Option<Holder>,
+}
+
+impl WaitNote {
+    /// The slot of the task that last took the primitive, if known.
+    pub(crate) fn holder_slot(&self) -> Option<usize> {
+        let slot = self.holder.as_ref()?.get();
+        (slot != u32::MAX).then_some(slot as usize)
+    }
 }
 
 thread_local! {
+    /// Whether `NOTE` holds a note (tested on every poll: no destructor,
+    /// so the test is one load).
+    static NOTED: Cell<bool> = const { Cell::new(false) };
     static NOTE: RefCell<Option<WaitNote>> = const { RefCell::new(None) };
 }
 
@@ -38,34 +62,27 @@ thread_local! {
 #[inline]
 pub(crate) fn note(note: WaitNote) {
     let _ = NOTE.try_with(|slot| *slot.borrow_mut() = Some(note));
+    let _ = NOTED.try_with(|noted| noted.set(true));
 }
 
 /// Takes the note the last poll left, if any.
 #[inline]
 pub(crate) fn take() -> Option<WaitNote> {
+    if !NOTED
+        .try_with(|noted| noted.replace(false))
+        .unwrap_or(false)
+    {
+        return None;
+    }
     NOTE.try_with(|slot| slot.borrow_mut().take())
         .ok()
         .flatten()
 }
 
-/// Records that the task being polled (if any) took permits of `holders`.
+/// Records that the task being polled (if any) took permits guarded by
+/// `holder`.
 #[inline]
-pub(crate) fn hold(holders: &Holders) {
-    if let Some(index) = super::current::polling() {
-        holders.borrow_mut().push(index);
-    }
-}
-
-/// Records that permits of `holders` were given back, by the task being
-/// polled if it held some (else by the earliest holder: a guard moved to
-/// another task).
-#[inline]
-pub(crate) fn release(holders: &Holders) {
-    let mut holders = holders.borrow_mut();
-    let at = super::current::polling()
-        .and_then(|index| holders.iter().position(|held| *held == index))
-        .unwrap_or(0);
-    if at < holders.len() {
-        holders.remove(at);
-    }
+pub(crate) fn took(holder: &Holder) {
+    let slot = super::current::polling().map_or(u32::MAX, |slot| slot as u32);
+    holder.set(slot);
 }

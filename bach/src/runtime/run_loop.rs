@@ -50,12 +50,11 @@ impl Inner {
             self.interleave
                 .end_poll(self, polling.index, !matches!(result, Ok(Poll::Pending)));
         }
-        let waits_on = crate::executor::waits::take();
+        // What the task now waits on (kept while it is pending).
+        self.executor
+            .set_waiting(polling.index, crate::executor::waits::take());
         match result {
-            Ok(Poll::Pending) => {
-                self.executor.set_waiting(polling.index, waits_on);
-                self.executor.suspend(polling.index, polling.task)
-            }
+            Ok(Poll::Pending) => self.executor.suspend(polling.index, polling.task),
             Ok(Poll::Ready(())) => {
                 if tracing {
                     self.trace_task(polling.index, RawKind::Complete);
@@ -365,26 +364,24 @@ impl Inner {
             ": waits on {} #{} (created at {})",
             note.kind, note.resource, note.site
         );
-        if let Some(holders) = &note.holders {
-            let holders = holders.borrow();
-            if holders.is_empty() {
-                text.push_str(", held by no task");
+        if note.holder.is_some() {
+            // A mutex has one holder: its last taker. A semaphore's or an
+            // rwlock's last taker is one of its holders.
+            let how = if note.kind == "mutex" {
+                "held by"
             } else {
-                let names: Vec<String> = holders
-                    .iter()
-                    .map(|holder| {
-                        if *holder == index {
-                            "this task itself".to_string()
-                        } else {
-                            self.executor
-                                .label(*holder)
-                                .map(|label| self.describe_task(&label))
-                                .unwrap_or_else(|| "a finished task".into())
-                        }
-                    })
-                    .collect();
-                let _ = write!(text, ", held by {}", names.join(" and "));
-            }
+                "last taken by"
+            };
+            let holder = match note.holder_slot() {
+                Some(slot) if slot == index => "this task itself".to_string(),
+                Some(slot) => self
+                    .executor
+                    .label(slot)
+                    .map(|label| self.describe_task(&label))
+                    .unwrap_or_else(|| "a finished task".into()),
+                None => "code outside any task".to_string(),
+            };
+            let _ = write!(text, ", {how} {holder}");
         }
         text
     }
@@ -395,9 +392,9 @@ impl Inner {
         let waits_for = |index: usize| -> Vec<usize> {
             self.executor
                 .waiting_on(index)
-                .and_then(|note| note.holders)
-                .map(|holders| holders.borrow().clone())
-                .unwrap_or_default()
+                .and_then(|note| note.holder_slot())
+                .into_iter()
+                .collect()
         };
         let is_blocked = |index: usize| blocked.iter().any(|(slot, _)| *slot == index);
         for (start, _) in blocked {

@@ -89,7 +89,7 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     fn unlock(&self) {
-        semaphore::release_held(&self.permits, 1);
+        semaphore::release(&self.permits, 1);
     }
 }
 

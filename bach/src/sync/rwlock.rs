@@ -131,14 +131,7 @@ impl<T: ?Sized> RwLock<T> {
         self.value.get_mut()
     }
 
-    /// The end of a read or write hold.
     fn release(&self, n: u32) {
-        semaphore::release_held(&self.permits, n as usize);
-    }
-
-    /// Part of a write hold given back (a downgrade: the holder keeps one
-    /// read permit).
-    fn release_part(&self, n: u32) {
         semaphore::release(&self.permits, n as usize);
     }
 
@@ -218,7 +211,7 @@ impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
     pub fn downgrade(self) -> RwLockReadGuard<'a, T> {
         let lock = self.lock;
         std::mem::forget(self);
-        lock.release_part(lock.max_readers - 1);
+        lock.release(lock.max_readers - 1);
         RwLockReadGuard { lock }
     }
 }
@@ -309,7 +302,7 @@ impl<T: ?Sized> OwnedRwLockWriteGuard<T> {
             .lock
             .take()
             .expect("the guard owns its lock until dropped");
-        lock.release_part(lock.max_readers - 1);
+        lock.release(lock.max_readers - 1);
         OwnedRwLockReadGuard { lock }
     }
 }

@@ -15,7 +15,7 @@
 use super::wait::{ResourceId, WaitKey, WaitQueue, WakeList};
 use crate::{
     check::interleave,
-    executor::waits::{self, Holders},
+    executor::waits::{self, Holder},
 };
 use std::{
     cell::RefCell,
@@ -46,9 +46,9 @@ pub(crate) struct Permits {
     /// tests both for the price of the closed check alone.
     gate: u8,
     waiters: WaitQueue<Need>,
-    /// Who holds permits (locks and semaphores; `None` for a channel's
-    /// capacity), for deadlock reports.
-    holders: Option<Holders>,
+    /// Who last took permits (locks and semaphores; `None` for a
+    /// channel's capacity), for deadlock reports.
+    holder: Option<Holder>,
 }
 
 impl Permits {
@@ -63,7 +63,7 @@ impl Permits {
             available: permits,
             gate: if resource.explored() { EXPLORED } else { 0 },
             waiters: WaitQueue::new(resource, kind, site),
-            holders: None,
+            holder: None,
         }
     }
 
@@ -74,18 +74,18 @@ impl Permits {
         kind: &'static str,
         site: &'static Location<'static>,
     ) -> Self {
-        let holders = Holders::default();
+        let holder = waits::holder();
         let mut ledger = Self::new(permits, resource, kind, site);
-        ledger.waiters = ledger.waiters.with_holders(holders.clone());
-        ledger.holders = Some(holders);
+        ledger.waiters = ledger.waiters.with_holder(holder.clone());
+        ledger.holder = Some(holder);
         ledger
     }
 
     /// The task being polled took permits.
     #[inline]
     fn took(&self) {
-        if let Some(holders) = &self.holders {
-            waits::hold(holders);
+        if let Some(holder) = &self.holder {
+            waits::took(holder);
         }
     }
 
@@ -248,16 +248,6 @@ impl Permits {
 /// a dropped permit. Recorded for exploration.
 #[inline]
 pub(crate) fn release(permits: &RefCell<Permits>, n: usize) {
-    release_inner(permits, n, true);
-}
-
-/// [`release`] by the end of a hold (a guard or permit dropped): the
-/// holder is no longer one.
-#[inline]
-pub(crate) fn release_held(permits: &RefCell<Permits>, n: usize) {
-    if let Some(holders) = &permits.borrow().holders {
-        waits::release(holders);
-    }
     release_inner(permits, n, true);
 }
 
@@ -569,7 +559,7 @@ impl<'a> SemaphorePermit<'a> {
 impl Drop for SemaphorePermit<'_> {
     fn drop(&mut self) {
         if self.permits > 0 {
-            release_held(&self.semaphore.permits, self.permits);
+            release(&self.semaphore.permits, self.permits);
         }
     }
 }
@@ -631,7 +621,7 @@ impl OwnedSemaphorePermit {
 impl Drop for OwnedSemaphorePermit {
     fn drop(&mut self) {
         if self.permits > 0 {
-            release_held(&self.semaphore.permits, self.permits);
+            release(&self.semaphore.permits, self.permits);
         }
     }
 }

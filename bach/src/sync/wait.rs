@@ -30,7 +30,7 @@
 pub(crate) use crate::kernel::interleave::ResourceId;
 use crate::{
     check::interleave,
-    executor::waits::{self, Holders, WaitNote},
+    executor::waits::{self, Holder, WaitNote},
     runtime::{context, Inner},
 };
 use slab::Slab;
@@ -101,7 +101,7 @@ pub(crate) struct WaitQueue<D = ()> {
     /// (locks and semaphores): what a waiter's deadlock report says.
     kind: &'static str,
     site: &'static Location<'static>,
-    holders: Option<Holders>,
+    holder: Option<Holder>,
     slots: Slab<Waiter<D>>,
     head: usize,
     tail: usize,
@@ -145,7 +145,7 @@ impl<D> WaitQueue<D> {
             resource,
             kind,
             site,
-            holders: None,
+            holder: None,
             slots: Slab::new(),
             head: NIL,
             tail: NIL,
@@ -153,9 +153,9 @@ impl<D> WaitQueue<D> {
         }
     }
 
-    /// Waiters' notes name `holders` as who holds the primitive.
-    pub(crate) fn with_holders(mut self, holders: Holders) -> Self {
-        self.holders = Some(holders);
+    /// Waiters' notes name `holder`'s task as who holds the primitive.
+    pub(crate) fn with_holder(mut self, holder: Holder) -> Self {
+        self.holder = Some(holder);
         self
     }
 
@@ -166,7 +166,7 @@ impl<D> WaitQueue<D> {
             kind: self.kind,
             resource: self.resource.index(),
             site: self.site,
-            holders: self.holders.clone(),
+            holder: self.holder.clone(),
         });
     }
 
