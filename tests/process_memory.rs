@@ -61,7 +61,10 @@ fn assert_flat(what: &str, measure: fn(u64) -> u64, (small, large): (u64, u64), 
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     measure(small);
-    let (at_small, at_large) = (measure(small), measure(large));
+    // The allocator counts every thread: another test's thread starting up
+    // can only add bytes, so the least of three runs is the run's own.
+    let least = |size| (0..3).map(|_| measure(size)).min().unwrap_or(0);
+    let (at_small, at_large) = (least(small), least(large));
     assert!(
         at_large <= at_small + slack,
         "{what}: {at_small} for a run of {small}, {at_large} for a run of {large}"

@@ -54,6 +54,9 @@ const DETACHED: u8 = 1 << 3;
 const PRIMARY: u8 = 1 << 4;
 /// Scratch mark while the ready queue is compacted (`next_ready_with`).
 const SEEN: u8 = 1 << 5;
+/// The task has a note of what it waits on (`waits`), dropped when it is
+/// next polled.
+const NOTED: u8 = 1 << 6;
 
 struct Slot {
     /// `None` while the task is being polled.
@@ -92,8 +95,6 @@ pub(crate) struct Executor {
     /// What each pending task waits on (by slot), when a primitive said
     /// (`waits`); only read by deadlock reports.
     waiting: RefCell<Vec<Option<waits::WaitNote>>>,
-    /// How many entries of `waiting` are set (0: nothing to clear).
-    notes: Cell<usize>,
     next_id: Cell<u64>,
     live_primaries: Cell<usize>,
     primary_created: Cell<bool>,
@@ -163,14 +164,21 @@ impl Executor {
             let Some(task) = slot.task.take() else {
                 continue;
             };
+            let noted = slot.flags & NOTED != 0;
+            slot.flags &= !NOTED;
             self.current.set(Some(index));
-            return Some(Polling {
+            let polling = Polling {
                 index,
                 id: slot.id,
                 group: slot.group,
                 aborted: slot.flags & ABORTED != 0,
                 task,
-            });
+            };
+            drop(tasks);
+            if noted {
+                self.drop_note(index);
+            }
+            return Some(polling);
         }
     }
 
@@ -219,37 +227,46 @@ impl Executor {
         self.next_id.get()
     }
 
-    /// Keeps what task `index` waits on after its poll (`None`: the poll
-    /// left no note, and an earlier one no longer holds).
-    #[inline]
-    pub(crate) fn set_waiting(&self, index: usize, note: Option<waits::WaitNote>) {
-        if note.is_none() && self.notes.get() == 0 {
-            return;
-        }
-        self.set_waiting_slow(index, note);
-    }
-
+    /// Keeps what task `index`, just polled, waits on (the note its poll
+    /// left, see `waits`) until it is next polled.
+    #[cold]
     #[inline(never)]
-    fn set_waiting_slow(&self, index: usize, note: Option<waits::WaitNote>) {
+    pub(crate) fn keep_note(&self, index: usize, pending: bool) {
+        let Some(note) = waits::take().filter(|_| pending) else {
+            return;
+        };
+        if let Some(slot) = self.tasks.borrow_mut().get_mut(index) {
+            slot.flags |= NOTED;
+        }
         let mut waiting = self.waiting.borrow_mut();
         if waiting.len() <= index {
-            if note.is_none() {
-                return;
-            }
             waiting.resize(index + 1, None);
         }
-        let set = note.is_some();
-        let was = std::mem::replace(&mut waiting[index], note).is_some();
-        match (was, set) {
-            (false, true) => self.notes.set(self.notes.get() + 1),
-            (true, false) => self.notes.set(self.notes.get() - 1),
-            _ => {}
-        }
+        waiting[index] = Some(note);
+    }
+
+    /// Drops the note of task `index` (it is being polled again).
+    #[cold]
+    #[inline(never)]
+    fn drop_note(&self, index: usize) {
+        let note = self
+            .waiting
+            .borrow_mut()
+            .get_mut(index)
+            .and_then(Option::take);
+        drop(note);
     }
 
     /// What task `index` waits on, if a primitive said so in its last poll.
     pub(crate) fn waiting_on(&self, index: usize) -> Option<waits::WaitNote> {
-        self.waiting.borrow().get(index).cloned().flatten()
+        let noted = self
+            .tasks
+            .borrow()
+            .get(index)
+            .is_some_and(|slot| slot.flags & NOTED != 0);
+        noted
+            .then(|| self.waiting.borrow().get(index).cloned().flatten())
+            .flatten()
     }
 
     /// Slots and labels of the unfinished tasks that are not ready.

@@ -12,7 +12,9 @@
 //! The costs sit off the hot paths: a lock records its taker in one cell
 //! per acquisition (no release work: a lock a task waits on is not free,
 //! so its last taker still holds it, or for a semaphore is one of those
-//! that do); a wait writes the note; a poll tests one thread-local flag.
+//! that do); a wait writes the note, which the executor keeps in a side
+//! table and drops when the task is next polled (a flag of its slot); a
+//! poll that waits on nothing tests one thread-local flag.
 
 use std::{
     cell::{Cell, RefCell},
@@ -65,15 +67,15 @@ pub(crate) fn note(note: WaitNote) {
     let _ = NOTED.try_with(|noted| noted.set(true));
 }
 
-/// Takes the note the last poll left, if any.
+/// Whether the last poll left a note (one load).
 #[inline]
+pub(crate) fn noted() -> bool {
+    NOTED.try_with(Cell::get).unwrap_or(false)
+}
+
+/// Takes the note the last poll left, if any.
 pub(crate) fn take() -> Option<WaitNote> {
-    if !NOTED
-        .try_with(|noted| noted.replace(false))
-        .unwrap_or(false)
-    {
-        return None;
-    }
+    let _ = NOTED.try_with(|noted| noted.set(false));
     NOTE.try_with(|slot| slot.borrow_mut().take())
         .ok()
         .flatten()

@@ -50,9 +50,11 @@ impl Inner {
             self.interleave
                 .end_poll(self, polling.index, !matches!(result, Ok(Poll::Pending)));
         }
-        // What the task now waits on (kept while it is pending).
-        self.executor
-            .set_waiting(polling.index, crate::executor::waits::take());
+        // What a pending task waits on (kept until its next poll).
+        if crate::executor::waits::noted() {
+            self.executor
+                .keep_note(polling.index, matches!(result, Ok(Poll::Pending)));
+        }
         match result {
             Ok(Poll::Pending) => self.executor.suspend(polling.index, polling.task),
             Ok(Poll::Ready(())) => {
