@@ -487,3 +487,94 @@ fn fuzz_setup_puts_the_stimulus_under_the_fuzzers_control() {
     .expect_err("the fuzzer picks five");
     assert!(failure.message().contains("picked five"), "{failure}");
 }
+
+/// A fault decided at the root (a partition cuts writer 0 off), then four
+/// writers sending five updates each to one server over one channel: the
+/// updates of the partitioned writer are lost. Below the root's default
+/// (no partition) lie billions of orders of the twenty sends.
+fn lost_update_under_partition() {
+    let partitioned = bach::rand::choose(2) == 1;
+    let (tx, mut rx) = mpsc::channel::<usize>(32);
+    for writer in 0..4 {
+        let tx = tx.clone();
+        async move {
+            for _ in 0..5 {
+                tx.send(writer).await.unwrap();
+            }
+        }
+        .spawn();
+    }
+    drop(tx);
+    async move {
+        let mut applied = 0;
+        while let Some(writer) = rx.recv().await {
+            if !(partitioned && writer == 0) {
+                applied += 1;
+            }
+        }
+        assert_eq!(applied, 20, "an update was lost");
+    }
+    .primary()
+    .spawn();
+}
+
+#[test]
+fn bounded_search_reaches_a_fault_at_the_root_early() {
+    // Depth first, every execution below the root's default comes first.
+    let dfs = Explorer::new()
+        .max_executions(2_000)
+        .progress(false)
+        .try_run(lost_update_under_partition)
+        .expect("depth-first search stays below the root's default");
+    assert!(!dfs.complete(), "{dfs}");
+    // Fewest deviations first: the root's other option costs one.
+    for strategy in [Strategy::DelayBounded, Strategy::PreemptionBounded] {
+        let failure = Explorer::new()
+            .strategy(strategy)
+            .max_executions(2_000)
+            .try_run(lost_update_under_partition)
+            .expect_err("the partition is one deviation away");
+        assert!(
+            failure.message().contains("an update was lost"),
+            "{failure}"
+        );
+        assert!(failure.execution() <= 50, "{strategy:?}: {failure}");
+        let replayed = std::panic::catch_unwind(|| {
+            check::replay(failure.token(), lost_update_under_partition)
+        });
+        assert!(replayed.is_err());
+    }
+}
+
+#[test]
+fn a_bounded_search_runs_every_execution_once_and_says_how_far_it_got() {
+    take_seen();
+    let report = Explorer::new()
+        .strategy(Strategy::DelayBounded)
+        .run(two_channels_two_senders);
+    let seen = take_seen();
+    assert!(report.complete(), "{report}");
+    // Each channel order once, as the reduced depth-first search.
+    assert_eq!(report.executions(), 4, "{report}");
+    assert_eq!(per_channel_orders(&seen).len(), 4);
+    // Without reduction, every order of every poll, each once.
+    let full = Explorer::new()
+        .strategy(Strategy::DelayBounded)
+        .reduction(false)
+        .progress(false)
+        .run(two_channels_two_senders);
+    let seen = take_seen();
+    assert!(full.complete(), "{full}");
+    assert_eq!(full.executions(), FULL_TWO_CHANNELS, "{full}");
+    assert_eq!(per_channel_orders(&seen).len(), 4);
+    let partial = Explorer::new()
+        .strategy(Strategy::DelayBounded)
+        .reduction(false)
+        .max_executions(50)
+        .run(two_channels_two_senders);
+    assert!(!partial.complete(), "{partial}");
+    assert!(
+        partial.to_string().contains("every execution with at most"),
+        "{partial}"
+    );
+}

@@ -25,7 +25,11 @@
 //! * **The explorer** ([`Explorer`]) re-runs a body from the start for each
 //!   execution, under a [`Strategy`]: [`Strategy::Dfs`] enumerates every
 //!   execution (each discrete choice: task order, `rand::choose`, `pick`,
-//!   `shuffle`; task orders up to equivalence), [`Strategy::Random`] samples, [`Strategy::Pct`] runs
+//!   `shuffle`; task orders up to equivalence), [`Strategy::DelayBounded`]
+//!   and [`Strategy::PreemptionBounded`] enumerate every execution too,
+//!   fewest deviations from the default schedule first (a fault at the
+//!   root is tried early, not after every interleaving below its
+//!   default), [`Strategy::Random`] samples, [`Strategy::Pct`] runs
 //!   probabilistic concurrency testing, which finds a bug of depth `d`
 //!   among `n` tasks and `k` steps with probability at least
 //!   `1/(n·k^(d-1))` per execution. Custom searches implement

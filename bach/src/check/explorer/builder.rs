@@ -12,7 +12,7 @@ use crate::{
     check::model::PathEnd,
     check::{
         model::{Mode, Ordering, PathRun, Visited},
-        strategy::{Bfs, Dfs, Dpor, Pct, RandomWalk, Scheduler, StepObserver},
+        strategy::{Bfs, Bounded, Cost, Dfs, Dpor, Pct, RandomWalk, Scheduler, StepObserver},
     },
     executor::join::panic_message,
     Simulation,
@@ -48,6 +48,18 @@ pub enum Strategy {
     /// Probabilistic concurrency testing with bug depth `d` (see
     /// [`Explorer::max_executions`] for the number of executions).
     Pct(usize),
+    /// Every execution, fewest delays first: at each choice the default is
+    /// the oldest ready task (or option 0), and option `i` costs `i`
+    /// delays; executions run in order of total delays, each exactly once
+    /// (iterative delay bounding without repeats). A bug needing few
+    /// deviations is found early wherever they sit, a fault at the root
+    /// as soon as below it.
+    DelayBounded,
+    /// Every execution, fewest preemptions first: at each choice the
+    /// default keeps the task that ran last while it is ready (or option
+    /// 0), and any other option costs one preemption (iterative
+    /// preemption bounding, as CHESS).
+    PreemptionBounded,
 }
 
 /// Runs a simulation body many times under a strategy; see the
@@ -326,6 +338,14 @@ impl Explorer {
             Strategy::Bfs => (
                 Rc::new(RefCell::new(Bfs::new(self.seed))),
                 format!("breadth-first {what}"),
+            ),
+            Strategy::DelayBounded => (
+                Rc::new(RefCell::new(Bounded::new(self.seed, Cost::Delays))),
+                format!("delay-bounded {what}"),
+            ),
+            Strategy::PreemptionBounded => (
+                Rc::new(RefCell::new(Bounded::new(self.seed, Cost::Preemptions))),
+                format!("preemption-bounded {what}"),
             ),
             Strategy::Random(n) => (
                 Rc::new(RefCell::new(RandomWalk::new(self.seed, n))),

@@ -33,6 +33,8 @@ pub struct Report {
     /// The strategy ran out of choices to explore (complete unless draws
     /// were fixed).
     pub(super) exhausted: bool,
+    /// What an incomplete search covered, as its scheduler says.
+    pub(super) covered: Option<String>,
 }
 
 /// A state collected by [`Explorer::collect`]: the path that reached it,
@@ -75,6 +77,7 @@ impl Report {
             forced: false,
             fixed_draws: 0,
             exhausted: false,
+            covered: None,
         }
     }
 
@@ -193,6 +196,9 @@ impl fmt::Display for Report {
             self.elapsed,
             self.executions_per_second()
         )?;
+        if let Some(covered) = self.covered.as_ref().filter(|_| !self.exhausted) {
+            write!(f, " ({covered})")?;
+        }
         if self.exhausted && self.fixed_draws > 0 {
             write!(
                 f,

@@ -69,7 +69,7 @@ impl Explorer {
             }
             None => self.search(
                 body,
-                scheduler,
+                scheduler.clone(),
                 observer,
                 &label,
                 None,
@@ -80,8 +80,15 @@ impl Explorer {
         };
         report.exhausted = complete
             && self.custom.is_none()
-            && matches!(self.strategy, Strategy::Dfs | Strategy::Bfs);
+            && matches!(
+                self.strategy,
+                Strategy::Dfs
+                    | Strategy::Bfs
+                    | Strategy::DelayBounded
+                    | Strategy::PreemptionBounded
+            );
         report.complete = report.exhausted && report.fixed_draws == 0;
+        report.covered = scheduler.borrow().covered();
         report.elapsed = started.elapsed();
         report.unique_states = visited.borrow().len() as u64;
         Ok(report)

@@ -2,20 +2,22 @@
 //! executions with, and the built-in schedulers, one file each — random
 //! walk (`random`), probabilistic concurrency testing (`pct`), depth-first
 //! enumeration (`dfs`), depth-first search with dynamic partial-order
-//! reduction (`dpor`) and breadth-first search over choice prefixes
-//! (`bfs`).
+//! reduction (`dpor`), bounded search, fewest deviations first
+//! (`bounded`), and breadth-first search over choice prefixes (`bfs`).
 //!
 //! A leaf of the crate: the explorer (`check::explorer`) picks and runs a
 //! scheduler, which sees task ids and numbers of options, and — through
 //! [`StepObserver`], for the reduction — what each step of a task touched.
 
 mod bfs;
+mod bounded;
 mod dfs;
 mod dpor;
 mod pct;
 mod random;
 
 pub(crate) use bfs::{Bfs, BfsNode};
+pub(crate) use bounded::{Bounded, Cost};
 pub(crate) use dfs::Dfs;
 pub(crate) use dpor::Dpor;
 pub(crate) use pct::Pct;
@@ -69,6 +71,13 @@ pub trait Scheduler {
     /// (a breadth-first frontier was reached).
     fn stop(&self) -> bool {
         false
+    }
+
+    /// What a search stopped before its end covered, for its report (e.g.
+    /// "every execution with at most 2 delays explored"); `None` if it
+    /// cannot say.
+    fn covered(&self) -> Option<String> {
+        None
     }
 }
 
