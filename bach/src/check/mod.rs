@@ -150,6 +150,7 @@
 mod explorer;
 pub(crate) mod fingerprint;
 pub(crate) mod footprint;
+pub mod linearizability;
 #[cfg(feature = "bolero")]
 mod fuzz;
 pub(crate) mod interleave;
