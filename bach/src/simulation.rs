@@ -155,7 +155,10 @@ impl Simulation {
         let stop = self.with_entered(|inner| match mode {
             // Another way of running the world (model checking installs one).
             Some(mode) => mode.run(inner),
-            None => inner.run_primaries().and_then(|()| inner.check_goals()),
+            None => inner
+                .run_primaries()
+                .and_then(|()| inner.check_goals())
+                .and_then(|()| inner.check_finals()),
         });
         self.check(stop);
         self.inner.net.borrow_mut().capture.flush();

@@ -150,10 +150,11 @@
 mod explorer;
 pub(crate) mod fingerprint;
 pub(crate) mod footprint;
-pub mod linearizability;
 #[cfg(feature = "bolero")]
 mod fuzz;
+mod history;
 pub(crate) mod interleave;
+pub mod linearizability;
 pub mod model;
 pub(crate) mod strategy;
 mod sweep;
@@ -165,6 +166,7 @@ pub use fuzz::{
     fuzz, fuzz_choices, fuzz_choices_with, fuzz_setup, fuzz_test, fuzz_with, try_fuzz_test, Bolero,
     FuzzFailure,
 };
+pub use history::{history, linearizable, linearizable_within, Call, CallId, History};
 pub use model::{goal, invariant, prune, state, Ordering, Visited};
 pub use strategy::Scheduler;
 pub use sweep::{sweep, sweep_with, Sweep, SweepFailure, SweepReport};

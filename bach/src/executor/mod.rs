@@ -54,8 +54,8 @@ const DETACHED: u8 = 1 << 3;
 const PRIMARY: u8 = 1 << 4;
 /// Scratch mark while the ready queue is compacted (`next_ready_with`).
 const SEEN: u8 = 1 << 5;
-/// The task has a note of what it waits on (`waits`), dropped when it is
-/// next polled.
+/// The task's entry in `waiting` says what it waits on (`waits`): set
+/// when a pending poll left a note, cleared by its next poll's end.
 const NOTED: u8 = 1 << 6;
 
 struct Slot {
@@ -93,8 +93,11 @@ pub(crate) struct Executor {
     scratch: RefCell<Vec<usize>>,
     current: Cell<Option<usize>>,
     /// What each pending task waits on (by slot), when a primitive said
-    /// (`waits`); only read by deadlock reports.
+    /// (`waits`); only read by deadlock reports. An entry holds while its
+    /// slot has the `NOTED` flag.
     waiting: RefCell<Vec<Option<waits::WaitNote>>>,
+    /// The task being polled noted a wait.
+    noted: Cell<bool>,
     next_id: Cell<u64>,
     live_primaries: Cell<usize>,
     primary_created: Cell<bool>,
@@ -164,21 +167,14 @@ impl Executor {
             let Some(task) = slot.task.take() else {
                 continue;
             };
-            let noted = slot.flags & NOTED != 0;
-            slot.flags &= !NOTED;
             self.current.set(Some(index));
-            let polling = Polling {
+            return Some(Polling {
                 index,
                 id: slot.id,
                 group: slot.group,
                 aborted: slot.flags & ABORTED != 0,
                 task,
-            };
-            drop(tasks);
-            if noted {
-                self.drop_note(index);
-            }
-            return Some(polling);
+            });
         }
     }
 
@@ -227,34 +223,34 @@ impl Executor {
         self.next_id.get()
     }
 
-    /// Keeps what task `index`, just polled, waits on (the note its poll
-    /// left, see `waits`) until it is next polled.
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn keep_note(&self, index: usize, pending: bool) {
-        let Some(note) = waits::take().filter(|_| pending) else {
+    /// Notes that the task being polled waits on a primitive (see
+    /// `waits::note`).
+    pub(crate) fn note_wait(
+        &self,
+        kind: &'static str,
+        resource: u32,
+        site: &'static std::panic::Location<'static>,
+        holder: Option<&waits::Holder>,
+    ) {
+        let Some(index) = self.current.get() else {
             return;
         };
-        if let Some(slot) = self.tasks.borrow_mut().get_mut(index) {
-            slot.flags |= NOTED;
-        }
+        self.noted.set(true);
         let mut waiting = self.waiting.borrow_mut();
+        if let Some(Some(note)) = waiting.get(index) {
+            if note.resource == resource && std::ptr::eq(note.site, site) {
+                return;
+            }
+        }
         if waiting.len() <= index {
             waiting.resize(index + 1, None);
         }
-        waiting[index] = Some(note);
-    }
-
-    /// Drops the note of task `index` (it is being polled again).
-    #[cold]
-    #[inline(never)]
-    fn drop_note(&self, index: usize) {
-        let note = self
-            .waiting
-            .borrow_mut()
-            .get_mut(index)
-            .and_then(Option::take);
-        drop(note);
+        waiting[index] = Some(waits::WaitNote {
+            kind,
+            resource,
+            site,
+            holder: holder.cloned(),
+        });
     }
 
     /// What task `index` waits on, if a primitive said so in its last poll.
@@ -319,8 +315,15 @@ impl Executor {
     #[inline(always)]
     pub(crate) fn suspend(&self, index: usize, task: BoxedTask) {
         self.current.set(None);
+        let noted = self.noted.replace(false);
         if let Some(slot) = self.tasks.borrow_mut().get_mut(index) {
             slot.task = Some(task);
+            // A poll that waits on no primitive makes an earlier note stale.
+            if noted {
+                slot.flags |= NOTED;
+            } else {
+                slot.flags &= !NOTED;
+            }
         }
     }
 
@@ -329,10 +332,11 @@ impl Executor {
     #[inline]
     pub(crate) fn complete(&self, index: usize, task: BoxedTask) -> Option<BoxedTask> {
         self.current.set(None);
+        self.noted.set(false);
         let mut tasks = self.tasks.borrow_mut();
         let slot = &mut tasks[index];
         slot.flags |= FINISHED;
-        slot.flags &= !QUEUED;
+        slot.flags &= !(QUEUED | NOTED);
         if slot.flags & DETACHED != 0 {
             drop(tasks.remove(index).join_waker);
             return Some(task);

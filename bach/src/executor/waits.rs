@@ -4,23 +4,20 @@
 //! notification) leaves a [`WaitNote`] on the thread as the task registers
 //! in its wait queue: the primitive's kind, its number in the simulation,
 //! where it was created and, for locks and semaphores, the [`Holder`] cell
-//! naming the task that last took it. The run loop takes the note after
-//! each poll and keeps it with the task while the task stays pending; a
-//! deadlock report reads it back (what each blocked task waits on, who
+//! naming the task that last took it. The executor keeps the note with the
+//! task while it stays pending after that poll; a deadlock report reads it
+//! back (what each blocked task waits on, who
 //! holds that, and the wait-for cycle if there is one).
 //!
 //! The costs sit off the hot paths: a lock records its taker in one cell
 //! per acquisition (no release work: a lock a task waits on is not free,
 //! so its last taker still holds it, or for a semaphore is one of those
-//! that do); a wait writes the note, which the executor keeps in a side
-//! table and drops when the task is next polled (a flag of its slot); a
-//! poll that waits on nothing tests one thread-local flag.
+//! that do); a wait writes its note straight into the executor's side
+//! table (skipped when the task's note already names that primitive),
+//! flagged in the task's slot; a poll that ends without a note clears the
+//! flag.
 
-use std::{
-    cell::{Cell, RefCell},
-    panic::Location,
-    rc::Rc,
-};
+use std::{cell::Cell, panic::Location, rc::Rc};
 
 /// The executor slot of the task that last took a lock's or semaphore's
 /// permits (`u32::MAX`: none yet, or taken outside any task); shared by
@@ -53,32 +50,21 @@ impl WaitNote {
     }
 }
 
-thread_local! {
-    /// Whether `NOTE` holds a note (tested on every poll: no destructor,
-    /// so the test is one load).
-    static NOTED: Cell<bool> = const { Cell::new(false) };
-    static NOTE: RefCell<Option<WaitNote>> = const { RefCell::new(None) };
-}
-
-/// Leaves `note` for the run loop: the task being polled now waits on it.
+/// Notes that the task being polled waits on a primitive (a `kind`
+/// numbered `resource`, created at `site`, last taken by `holder`'s task):
+/// the executor keeps the note with the task until its next poll ends.
 #[inline]
-pub(crate) fn note(note: WaitNote) {
-    let _ = NOTE.try_with(|slot| *slot.borrow_mut() = Some(note));
-    let _ = NOTED.try_with(|noted| noted.set(true));
-}
-
-/// Whether the last poll left a note (one load).
-#[inline]
-pub(crate) fn noted() -> bool {
-    NOTED.try_with(Cell::get).unwrap_or(false)
-}
-
-/// Takes the note the last poll left, if any.
-pub(crate) fn take() -> Option<WaitNote> {
-    let _ = NOTED.try_with(|noted| noted.set(false));
-    NOTE.try_with(|slot| slot.borrow_mut().take())
-        .ok()
-        .flatten()
+pub(crate) fn note(
+    kind: &'static str,
+    resource: u32,
+    site: &'static Location<'static>,
+    holder: Option<&Holder>,
+) {
+    super::current::with(|current| {
+        if let Some((executor, _)) = current {
+            executor.note_wait(kind, resource, site, holder);
+        }
+    })
 }
 
 /// Records that the task being polled (if any) took permits guarded by

@@ -1,5 +1,7 @@
 //! Properties of a run: invariants, goals and prunes registered with
-//! `bach::check`, and the values reported for state fingerprints. Kernel
+//! `bach::check`, checks of a whole run evaluated when it ends (such as
+//! linearizability of a recorded history), and the values reported for
+//! state fingerprints. Kernel
 //! state, so that every way of running the world (by the clock, or a run
 //! mode such as model checking) reaches the same properties; `check`
 //! registers them and decides what they mean for a search.
@@ -9,6 +11,9 @@ use std::{collections::BTreeMap, hash::Hash, rc::Rc};
 
 type Predicate = Rc<dyn Fn() -> bool>;
 
+/// A check of a whole run: `Err` says what is wrong.
+type Final = Rc<dyn Fn() -> Result<(), String>>;
+
 /// Properties and reported state of one simulation.
 #[derive(Default)]
 pub(crate) struct Properties {
@@ -17,6 +22,7 @@ pub(crate) struct Properties {
     invariants: Rc<Vec<(Rc<str>, Predicate)>>,
     goals: Rc<Vec<(Rc<str>, Predicate)>>,
     prunes: Rc<Vec<Predicate>>,
+    finals: Rc<Vec<(Rc<str>, Final)>>,
     states: BTreeMap<Rc<str>, u64>,
 }
 
@@ -44,6 +50,15 @@ impl Properties {
         Rc::make_mut(&mut self.prunes).push(Rc::new(cut))
     }
 
+    /// Registers a check of the whole run, evaluated when it ends.
+    pub(crate) fn add_final(
+        &mut self,
+        name: &str,
+        check: impl Fn() -> Result<(), String> + 'static,
+    ) {
+        Rc::make_mut(&mut self.finals).push((name.into(), Rc::new(check)))
+    }
+
     /// Whether any state was reported (`check::state`).
     pub(crate) fn reports_state(&self) -> bool {
         !self.states.is_empty()
@@ -66,6 +81,7 @@ impl Properties {
             invariants: self.invariants.clone(),
             goals: self.goals.clone(),
             prunes: self.prunes.clone(),
+            finals: self.finals.clone(),
             states: self.states.clone(),
         })
     }
@@ -76,6 +92,7 @@ impl Properties {
         self.invariants.clone_from(&saved.0.invariants);
         self.goals.clone_from(&saved.0.goals);
         self.prunes.clone_from(&saved.0.prunes);
+        self.finals.clone_from(&saved.0.finals);
         self.states.clone_from(&saved.0.states);
     }
 
@@ -117,6 +134,17 @@ pub(crate) fn check_invariants(properties: &std::cell::RefCell<Properties>) -> R
         if !holds() {
             return Err(format!("invariant `{name}` violated"));
         }
+    }
+    Ok(())
+}
+
+/// At the end of a run (by the clock, or a model-checking path): every
+/// check of the whole run, in registration order, outside any borrow.
+/// `Err` names the first that fails and says why.
+pub(crate) fn check_finals(properties: &std::cell::RefCell<Properties>) -> Result<(), String> {
+    let finals = properties.borrow().finals.clone();
+    for (name, check) in finals.iter() {
+        check().map_err(|why| format!("check `{name}` failed at the end of the run: {why}"))?;
     }
     Ok(())
 }

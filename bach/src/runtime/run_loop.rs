@@ -50,11 +50,6 @@ impl Inner {
             self.interleave
                 .end_poll(self, polling.index, !matches!(result, Ok(Poll::Pending)));
         }
-        // What a pending task waits on (kept until its next poll).
-        if crate::executor::waits::noted() {
-            self.executor
-                .keep_note(polling.index, matches!(result, Ok(Poll::Pending)));
-        }
         match result {
             Ok(Poll::Pending) => self.executor.suspend(polling.index, polling.task),
             Ok(Poll::Ready(())) => {
@@ -154,6 +149,12 @@ impl Inner {
         self.property_verdict(crate::kernel::properties::check_goals_reached(
             &self.properties,
         ))
+    }
+
+    /// At the end of a run (by the clock, or a model-checking path), fails
+    /// it if a check of the whole run (`check::linearizable`) does not pass.
+    pub(crate) fn check_finals(&self) -> Result<(), Stop> {
+        self.property_verdict(crate::kernel::properties::check_finals(&self.properties))
     }
 
     /// A broken property (`Err` naming it) fails the run, with the time

@@ -30,7 +30,7 @@
 pub(crate) use crate::kernel::interleave::ResourceId;
 use crate::{
     check::interleave,
-    executor::waits::{self, Holder, WaitNote},
+    executor::waits::{self, Holder},
     runtime::{context, Inner},
 };
 use slab::Slab;
@@ -162,12 +162,12 @@ impl<D> WaitQueue<D> {
     /// Tells the run loop what the task being polled now waits on.
     #[inline]
     fn note_wait(&self) {
-        waits::note(WaitNote {
-            kind: self.kind,
-            resource: self.resource.index(),
-            site: self.site,
-            holder: self.holder.clone(),
-        });
+        waits::note(
+            self.kind,
+            self.resource.index(),
+            self.site,
+            self.holder.as_ref(),
+        );
     }
 
     /// The primitive this queue belongs to.

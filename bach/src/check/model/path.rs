@@ -90,10 +90,19 @@ fn node_fault(world: &Inner, group: crate::group::table::GroupId, restart: bool)
     }
 }
 
+/// [`run_path_steps`], then the checks of the whole run (a path that
+/// ended is a whole run, whatever ended it: what it recorded is a prefix of
+/// any longer run's, so a violation there is one there too).
+pub(crate) fn run_path(world: &Inner, run: &PathRun<'_>) -> Result<PathEnd, Stop> {
+    let end = run_path_steps(world, run)?;
+    world.check_finals()?;
+    Ok(end)
+}
+
 /// The model-checking loop: after each step, check properties and the
 /// fingerprint, then let the choice source fire one enabled event (any
 /// packet in flight, any task's earliest timer).
-pub(crate) fn run_path(world: &Inner, run: &PathRun<'_>) -> Result<PathEnd, Stop> {
+fn run_path_steps(world: &Inner, run: &PathRun<'_>) -> Result<PathEnd, Stop> {
     // A path resumed from a checkpoint starts right after the boundary
     // where the checkpoint was saved (its checks were done then).
     let mut depth = run.resume.unwrap_or(0);
