@@ -27,12 +27,13 @@ pub(crate) fn shared(key: Key) -> Key {
     key | SHARED
 }
 
-fn is_shared(key: Key) -> bool {
+/// Whether `key` only shares its resource (see [`shared`]).
+pub(crate) fn is_shared(key: Key) -> bool {
     key & (ENDPOINT | SHARED) == SHARED
 }
 
 /// The resource a key names, whatever the access.
-fn resource(key: Key) -> Key {
+pub(crate) fn resource(key: Key) -> Key {
     if is_shared(key) {
         key & !SHARED
     } else {
@@ -76,8 +77,14 @@ impl Footprint {
         self.len == 0 && !self.all
     }
 
-    fn keys(&self) -> &[Key] {
+    /// The keys (empty when the footprint is every resource).
+    pub(crate) fn keys(&self) -> &[Key] {
         &self.keys[..self.len as usize]
+    }
+
+    /// Whether the footprint is every resource.
+    pub(crate) fn is_all(&self) -> bool {
+        self.all
     }
 
     pub(crate) fn contains(&self, key: Key) -> bool {

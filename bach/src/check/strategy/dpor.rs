@@ -33,7 +33,10 @@
 //! (`reduction` off in the token).
 
 use super::{Scheduler, StepObserver};
-use crate::{check::footprint::Footprint, executor::TaskId};
+use crate::{
+    check::footprint::{self, Footprint, Key},
+    executor::TaskId,
+};
 
 /// A point of the search tree.
 enum Node {
@@ -80,27 +83,60 @@ struct Step {
     seq: u32,
     time: u64,
     footprint: Footprint,
-    /// Steps (by dense task index, then seq) that happen before this one,
-    /// itself included.
-    clock: Vec<u32>,
     /// The scheduling point that chose this step, if there was a choice.
     node: Option<usize>,
 }
 
-impl Step {
-    /// Whether this step happens after `earlier` (an earlier step).
-    fn after(&self, earlier: &Step) -> bool {
-        earlier.time < self.time
-            || self.clock.get(earlier.dense).copied().unwrap_or(0) >= earlier.seq
-    }
+/// A task of the current execution: how many steps it took.
+struct Task {
+    steps: u32,
 }
 
-/// A task of the current execution.
-struct Task {
-    id: TaskId,
-    /// The clock of its latest step (or of the step that spawned it).
-    clock: Vec<u32>,
-    steps: u32,
+/// Vector clocks, one per step and one per task (its latest step's, or
+/// the spawning step's), stored flat with one stride: `stride` entries,
+/// by dense task index, per clock. Entry `d` of a clock is how many steps
+/// of task `d` happen before (or are) the clock's step.
+#[derive(Default)]
+struct Clocks {
+    stride: usize,
+    steps: Vec<u32>,
+    tasks: Vec<u32>,
+}
+
+impl Clocks {
+    fn step(&self, step: usize) -> &[u32] {
+        &self.steps[step * self.stride..(step + 1) * self.stride]
+    }
+
+    fn task(&self, dense: usize) -> &[u32] {
+        &self.tasks[dense * self.stride..(dense + 1) * self.stride]
+    }
+
+    /// Makes room for `tasks` tasks per clock (re-laid out when it grows).
+    fn fit(&mut self, tasks: usize) {
+        if tasks <= self.stride {
+            return;
+        }
+        let stride = tasks.next_power_of_two().max(8);
+        let relayout = |flat: &mut Vec<u32>, old: usize| {
+            let count = flat.len().checked_div(old).unwrap_or(0);
+            let mut grown = vec![0; count * stride];
+            for at in 0..count {
+                grown[at * stride..at * stride + old]
+                    .copy_from_slice(&flat[at * old..(at + 1) * old]);
+            }
+            *flat = grown;
+        };
+        let old = self.stride;
+        relayout(&mut self.steps, old);
+        relayout(&mut self.tasks, old);
+        self.stride = stride;
+    }
+
+    fn clear(&mut self) {
+        self.steps.clear();
+        self.tasks.clear();
+    }
 }
 
 /// The step being polled.
@@ -115,6 +151,33 @@ struct Polling {
     first_spawn: u64,
 }
 
+/// The latest steps touching one resource, by dense task index
+/// (`usize::MAX`: none).
+#[derive(Default)]
+struct Touches {
+    any: Vec<usize>,
+    exclusive: Vec<usize>,
+}
+
+const NONE: usize = usize::MAX;
+
+/// Buffers reused from step to step.
+#[derive(Default)]
+struct Scratch {
+    /// The clock of the step being recorded.
+    clock: Vec<u32>,
+    /// Races found for one step: (node before the earlier step, its index).
+    races: Vec<(usize, usize)>,
+    /// A reversal's steps, their initials, and each task's first `rest`
+    /// step (its `seq`).
+    rest: Vec<usize>,
+    initials: Vec<TaskId>,
+    first: Vec<u32>,
+    /// Each task's latest step dependent with the step being recorded.
+    latest: Vec<usize>,
+    candidates: Vec<usize>,
+}
+
 /// Depth-first search with source sets and sleep sets; see the module
 /// docs. Random words come from one fixed seed, as in [`super::Dfs`].
 pub(crate) struct Dpor {
@@ -127,9 +190,18 @@ pub(crate) struct Dpor {
     started: bool,
     steps: Vec<Step>,
     tasks: Vec<Task>,
-    /// Clocks of tasks spawned but not yet polled, by id.
-    spawned: Vec<(u64, Vec<u32>)>,
+    /// Dense index of each task id seen (`u32::MAX`: none yet).
+    dense_of: Vec<u32>,
+    clocks: Clocks,
+    /// Tasks spawned but not yet polled, by id, with the spawning step.
+    spawned: Vec<(u64, usize)>,
+    /// Per resource, each task's latest step touching it (`any`) and
+    /// latest touching it exclusively, and each task's latest step that
+    /// touched everything: where a step finds the steps it depends on.
+    touches: Vec<(Key, Touches)>,
+    touched_all: Vec<usize>,
     sleep: Vec<(TaskId, Footprint)>,
+    scratch: Scratch,
     /// The node the last schedule decision made, for the step it chose.
     pending: Option<(usize, TaskId)>,
     polling: Option<Polling>,
@@ -145,113 +217,237 @@ impl Dpor {
             started: false,
             steps: Vec::new(),
             tasks: Vec::new(),
+            dense_of: Vec::new(),
+            clocks: Clocks::default(),
             spawned: Vec::new(),
+            touches: Vec::new(),
+            touched_all: Vec::new(),
             sleep: Vec::new(),
+            scratch: Scratch::default(),
             pending: None,
             polling: None,
         }
     }
 
     fn dense(&mut self, id: TaskId) -> usize {
-        if let Some(at) = self.tasks.iter().position(|task| task.id == id) {
-            return at;
+        let key = id.as_u64() as usize;
+        if let Some(&dense) = self.dense_of.get(key).filter(|d| **d != u32::MAX) {
+            return dense as usize;
         }
-        let clock = match self
+        if self.dense_of.len() <= key {
+            self.dense_of.resize(key + 1, u32::MAX);
+        }
+        let dense = self.tasks.len();
+        self.dense_of[key] = dense as u32;
+        self.tasks.push(Task { steps: 0 });
+        self.clocks.fit(dense + 1);
+        let stride = self.clocks.stride;
+        self.clocks.tasks.resize((dense + 1) * stride, 0);
+        // A spawned task starts after the step that spawned it.
+        if let Some(at) = self
             .spawned
             .iter()
             .position(|(child, _)| *child == id.as_u64())
         {
-            Some(at) => self.spawned.swap_remove(at).1,
-            None => Vec::new(),
-        };
-        self.tasks.push(Task {
-            id,
-            clock,
-            steps: 0,
-        });
-        self.tasks.len() - 1
+            let (_, step) = self.spawned.swap_remove(at);
+            let (steps, tasks) = (&self.clocks.steps, &mut self.clocks.tasks);
+            tasks[dense * stride..(dense + 1) * stride]
+                .copy_from_slice(&steps[step * stride..(step + 1) * stride]);
+        }
+        dense
     }
 
-    /// Looks for races of the last step `j` with earlier steps at the same
-    /// instant, and plans their reversal.
-    fn races(&mut self, j: usize) {
-        let mut found = Vec::new();
-        let last = &self.steps[j];
-        let previous = &self.tasks[last.dense].clock;
-        for i in (0..j).rev() {
-            let earlier = &self.steps[i];
-            if earlier.time < last.time {
-                break;
-            }
-            if earlier.task == last.task || !earlier.footprint.intersects(&last.footprint) {
+    /// Whether step `later` happens after step `earlier` (`earlier < later`).
+    fn after(&self, earlier: usize, later: usize) -> bool {
+        let (e, l) = (&self.steps[earlier], &self.steps[later]);
+        e.time < l.time || self.clocks.step(later)[e.dense] >= e.seq
+    }
+
+    /// Records step `j` of task `dense` (its footprint and time already
+    /// in `self.steps[j]`): its clock, and the races it ends.
+    ///
+    /// Per other task, only its latest step dependent with `j` matters
+    /// (found in the per-resource tables): an earlier dependent step of
+    /// that task happens before its latest one, so it adds nothing to
+    /// `j`'s clock and cannot race with `j`. Such a step
+    /// `i` races with `j` unless the clock built so far (`j`'s task's
+    /// history, joined with the later such steps) already covers it; if
+    /// not, its clock is joined. `races` off (a step of a replayed prefix,
+    /// whose races an earlier execution found) only builds the clock.
+    fn record(&mut self, j: usize, dense: usize, races: bool) {
+        let stride = self.clocks.stride;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        // The step's clock, from the task's clock before it.
+        scratch.clock.clear();
+        scratch.clock.extend_from_slice(self.clocks.task(dense));
+        scratch.races.clear();
+        let (time, footprint) = (self.steps[j].time, self.steps[j].footprint);
+        self.dependencies(j, dense, &mut scratch);
+        for &i in &scratch.candidates {
+            let step = &self.steps[i];
+            if step.time < time {
                 continue;
             }
-            // Ordered through the later task's own history: not a race.
-            if previous.get(earlier.dense).copied().unwrap_or(0) >= earlier.seq {
+            // Already ordered before `j` — through `j`'s task's history or
+            // a later candidate — it adds nothing and races with nothing.
+            if scratch.clock[step.dense] >= step.seq {
                 continue;
             }
-            // Ordered through a step in between that the later step depends on.
-            let between = (i + 1..j).any(|k| {
-                let step = &self.steps[k];
-                step.footprint.intersects(&last.footprint) && step.after(earlier)
-            });
-            if between {
-                continue;
+            if let (Some(node), true) = (step.node, races) {
+                scratch.races.push((node, i));
             }
-            if let Some(node) = earlier.node {
-                found.push((node, i));
+            for (mine, theirs) in scratch.clock.iter_mut().zip(self.clocks.step(i)) {
+                *mine = (*mine).max(*theirs);
             }
         }
-        for (node, i) in found {
+        self.note_touches(j, dense, &footprint);
+        let seq = self.tasks[dense].steps + 1;
+        scratch.clock[dense] = seq;
+        self.steps[j].seq = seq;
+        self.tasks[dense].steps = seq;
+        self.clocks.steps.extend_from_slice(&scratch.clock);
+        self.clocks.tasks[dense * stride..(dense + 1) * stride].copy_from_slice(&scratch.clock);
+        let races = std::mem::take(&mut scratch.races);
+        self.scratch = scratch;
+        for &(node, i) in &races {
             self.plan_reversal(node, i, j);
+        }
+        self.scratch.races = races;
+    }
+
+    /// Fills `scratch.candidates` with each other task's latest step
+    /// dependent with step `j`, latest first (from the per-resource
+    /// tables; a footprint of every resource scans back instead).
+    fn dependencies(&self, j: usize, dense: usize, scratch: &mut Scratch) {
+        let tasks = self.tasks.len();
+        scratch.latest.clear();
+        scratch.latest.resize(tasks, NONE);
+        let take = |latest: &mut Vec<usize>, task: usize, step: usize| {
+            if task != dense && step != NONE && (latest[task] == NONE || latest[task] < step) {
+                latest[task] = step;
+            }
+        };
+        let footprint = self.steps[j].footprint;
+        if footprint.is_all() {
+            // Every earlier step that touched anything.
+            for i in (0..j).rev() {
+                let step = &self.steps[i];
+                if !step.footprint.is_empty() {
+                    take(&mut scratch.latest, step.dense, i);
+                }
+            }
+        } else {
+            for &key in footprint.keys() {
+                let resource = footprint::resource(key);
+                let shared = footprint::is_shared(key);
+                if let Some((_, touches)) = self.touches.iter().find(|(k, _)| *k == resource) {
+                    let table = if shared {
+                        &touches.exclusive
+                    } else {
+                        &touches.any
+                    };
+                    for (task, &step) in table.iter().enumerate() {
+                        take(&mut scratch.latest, task, step);
+                    }
+                }
+            }
+            for (task, &step) in self.touched_all.iter().enumerate() {
+                take(&mut scratch.latest, task, step);
+            }
+        }
+        scratch.candidates.clear();
+        scratch
+            .candidates
+            .extend(scratch.latest.iter().copied().filter(|step| *step != NONE));
+        scratch.candidates.sort_unstable_by(|a, b| b.cmp(a));
+    }
+
+    /// Records what step `j` of task `dense` touched, for later steps.
+    fn note_touches(&mut self, j: usize, dense: usize, footprint: &Footprint) {
+        let tasks = self.tasks.len();
+        if footprint.is_all() {
+            if self.touched_all.len() < tasks {
+                self.touched_all.resize(tasks, NONE);
+            }
+            self.touched_all[dense] = j;
+            return;
+        }
+        for &key in footprint.keys() {
+            let resource = footprint::resource(key);
+            let at = match self.touches.iter().position(|(k, _)| *k == resource) {
+                Some(at) => at,
+                None => {
+                    self.touches.push((resource, Touches::default()));
+                    self.touches.len() - 1
+                }
+            };
+            let touches = &mut self.touches[at].1;
+            if touches.any.len() < tasks {
+                touches.any.resize(tasks, NONE);
+                touches.exclusive.resize(tasks, NONE);
+            }
+            touches.any[dense] = j;
+            if !footprint::is_shared(key) {
+                touches.exclusive[dense] = j;
+            }
         }
     }
 
     /// Race `i` → `j`: makes sure the state before `i` (node `node`) will
-    /// try a task that can start the order with `j` before `i`.
+    /// try a task that can start an order with `j` before `i`: an initial
+    /// of the steps after `i` that do not follow it, then `j`.
     fn plan_reversal(&mut self, node: usize, i: usize, j: usize) {
-        // The steps after `i` that do not depend on it, then `j`.
-        let earlier = &self.steps[i];
-        let rest: Vec<usize> = (i + 1..j)
-            .filter(|&k| !self.steps[k].after(earlier))
-            .chain(std::iter::once(j))
-            .collect();
-        // Initials: tasks whose first step there follows none of the others.
-        let mut initials: Vec<TaskId> = Vec::new();
-        for (at, &k) in rest.iter().enumerate() {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.rest.clear();
+        scratch.rest.extend(
+            (i + 1..j)
+                .filter(|&k| !self.after(i, k))
+                .chain(std::iter::once(j)),
+        );
+        // Initials: steps that follow none of the steps before them in
+        // `rest` (by clock: the first `rest` step of each task so far).
+        scratch.initials.clear();
+        scratch.first.clear();
+        scratch.first.resize(self.tasks.len(), u32::MAX);
+        for &k in &scratch.rest {
             let step = &self.steps[k];
-            if initials.contains(&step.task) {
-                continue;
+            let clock = self.clocks.step(k);
+            let follows = scratch
+                .first
+                .iter()
+                .enumerate()
+                .any(|(task, &first)| first != u32::MAX && clock[task] >= first);
+            if !follows {
+                scratch.initials.push(step.task);
             }
-            let follows = rest[..at]
-                .iter()
-                .any(|&before| before != j && step.after(&self.steps[before]));
-            let first_of_task = !rest[..at]
-                .iter()
-                .any(|&before| self.steps[before].task == step.task);
-            if !follows && first_of_task {
-                initials.push(step.task);
+            if scratch.first[step.dense] == u32::MAX {
+                scratch.first[step.dense] = step.seq;
             }
         }
         let Node::Schedule(schedule) = &mut self.stack[node] else {
             unreachable!("a step chosen at a scheduling point")
         };
-        if initials.iter().any(|task| schedule.covers(*task)) {
-            return;
-        }
-        match initials.iter().find(|task| schedule.ready.contains(task)) {
-            Some(task) => schedule.backtrack.push(*task),
-            None => {
-                // No initial was ready there (it was enabled by something
-                // the search does not see): try every ready task.
-                let ready = schedule.ready.clone();
-                for task in ready {
-                    if !schedule.covers(task) {
-                        schedule.backtrack.push(task);
+        if !scratch.initials.iter().any(|task| schedule.covers(*task)) {
+            match scratch
+                .initials
+                .iter()
+                .find(|task| schedule.ready.contains(task))
+            {
+                Some(task) => schedule.backtrack.push(*task),
+                None => {
+                    // No initial was ready there (it was enabled by
+                    // something the search does not see): try every ready
+                    // task.
+                    for at in 0..schedule.ready.len() {
+                        let task = schedule.ready[at];
+                        if !schedule.covers(task) {
+                            schedule.backtrack.push(task);
+                        }
                     }
                 }
             }
         }
+        self.scratch = scratch;
     }
 }
 
@@ -260,7 +456,11 @@ impl Scheduler for Dpor {
         self.cursor = 0;
         self.steps.clear();
         self.tasks.clear();
+        self.dense_of.clear();
+        self.clocks.clear();
         self.spawned.clear();
+        self.touches.clear();
+        self.touched_all.clear();
         self.sleep.clear();
         self.pending = None;
         self.polling = None;
@@ -416,44 +616,23 @@ impl StepObserver for Dpor {
             return;
         };
         let dense = self.dense(task);
-        let mut clock = self.tasks[dense].clock.clone();
-        // Every earlier dependent step at this instant happens before.
-        for step in self.steps.iter().rev() {
-            if step.time < polling.time {
-                break;
-            }
-            if step.footprint.intersects(touched) {
-                if clock.len() < step.clock.len() {
-                    clock.resize(step.clock.len(), 0);
-                }
-                for (mine, theirs) in clock.iter_mut().zip(&step.clock) {
-                    *mine = (*mine).max(*theirs);
-                }
-            }
-        }
-        let seq = self.tasks[dense].steps + 1;
-        if clock.len() <= dense {
-            clock.resize(dense + 1, 0);
-        }
-        clock[dense] = seq;
-        // Tasks spawned by this step start after it.
-        for child in polling.first_spawn..next_task {
-            self.spawned.push((child, clock.clone()));
-        }
         self.steps.push(Step {
             task,
             dense,
-            seq,
+            seq: 0,
             time: polling.time,
             footprint: *touched,
-            clock,
             node: polling.node,
         });
         let j = self.steps.len() - 1;
-        self.races(j);
-        let step = &self.steps[j];
-        self.tasks[dense].clock.clone_from(&step.clock);
-        self.tasks[dense].steps = seq;
+        // Steps of the replayed prefix raced with each other in the
+        // execution that first ran them.
+        let fresh = self.cursor >= self.prefix;
+        self.record(j, dense, fresh);
+        // Tasks spawned by this step start after it.
+        for child in polling.first_spawn..next_task {
+            self.spawned.push((child, j));
+        }
         // What sleeps: a branch explored elsewhere wakes once a step it
         // depends on runs.
         let footprint = *touched;
