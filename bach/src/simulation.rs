@@ -423,7 +423,7 @@ impl Simulation {
         }
         let message = match stop {
             Stop::Failed => self.inner.take_failure().unwrap_or_default(),
-            Stop::Deadlock => self.inner.deadlock_message(),
+            Stop::Deadlock => self.with_entered(|inner| inner.deadlock_message()),
             Stop::TimeLimit(next) => self.inner.time_limit_message(next),
             Stop::Runaway(next) => self.inner.runaway_message(next),
         };

@@ -244,8 +244,10 @@ pub fn fuzz_setup<R>(setup: impl FnOnce(&mut Simulation) -> R) -> R {
 
 /// [`fuzz`] on a configured simulation (time limit, capture, trace…); its
 /// choice source is replaced by bolero's driver. Panics if the
-/// simulation's seed already decided something (see the
-/// [module docs](self)): do the setup in `body`, or use [`fuzz_setup`].
+/// simulation's seed already decided something (a message sent, a
+/// packet's fate, a value drawn in its setup): those decisions would be
+/// outside the fuzzer's reach. Configure the simulation with builder
+/// options only and do the setup in `body`, or use [`fuzz_setup`].
 #[track_caller]
 pub fn fuzz_with<F: FnOnce() -> R, R>(sim: Simulation, body: F) -> R {
     run(sim, Bolero::new(), |sim| sim.enter(body))

@@ -17,32 +17,6 @@
 //! listing the operations of the witness with their clients and simulated
 //! times, and (under a search) the replay token. The history stays
 //! readable by the body after the run, and by invariants during it.
-//!
-//! ```
-//! use bach::check::{self, linearizability::models::{Register, RegisterInput, RegisterOutput}};
-//! use bach::ext::*;
-//!
-//! let history = check::History::new();
-//! let h = history.clone();
-//! bach::sim(move || {
-//!     check::linearizable(&h, Register::new(0u32));
-//!     let value = std::rc::Rc::new(std::cell::Cell::new(0u32));
-//!     for client in 0..2u64 {
-//!         let (h, value) = (h.clone(), value.clone());
-//!         async move {
-//!             let op = h.call(client, RegisterInput::Write(client as u32 + 1));
-//!             1.ms().sleep().await;
-//!             value.set(client as u32 + 1);
-//!             h.ret(op, RegisterOutput::Write);
-//!             let op = h.call(client, RegisterInput::Read);
-//!             h.ret(op, RegisterOutput::Read(value.get()));
-//!         }
-//!         .primary()
-//!         .spawn();
-//!     }
-//! });
-//! assert_eq!(history.len(), 4);
-//! ```
 
 use super::linearizability::{
     check_operations, CheckResult, Model, Operation, OperationRecord, Options, Ties,
@@ -50,8 +24,42 @@ use super::linearizability::{
 use crate::runtime::context;
 use std::{cell::RefCell, fmt::Write as _, rc::Rc, time::Duration};
 
-/// A log of operations, shared by the tasks that record into it; see the
-/// [module docs](self). Cloning it shares the log.
+/// A log of operations, shared by the tasks that record into it (cloning
+/// it shares the log): tasks and processes call [`History::call`] when a
+/// call to the system under test starts and [`History::ret`] with the
+/// output when it returns, or take a [`History::guard`], whose [`Call`]
+/// records a call that never returned (a timeout) when dropped without
+/// [`Call::ret`]. Calls and returns are stamped with the simulated time and
+/// their position in the run, so events at one instant keep their order.
+/// [`linearizable`] checks the history at the end of every run; the body
+/// can read it after the run ([`History::operations`],
+/// [`History::check`]) and invariants during it.
+///
+/// ```
+/// use bach::check::{self, linearizability::models::{Register, RegisterInput, RegisterOutput}};
+/// use bach::ext::*;
+///
+/// let history = check::History::new();
+/// let h = history.clone();
+/// bach::sim(move || {
+///     check::linearizable(&h, Register::new(0u32));
+///     let value = std::rc::Rc::new(std::cell::Cell::new(0u32));
+///     for client in 0..2u64 {
+///         let (h, value) = (h.clone(), value.clone());
+///         async move {
+///             let op = h.call(client, RegisterInput::Write(client as u32 + 1));
+///             1.ms().sleep().await;
+///             value.set(client as u32 + 1);
+///             h.ret(op, RegisterOutput::Write);
+///             let op = h.call(client, RegisterInput::Read);
+///             h.ret(op, RegisterOutput::Read(value.get()));
+///         }
+///         .primary()
+///         .spawn();
+///     }
+/// });
+/// assert_eq!(history.len(), 4);
+/// ```
 pub struct History<I, O> {
     log: Rc<RefCell<Log<I, O>>>,
 }

@@ -51,6 +51,10 @@
 //!   cores with results identical to one thread. A violation comes with its
 //!   message, the event trace of the path and a replay token. See
 //!   [`model`] for the exact rules and what pruning assumes.
+//! * **Linearizability** ([`History`], [`linearizable`],
+//!   [`linearizability`]): simulated clients record each call and return;
+//!   every run of every search ends by checking that one sequential order
+//!   explains what they saw, and fails with the witness if none does.
 //! * **Fuzzing** (feature `bolero`): inside `bolero::check!().run(..)`,
 //!   [`fuzz`] lets the fuzzer's input drive every choice (libFuzzer/AFL via
 //!   `cargo bolero test`, bolero's random engine and corpus replay under

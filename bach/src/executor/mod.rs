@@ -151,6 +151,25 @@ impl Executor {
         !self.ready.borrow().is_empty()
     }
 
+    /// Takes task `index` out of its slot for one more poll if it is
+    /// blocked (unfinished, not queued, not being polled).
+    pub(crate) fn take_blocked(&self, index: usize) -> Option<Polling> {
+        let mut tasks = self.tasks.borrow_mut();
+        let slot = tasks.get_mut(index)?;
+        if slot.flags & (QUEUED | FINISHED) != 0 {
+            return None;
+        }
+        let task = slot.task.take()?;
+        self.current.set(Some(index));
+        Some(Polling {
+            index,
+            id: slot.id,
+            group: slot.group,
+            aborted: slot.flags & ABORTED != 0,
+            task,
+        })
+    }
+
     /// Takes the next queued task out of its slot for polling.
     #[inline]
     pub(crate) fn next_ready(&self) -> Option<Polling> {

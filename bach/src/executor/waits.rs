@@ -5,17 +5,18 @@
 //! in its wait queue: the primitive's kind, its number in the simulation,
 //! where it was created and, for locks and semaphores, the [`Holder`] cell
 //! naming the task that last took it. The executor keeps the note with the
-//! task while it stays pending after that poll; a deadlock report reads it
-//! back (what each blocked task waits on, who
+//! task while it stays pending after that poll; the deadlock report reads
+//! it back (what each blocked task waits on, who
 //! holds that, and the wait-for cycle if there is one).
 //!
 //! The costs sit off the hot paths: a lock records its taker in one cell
 //! per acquisition (no release work: a lock a task waits on is not free,
 //! so its last taker still holds it, or for a semaphore is one of those
-//! that do); a wait writes its note straight into the executor's side
-//! table (skipped when the task's note already names that primitive),
-//! flagged in the task's slot; a poll that ends without a note clears the
-//! flag.
+//! that do). Notes are taken only when a deadlock is reported: the report
+//! polls every blocked task once more ([`diagnose`]; a spurious poll, which
+//! every future must tolerate), and the primitives they wait on write
+//! their notes into the executor's side table then. A wait during a run
+//! tests one thread-local flag.
 
 use std::{cell::Cell, panic::Location, rc::Rc};
 
@@ -50,6 +51,20 @@ impl WaitNote {
     }
 }
 
+thread_local! {
+    /// Whether primitives note what a polled task waits on: only while a
+    /// deadlock report polls the blocked tasks once more ([`diagnose`]).
+    static DIAGNOSING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` (which polls blocked tasks) with notes on.
+pub(crate) fn diagnose<R>(f: impl FnOnce() -> R) -> R {
+    let previous = DIAGNOSING.with(|on| on.replace(true));
+    let result = f();
+    DIAGNOSING.with(|on| on.set(previous));
+    result
+}
+
 /// Notes that the task being polled waits on a primitive (a `kind`
 /// numbered `resource`, created at `site`, last taken by `holder`'s task):
 /// the executor keeps the note with the task until its next poll ends.
@@ -60,6 +75,9 @@ pub(crate) fn note(
     site: &'static Location<'static>,
     holder: Option<&Holder>,
 ) {
+    if !DIAGNOSING.try_with(Cell::get).unwrap_or(false) {
+        return;
+    }
     super::current::with(|current| {
         if let Some((executor, _)) = current {
             executor.note_wait(kind, resource, site, holder);

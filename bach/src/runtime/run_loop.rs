@@ -16,16 +16,23 @@ impl Inner {
         } else {
             self.executor.next_ready()
         };
-        let Some(mut polling) = next else {
+        let Some(polling) = next else {
             return false;
         };
+        self.poll_task(polling, exploring);
+        true
+    }
+
+    /// Polls `polling`'s task once (and cancels it if it was aborted).
+    #[inline(always)]
+    fn poll_task(&self, mut polling: Polling, exploring: bool) {
         self.current_group.set(polling.group);
         if polling.aborted {
             if exploring {
                 self.interleave.forget(polling.index);
             }
             self.cancel(polling);
-            return true;
+            return;
         }
         if exploring {
             self.interleave.begin_poll(self, polling.index);
@@ -64,7 +71,20 @@ impl Inner {
             self.trace.set_current(None);
             self.flush_trace_sink();
         }
-        true
+    }
+
+    /// Polls every blocked task once more with notes on, so that the
+    /// primitives they wait on say so (the deadlock report's notes, see
+    /// `executor::waits`). A spurious poll: a future must tolerate it.
+    #[cold]
+    fn note_waits(&self) {
+        crate::executor::waits::diagnose(|| {
+            for (index, _) in self.executor.blocked_tasks() {
+                if let Some(polling) = self.executor.take_blocked(index) {
+                    self.poll_task(polling, false);
+                }
+            }
+        });
     }
 
     pub(crate) fn cancel(&self, mut polling: Polling) {
@@ -305,6 +325,7 @@ impl Inner {
     }
 
     pub(crate) fn deadlock_message(&self) -> String {
+        self.note_waits();
         let live = self.executor.live_primaries();
         let blocked = self.executor.blocked_tasks();
         let primaries: Vec<&(usize, TaskLabel)> = blocked
