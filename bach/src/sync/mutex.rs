@@ -54,15 +54,13 @@ impl<T: ?Sized> Mutex<T> {
         Acquire::new(&self.permits, 1)
             .await
             .expect("a mutex's semaphore is never closed");
+        self.permits.borrow().took();
         MutexGuard { lock: self }
     }
 
     /// Takes the lock if it is free and nobody is waiting for it.
     pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, TryLockError> {
-        self.permits
-            .borrow_mut()
-            .try_acquire(1)
-            .map_err(|_| TryLockError(()))?;
+        self.take_now()?;
         Ok(MutexGuard { lock: self })
     }
 
@@ -71,16 +69,22 @@ impl<T: ?Sized> Mutex<T> {
         Acquire::new(&self.permits, 1)
             .await
             .expect("a mutex's semaphore is never closed");
+        self.permits.borrow().took();
         OwnedMutexGuard { lock: self }
     }
 
     /// [`Self::try_lock`] returning a guard that owns the mutex.
     pub fn try_lock_owned(self: Rc<Self>) -> Result<OwnedMutexGuard<T>, TryLockError> {
-        self.permits
-            .borrow_mut()
-            .try_acquire(1)
-            .map_err(|_| TryLockError(()))?;
+        self.take_now()?;
         Ok(OwnedMutexGuard { lock: self })
+    }
+
+    /// Takes the lock now if it is free, recording the holder.
+    fn take_now(&self) -> Result<(), TryLockError> {
+        let mut permits = self.permits.borrow_mut();
+        permits.try_acquire(1).map_err(|_| TryLockError(()))?;
+        permits.took();
+        Ok(())
     }
 
     /// The protected value, through exclusive access to the mutex itself.

@@ -69,13 +69,16 @@ impl<T: ?Sized> RwLock<T> {
         Acquire::new(&self.permits, n as usize)
             .await
             .expect("an RwLock's semaphore is never closed");
+        self.permits.borrow().took();
     }
 
     fn try_acquire(&self, n: u32) -> Result<(), TryLockError> {
-        self.permits
-            .borrow_mut()
+        let mut permits = self.permits.borrow_mut();
+        permits
             .try_acquire(n as usize)
-            .map_err(|_| TryLockError(()))
+            .map_err(|_| TryLockError(()))?;
+        permits.took();
+        Ok(())
     }
 
     /// Waits for shared read access.

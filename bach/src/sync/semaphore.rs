@@ -81,9 +81,10 @@ impl Permits {
         ledger
     }
 
-    /// The task being polled took permits.
+    /// The task being polled took permits (locks and semaphores call it
+    /// after each acquisition; a channel's capacity has no holder).
     #[inline]
-    fn took(&self) {
+    pub(crate) fn took(&self) {
         if let Some(holder) = &self.holder {
             waits::took(holder);
         }
@@ -124,7 +125,6 @@ impl Permits {
         }
         if self.waiters.is_empty() && self.available >= n {
             self.available -= n;
-            self.took();
             return Ok(());
         }
         Err(TryAcquireError::NoPermits)
@@ -137,7 +137,6 @@ impl Permits {
     fn take_fast(&mut self, n: usize) -> bool {
         if self.gate == 0 && self.waiters.is_empty() && self.available >= n {
             self.available -= n;
-            self.took();
             return true;
         }
         false
@@ -227,7 +226,6 @@ impl Permits {
                 }
                 let removed = self.waiters.remove(key.take().expect("checked above"));
                 if removed.data.assigned == removed.data.wanted {
-                    self.took();
                     return Poll::Ready(Ok(()));
                 }
                 // Woken by `close` before being served: give back what it got.
@@ -437,6 +435,7 @@ impl Semaphore {
     /// them. Fails only if the semaphore is closed.
     pub async fn acquire_many(&self, n: u32) -> Result<SemaphorePermit<'_>, AcquireError> {
         Acquire::new(&self.permits, n as usize).await?;
+        self.permits.borrow().took();
         Ok(SemaphorePermit {
             semaphore: self,
             permits: n as usize,
@@ -450,7 +449,10 @@ impl Semaphore {
 
     /// Takes `n` permits if they are free and nobody is waiting.
     pub fn try_acquire_many(&self, n: u32) -> Result<SemaphorePermit<'_>, TryAcquireError> {
-        self.permits.borrow_mut().try_acquire(n as usize)?;
+        let mut permits = self.permits.borrow_mut();
+        permits.try_acquire(n as usize)?;
+        permits.took();
+        drop(permits);
         Ok(SemaphorePermit {
             semaphore: self,
             permits: n as usize,
@@ -468,6 +470,7 @@ impl Semaphore {
         n: u32,
     ) -> Result<OwnedSemaphorePermit, AcquireError> {
         Acquire::new(&self.permits, n as usize).await?;
+        self.permits.borrow().took();
         Ok(OwnedSemaphorePermit {
             semaphore: self,
             permits: n as usize,
@@ -484,7 +487,10 @@ impl Semaphore {
         self: Rc<Self>,
         n: u32,
     ) -> Result<OwnedSemaphorePermit, TryAcquireError> {
-        self.permits.borrow_mut().try_acquire(n as usize)?;
+        let mut permits = self.permits.borrow_mut();
+        permits.try_acquire(n as usize)?;
+        permits.took();
+        drop(permits);
         Ok(OwnedSemaphorePermit {
             semaphore: self,
             permits: n as usize,
