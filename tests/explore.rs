@@ -400,7 +400,7 @@ fn a_search_that_fixed_random_draws_is_not_complete() {
     let text = report.to_string();
     assert!(!text.contains("all explored"), "{text}");
     assert!(text.contains("not complete"), "{text}");
-    assert!(text.contains("1 value per execution"), "{text}");
+    assert!(text.contains("1 random value per execution"), "{text}");
 }
 
 #[test]
@@ -577,4 +577,29 @@ fn a_bounded_search_runs_every_execution_once_and_says_how_far_it_got() {
         partial.to_string().contains("every execution with at most"),
         "{partial}"
     );
+}
+
+#[test]
+fn a_search_that_left_link_losses_to_the_seed_is_not_complete() {
+    let lossy = || {
+        bach::net::set_default_link(bach::net::default_link().loss_probability(0.5)).unwrap();
+        async {
+            let _server = bach::net::UdpSocket::bind("0.0.0.0:9000").await.unwrap();
+        }
+        .group("server")
+        .spawn();
+        async {
+            let socket = bach::net::UdpSocket::bind("0.0.0.0:0").await.unwrap();
+            socket.send_to(b"ping", "server:9000").await.unwrap();
+        }
+        .group("client")
+        .primary()
+        .spawn();
+    };
+    let report = Explorer::new().run(lossy);
+    assert!(!report.complete(), "{report}");
+    assert!(report.fixed_draws() >= 1, "{report}");
+    // Model checking makes the loss a choice.
+    let checked = Explorer::model_checking().max_drops(1).run(lossy);
+    assert!(checked.complete(), "{checked}");
 }

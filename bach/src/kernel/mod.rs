@@ -98,9 +98,6 @@ pub(crate) struct Kernel {
     /// `bach::rand::gen_bool` is a choice of the choice source (an
     /// exhaustive search enumerating values).
     pub(crate) enumerate_values: Cell<bool>,
-    /// Random words drawn through `bach::rand` (not choices): what an
-    /// exhaustive search left to the seed.
-    pub(crate) value_draws: Cell<u64>,
 }
 
 /// The panic payload a run stopped as redundant unwinds with (see
@@ -130,7 +127,6 @@ impl Kernel {
             failed: Cell::new(false),
             abandoned: Cell::new(false),
             enumerate_values: Cell::new(false),
-            value_draws: Cell::new(0),
         }
     }
 

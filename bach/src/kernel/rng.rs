@@ -33,17 +33,13 @@ impl rand::TryRng for SimRng {
 #[inline]
 #[track_caller]
 fn next_u64() -> u64 {
-    current::with("bach::rand", |kernel| {
-        kernel.value_draws.set(kernel.value_draws.get() + 1);
-        kernel.rand.borrow_mut().next_u64()
-    })
+    current::with("bach::rand", |kernel| kernel.rand.borrow_mut().next_u64())
 }
 
 /// Fills `dst` with bytes from the current simulation's choice source.
 #[track_caller]
 pub(crate) fn fill_bytes(dst: &mut [u8]) {
     current::with("bach::rand::fill_bytes", |kernel| {
-        kernel.value_draws.set(kernel.value_draws.get() + 1);
         let mut source = kernel.rand.borrow_mut();
         for chunk in dst.chunks_mut(8) {
             let word = source.next_u64().to_le_bytes();

@@ -10,7 +10,6 @@ use crate::net::state::NetWorld;
 pub(crate) struct Checkpoint {
     now: u64,
     timer_inserts: u64,
-    value_draws: u64,
     tasks: (usize, u64),
     groups: usize,
     nodes: crate::node::table::Nodes,
@@ -44,7 +43,6 @@ impl Inner {
         Some(Checkpoint {
             now: self.now(),
             timer_inserts: self.timer_inserts.get(),
-            value_draws: self.value_draws.get(),
             tasks: self.executor.shape(),
             groups: self.groups.borrow().len(),
             nodes: self.nodes.borrow().clone(),
@@ -73,7 +71,6 @@ impl Inner {
         debug_assert!(restored, "checked by can_restore");
         self.set_now(checkpoint.now);
         self.timer_inserts.set(checkpoint.timer_inserts);
-        self.value_draws.set(checkpoint.value_draws);
         self.timers.borrow_mut().restore(&checkpoint.timers);
         self.nodes.borrow_mut().clone_from(&checkpoint.nodes);
         self.interleave.restore(&checkpoint.interleave);

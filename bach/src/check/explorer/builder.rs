@@ -252,7 +252,9 @@ impl Explorer {
     /// `bach::rand::rng`) stay fixed by the seed; branch on them with
     /// [`rand::choose`](crate::rand::choose) or `pick`. A depth-first or
     /// breadth-first search that leaves any draw to the seed does not
-    /// report itself complete, and says how many draws it fixed.
+    /// report itself complete, and says how many draws it fixed. Random
+    /// and PCT searches ignore it: they sample `gen_bool` with its own
+    /// probability.
     pub fn enumerate_values(mut self, on: bool) -> Self {
         self.enumerate_values = on;
         self
@@ -287,6 +289,19 @@ impl Explorer {
         self.model_options();
         self.collect = Some(Arc::new(holds));
         self
+    }
+
+    /// Whether the search means to enumerate every execution (depth first,
+    /// breadth first, bounded; not a sample, not a custom scheduler).
+    pub(super) fn exhaustive(&self) -> bool {
+        self.custom.is_none()
+            && matches!(
+                self.strategy,
+                Strategy::Dfs
+                    | Strategy::Bfs
+                    | Strategy::DelayBounded
+                    | Strategy::PreemptionBounded
+            )
     }
 
     /// Whether fingerprints prune even where they do not cover the state.
@@ -366,7 +381,7 @@ impl Explorer {
     /// What each execution's simulation is built from.
     pub(super) fn settings(&self) -> Settings<'_> {
         Settings {
-            enumerate_values: self.enumerate_values,
+            enumerate_values: self.enumerate_values && self.exhaustive(),
             interleavings: self.interleavings,
             // The dynamic reduction chooses among every ready task.
             reduction: self.reduction && !self.dynamic_reduction(),
@@ -405,7 +420,6 @@ impl Explorer {
             states: Cell::new(0),
             force: model.visited == Visited::Fingerprints,
             uncovered: Cell::new(0),
-            draws: Cell::new(0),
             max_depth_seen: Cell::new(0),
             collect: self.collect.as_deref().map(|c| c as &dyn Fn() -> bool),
             stimulus: None,
@@ -530,7 +544,6 @@ impl Settings<'_> {
                 }
             }
         }));
-        run.draws.set(sim.inner.value_draws.get());
         match result {
             Ok(end) => Ok(end),
             Err(payload) if payload.is::<crate::kernel::Abandoned>() => {

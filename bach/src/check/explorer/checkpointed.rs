@@ -9,7 +9,7 @@
 
 use super::{
     builder::{Explorer, Strategy},
-    recording_source::RecordingSource,
+    recording_source::{drawn, RecordingSource, SeededWords},
     report::{outcome_label, Failure, Report},
 };
 use crate::{
@@ -20,7 +20,6 @@ use crate::{
     executor::join::panic_message,
     Simulation,
 };
-use rand_xoshiro::Xoshiro256PlusPlus;
 use std::{
     cell::{Cell, RefCell},
     collections::HashSet,
@@ -69,21 +68,20 @@ impl Explorer {
             /// Choices made before it.
             position: usize,
             depth: u32,
-            words: Option<Xoshiro256PlusPlus>,
+            words: Option<SeededWords>,
             checkpoint: crate::runtime::Checkpoint,
         }
         /// The simulation paths continue in, with its recording source's state.
         struct Live {
             sim: Simulation,
             recording: Rc<RefCell<Recording>>,
-            words: Rc<RefCell<Option<Xoshiro256PlusPlus>>>,
+            words: Rc<RefCell<Option<SeededWords>>>,
             execution: Rc<Cell<u64>>,
         }
         let scheduler: Rc<RefCell<dyn Scheduler>> = dfs.clone();
         let saved: RefCell<Vec<PathCheckpoint>> = RefCell::new(Vec::new());
         let unsupported = Cell::new(false);
-        let words_now: RefCell<Option<Rc<RefCell<Option<Xoshiro256PlusPlus>>>>> =
-            RefCell::new(None);
+        let words_now: RefCell<Option<Rc<RefCell<Option<SeededWords>>>>> = RefCell::new(None);
         let save = |inner: &crate::runtime::Inner, depth: u32| {
             if unsupported.get() {
                 return;
@@ -163,7 +161,7 @@ impl Explorer {
                         self.model_token(),
                         label.into(),
                     );
-                    recording.borrow_mut().enumerate_values = self.enumerate_values;
+                    recording.borrow_mut().enumerate_values = self.settings().enumerate_values;
                     let (words, execution) = (source.words(), source.execution());
                     execution.set(executions);
                     *words_now.borrow_mut() = Some(words.clone());
@@ -187,7 +185,7 @@ impl Explorer {
             report.states += run.states.get();
             report.uncovered += run.uncovered.get();
             if let Some(current) = &live {
-                report.fixed_draws = report.fixed_draws.max(current.sim.inner.value_draws.get());
+                report.fixed_draws = report.fixed_draws.max(drawn(&current.words));
             }
             report.max_depth = report.max_depth.max(run.max_depth_seen.get());
             match result {

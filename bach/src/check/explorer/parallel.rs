@@ -12,7 +12,7 @@
 
 use super::{
     builder::Explorer,
-    recording_source::RecordingSource,
+    recording_source::{drawn, RecordingSource},
     report::{outcome_label, Collected, Failure, Report},
 };
 use crate::{
@@ -89,6 +89,8 @@ impl Explorer {
                 model_token,
                 "breadth-first model checking".into(),
             );
+            recording.borrow_mut().enumerate_values = settings.enumerate_values;
+            let words = source.words();
             let sim = settings.simulation().choice_source(source);
             sim.inner.net.borrow_mut().set_capture_dir(None);
             let log = RefCell::new(Vec::new());
@@ -102,7 +104,6 @@ impl Explorer {
                 states: Cell::new(0),
                 force: model.visited == Visited::Fingerprints,
                 uncovered: Cell::new(0),
-                draws: Cell::new(0),
                 max_depth_seen: Cell::new(0),
                 collect: collect.map(|c| c as &dyn Fn() -> bool),
                 stimulus: None,
@@ -116,7 +117,7 @@ impl Explorer {
             let recording = recording.borrow().clone();
             NodeResult {
                 uncovered: run.uncovered.get(),
-                draws: run.draws.get(),
+                draws: drawn(&words),
                 log: log.into_inner(),
                 end,
                 children,
@@ -273,7 +274,7 @@ impl Explorer {
 struct NodeResult {
     /// Examined states not covered by fingerprints.
     uncovered: u64,
-    /// Random words drawn through `bach::rand`.
+    /// Random words the path left to the seed.
     draws: u64,
     log: BoundaryLog,
     end: Result<Option<PathEnd>, String>,

@@ -22,14 +22,29 @@ use std::{
     rc::Rc,
 };
 
+/// Random words drawn from a seed, and how many were drawn: values the
+/// search did not branch on (a `bach::rand` draw, a link's loss or latency
+/// decision), which a report counts against completeness.
+#[derive(Clone, Debug)]
+pub(crate) struct SeededWords {
+    generator: Xoshiro256PlusPlus,
+    pub(crate) drawn: u64,
+}
+
+/// The words one execution left to the seed, from its source's
+/// [`RecordingSource::words`].
+pub(crate) fn drawn(words: &RefCell<Option<SeededWords>>) -> u64 {
+    words.borrow().as_ref().map_or(0, |words| words.drawn)
+}
+
 /// A choice source that forwards to a [`Scheduler`] and records every
 /// decision, so any execution can be printed as a replay token.
 pub(crate) struct RecordingSource {
     scheduler: Rc<RefCell<dyn Scheduler>>,
     recording: Rc<RefCell<Recording>>,
     /// Shared with [`RecordingSource::words`], so a checkpoint can save and
-    /// restore the generator's position.
-    words: Rc<RefCell<Option<Xoshiro256PlusPlus>>>,
+    /// restore the generator's position (and its count of words).
+    words: Rc<RefCell<Option<SeededWords>>>,
     /// How to describe the execution in failure messages.
     label: Rc<str>,
     /// The number of the execution, appended to `label` when not 0 (set
@@ -60,9 +75,10 @@ impl RecordingSource {
         let source = Self {
             scheduler,
             recording: recording.clone(),
-            words: Rc::new(RefCell::new(
-                words_seed.map(Xoshiro256PlusPlus::seed_from_u64),
-            )),
+            words: Rc::new(RefCell::new(words_seed.map(|seed| SeededWords {
+                generator: Xoshiro256PlusPlus::seed_from_u64(seed),
+                drawn: 0,
+            }))),
             label,
             execution: Rc::new(Cell::new(0)),
         };
@@ -71,7 +87,7 @@ impl RecordingSource {
 
     /// The generator of this source's random words (when drawn from a
     /// seed), shared.
-    pub(crate) fn words(&self) -> Rc<RefCell<Option<Xoshiro256PlusPlus>>> {
+    pub(crate) fn words(&self) -> Rc<RefCell<Option<SeededWords>>> {
         self.words.clone()
     }
 
@@ -124,7 +140,8 @@ impl ChoiceSource for RecordingSource {
 
     fn next_u64(&mut self) -> u64 {
         if let Some(words) = self.words.borrow_mut().as_mut() {
-            return words.next_u64();
+            words.drawn += 1;
+            return words.generator.next_u64();
         }
         let word = self.scheduler.borrow_mut().next_u64();
         self.recording.borrow_mut().entries.push(Entry::Word(word));

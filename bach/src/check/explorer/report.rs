@@ -27,8 +27,7 @@ pub struct Report {
     pub(super) uncovered: u64,
     /// Whether fingerprints pruned there anyway (`Visited::Fingerprints`).
     pub(super) forced: bool,
-    /// The most random words one execution drew through `bach::rand`
-    /// without branching on them (fixed by the seed).
+    /// The most random words one execution left to the seed.
     pub(super) fixed_draws: u64,
     /// The strategy ran out of choices to explore (complete unless draws
     /// were fixed).
@@ -112,12 +111,14 @@ impl Report {
         self.complete
     }
 
-    /// The most random values one execution drew through `bach::rand`
-    /// (`gen_bool`, `gen_range`, `gen`, `fill_bytes`, `rng()`) without the
-    /// search branching on them: they were fixed by the seed, so a search
-    /// that drew any is not complete. Branch on a value with
-    /// [`rand::choose`](crate::rand::choose), or on `gen_bool` with
-    /// [`Explorer::enumerate_values`](crate::check::Explorer::enumerate_values).
+    /// The most random values one execution left to the seed instead of
+    /// branching on them: draws of `bach::rand` (`gen_bool`, `gen_range`,
+    /// `gen`, `fill_bytes`, `rng()`) and the link model's decisions outside
+    /// model checking (a loss, a duplicate, a latency). A search that left
+    /// any is not complete. Branch on a value with
+    /// [`rand::choose`](crate::rand::choose), on `gen_bool` with
+    /// [`Explorer::enumerate_values`](crate::check::Explorer::enumerate_values),
+    /// on link faults with model checking.
     pub fn fixed_draws(&self) -> u64 {
         self.fixed_draws
     }
@@ -202,9 +203,10 @@ impl fmt::Display for Report {
         if self.exhausted && self.fixed_draws > 0 {
             write!(
                 f,
-                ", every choice explored but not complete: up to {} value{} per execution \
-                 drawn from bach::rand fixed by the seed (branch with rand::choose, or \
-                 Explorer::enumerate_values(true) for gen_bool)",
+                ", every choice explored but not complete: up to {} random value{} per \
+                 execution fixed by the seed (bach::rand draws, link losses and latencies; \
+                 branch with rand::choose, Explorer::enumerate_values(true) for gen_bool, or \
+                 model checking for link faults)",
                 self.fixed_draws,
                 if self.fixed_draws == 1 { "" } else { "s" }
             )?;

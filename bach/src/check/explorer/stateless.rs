@@ -9,7 +9,7 @@
 
 use super::{
     builder::{Explorer, Observer},
-    recording_source::RecordingSource,
+    recording_source::{drawn, RecordingSource},
     report::{outcome_label, Collected, Failure, Report},
 };
 use crate::{check::model::PathEnd, check::strategy::Scheduler, Simulation};
@@ -51,7 +51,8 @@ impl Explorer {
                 label.into(),
             );
             source.execution().set(executions);
-            recording.borrow_mut().enumerate_values = self.enumerate_values;
+            let words = source.words();
+            recording.borrow_mut().enumerate_values = self.settings().enumerate_values;
             let sim = self.simulation_for().choice_source(source);
             if let Some(observer) = &observer {
                 sim.inner.interleave.set_observer(observer.clone());
@@ -65,7 +66,7 @@ impl Explorer {
             let result = self.execute(sim, body, &run);
             report.states += run.states.get();
             report.uncovered += run.uncovered.get();
-            report.fixed_draws = report.fixed_draws.max(run.draws.get());
+            report.fixed_draws = report.fixed_draws.max(drawn(&words));
             report.max_depth = report.max_depth.max(run.max_depth_seen.get());
             match result {
                 Ok(end) => {

@@ -204,8 +204,6 @@ pub(crate) struct PathRun<'a> {
     /// Examined states whose fingerprint did not cover async tasks' state
     /// (not pruned unless `force`).
     pub(crate) uncovered: Cell<u64>,
-    /// Random words the path drew through `bach::rand` (left to the seed).
-    pub(crate) draws: Cell<u64>,
     pub(crate) max_depth_seen: Cell<u32>,
     /// Ends (and collects) paths on which it holds.
     pub(crate) collect: Option<&'a dyn Fn() -> bool>,
@@ -253,7 +251,6 @@ impl PathRun<'_> {
             states: Cell::new(0),
             force: false,
             uncovered: Cell::new(0),
-            draws: Cell::new(0),
             max_depth_seen: Cell::new(0),
             collect: None,
             stimulus: None,

@@ -27,7 +27,7 @@
 
 use super::Scheduler;
 use crate::executor::TaskId;
-use std::{cmp::Reverse, collections::BinaryHeap};
+use std::{cmp::Reverse, collections::BinaryHeap, rc::Rc};
 
 /// What a deviation from the default costs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,14 +40,17 @@ pub(crate) enum Cost {
     Preemptions,
 }
 
-/// A prefix waiting to run.
+/// A prefix waiting to run: the first `at` choices of an execution that
+/// ran (shared by all its children), then `option`.
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
 struct Queued {
     cost: u32,
     length: usize,
     /// Insertion order: ties run first queued, first run.
     order: u64,
-    prefix: Vec<u32>,
+    parent: Rc<[u32]>,
+    at: usize,
+    option: u32,
 }
 
 /// One choice of the running execution.
@@ -106,22 +109,25 @@ impl Bounded {
     fn expand(&mut self) {
         // Past the prefix every choice took its default, at no cost.
         let cost = self.prefix_cost;
+        if self.made.len() <= self.prefix.len() {
+            return;
+        }
+        let parent: Rc<[u32]> = self.made.iter().map(|made| made.chosen).collect();
         for at in self.prefix.len()..self.made.len() {
             let made = &self.made[at];
             for option in 0..made.options {
                 if option == made.default {
                     continue;
                 }
-                let mut prefix = Vec::with_capacity(at + 1);
-                prefix.extend(self.made[..at].iter().map(|made| made.chosen));
-                prefix.push(option);
                 let child = cost + self.option_cost(option, made.default);
                 self.queued += 1;
                 self.queue.push(Reverse(Queued {
                     cost: child,
-                    length: prefix.len(),
+                    length: at + 1,
                     order: self.queued,
-                    prefix,
+                    parent: parent.clone(),
+                    at,
+                    option,
                 }));
             }
         }
@@ -167,7 +173,9 @@ impl Scheduler for Bounded {
             return false;
         };
         self.bound = self.bound.max(next.cost);
-        self.prefix = next.prefix;
+        self.prefix.clear();
+        self.prefix.extend_from_slice(&next.parent[..next.at]);
+        self.prefix.push(next.option);
         self.prefix_cost = next.cost;
         true
     }
