@@ -9,7 +9,7 @@
 //! engine has its own entry point, `par_run_with`.
 
 use super::{
-    builder::{Explorer, Strategy},
+    builder::Explorer,
     report::{Collected, Failure, Report},
 };
 use crate::{
@@ -78,15 +78,7 @@ impl Explorer {
                 started,
             )?,
         };
-        report.exhausted = complete
-            && self.custom.is_none()
-            && matches!(
-                self.strategy,
-                Strategy::Dfs
-                    | Strategy::Bfs
-                    | Strategy::DelayBounded
-                    | Strategy::PreemptionBounded
-            );
+        report.exhausted = complete && self.exhaustive();
         report.complete = report.exhausted && report.fixed_draws == 0;
         report.covered = scheduler.borrow().covered();
         report.elapsed = started.elapsed();
