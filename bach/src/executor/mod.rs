@@ -54,9 +54,6 @@ const DETACHED: u8 = 1 << 3;
 const PRIMARY: u8 = 1 << 4;
 /// Scratch mark while the ready queue is compacted (`next_ready_with`).
 const SEEN: u8 = 1 << 5;
-/// The task's entry in `waiting` says what it waits on (`waits`): set
-/// when a pending poll left a note, cleared by its next poll's end.
-const NOTED: u8 = 1 << 6;
 
 struct Slot {
     /// `None` while the task is being polled.
@@ -92,12 +89,9 @@ pub(crate) struct Executor {
     /// A copy of the ready queue handed to an exploring scheduler.
     scratch: RefCell<Vec<usize>>,
     current: Cell<Option<usize>>,
-    /// What each pending task waits on (by slot), when a primitive said
-    /// (`waits`); only read by deadlock reports. An entry holds while its
-    /// slot has the `NOTED` flag.
+    /// What each blocked task waits on (by slot), noted while a deadlock
+    /// report polls them (`waits`).
     waiting: RefCell<Vec<Option<waits::WaitNote>>>,
-    /// The task being polled noted a wait.
-    noted: Cell<bool>,
     next_id: Cell<u64>,
     live_primaries: Cell<usize>,
     primary_created: Cell<bool>,
@@ -243,7 +237,8 @@ impl Executor {
     }
 
     /// Notes that the task being polled waits on a primitive (see
-    /// `waits::note`).
+    /// `waits::note`; only while a deadlock report polls the blocked tasks,
+    /// after [`Executor::forget_waits`]).
     pub(crate) fn note_wait(
         &self,
         kind: &'static str,
@@ -254,13 +249,7 @@ impl Executor {
         let Some(index) = self.current.get() else {
             return;
         };
-        self.noted.set(true);
         let mut waiting = self.waiting.borrow_mut();
-        if let Some(Some(note)) = waiting.get(index) {
-            if note.resource == resource && std::ptr::eq(note.site, site) {
-                return;
-            }
-        }
         if waiting.len() <= index {
             waiting.resize(index + 1, None);
         }
@@ -272,14 +261,19 @@ impl Executor {
         });
     }
 
-    /// What task `index` waits on, if a primitive said so in its last poll.
+    /// Forgets every note (before the blocked tasks are polled for new ones).
+    pub(crate) fn forget_waits(&self) {
+        self.waiting.borrow_mut().clear();
+    }
+
+    /// What unfinished task `index` waits on, if a primitive said so.
     pub(crate) fn waiting_on(&self, index: usize) -> Option<waits::WaitNote> {
-        let noted = self
+        let unfinished = self
             .tasks
             .borrow()
             .get(index)
-            .is_some_and(|slot| slot.flags & NOTED != 0);
-        noted
+            .is_some_and(|slot| slot.flags & FINISHED == 0);
+        unfinished
             .then(|| self.waiting.borrow().get(index).cloned().flatten())
             .flatten()
     }
@@ -334,15 +328,8 @@ impl Executor {
     #[inline(always)]
     pub(crate) fn suspend(&self, index: usize, task: BoxedTask) {
         self.current.set(None);
-        let noted = self.noted.replace(false);
         if let Some(slot) = self.tasks.borrow_mut().get_mut(index) {
             slot.task = Some(task);
-            // A poll that waits on no primitive makes an earlier note stale.
-            if noted {
-                slot.flags |= NOTED;
-            } else {
-                slot.flags &= !NOTED;
-            }
         }
     }
 
@@ -351,11 +338,10 @@ impl Executor {
     #[inline]
     pub(crate) fn complete(&self, index: usize, task: BoxedTask) -> Option<BoxedTask> {
         self.current.set(None);
-        self.noted.set(false);
         let mut tasks = self.tasks.borrow_mut();
         let slot = &mut tasks[index];
         slot.flags |= FINISHED;
-        slot.flags &= !(QUEUED | NOTED);
+        slot.flags &= !QUEUED;
         if slot.flags & DETACHED != 0 {
             drop(tasks.remove(index).join_waker);
             return Some(task);

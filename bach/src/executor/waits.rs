@@ -1,22 +1,18 @@
 //! What blocked tasks wait on, for deadlock reports.
 //!
-//! A `bach::sync` primitive that makes a task wait (a lock, a channel, a
-//! notification) leaves a [`WaitNote`] on the thread as the task registers
-//! in its wait queue: the primitive's kind, its number in the simulation,
-//! where it was created and, for locks and semaphores, the [`Holder`] cell
-//! naming the task that last took it. The executor keeps the note with the
-//! task while it stays pending after that poll; the deadlock report reads
-//! it back (what each blocked task waits on, who
-//! holds that, and the wait-for cycle if there is one).
+//! When a run deadlocks, the report polls every blocked task once more
+//! ([`diagnose`]: a spurious poll, which every future must tolerate). A
+//! `bach::sync` primitive polled by a waiting task then notes what it is
+//! ([`note`]): its kind, its number in the simulation, where it was
+//! created and, for locks and semaphores, the [`Holder`] cell naming the
+//! task that last took it. The executor keeps the notes by task; the report
+//! reads them back (what each blocked task waits on, who holds that, and
+//! the wait-for cycle if there is one).
 //!
 //! The costs sit off the hot paths: a lock records its taker in one cell
 //! per acquisition (no release work: a lock a task waits on is not free,
 //! so its last taker still holds it, or for a semaphore is one of those
-//! that do). Notes are taken only when a deadlock is reported: the report
-//! polls every blocked task once more ([`diagnose`]; a spurious poll, which
-//! every future must tolerate), and the primitives they wait on write
-//! their notes into the executor's side table then. A wait during a run
-//! tests one thread-local flag.
+//! that do), and a wait during a run tests one thread-local flag.
 
 use std::{cell::Cell, panic::Location, rc::Rc};
 

@@ -47,7 +47,6 @@ pub trait ChoiceSource {
 pub struct Seeded {
     rng: Xoshiro256PlusPlus,
     seed: u64,
-    consulted: bool,
 }
 
 impl Seeded {
@@ -56,7 +55,6 @@ impl Seeded {
         Self {
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             seed,
-            consulted: false,
         }
     }
 
@@ -76,18 +74,17 @@ impl ChoiceSource for Seeded {
         if options == 1 {
             return 0;
         }
-        self.consulted = true;
         self.rng.random_range(0..options)
     }
 
     #[inline]
     fn next_u64(&mut self) -> u64 {
-        self.consulted = true;
         self.rng.next_u64()
     }
 
     fn consulted(&self) -> bool {
-        self.consulted
+        // Every decision advances the generator.
+        self.rng != Xoshiro256PlusPlus::seed_from_u64(self.seed)
     }
 
     fn reproduce(&self) -> String {

@@ -78,6 +78,7 @@ impl Inner {
     /// `executor::waits`). A spurious poll: a future must tolerate it.
     #[cold]
     fn note_waits(&self) {
+        self.executor.forget_waits();
         crate::executor::waits::diagnose(|| {
             for (index, _) in self.executor.blocked_tasks() {
                 if let Some(polling) = self.executor.take_blocked(index) {

@@ -41,15 +41,14 @@ pub(crate) enum Cost {
 }
 
 /// A prefix waiting to run: the first `at` choices of an execution that
-/// ran (shared by all its children), then `option`.
+/// ran (shared by all its children), then `option`. Ordered by cost, then
+/// length, then insertion (ties run first queued, first run).
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
 struct Queued {
     cost: u32,
-    length: usize,
-    /// Insertion order: ties run first queued, first run.
+    at: usize,
     order: u64,
     parent: Rc<[u32]>,
-    at: usize,
     option: u32,
 }
 
@@ -123,10 +122,9 @@ impl Bounded {
                 self.queued += 1;
                 self.queue.push(Reverse(Queued {
                     cost: child,
-                    length: at + 1,
+                    at,
                     order: self.queued,
                     parent: parent.clone(),
-                    at,
                     option,
                 }));
             }
