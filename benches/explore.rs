@@ -88,6 +88,7 @@ fn explore(c: &mut Criterion) {
     group.bench_function("bach_dfs", |b| {
         b.iter(|| {
             let report = Explorer::new()
+                .strategy(Strategy::Dfs)
                 .max_executions(EXECUTIONS)
                 .run(contention_ours);
             assert_eq!(report.executions(), EXECUTIONS);

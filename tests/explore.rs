@@ -31,7 +31,7 @@ fn observed(events: Vec<String>) {
 #[test]
 fn dfs_enumerates_every_discrete_choice_once() {
     take_seen();
-    let report = Explorer::new().run(|| {
+    let report = Explorer::new().strategy(Strategy::Dfs).run(|| {
         async {
             let first = bach::rand::choose(2);
             let second = *bach::rand::pick(&["x", "y", "z"]);
@@ -522,15 +522,20 @@ fn lost_update_under_partition() {
 fn bounded_search_reaches_a_fault_at_the_root_early() {
     // Depth first, every execution below the root's default comes first.
     let dfs = Explorer::new()
+        .strategy(Strategy::Dfs)
         .max_executions(2_000)
         .progress(false)
         .try_run(lost_update_under_partition)
         .expect("depth-first search stays below the root's default");
     assert!(!dfs.complete(), "{dfs}");
-    // Fewest deviations first: the root's other option costs one.
-    for strategy in [Strategy::DelayBounded, Strategy::PreemptionBounded] {
-        let failure = Explorer::new()
-            .strategy(strategy)
+    // Fewest deviations first (the default): the root's other option
+    // costs one.
+    for explorer in [
+        Explorer::new(),
+        Explorer::new().strategy(Strategy::DelayBounded),
+        Explorer::new().strategy(Strategy::PreemptionBounded),
+    ] {
+        let failure = explorer
             .max_executions(2_000)
             .try_run(lost_update_under_partition)
             .expect_err("the partition is one deviation away");
@@ -538,7 +543,7 @@ fn bounded_search_reaches_a_fault_at_the_root_early() {
             failure.message().contains("an update was lost"),
             "{failure}"
         );
-        assert!(failure.execution() <= 50, "{strategy:?}: {failure}");
+        assert!(failure.execution() <= 50, "{failure}");
         let replayed = std::panic::catch_unwind(|| {
             check::replay(failure.token(), lost_update_under_partition)
         });

@@ -56,7 +56,7 @@ function thousands(n,    s, out) {
 }
 BEGIN {
     ncols = split("sweep random pct2 pct3 dfs delay-bounded preemption-bounded bfs model-checking bolero", cols, " ")
-    split("seed sweep|random|PCT d=2|PCT d=3|DFS (DPOR)|delay-bounded|preemption-bounded|BFS|model checking|bolero", heads, "|")
+    split("seed sweep|random|PCT d=2|PCT d=3|DFS (DPOR)|delay-bounded (DPOR, the default)|preemption-bounded (DPOR)|BFS|model checking|bolero", heads, "|")
     split("¹ ² ³ ⁴ ⁵ ⁶ ⁷ ⁸ ⁹", marks, " ")
 }
 {

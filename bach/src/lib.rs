@@ -117,7 +117,9 @@
 //! * **Interleaving exploration** ([`check::Explorer`]) makes every
 //!   operation on a sync primitive, queue channel or socket a scheduling
 //!   point and explores task orders with partial-order reduction, by
-//!   depth-first enumeration, random walks or PCT.
+//!   iterative delay or preemption bounding (the default: fewest
+//!   deviations from the default schedule first), depth-first
+//!   enumeration, random walks or PCT.
 //! * **Fuzzing** (feature `bolero`): `check::fuzz(body)` inside
 //!   `bolero::check!().run(..)` lets the fuzzer's input drive every choice,
 //!   so libFuzzer or AFL steer the simulation by coverage.

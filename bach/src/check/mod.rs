@@ -16,20 +16,23 @@
 //!   scheduling point. **Partial-order reduction** (on by default) only
 //!   permutes tasks whose footprints — the resources their next step is
 //!   predicted to touch — overlap: two senders on two independent channels
-//!   are never reordered against each other. The depth-first explorer
-//!   goes further with **dynamic partial-order reduction** (source sets
-//!   and sleep sets): it runs one execution per class of schedules that
+//!   are never reordered against each other. The systematic explorers go
+//!   further with **dynamic partial-order reduction** (source sets and
+//!   sleep sets): they run one execution per class of schedules that
 //!   differ only in the order of independent steps — three tasks that each
 //!   lock one mutex twice take 90 executions, one per lock order, where
 //!   every order of their steps is 34,650.
 //! * **The explorer** ([`Explorer`]) re-runs a body from the start for each
-//!   execution, under a [`Strategy`]: [`Strategy::Dfs`] enumerates every
-//!   execution (each discrete choice: task order, `rand::choose`, `pick`,
-//!   `shuffle`; task orders up to equivalence), [`Strategy::DelayBounded`]
-//!   and [`Strategy::PreemptionBounded`] enumerate every execution too,
-//!   fewest deviations from the default schedule first (a fault at the
+//!   execution, under a [`Strategy`]. By default
+//!   ([`Strategy::DelayBounded`]) it enumerates every execution up to
+//!   equivalence — each discrete choice: task order, `rand::choose`,
+//!   `pick`, `shuffle` — fewest deviations from the default schedule first
+//!   (iterative bounding: a bug that needs one reordering or one fault is
+//!   found among the first executions, wherever it sits; a fault at the
 //!   root is tried early, not after every interleaving below its
-//!   default), [`Strategy::Random`] samples, [`Strategy::Pct`] runs
+//!   default). [`Strategy::PreemptionBounded`] counts preemptions instead
+//!   of delays, [`Strategy::Dfs`] enumerates the same executions depth
+//!   first, [`Strategy::Random`] samples, [`Strategy::Pct`] runs
 //!   probabilistic concurrency testing, which finds a bug of depth `d`
 //!   among `n` tasks and `k` steps with probability at least
 //!   `1/(n·k^(d-1))` per execution. Custom searches implement

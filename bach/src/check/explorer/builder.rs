@@ -12,7 +12,9 @@ use crate::{
     check::model::PathEnd,
     check::{
         model::{Mode, Ordering, PathRun, Visited},
-        strategy::{Bfs, Bounded, Cost, Dfs, Dpor, Pct, RandomWalk, Scheduler, StepObserver},
+        strategy::{
+            Bfs, Bounded, Cost, Dfs, Dpor, Order, Pct, RandomWalk, Scheduler, StepObserver,
+        },
     },
     executor::join::panic_message,
     Simulation,
@@ -29,7 +31,8 @@ use std::{
 /// The built-in exploration strategies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Strategy {
-    /// Every execution, depth first: each discrete choice (task order,
+    /// Every execution, depth first (the default of
+    /// [`Explorer::model_checking`]): each discrete choice (task order,
     /// [`rand::choose`](crate::rand::choose), `pick`, `shuffle`, and when
     /// model checking which event fires and whether a fault happens) is
     /// enumerated; sampled values come from one fixed seed. With
@@ -48,24 +51,31 @@ pub enum Strategy {
     /// Probabilistic concurrency testing with bug depth `d` (see
     /// [`Explorer::max_executions`] for the number of executions).
     Pct(usize),
-    /// Every execution, fewest delays first: at each choice the default is
-    /// the oldest ready task (or option 0), and option `i` costs `i`
-    /// delays; executions run in order of total delays, each exactly once
-    /// (iterative delay bounding without repeats). A bug needing few
-    /// deviations is found early wherever they sit, a fault at the root
-    /// as soon as below it.
+    /// Every execution, fewest delays first (the default of
+    /// [`Explorer::new`]): at each choice the default is the oldest ready
+    /// task (or option 0), and option `i` costs `i` delays; executions run
+    /// in order of total delays, each exactly once (iterative delay
+    /// bounding without repeats). A bug needing few deviations is found
+    /// early wherever they sit, a fault at the root as soon as below it.
+    /// With interleavings and reduction on, outside model checking, it
+    /// orders the same reduced tree as [`Strategy::Dfs`] (one execution
+    /// per class of equivalent schedules); there a report stopped early
+    /// names the delays every planned branch within was explored to, not
+    /// every class within them.
     DelayBounded,
     /// Every execution, fewest preemptions first: at each choice the
     /// default keeps the task that ran last while it is ready (or option
     /// 0), and any other option costs one preemption (iterative
-    /// preemption bounding, as CHESS).
+    /// preemption bounding, as CHESS). Reduced as
+    /// [`Strategy::DelayBounded`] is.
     PreemptionBounded,
 }
 
 /// Runs a simulation body many times under a strategy; see the
 /// [module docs](crate::check).
 pub struct Explorer {
-    pub(super) strategy: Strategy,
+    /// The strategy the user selected; see [`Explorer::chosen_strategy`].
+    strategy: Option<Strategy>,
     pub(super) custom: Option<Rc<RefCell<dyn Scheduler>>>,
     pub(super) seed: u64,
     pub(super) max_executions: Option<u64>,
@@ -90,11 +100,13 @@ impl Default for Explorer {
 const DEFAULT_EXECUTIONS: u64 = 1000;
 
 impl Explorer {
-    /// Depth-first, interleavings explored with reduction, seed from
-    /// `BACH_SEED` (or 0), no execution cap, simulated time as usual.
+    /// Delay-bounded ([`Strategy::DelayBounded`]: every execution, fewest
+    /// delays first), interleavings explored with dynamic partial-order
+    /// reduction, seed from `BACH_SEED` (or 0), no execution cap,
+    /// simulated time as usual.
     pub fn new() -> Self {
         Self {
-            strategy: Strategy::Dfs,
+            strategy: None,
             custom: None,
             seed: crate::simulation::seed_from_env(),
             max_executions: None,
@@ -199,7 +211,7 @@ impl Explorer {
 
     /// Selects a built-in strategy.
     pub fn strategy(mut self, strategy: Strategy) -> Self {
-        self.strategy = strategy;
+        self.strategy = Some(strategy);
         self.custom = None;
         self
     }
@@ -291,12 +303,24 @@ impl Explorer {
         self
     }
 
+    /// The strategy a run uses: the one selected, or by default
+    /// [`Strategy::DelayBounded`] for interleavings and depth first for
+    /// model checking (which restores checkpoints instead of replaying
+    /// prefixes, and prunes repeated states by their fingerprints).
+    pub(super) fn chosen_strategy(&self) -> Strategy {
+        self.strategy.unwrap_or(if self.model.is_some() {
+            Strategy::Dfs
+        } else {
+            Strategy::DelayBounded
+        })
+    }
+
     /// Whether the search means to enumerate every execution (depth first,
     /// breadth first, bounded; not a sample, not a custom scheduler).
     pub(super) fn exhaustive(&self) -> bool {
         self.custom.is_none()
             && matches!(
-                self.strategy,
+                self.chosen_strategy(),
                 Strategy::Dfs
                     | Strategy::Bfs
                     | Strategy::DelayBounded
@@ -310,17 +334,27 @@ impl Explorer {
             .is_some_and(|model| model.visited == Visited::Fingerprints)
     }
 
-    /// Whether the search is depth first with dynamic partial-order
-    /// reduction: depth first over interleavings with reduction on,
-    /// outside model checking. Its executions then run with the static
+    /// Whether the search runs with dynamic partial-order reduction: a
+    /// systematic strategy (depth first or bounded) over interleavings
+    /// with reduction on, outside model checking. Its executions then run with the static
     /// reduction off (every ready task an option) and report each step to
     /// the scheduler.
     pub(super) fn dynamic_reduction(&self) -> bool {
         self.custom.is_none()
             && self.model.is_none()
-            && self.strategy == Strategy::Dfs
+            && self.reduced_order().is_some()
             && self.interleavings
             && self.reduction
+    }
+
+    /// The order of the reduced search for a systematic strategy.
+    fn reduced_order(&self) -> Option<Order> {
+        match self.chosen_strategy() {
+            Strategy::Dfs => Some(Order::DepthFirst),
+            Strategy::DelayBounded => Some(Order::Bounded(Cost::Delays)),
+            Strategy::PreemptionBounded => Some(Order::Bounded(Cost::Preemptions)),
+            Strategy::Bfs | Strategy::Random(_) | Strategy::Pct(_) => None,
+        }
     }
 
     /// The scheduler a run uses (the custom one, or a new one for the
@@ -332,12 +366,17 @@ impl Explorer {
         if let Some(custom) = &self.custom {
             return (custom.clone(), None, "a custom scheduler".into());
         }
-        if self.dynamic_reduction() {
-            let dpor = Rc::new(RefCell::new(Dpor::new(self.seed)));
+        if let (true, Some(order)) = (self.dynamic_reduction(), self.reduced_order()) {
+            let dpor = Rc::new(RefCell::new(Dpor::new(self.seed, order)));
+            let label = match order {
+                Order::DepthFirst => "depth-first exploration",
+                Order::Bounded(Cost::Delays) => "delay-bounded exploration",
+                Order::Bounded(Cost::Preemptions) => "preemption-bounded exploration",
+            };
             return (
                 dpor.clone(),
                 Some(dpor),
-                "depth-first exploration with dynamic partial-order reduction".into(),
+                format!("{label} with dynamic partial-order reduction"),
             );
         }
         let what = if self.model.is_some() {
@@ -345,7 +384,8 @@ impl Explorer {
         } else {
             "exploration"
         };
-        let (scheduler, label): (Rc<RefCell<dyn Scheduler>>, String) = match self.strategy {
+        let (scheduler, label): (Rc<RefCell<dyn Scheduler>>, String) = match self.chosen_strategy()
+        {
             Strategy::Dfs => (
                 Rc::new(RefCell::new(Dfs::new(self.seed))),
                 format!("depth-first {what}"),

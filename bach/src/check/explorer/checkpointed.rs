@@ -33,7 +33,7 @@ impl Explorer {
     /// strategy, no states collected.
     pub(super) fn checkpointing(&self) -> Option<Rc<RefCell<Dfs>>> {
         (self.model.is_some()
-            && self.strategy == Strategy::Dfs
+            && self.chosen_strategy() == Strategy::Dfs
             && self.custom.is_none()
             && self.collect.is_none())
         .then(|| Rc::new(RefCell::new(Dfs::new(self.seed))))

@@ -1,7 +1,9 @@
-//! Depth-first search with dynamic partial-order reduction
-//! ([`Strategy::Dfs`](crate::check::Strategy::Dfs) when exploring
-//! interleavings with reduction on): one execution per class of
-//! equivalent schedules instead of one per order of ready tasks.
+//! Search with dynamic partial-order reduction
+//! ([`Strategy::Dfs`](crate::check::Strategy::Dfs),
+//! [`Strategy::DelayBounded`](crate::check::Strategy::DelayBounded) and
+//! [`Strategy::PreemptionBounded`](crate::check::Strategy::PreemptionBounded)
+//! when exploring interleavings with reduction on): one execution per
+//! class of equivalent schedules instead of one per order of ready tasks.
 //!
 //! Two schedules are equivalent when one becomes the other by swapping
 //! adjacent independent steps (steps of different tasks whose footprints
@@ -17,11 +19,41 @@
 //!   Choices that are not task orders (`rand::choose`, `pick`, …) are
 //!   enumerated in full.
 //! * **Sleep sets** (Godefroid): once a task's branch at a state is
-//!   explored, that task sleeps in the state's later branches until a step
+//!   started, that task sleeps in the state's later branches until a step
 //!   dependent on what it did there runs; a sleeping task is never
 //!   scheduled, and an execution in which every ready task sleeps is
 //!   equivalent to one already explored and stops at once (reported as
 //!   redundant).
+//!
+//! **The tree and its order.** The search keeps the states it reached
+//! as a tree (a node per choice point, with its planned branches, the
+//! branches started and its sleep set) and a *frontier* of planned
+//! branches not yet started. Each execution replays the path to one
+//! frontier branch, takes it, and continues with each new choice point's
+//! first option, planning the others (every option of a plain choice;
+//! race reversals at scheduling points). Which branch runs next is the
+//! order's only decision:
+//!
+//! * depth first: the deepest planned branch, earliest planned first —
+//!   the classic recursive search, whose frontier lies on one path;
+//! * bounded: fewest deviations from the default schedule first, as
+//!   [`Strategy::DelayBounded`](crate::check::Strategy::DelayBounded) and
+//!   [`Strategy::PreemptionBounded`](crate::check::Strategy::PreemptionBounded)
+//!   define them (a delay per ready task skipped or option passed over; a
+//!   preemption per switch away from a task that could go on), then the
+//!   shallowest first. A fault or a value at the root is tried right after
+//!   the default execution, not after the whole reduced tree below it.
+//!
+//! Either way every planned branch runs exactly once, so the two orders
+//! explore the same kind of reduced tree and end complete when the
+//! frontier is empty. In the bounded order a branch planned at a state
+//! whose earlier branches are not yet fully explored still sleeps them:
+//! what they cover is explored by the end. Bounding a reduced search is a
+//! heuristic of order, not a guarantee of cover: a class whose cheapest
+//! schedule has `k` deviations may first be reached through a dearer
+//! branch (Coons, Musuvathi, McKinley, OOPSLA 2013), so a search stopped
+//! early reports the deviations it reached, not a class count. Finished
+//! subtrees are released as soon as nothing below them is planned.
 //!
 //! Happens-before between steps is tracked with vector clocks: a task's
 //! steps are ordered, a step follows every earlier dependent step at the
@@ -32,16 +64,74 @@
 //! option, so its replay tokens are plain choices, replayed like any other
 //! (`reduction` off in the token).
 
-use super::{Scheduler, StepObserver};
+use super::{Cost, Scheduler, StepObserver};
 use crate::{
     check::footprint::{self, Footprint, Key},
     executor::TaskId,
 };
+use slab::Slab;
+use std::{cmp::Reverse, collections::BinaryHeap};
 
-/// A point of the search tree.
-enum Node {
+/// Which planned branch runs next; see the module docs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Order {
+    /// The deepest, earliest planned first.
+    DepthFirst,
+    /// Fewest deviations first, then depth first.
+    Bounded(Cost),
+}
+
+impl Order {
+    /// What taking `branch` at `node` deviates from the default.
+    fn cost(self, node: &Node, branch: u64) -> u32 {
+        let Order::Bounded(cost) = self else {
+            return 0;
+        };
+        match &node.kind {
+            Kind::Choice { .. } => match cost {
+                Cost::Delays => branch as u32,
+                Cost::Preemptions => u32::from(branch != 0),
+            },
+            Kind::Schedule(schedule) => {
+                if TaskId(branch) == schedule.default {
+                    return 0;
+                }
+                match cost {
+                    Cost::Preemptions => 1,
+                    // Each ready task passed over is a delay.
+                    Cost::Delays => schedule
+                        .ready
+                        .iter()
+                        .position(|task| task.as_u64() == branch)
+                        .map_or(1, |at| at.max(1) as u32),
+                }
+            }
+        }
+    }
+}
+
+/// A choice point of the search tree.
+struct Node {
+    /// The node before this one on every path through it.
+    parent: Option<usize>,
+    /// The parent's branch leading here (an option, or a task id).
+    via: u64,
+    /// Choice points before this one on a path through it.
+    depth: u32,
+    /// Deviations from the default on the way here.
+    cost: u32,
+    /// The sleep set when the search first reached this state.
+    sleep: Vec<(TaskId, Footprint)>,
+    /// Planned branches not yet started.
+    pending: u32,
+    /// Child nodes still in the tree.
+    children: u32,
+    kind: Kind,
+}
+
+enum Kind {
     /// A choice that is not a task order: every option is explored.
-    Choice { chosen: u64, options: u64 },
+    Choice { options: u64 },
     /// Which ready task runs next.
     Schedule(Box<Schedule>),
 }
@@ -49,29 +139,38 @@ enum Node {
 struct Schedule {
     /// The ready tasks, oldest first (the options).
     ready: Vec<TaskId>,
-    /// The branch the current execution takes.
-    chosen: TaskId,
-    /// What the chosen task's step touched (`ALL` until it ran).
-    footprint: Footprint,
-    /// Tasks to run from here: the first one, and initials of races found
-    /// below.
+    /// The branch that costs nothing (the first one taken here).
+    default: TaskId,
+    /// Every branch planned here: the first one, and initials of races
+    /// found below.
     backtrack: Vec<TaskId>,
-    /// Branches already explored, with what their step touched: they
-    /// sleep in the later branches.
+    /// Branches started, with what their step touched (`ALL` until it
+    /// ran): they sleep in the later branches.
     done: Vec<(TaskId, Footprint)>,
-    /// The sleep set when the search first reached this state.
-    sleep: Vec<(TaskId, Footprint)>,
 }
 
-impl Schedule {
-    /// Whether exploring `task` here is already planned, done, or covered
-    /// by a sleeping branch.
+impl Node {
+    /// Whether exploring `task` here is already planned, or covered by a
+    /// sleeping branch.
     fn covers(&self, task: TaskId) -> bool {
-        self.chosen == task
-            || self.backtrack.contains(&task)
-            || self.done.iter().any(|(done, _)| *done == task)
-            || self.sleep.iter().any(|(asleep, _)| *asleep == task)
+        let Kind::Schedule(schedule) = &self.kind else {
+            unreachable!("a race is reversed at a scheduling point")
+        };
+        schedule.backtrack.contains(&task) || self.sleep.iter().any(|(asleep, _)| *asleep == task)
     }
+}
+
+/// A planned branch not yet started: node `node`'s branch `branch`.
+/// Ordered by cost, then by depth (the deepest first depth first, the
+/// shallowest first bounded: a cheap fault at the root before cheap
+/// reorders deep down), then earliest planned first.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Planned {
+    cost: u32,
+    depth: u32,
+    order: u64,
+    node: usize,
+    branch: u64,
 }
 
 /// One step (poll) of the current execution.
@@ -82,8 +181,8 @@ struct Step {
     /// The step's number among its task's steps, from 1.
     seq: u32,
     time: u64,
-    footprint: Footprint,
-    /// The scheduling point that chose this step, if there was a choice.
+    /// The path position of the scheduling point that chose this step, if
+    /// there was a choice.
     node: Option<usize>,
 }
 
@@ -151,12 +250,18 @@ struct Polling {
     first_spawn: u64,
 }
 
-/// The latest steps touching one resource, by dense task index
-/// (`usize::MAX`: none).
-#[derive(Default)]
+/// The steps a new access to one resource may depend on directly. The
+/// exclusive accesses of a resource are ordered one after the other, and
+/// every shared access after the exclusive one before it, so a new
+/// exclusive access need only look at the latest exclusive one and the
+/// shared ones since; a new shared access at the latest exclusive one.
+/// Earlier accesses happen before those.
 struct Touches {
-    any: Vec<usize>,
-    exclusive: Vec<usize>,
+    /// The latest step that touched the resource exclusively (`NONE`: no
+    /// step yet).
+    exclusive: usize,
+    /// The steps that shared it since, the latest of each task.
+    shared: Vec<usize>,
 }
 
 const NONE: usize = usize::MAX;
@@ -173,19 +278,31 @@ struct Scratch {
     rest: Vec<usize>,
     initials: Vec<TaskId>,
     first: Vec<u32>,
-    /// Each task's latest step dependent with the step being recorded.
-    latest: Vec<usize>,
     candidates: Vec<usize>,
 }
 
-/// Depth-first search with source sets and sleep sets; see the module
-/// docs. Random words come from one fixed seed, as in [`super::Dfs`].
+/// The search with source sets and sleep sets; see the module docs.
+/// Random words come from one fixed seed, as in [`super::Dfs`].
 pub(crate) struct Dpor {
     seed: u64,
-    stack: Vec<Node>,
+    order: Order,
+    tree: Slab<Node>,
+    frontier: BinaryHeap<Reverse<Planned>>,
+    planned: u64,
+    /// The current execution's nodes, by position (the first `prefix`
+    /// replayed: the last of those takes the execution's branch).
+    path: Vec<usize>,
+    /// The branch the current execution takes at each node of `path`.
+    taken: Vec<u64>,
+    /// The branch this execution takes at `path[prefix - 1]`.
+    branch: u64,
+    /// Deviations on the path so far.
+    cost: u32,
+    /// The task polled last (preemption bounding's default).
+    last: Option<TaskId>,
+    /// The largest cost of a branch started so far.
+    reached: u32,
     cursor: usize,
-    /// Nodes replayed from earlier executions (the last one is the branch
-    /// this execution takes).
     prefix: usize,
     started: bool,
     steps: Vec<Step>,
@@ -195,23 +312,34 @@ pub(crate) struct Dpor {
     clocks: Clocks,
     /// Tasks spawned but not yet polled, by id, with the spawning step.
     spawned: Vec<(u64, usize)>,
-    /// Per resource, each task's latest step touching it (`any`) and
-    /// latest touching it exclusively, and each task's latest step that
-    /// touched everything: where a step finds the steps it depends on.
+    /// Per resource, the steps a new access depends on directly, and each
+    /// task's latest step that touched everything: where a step finds the
+    /// steps it depends on.
     touches: Vec<(Key, Touches)>,
     touched_all: Vec<usize>,
+    /// Each task's latest step that touched anything.
+    touched_any: Vec<usize>,
     sleep: Vec<(TaskId, Footprint)>,
     scratch: Scratch,
-    /// The node the last schedule decision made, for the step it chose.
+    /// The path position of the last schedule decision, and the task it
+    /// chose, for the step it chose.
     pending: Option<(usize, TaskId)>,
     polling: Option<Polling>,
 }
-
 impl Dpor {
-    pub(crate) fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64, order: Order) -> Self {
         Self {
             seed,
-            stack: Vec::new(),
+            order,
+            tree: Slab::new(),
+            frontier: BinaryHeap::new(),
+            planned: 0,
+            path: Vec::new(),
+            taken: Vec::new(),
+            branch: 0,
+            cost: 0,
+            last: None,
+            reached: 0,
             cursor: 0,
             prefix: 0,
             started: false,
@@ -222,11 +350,82 @@ impl Dpor {
             spawned: Vec::new(),
             touches: Vec::new(),
             touched_all: Vec::new(),
+            touched_any: Vec::new(),
             sleep: Vec::new(),
             scratch: Scratch::default(),
             pending: None,
             polling: None,
         }
+    }
+
+    /// Plans `node`'s branch `branch` on the frontier.
+    fn plan(&mut self, node: usize, branch: u64) {
+        let cost = {
+            let at = &self.tree[node];
+            at.cost + self.order.cost(at, branch)
+        };
+        let at = &mut self.tree[node];
+        at.pending += 1;
+        self.planned += 1;
+        let depth = match self.order {
+            Order::DepthFirst => u32::MAX - at.depth,
+            Order::Bounded(_) => at.depth,
+        };
+        self.frontier.push(Reverse(Planned {
+            cost,
+            depth,
+            order: self.planned,
+            node,
+            branch,
+        }));
+    }
+
+    /// Adds a node reached fresh by the current execution at the end of
+    /// its path.
+    fn grow(&mut self, kind: Kind) -> usize {
+        let parent = self.path.last().copied();
+        let node = self.tree.insert(Node {
+            parent,
+            via: self.taken.last().copied().unwrap_or(0),
+            depth: self.path.len() as u32,
+            cost: self.cost,
+            sleep: self.sleep.clone(),
+            pending: 0,
+            children: 0,
+            kind,
+        });
+        if let Some(parent) = parent {
+            self.tree[parent].children += 1;
+        }
+        self.path.push(node);
+        node
+    }
+
+    /// Takes `branch` at the node at the end of the path.
+    fn take(&mut self, branch: u64) {
+        let node = *self.path.last().expect("a node to branch at");
+        self.cost += self.order.cost(&self.tree[node], branch);
+        self.taken.push(branch);
+    }
+
+    /// Releases the nodes of the finished path that nothing planned is
+    /// below, deepest first.
+    fn release(&mut self) {
+        while let Some(&node) = self.path.last() {
+            let at = &self.tree[node];
+            if at.pending > 0 || at.children > 0 {
+                break;
+            }
+            let parent = at.parent;
+            self.tree.remove(node);
+            self.path.pop();
+            if let Some(parent) = parent {
+                self.tree[parent].children -= 1;
+            }
+        }
+        // A path through planned branches stays; its nodes are found from
+        // the next branch's parents.
+        self.path.clear();
     }
 
     fn dense(&mut self, id: TaskId) -> usize {
@@ -240,6 +439,7 @@ impl Dpor {
         let dense = self.tasks.len();
         self.dense_of[key] = dense as u32;
         self.tasks.push(Task { steps: 0 });
+        self.touched_any.push(NONE);
         self.clocks.fit(dense + 1);
         let stride = self.clocks.stride;
         self.clocks.tasks.resize((dense + 1) * stride, 0);
@@ -257,34 +457,53 @@ impl Dpor {
         dense
     }
 
-    /// Whether step `later` happens after step `earlier` (`earlier < later`).
-    fn after(&self, earlier: usize, later: usize) -> bool {
-        let (e, l) = (&self.steps[earlier], &self.steps[later]);
-        e.time < l.time || self.clocks.step(later)[e.dense] >= e.seq
-    }
-
-    /// Records step `j` of task `dense` (its footprint and time already
-    /// in `self.steps[j]`): its clock, and the races it ends.
+    /// Records step `j` of task `dense` (its time already in
+    /// `self.steps[j]`), which touched `footprint`: its clock, and the
+    /// races it ends.
     ///
-    /// Per other task, only its latest step dependent with `j` matters
-    /// (found in the per-resource tables): an earlier dependent step of
-    /// that task happens before its latest one, so it adds nothing to
-    /// `j`'s clock and cannot race with `j`. Such a step
-    /// `i` races with `j` unless the clock built so far (`j`'s task's
+    /// Only the steps `j` depends on directly matter (found in the
+    /// per-resource tables, see [`Touches`]): an earlier dependent step
+    /// happens before one of them, so it adds nothing to `j`'s clock and
+    /// cannot race with `j`. Such a step `i` races with `j` unless the clock built so far (`j`'s task's
     /// history, joined with the later such steps) already covers it; if
     /// not, its clock is joined. `races` off (a step of a replayed prefix,
     /// whose races an earlier execution found) only builds the clock.
-    fn record(&mut self, j: usize, dense: usize, races: bool) {
-        let stride = self.clocks.stride;
-        let mut scratch = std::mem::take(&mut self.scratch);
+    fn record(&mut self, j: usize, dense: usize, footprint: &Footprint, races: bool) {
+        let Self {
+            steps,
+            tasks,
+            clocks,
+            touches,
+            touched_any,
+            touched_all,
+            scratch,
+            ..
+        } = self;
+        let stride = clocks.stride;
         // The step's clock, from the task's clock before it.
         scratch.clock.clear();
-        scratch.clock.extend_from_slice(self.clocks.task(dense));
+        scratch.clock.extend_from_slice(clocks.task(dense));
         scratch.races.clear();
-        let (time, footprint) = (self.steps[j].time, self.steps[j].footprint);
-        self.dependencies(j, dense, &mut scratch);
+        let time = steps[j].time;
+        // Steps of the task itself are in its clock already.
+        let touched = |step: &&usize| **step != NONE;
+        scratch.candidates.clear();
+        if footprint.is_all() {
+            // Every task's latest step that touched anything.
+            scratch
+                .candidates
+                .extend(touched_any.iter().filter(touched));
+        } else {
+            dependencies(footprint, touches, &mut scratch.candidates);
+            scratch
+                .candidates
+                .extend(touched_all.iter().filter(touched));
+        }
+        // Latest first: a later candidate's clock may order an earlier one.
+        scratch.candidates.sort_unstable_by(|a, b| b.cmp(a));
+        scratch.candidates.dedup();
         for &i in &scratch.candidates {
-            let step = &self.steps[i];
+            let step = &steps[i];
             if step.time < time {
                 continue;
             }
@@ -296,75 +515,29 @@ impl Dpor {
             if let (Some(node), true) = (step.node, races) {
                 scratch.races.push((node, i));
             }
-            for (mine, theirs) in scratch.clock.iter_mut().zip(self.clocks.step(i)) {
+            for (mine, theirs) in scratch.clock.iter_mut().zip(clocks.step(i)) {
                 *mine = (*mine).max(*theirs);
             }
         }
-        self.note_touches(j, dense, &footprint);
-        let seq = self.tasks[dense].steps + 1;
+        let seq = tasks[dense].steps + 1;
         scratch.clock[dense] = seq;
-        self.steps[j].seq = seq;
-        self.tasks[dense].steps = seq;
-        self.clocks.steps.extend_from_slice(&scratch.clock);
-        self.clocks.tasks[dense * stride..(dense + 1) * stride].copy_from_slice(&scratch.clock);
-        let races = std::mem::take(&mut scratch.races);
-        self.scratch = scratch;
-        for &(node, i) in &races {
+        steps[j].seq = seq;
+        tasks[dense].steps = seq;
+        clocks.steps.extend_from_slice(&scratch.clock);
+        clocks.tasks[dense * stride..(dense + 1) * stride].copy_from_slice(&scratch.clock);
+        self.note_touches(j, dense, footprint);
+        for at in 0..self.scratch.races.len() {
+            let (node, i) = self.scratch.races[at];
             self.plan_reversal(node, i, j);
         }
-        self.scratch.races = races;
-    }
-
-    /// Fills `scratch.candidates` with each other task's latest step
-    /// dependent with step `j`, latest first (from the per-resource
-    /// tables; a footprint of every resource scans back instead).
-    fn dependencies(&self, j: usize, dense: usize, scratch: &mut Scratch) {
-        let tasks = self.tasks.len();
-        scratch.latest.clear();
-        scratch.latest.resize(tasks, NONE);
-        let take = |latest: &mut Vec<usize>, task: usize, step: usize| {
-            if task != dense && step != NONE && (latest[task] == NONE || latest[task] < step) {
-                latest[task] = step;
-            }
-        };
-        let footprint = self.steps[j].footprint;
-        if footprint.is_all() {
-            // Every earlier step that touched anything.
-            for i in (0..j).rev() {
-                let step = &self.steps[i];
-                if !step.footprint.is_empty() {
-                    take(&mut scratch.latest, step.dense, i);
-                }
-            }
-        } else {
-            for &key in footprint.keys() {
-                let resource = footprint::resource(key);
-                let shared = footprint::is_shared(key);
-                if let Some((_, touches)) = self.touches.iter().find(|(k, _)| *k == resource) {
-                    let table = if shared {
-                        &touches.exclusive
-                    } else {
-                        &touches.any
-                    };
-                    for (task, &step) in table.iter().enumerate() {
-                        take(&mut scratch.latest, task, step);
-                    }
-                }
-            }
-            for (task, &step) in self.touched_all.iter().enumerate() {
-                take(&mut scratch.latest, task, step);
-            }
-        }
-        scratch.candidates.clear();
-        scratch
-            .candidates
-            .extend(scratch.latest.iter().copied().filter(|step| *step != NONE));
-        scratch.candidates.sort_unstable_by(|a, b| b.cmp(a));
     }
 
     /// Records what step `j` of task `dense` touched, for later steps.
     fn note_touches(&mut self, j: usize, dense: usize, footprint: &Footprint) {
         let tasks = self.tasks.len();
+        if !footprint.is_empty() {
+            self.touched_any[dense] = j;
+        }
         if footprint.is_all() {
             if self.touched_all.len() < tasks {
                 self.touched_all.resize(tasks, NONE);
@@ -377,31 +550,54 @@ impl Dpor {
             let at = match self.touches.iter().position(|(k, _)| *k == resource) {
                 Some(at) => at,
                 None => {
-                    self.touches.push((resource, Touches::default()));
+                    self.touches.push((
+                        resource,
+                        Touches {
+                            exclusive: NONE,
+                            shared: Vec::new(),
+                        },
+                    ));
                     self.touches.len() - 1
                 }
             };
             let touches = &mut self.touches[at].1;
-            if touches.any.len() < tasks {
-                touches.any.resize(tasks, NONE);
-                touches.exclusive.resize(tasks, NONE);
-            }
-            touches.any[dense] = j;
-            if !footprint::is_shared(key) {
-                touches.exclusive[dense] = j;
+            if footprint::is_shared(key) {
+                let steps = &self.steps;
+                touches.shared.retain(|step| steps[*step].dense != dense);
+                touches.shared.push(j);
+            } else {
+                touches.exclusive = j;
+                touches.shared.clear();
             }
         }
     }
 
-    /// Race `i` → `j`: makes sure the state before `i` (node `node`) will
-    /// try a task that can start an order with `j` before `i`: an initial
-    /// of the steps after `i` that do not follow it, then `j`.
+    /// Race `i` → `j`: makes sure the state before `i` (path position
+    /// `node`) will try a task that can start an order with `j` before
+    /// `i`: an initial of the steps after `i` that do not follow it, then
+    /// `j`.
     fn plan_reversal(&mut self, node: usize, i: usize, j: usize) {
-        let mut scratch = std::mem::take(&mut self.scratch);
+        let key = self.path[node];
+        let at = &self.tree[key];
+        let Kind::Schedule(schedule) = &at.kind else {
+            unreachable!("a step chosen at a scheduling point")
+        };
+        if schedule.ready.iter().all(|task| at.covers(*task)) {
+            // Every ready task is planned or asleep there already.
+            return;
+        }
+        let scratch = &mut self.scratch;
+        let (steps, clocks, order) = (&self.steps, &self.clocks, self.order);
+        // Whether step `later` happens after step `earlier` (`earlier <
+        // later`).
+        let after = |earlier: usize, later: usize| {
+            let (e, l) = (&steps[earlier], &steps[later]);
+            e.time < l.time || clocks.step(later)[e.dense] >= e.seq
+        };
         scratch.rest.clear();
         scratch.rest.extend(
             (i + 1..j)
-                .filter(|&k| !self.after(i, k))
+                .filter(|&k| !after(i, k))
                 .chain(std::iter::once(j)),
         );
         // Initials: steps that follow none of the steps before them in
@@ -410,8 +606,8 @@ impl Dpor {
         scratch.first.clear();
         scratch.first.resize(self.tasks.len(), u32::MAX);
         for &k in &scratch.rest {
-            let step = &self.steps[k];
-            let clock = self.clocks.step(k);
+            let step = &steps[k];
+            let clock = clocks.step(k);
             let follows = scratch
                 .first
                 .iter()
@@ -424,30 +620,51 @@ impl Dpor {
                 scratch.first[step.dense] = step.seq;
             }
         }
-        let Node::Schedule(schedule) = &mut self.stack[node] else {
-            unreachable!("a step chosen at a scheduling point")
-        };
-        if !scratch.initials.iter().any(|task| schedule.covers(*task)) {
-            match scratch
-                .initials
-                .iter()
-                .find(|task| schedule.ready.contains(task))
-            {
-                Some(task) => schedule.backtrack.push(*task),
-                None => {
-                    // No initial was ready there (it was enabled by
-                    // something the search does not see): try every ready
-                    // task.
-                    for at in 0..schedule.ready.len() {
-                        let task = schedule.ready[at];
-                        if !schedule.covers(task) {
-                            schedule.backtrack.push(task);
-                        }
-                    }
-                }
-            }
+        if scratch.initials.iter().any(|task| at.covers(*task)) {
+            return;
         }
-        self.scratch = scratch;
+        // The cheapest initial ready there (the first, depth first).
+        let ready = scratch
+            .initials
+            .iter()
+            .filter(|task| schedule.ready.contains(task))
+            .min_by_key(|task| order.cost(at, task.as_u64()));
+        let plan: Vec<TaskId> = match ready {
+            Some(task) => vec![*task],
+            // No initial was ready there (it was enabled by something the
+            // search does not see): try every ready task.
+            None => schedule
+                .ready
+                .iter()
+                .copied()
+                .filter(|task| !at.covers(*task))
+                .collect(),
+        };
+        for task in plan {
+            let Kind::Schedule(schedule) = &mut self.tree[key].kind else {
+                unreachable!("checked above")
+            };
+            schedule.backtrack.push(task);
+            self.plan(key, task.as_u64());
+        }
+    }
+}
+
+/// Adds to `candidates` the steps a step that touched `footprint` (of
+/// no resource "every resource") depends on directly, as the resources'
+/// tables have them.
+fn dependencies(footprint: &Footprint, touches: &[(Key, Touches)], candidates: &mut Vec<usize>) {
+    for &key in footprint.keys() {
+        let resource = footprint::resource(key);
+        let Some((_, touches)) = touches.iter().find(|(k, _)| *k == resource) else {
+            continue;
+        };
+        if touches.exclusive != NONE {
+            candidates.push(touches.exclusive);
+        }
+        if !footprint::is_shared(key) {
+            candidates.extend_from_slice(&touches.shared);
+        }
     }
 }
 
@@ -461,40 +678,34 @@ impl Scheduler for Dpor {
         self.spawned.clear();
         self.touches.clear();
         self.touched_all.clear();
+        self.touched_any.clear();
         self.sleep.clear();
         self.pending = None;
         self.polling = None;
+        self.last = None;
+        self.taken.clear();
+        self.cost = 0;
         if !self.started {
             self.started = true;
             self.prefix = 0;
             return true;
         }
-        while let Some(node) = self.stack.last_mut() {
-            match node {
-                Node::Choice { chosen, options } => {
-                    if *chosen + 1 < *options {
-                        *chosen += 1;
-                        self.prefix = self.stack.len();
-                        return true;
-                    }
-                }
-                Node::Schedule(schedule) => {
-                    schedule.done.push((schedule.chosen, schedule.footprint));
-                    let next = schedule.backtrack.iter().copied().find(|task| {
-                        !schedule.done.iter().any(|(done, _)| done == task)
-                            && !schedule.sleep.iter().any(|(asleep, _)| asleep == task)
-                    });
-                    if let Some(task) = next {
-                        schedule.chosen = task;
-                        schedule.footprint = Footprint::ALL;
-                        self.prefix = self.stack.len();
-                        return true;
-                    }
-                }
-            }
-            self.stack.pop();
+        self.release();
+        let Some(Reverse(next)) = self.frontier.pop() else {
+            return false;
+        };
+        self.reached = self.reached.max(next.cost);
+        // The path to the branch's node, root first.
+        let mut node = Some(next.node);
+        while let Some(at) = node {
+            self.path.push(at);
+            node = self.tree[at].parent;
         }
-        false
+        self.path.reverse();
+        self.tree[next.node].pending -= 1;
+        self.branch = next.branch;
+        self.prefix = self.path.len();
+        true
     }
 
     fn choose(&mut self, options: usize) -> usize {
@@ -504,74 +715,92 @@ impl Scheduler for Dpor {
         let options = options as u64;
         let at = self.cursor;
         self.cursor += 1;
-        match self.stack.get(at) {
-            Some(Node::Choice {
-                chosen,
-                options: recorded,
-            }) => {
-                assert_eq!(
-                    *recorded, options,
-                    "depth-first exploration replayed a prefix and reached a choice among {options} \
-                     where the earlier execution had {recorded} options: the body is nondeterministic \
+        let chosen = if at < self.prefix {
+            let node = &self.tree[self.path[at]];
+            let Kind::Choice { options: recorded } = node.kind else {
+                panic!(
+                    "exploration replayed a prefix and reached a choice among {options} where the \
+                     earlier execution scheduled a task: the body is nondeterministic \
                      (see Simulation::check_determinism)"
-                );
-                *chosen as usize
-            }
-            Some(Node::Schedule(_)) => panic!(
-                "depth-first exploration replayed a prefix and reached a choice among {options} \
-                 where the earlier execution scheduled a task: the body is nondeterministic \
+                )
+            };
+            assert_eq!(
+                recorded, options,
+                "exploration replayed a prefix and reached a choice among {options} where the \
+                 earlier execution had {recorded} options: the body is nondeterministic \
                  (see Simulation::check_determinism)"
-            ),
-            None => {
-                self.stack.push(Node::Choice { chosen: 0, options });
-                0
+            );
+            if at + 1 == self.prefix {
+                // The branch: it starts with the sleep set of the state.
+                self.sleep.clone_from(&node.sleep);
+                self.branch
+            } else {
+                self.tree[self.path[at + 1]].via
             }
-        }
+        } else {
+            let node = self.grow(Kind::Choice { options });
+            for option in 1..options {
+                self.plan(node, option);
+            }
+            0
+        };
+        self.take(chosen);
+        chosen as usize
     }
 
     fn schedule(&mut self, tasks: &[TaskId]) -> usize {
         let at = self.cursor;
         self.cursor += 1;
-        let chosen = match self.stack.get(at) {
-            Some(Node::Schedule(schedule)) => {
-                assert_eq!(
-                    schedule.ready, tasks,
-                    "depth-first exploration replayed a prefix and reached other ready tasks \
-                     than the earlier execution: the body is nondeterministic \
+        let chosen = if at < self.prefix {
+            let key = self.path[at];
+            let branch = if at + 1 == self.prefix {
+                self.branch
+            } else {
+                self.tree[self.path[at + 1]].via
+            };
+            let node = &mut self.tree[key];
+            let Kind::Schedule(schedule) = &mut node.kind else {
+                panic!(
+                    "exploration replayed a prefix and reached a choice of the next task where \
+                     the earlier execution made another choice: the body is nondeterministic \
                      (see Simulation::check_determinism)"
-                );
-                if at + 1 == self.prefix {
-                    // The branch: earlier branches sleep here.
-                    self.sleep.clone_from(&schedule.sleep);
-                    self.sleep.extend(schedule.done.iter().copied());
-                }
-                schedule.chosen
+                )
+            };
+            assert_eq!(
+                schedule.ready, tasks,
+                "exploration replayed a prefix and reached other ready tasks than the earlier \
+                 execution: the body is nondeterministic (see Simulation::check_determinism)"
+            );
+            if at + 1 == self.prefix {
+                // The branch: branches started earlier sleep here.
+                self.sleep.clone_from(&node.sleep);
+                self.sleep.extend(schedule.done.iter().copied());
+                schedule.done.push((TaskId(branch), Footprint::ALL));
             }
-            Some(Node::Choice { options, .. }) => panic!(
-                "depth-first exploration replayed a prefix and reached a choice of the next task \
-                 where the earlier execution chose among {options} options: the body is \
-                 nondeterministic (see Simulation::check_determinism)"
-            ),
-            None => {
-                let awake = tasks
-                    .iter()
-                    .copied()
-                    .find(|task| !self.sleep.iter().any(|(asleep, _)| asleep == task));
-                let Some(task) = awake else {
-                    // Every ready task sleeps: `polling` stops the execution.
-                    return 0;
-                };
-                self.stack.push(Node::Schedule(Box::new(Schedule {
-                    ready: tasks.to_vec(),
-                    chosen: task,
-                    footprint: Footprint::ALL,
-                    backtrack: vec![task],
-                    done: Vec::new(),
-                    sleep: self.sleep.clone(),
-                })));
-                task
-            }
+            TaskId(branch)
+        } else {
+            let awake = |task: &TaskId| !self.sleep.iter().any(|(asleep, _)| asleep == task);
+            // Preemption bounding keeps the task that ran last.
+            let default = match self.order {
+                Order::Bounded(Cost::Preemptions) => self
+                    .last
+                    .filter(|last| tasks.contains(last) && awake(last))
+                    .or_else(|| tasks.iter().copied().find(awake)),
+                _ => tasks.iter().copied().find(awake),
+            };
+            let Some(task) = default else {
+                // Every ready task sleeps: `polling` stops the execution.
+                return 0;
+            };
+            self.grow(Kind::Schedule(Box::new(Schedule {
+                ready: tasks.to_vec(),
+                default: task,
+                backtrack: vec![task],
+                done: vec![(task, Footprint::ALL)],
+            })));
+            task
         };
+        self.take(chosen.as_u64());
         self.pending = Some((at, chosen));
         tasks
             .iter()
@@ -589,6 +818,23 @@ impl Scheduler for Dpor {
 
     fn replaying(&self) -> bool {
         self.cursor < self.prefix
+    }
+
+    fn covered(&self) -> Option<String> {
+        let Order::Bounded(cost) = self.order else {
+            return None;
+        };
+        // Branches start in order of cost: all cheaper ones have started.
+        let below = self.reached.checked_sub(1)?;
+        let unit = match (cost, below) {
+            (Cost::Delays, 1) => "delay",
+            (Cost::Delays, _) => "delays",
+            (Cost::Preemptions, 1) => "preemption",
+            (Cost::Preemptions, _) => "preemptions",
+        };
+        Some(format!(
+            "every branch the reduction planned within {below} {unit} explored"
+        ))
     }
 }
 
@@ -615,20 +861,20 @@ impl StepObserver for Dpor {
         let Some(polling) = self.polling.take().filter(|polling| polling.task == task) else {
             return;
         };
+        self.last = Some(task);
         let dense = self.dense(task);
         self.steps.push(Step {
             task,
             dense,
             seq: 0,
             time: polling.time,
-            footprint: *touched,
             node: polling.node,
         });
         let j = self.steps.len() - 1;
         // Steps of the replayed prefix raced with each other in the
         // execution that first ran them.
         let fresh = self.cursor >= self.prefix;
-        self.record(j, dense, fresh);
+        self.record(j, dense, touched, fresh);
         // Tasks spawned by this step start after it.
         for child in polling.first_spawn..next_task {
             self.spawned.push((child, j));
@@ -638,13 +884,16 @@ impl StepObserver for Dpor {
         let footprint = *touched;
         self.sleep
             .retain(|(asleep, what)| *asleep != task && !what.intersects(&footprint));
-        if let Some(node) = polling.node {
-            if let Node::Schedule(schedule) = &mut self.stack[node] {
-                schedule.footprint = if polling.chose {
+        if let Some(at) = polling.node {
+            if let Kind::Schedule(schedule) = &mut self.tree[self.path[at]].kind {
+                let step = if polling.chose {
                     Footprint::ALL
                 } else {
                     footprint
                 };
+                if let Some(done) = schedule.done.iter_mut().find(|(done, _)| *done == task) {
+                    done.1 = step;
+                }
             }
         }
     }
@@ -662,15 +911,25 @@ mod tests {
         footprint
     }
 
-    /// Runs a toy program: `programs[t]` is the list of footprints of task
-    /// t's steps, all ready at once; returns the orders explored.
-    fn explore(programs: &[Vec<Footprint>]) -> (Vec<Vec<usize>>, u64) {
-        let mut dpor = Dpor::new(0);
-        let mut orders = Vec::new();
+    /// One step of a toy task: the footprints it may have; with more than
+    /// one, the step chooses which (a value choice inside the step).
+    type Toy = Vec<Vec<Footprint>>;
+
+    /// An execution of a toy program: the tasks in the order they ran and
+    /// the options the choosing steps took, in order.
+    type Run = (Vec<usize>, Vec<usize>);
+
+    /// Runs a toy program under `order`: `programs[t]` is task t's steps,
+    /// all ready at once; returns the executions that ran to the end and
+    /// the number stopped as redundant.
+    fn explore_toys(order: Order, programs: &[Toy]) -> (Vec<Run>, u64) {
+        let mut dpor = Dpor::new(0, order);
+        let mut runs = Vec::new();
         let mut redundant = 0;
+        let tasks = programs.len() as u64;
         while dpor.next_execution() {
             let mut next = vec![0usize; programs.len()];
-            let mut order = Vec::new();
+            let (mut ran, mut chose) = (Vec::new(), Vec::new());
             let mut stopped = false;
             loop {
                 let ready: Vec<TaskId> = (0..programs.len())
@@ -687,21 +946,188 @@ mod tests {
                 };
                 let task = ready[pick];
                 let t = task.as_u64() as usize;
-                if !dpor.polling(task, 0, programs.len() as u64) {
+                if !dpor.polling(task, 0, tasks) {
                     stopped = true;
                     break;
                 }
-                dpor.polled(task, &programs[t][next[t]], programs.len() as u64);
+                let options = &programs[t][next[t]];
+                let option = if options.len() > 1 {
+                    let option = dpor.choose(options.len());
+                    chose.push(option);
+                    option
+                } else {
+                    0
+                };
+                dpor.polled(task, &options[option], tasks);
                 next[t] += 1;
-                order.push(t);
+                ran.push(t);
             }
             if stopped {
                 redundant += 1;
             } else {
-                orders.push(order);
+                runs.push((ran, chose));
             }
         }
-        (orders, redundant)
+        (runs, redundant)
+    }
+
+    /// Runs a toy program without value choices depth first; returns the
+    /// orders explored.
+    fn explore(programs: &[Vec<Footprint>]) -> (Vec<Vec<usize>>, u64) {
+        let toys: Vec<Toy> = programs
+            .iter()
+            .map(|steps| steps.iter().map(|step| vec![*step]).collect())
+            .collect();
+        let (runs, redundant) = explore_toys(Order::DepthFirst, &toys);
+        (
+            runs.into_iter().map(|(order, _)| order).collect(),
+            redundant,
+        )
+    }
+
+    /// The class of an execution: the options chosen by each step, and
+    /// the order of every pair of dependent steps of different tasks.
+    fn class(programs: &[Toy], (order, chose): &Run) -> Vec<(usize, usize, usize, usize)> {
+        let mut seq = vec![0usize; programs.len()];
+        let mut chosen = chose.iter();
+        let mut steps = Vec::new();
+        for &t in order {
+            let options = &programs[t][seq[t]];
+            let option = if options.len() > 1 {
+                *chosen.next().expect("a recorded choice")
+            } else {
+                0
+            };
+            steps.push((t, seq[t], option, options[option]));
+            seq[t] += 1;
+        }
+        let mut class: Vec<_> = steps
+            .iter()
+            .map(|&(t, s, option, _)| (t, s, option, usize::MAX))
+            .collect();
+        for (i, a) in steps.iter().enumerate() {
+            for b in &steps[i + 1..] {
+                if a.0 != b.0 && a.3.intersects(&b.3) {
+                    class.push((a.0, a.1, b.0, b.1));
+                }
+            }
+        }
+        class.sort_unstable();
+        class
+    }
+
+    /// Every execution of a toy program, by brute force.
+    fn every_run(programs: &[Toy]) -> Vec<Run> {
+        fn go(programs: &[Toy], next: &mut Vec<usize>, run: &mut Run, out: &mut Vec<Run>) {
+            let mut any = false;
+            for t in 0..programs.len() {
+                if next[t] == programs[t].len() {
+                    continue;
+                }
+                any = true;
+                let options = programs[t][next[t]].len();
+                for option in 0..options {
+                    run.0.push(t);
+                    if options > 1 {
+                        run.1.push(option);
+                    }
+                    next[t] += 1;
+                    go(programs, next, run, out);
+                    next[t] -= 1;
+                    run.0.pop();
+                    if options > 1 {
+                        run.1.pop();
+                    }
+                }
+            }
+            if !any {
+                out.push(run.clone());
+            }
+        }
+        let mut out = Vec::new();
+        go(
+            programs,
+            &mut vec![0; programs.len()],
+            &mut (Vec::new(), Vec::new()),
+            &mut out,
+        );
+        out
+    }
+
+    /// Random toy programs: 2–3 tasks of 1–3 steps, each touching one or
+    /// two of three resources (or nothing), exclusively or shared, some
+    /// choosing between two footprints.
+    fn toys(seed: u64) -> Vec<Toy> {
+        let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let footprint = |next: &mut dyn FnMut(u64) -> u64| match next(8) {
+            0 => fp(&[]),
+            1 => fp(&[1 + next(3), 1 + next(3)]),
+            2 | 3 => fp(&[footprint::shared(1 + next(3))]),
+            4 => fp(&[footprint::shared(1 + next(3)), 1 + next(3)]),
+            _ => fp(&[1 + next(3)]),
+        };
+        let tasks = 2 + next(2) as usize;
+        (0..tasks)
+            .map(|_| {
+                let steps = 1 + next(3) as usize;
+                (0..steps)
+                    .map(|_| {
+                        let options = if next(5) == 0 { 2 } else { 1 };
+                        (0..options).map(|_| footprint(&mut next)).collect()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_order_reaches_every_class_of_random_programs() {
+        use std::collections::BTreeSet;
+        for seed in 0..400 {
+            let programs = toys(seed);
+            let every = every_run(&programs);
+            let classes: BTreeSet<_> = every.iter().map(|run| class(&programs, run)).collect();
+            for order in [
+                Order::DepthFirst,
+                Order::Bounded(Cost::Delays),
+                Order::Bounded(Cost::Preemptions),
+            ] {
+                let (runs, redundant) = explore_toys(order, &programs);
+                let seen: BTreeSet<_> = runs.iter().map(|run| class(&programs, run)).collect();
+                assert_eq!(seen, classes, "seed {seed}, {order:?}: {programs:?}");
+                assert!(
+                    runs.len() as u64 + redundant <= every.len() as u64,
+                    "seed {seed}, {order:?}: {} executions, {} orders",
+                    runs.len() as u64 + redundant,
+                    every.len()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bounded_order_runs_a_root_choice_early() {
+        // Task 0 chooses first; three tasks race on one resource below.
+        let programs: Vec<Toy> = vec![
+            vec![vec![fp(&[7]), fp(&[8])], vec![fp(&[1])], vec![fp(&[1])]],
+            vec![vec![fp(&[1])], vec![fp(&[1])], vec![fp(&[1])]],
+            vec![vec![fp(&[1])], vec![fp(&[1])], vec![fp(&[1])]],
+        ];
+        let first_other = |order| {
+            let (runs, _) = explore_toys(order, &programs);
+            let at = runs.iter().position(|(_, chose)| chose[0] == 1);
+            (at.expect("the other option runs"), runs.len())
+        };
+        let (depth_first, total) = first_other(Order::DepthFirst);
+        let (bounded, _) = first_other(Order::Bounded(Cost::Preemptions));
+        assert!(depth_first * 2 >= total, "{depth_first} of {total}");
+        assert!(bounded <= 2, "{bounded}");
     }
 
     #[test]

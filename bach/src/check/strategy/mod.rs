@@ -19,7 +19,7 @@ mod random;
 pub(crate) use bfs::{Bfs, BfsNode};
 pub(crate) use bounded::{Bounded, Cost};
 pub(crate) use dfs::Dfs;
-pub(crate) use dpor::Dpor;
+pub(crate) use dpor::{Dpor, Order};
 pub(crate) use pct::Pct;
 pub(crate) use random::RandomWalk;
 
