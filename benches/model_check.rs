@@ -416,9 +416,14 @@ criterion_group!(benches, model_check, model_check_parallel);
 mod count;
 
 fn main() {
-    if count::run(&[("model_check_depth_8", &|| {
-        ours::check(8);
-    })]) {
+    if count::run(&[
+        ("model_check_depth_8", &|| {
+            ours::check(8);
+        }),
+        ("model_check_parallel_bfs_1", &|| {
+            ours::check_parallel(PARALLEL_DEPTH, 1);
+        }),
+    ]) {
         return;
     }
     benches();
