@@ -107,8 +107,8 @@ pub(crate) fn state_covered(inner: &Inner) -> bool {
     if inner.properties.borrow().reports_state() {
         return true;
     }
-    let process_tasks = crate::process::engine::live_process_tasks(inner);
-    inner.executor.live_tasks() == process_tasks
+    // Both counts are kept as tasks and processes come and go: no scan.
+    inner.executor.live_tasks() == crate::process::engine::live_process_tasks(inner)
 }
 
 pub(crate) use crate::kernel::properties::{evaluate, Verdict};
@@ -474,5 +474,57 @@ fn node_faults(inner: &Inner, all: &mut Vec<Enabled>) {
                 node: Some((group, restart)),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{
+        ext::*,
+        process::{Context, Message, Process},
+        Simulation,
+    };
+
+    struct Idle;
+
+    impl Process for Idle {
+        fn on_message(&mut self, _: Message, _: &str, _: &mut Context) {}
+    }
+
+    /// Live tasks, live processes and whether fingerprints cover the state.
+    fn counts(sim: &Simulation) -> (usize, usize, bool) {
+        (
+            sim.live_tasks(),
+            crate::process::engine::live_process_tasks(&*sim.inner),
+            super::state_covered(&sim.inner),
+        )
+    }
+
+    /// `state_covered` compares two counts kept as tasks and processes
+    /// come and go (each asserted against a scan of its slots in debug
+    /// builds, where this test runs).
+    #[test]
+    fn state_covered_follows_tasks_and_processes() {
+        let mut sim = Simulation::new();
+        sim.add_process("p", "n1", Idle);
+        sim.add_process_factory("q", "n2", || Idle);
+        assert_eq!(counts(&sim), (2, 2, true));
+        // An async task, whose state fingerprints cannot see; its join
+        // handle keeps its slot after it finishes.
+        let sleeper = sim.enter(|| async { 1.s().sleep().await }.spawn());
+        assert_eq!(counts(&sim), (3, 2, false));
+        sim.run_until_idle();
+        assert_eq!(counts(&sim), (2, 2, true));
+        drop(sleeper);
+        // A crash ends the process and its task; a restart brings the
+        // factory's process back.
+        sim.crash_node("n2");
+        assert_eq!(counts(&sim), (1, 1, true));
+        sim.recover_node("n2");
+        assert_eq!(counts(&sim), (2, 2, true));
+        // A node crashed by a task running on it.
+        sim.enter(|| async { crate::node::crash("n1") }.group("n1").spawn());
+        sim.run_until_idle();
+        assert_eq!(counts(&sim), (1, 1, true));
     }
 }
