@@ -5,11 +5,13 @@
 # run's cost without the process's start-up. Built with the bench profile
 # (fat LTO), as benches/table.sh measures.
 #
-#   benches/instructions.sh            # process_pingpong, udp_stream, mesh_10, model_check_depth_8
+#   benches/instructions.sh            # process_pingpong, udp_stream, mesh_10, model_check_depth_8,
+#                                      # model_check_parallel_bfs_1
 #   benches/instructions.sh --all      # and spawn, sleep, timers, channel, mutex
 #   BENCH_PROFILE=user benches/instructions.sh --all
 #
-# The first four guard the issue-level budgets; `--all` adds the runtime and
+# The first four guard the issue-level budgets, the fifth the breadth-first
+# model checker (`par_run_with` on one thread); `--all` adds the runtime and
 # sync workloads, for changes to the executor, the timer queue or `sync`.
 # `BENCH_PROFILE=user` builds as a user's `cargo build --release` does (no
 # LTO, 16 codegen units; in target/user-profile): an inlining mark that fat
@@ -17,7 +19,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "instructions.sh: valgrind is not installed" >&2; exit 1; }
-pairs=(process:process_pingpong net:udp_stream net:mesh_10 model_check:model_check_depth_8)
+pairs=(process:process_pingpong net:udp_stream net:mesh_10 model_check:model_check_depth_8
+    model_check:model_check_parallel_bfs_1)
 if [ "${1:-}" = "--all" ]; then
     pairs+=(runtime:spawn runtime:sleep runtime:timers sync:channel sync:mutex)
 fi

@@ -55,7 +55,8 @@ impl Process for Client {
 
     // What the future of the search depends on: two executions that reach
     // the same fingerprint (these states, messages in flight, pending
-    // timers) continue identically, so the checker explores only one.
+    // timers) continue identically, so the checker explores only one (the
+    // other too if it has more of some fault left to spend).
     fn state(&self) -> Option<String> {
         Some(format!("acked={}", self.acked))
     }

@@ -126,8 +126,9 @@
 //! * **Model checking** ([`check::Explorer::model_checking`]) explores every
 //!   delivery order, loss, duplication and corruption of a system — async
 //!   code or [`process`]es — within budgets, prunes states it has seen
-//!   (fingerprints of registered state, messages in flight and pending
-//!   timers), and checks invariants and goals after every step.
+//!   with at least as many faults left to spend (fingerprints of registered
+//!   state, messages in flight and pending timers), and checks invariants
+//!   and goals after every step.
 //!
 //! Every failure they find prints a `BACH_REPLAY=<token>`, which reruns
 //! exactly that execution (`check::replay`, or the environment variable

@@ -93,6 +93,9 @@ pub(crate) struct Executor {
     /// report polls them (`waits`).
     waiting: RefCell<Vec<Option<waits::WaitNote>>>,
     next_id: Cell<u64>,
+    /// Tasks inserted and not finished: [`Executor::live_tasks`] without a
+    /// scan (model checking asks at every step).
+    live: Cell<usize>,
     live_primaries: Cell<usize>,
     primary_created: Cell<bool>,
 }
@@ -124,6 +127,7 @@ impl Executor {
             })
         };
         self.ready.borrow_mut().push_back(index);
+        self.live.set(self.live.get() + 1);
         (index, id)
     }
 
@@ -340,6 +344,8 @@ impl Executor {
         self.current.set(None);
         let mut tasks = self.tasks.borrow_mut();
         let slot = &mut tasks[index];
+        debug_assert!(slot.flags & FINISHED == 0, "a task finishes once");
+        self.live.set(self.live.get() - 1);
         slot.flags |= FINISHED;
         slot.flags &= !QUEUED;
         if slot.flags & DETACHED != 0 {
@@ -568,12 +574,18 @@ impl Executor {
     }
 
     /// Number of live (unfinished) tasks.
+    #[inline]
     pub(crate) fn live_tasks(&self) -> usize {
-        self.tasks
-            .borrow()
-            .iter()
-            .filter(|(_, s)| s.flags & FINISHED == 0)
-            .count()
+        debug_assert_eq!(
+            self.live.get(),
+            self.tasks
+                .borrow()
+                .iter()
+                .filter(|(_, s)| s.flags & FINISHED == 0)
+                .count(),
+            "the live-task count matches the slots"
+        );
+        self.live.get()
     }
 
     /// Removes every task, dropping futures and outputs outside the borrow.
@@ -593,5 +605,6 @@ impl Executor {
         }
         self.ready.borrow_mut().clear();
         self.current.set(None);
+        self.live.set(0);
     }
 }

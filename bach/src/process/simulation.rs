@@ -366,7 +366,7 @@ pub fn send_local(process: &str, msg: Message) {
     crate::runtime::context::with("bach::process::send_local", |inner| {
         let id = slot_id(inner, process);
         assert!(
-            registry(inner).slots[id].alive,
+            registry(inner).slots[id].alive(),
             "send_local: process `{process}` is not running (its node crashed)"
         );
         engine::offer(inner, id, Incoming::Local(msg));

@@ -33,8 +33,7 @@ impl Inner {
         }
         let processes = {
             let registry = self.processes.try_borrow().ok()?;
-            let tasks = registry.slots.iter().filter(|slot| slot.alive).count();
-            if self.executor.live_tasks() != tasks {
+            if self.executor.live_tasks() != registry.live() {
                 return None;
             }
             registry.save()?

@@ -11,7 +11,7 @@ use super::report::Report;
 use crate::{
     check::model::PathEnd,
     check::{
-        model::{Mode, Ordering, PathRun, Visited},
+        model::{Mode, Ordering, PathRun, Visited, VisitedStates},
         strategy::{
             Bfs, Bounded, Cost, Dfs, Dpor, Order, Pct, RandomWalk, Scheduler, StepObserver,
         },
@@ -21,7 +21,6 @@ use crate::{
 };
 use std::{
     cell::{Cell, RefCell},
-    collections::HashSet,
     panic::{catch_unwind, AssertUnwindSafe},
     rc::Rc,
     sync::Arc,
@@ -447,7 +446,7 @@ impl Explorer {
     pub(super) fn path_run<'a>(
         &'a self,
         scheduler: &'a RefCell<dyn Scheduler>,
-        visited: &'a RefCell<HashSet<u64>>,
+        visited: &'a RefCell<VisitedStates>,
     ) -> PathRun<'a> {
         let model = self.model.unwrap_or_default();
         PathRun {
@@ -487,7 +486,7 @@ impl Explorer {
         report: &mut Report,
         started: std::time::Instant,
         last_progress: &mut std::time::Instant,
-        visited: &RefCell<HashSet<u64>>,
+        visited: &RefCell<VisitedStates>,
     ) -> bool {
         if report.executions == self.max_executions.unwrap_or(u64::MAX)
             || self
@@ -503,7 +502,7 @@ impl Explorer {
             {
                 *last_progress = now;
                 report.elapsed = now - started;
-                report.unique_states = visited.borrow().len() as u64;
+                report.unique_states = visited.borrow().fingerprints();
                 eprintln!("bach explore: {report}");
             }
         }

@@ -14,6 +14,7 @@ use super::{
 };
 use crate::{
     check::{
+        model::VisitedStates,
         strategy::{Dfs, Scheduler},
         token::Recording,
     },
@@ -22,7 +23,6 @@ use crate::{
 };
 use std::{
     cell::{Cell, RefCell},
-    collections::HashSet,
     panic::{catch_unwind, AssertUnwindSafe},
     rc::Rc,
 };
@@ -59,7 +59,7 @@ impl Explorer {
         body: &dyn Fn(&mut Simulation),
         dfs: Rc<RefCell<Dfs>>,
         label: &str,
-        visited: &RefCell<HashSet<u64>>,
+        visited: &RefCell<VisitedStates>,
         report: &mut Report,
         started: std::time::Instant,
     ) -> Result<bool, Failure> {

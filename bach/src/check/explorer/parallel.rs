@@ -5,8 +5,10 @@
 //! Each node of a level is a stateless execution under a [`BfsNode`]
 //! scheduler (replay a prefix of choices, stop at the first new one);
 //! worker threads run a level's nodes, each with its own simulations, and
-//! the calling thread merges their results in order against one shared
-//! fingerprint set. This file holds the whole engine:
+//! the calling thread merges their results in order against one set of
+//! visited states (workers check a copy of it taken before the level; the
+//! merge decides with the sequential search's rule). This file holds the
+//! whole engine:
 //! [`Explorer::par_run_with`], [`Explorer::try_par_run_with`] and what one
 //! node produces.
 
@@ -18,7 +20,7 @@ use super::{
 use crate::{
     check::model::PathEnd,
     check::{
-        model::{BoundaryLog, Mode, PathRun, Visited},
+        model::{BoundaryLog, Mode, PathRun, Visited, VisitedStates},
         strategy::{BfsNode, Scheduler},
         token::Recording,
     },
@@ -26,7 +28,6 @@ use crate::{
 };
 use std::{
     cell::{Cell, RefCell},
-    collections::HashSet,
     rc::Rc,
     sync::Arc,
 };
@@ -35,7 +36,7 @@ impl Explorer {
     /// Breadth-first model checking on all cores (see
     /// [`Explorer::threads`]): each level of the search tree is split
     /// among worker threads, each running its own simulations; a level's
-    /// results are merged in order against one shared fingerprint set, so
+    /// results are merged in order against one set of visited states, so
     /// the report (paths, states, unique states, outcomes, the violation
     /// found) is identical to the single-threaded
     /// [`Strategy::Bfs`] run, whatever the thread count. `setup` must be
@@ -75,12 +76,12 @@ impl Explorer {
             if threads == 1 { "" } else { "s" }
         ));
         report.forced = self.forces_pruning();
-        let mut visited: HashSet<u64> = HashSet::new();
+        let mut visited = VisitedStates::default();
         let mut level: Vec<Vec<u32>> = vec![Vec::new()];
         let cap = self.max_executions.unwrap_or(u64::MAX);
         let mut complete = true;
         let seed = self.seed;
-        let node = |prefix: &[u32], snapshot: &HashSet<u64>| -> NodeResult {
+        let node = |prefix: &[u32], snapshot: &VisitedStates| -> NodeResult {
             let scheduler = Rc::new(RefCell::new(BfsNode::new(seed, prefix.to_vec())));
             let (source, recording) = RecordingSource::new(
                 scheduler.clone(),
@@ -129,7 +130,7 @@ impl Explorer {
         // results in order. Small levels run on the calling thread alone.
         struct Job {
             level: Vec<Vec<u32>>,
-            snapshot: HashSet<u64>,
+            snapshot: VisitedStates,
             next: std::sync::atomic::AtomicUsize,
         }
         let work = |job: &Job, out: &mut Vec<(usize, NodeResult)>| loop {
@@ -158,7 +159,7 @@ impl Explorer {
                 });
                 workers.push(job_tx);
             }
-            let mut snapshot = HashSet::new();
+            let mut snapshot = VisitedStates::default();
             while !level.is_empty() {
                 if self
                     .time_limit
@@ -211,13 +212,13 @@ impl Explorer {
                     report.fixed_draws = report.fixed_draws.max(result.draws);
                     // Replay the sequential search's bookkeeping in order.
                     let mut seen_before = false;
-                    for &(depth, examined, fingerprint) in &result.log {
+                    for &(depth, examined, state) in &result.log {
                         report.max_depth = report.max_depth.max(depth);
                         if examined {
                             report.states += 1;
                         }
-                        if let Some(fingerprint) = fingerprint {
-                            if !visited.insert(fingerprint) {
+                        if let Some((fingerprint, budgets)) = state {
+                            if !visited.insert(fingerprint, budgets) {
                                 seen_before = true;
                                 break;
                             }
@@ -265,7 +266,7 @@ impl Explorer {
         report.exhausted = complete;
         report.complete = complete && report.fixed_draws == 0;
         report.elapsed = started.elapsed();
-        report.unique_states = visited.len() as u64;
+        report.unique_states = visited.fingerprints();
         Ok(report)
     }
 }

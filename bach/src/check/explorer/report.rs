@@ -156,7 +156,9 @@ impl Report {
         self.forced && self.uncovered > 0
     }
 
-    /// Model checking: distinct state fingerprints seen.
+    /// Model checking: distinct state fingerprints seen. The fault budgets
+    /// left are not part of a fingerprint: one explored again because it
+    /// was reached with more of some fault left to spend counts once.
     pub fn unique_states(&self) -> u64 {
         self.unique_states
     }

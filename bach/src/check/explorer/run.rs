@@ -14,13 +14,13 @@ use super::{
 };
 use crate::{
     check::{
-        model::Ordering,
+        model::{Ordering, VisitedStates},
         strategy::{Dfs, Scheduler},
         token::Entry,
     },
     Simulation,
 };
-use std::{cell::RefCell, collections::HashSet, rc::Rc};
+use std::{cell::RefCell, rc::Rc};
 
 impl Explorer {
     /// Explores `body` (run as [`Simulation::run`] runs it, once per
@@ -57,7 +57,7 @@ impl Explorer {
         let body = &setup;
         let started = std::time::Instant::now();
         let (scheduler, observer, label) = self.scheduler_for_run();
-        let visited = RefCell::new(HashSet::new());
+        let visited = RefCell::new(VisitedStates::default());
         let mut report = Report::empty(label.clone());
         report.forced = self.forces_pruning();
         if let Some(recording) = crate::simulation::replay_from_env() {
@@ -82,7 +82,7 @@ impl Explorer {
         report.complete = report.exhausted && report.fixed_draws == 0;
         report.covered = scheduler.borrow().covered();
         report.elapsed = started.elapsed();
-        report.unique_states = visited.borrow().len() as u64;
+        report.unique_states = visited.borrow().fingerprints();
         Ok(report)
     }
 
@@ -119,7 +119,7 @@ impl Explorer {
         stimulus: impl Fn(),
     ) -> Result<Report, Failure> {
         let started = std::time::Instant::now();
-        let visited = RefCell::new(HashSet::new());
+        let visited = RefCell::new(VisitedStates::default());
         let mut report = Report::empty("model checking from collected states".into());
         report.forced = self.forces_pruning();
         if let Some(recording) = crate::simulation::replay_from_env() {
@@ -162,7 +162,7 @@ impl Explorer {
         report.exhausted = complete;
         report.complete = complete && report.fixed_draws == 0;
         report.elapsed = started.elapsed();
-        report.unique_states = visited.borrow().len() as u64;
+        report.unique_states = visited.borrow().fingerprints();
         Ok(report)
     }
 }

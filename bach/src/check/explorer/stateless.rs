@@ -12,8 +12,12 @@ use super::{
     recording_source::{drawn, RecordingSource},
     report::{outcome_label, Collected, Failure, Report},
 };
-use crate::{check::model::PathEnd, check::strategy::Scheduler, Simulation};
-use std::{cell::RefCell, collections::HashSet, rc::Rc};
+use crate::{
+    check::model::{PathEnd, VisitedStates},
+    check::strategy::Scheduler,
+    Simulation,
+};
+use std::{cell::RefCell, rc::Rc};
 
 impl Explorer {
     /// Runs executions of `body` under `scheduler` until it is exhausted
@@ -26,7 +30,7 @@ impl Explorer {
         observer: Option<Observer>,
         label: &str,
         stimulus: Option<(u32, &dyn Fn())>,
-        visited: &RefCell<HashSet<u64>>,
+        visited: &RefCell<VisitedStates>,
         report: &mut Report,
         started: std::time::Instant,
     ) -> Result<bool, Failure> {

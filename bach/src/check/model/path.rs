@@ -20,7 +20,7 @@ pub(crate) enum PathEnd {
     Goal(String),
     /// A prune held.
     Pruned,
-    /// The state was seen before.
+    /// The state was seen before, with at least as many faults left.
     Visited,
     /// The depth limit was reached.
     DepthLimit,
@@ -174,17 +174,21 @@ fn run_path_steps(world: &Inner, run: &PathRun<'_>) -> Result<PathEnd, Stop> {
                 }
                 if prunes && (covered || run.force) {
                     let fingerprint = fingerprint(world, scratch);
+                    let budgets = budgets_left(world);
                     if let Some(log) = run.log {
                         if let Some(last) = log.borrow_mut().last_mut() {
-                            last.2 = Some(fingerprint);
+                            last.2 = Some((fingerprint, budgets));
                         }
                     }
                     if let Some(visited) = run.visited {
-                        if !visited.borrow_mut().insert(fingerprint) {
+                        if !visited.borrow_mut().insert(fingerprint, budgets) {
                             return Ok(PathEnd::Visited);
                         }
                     }
-                    if run.snapshot.is_some_and(|seen| seen.contains(&fingerprint)) {
+                    if run
+                        .snapshot
+                        .is_some_and(|seen| seen.covers(fingerprint, &budgets))
+                    {
                         return Ok(PathEnd::Visited);
                     }
                 }

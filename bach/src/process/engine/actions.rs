@@ -142,7 +142,7 @@ pub(super) fn send(inner: &impl ProcessWorld, id: usize, msg: Message, target: u
         // Same node: reliable and immediate (this instant).
         let from = reg.slots[id].name.clone();
         let slot = &mut reg.slots[target];
-        if !slot.alive {
+        if !slot.alive() {
             return;
         }
         slot.inbox.push_back((from, msg));
@@ -153,7 +153,7 @@ pub(super) fn send(inner: &impl ProcessWorld, id: usize, msg: Message, target: u
         }
         return;
     }
-    if !reg.slots[id].alive {
+    if !reg.slots[id].alive() {
         return; // the sender's node crashed
     }
     let reg_ref = &mut *reg;

@@ -59,7 +59,7 @@ pub(crate) fn offer(inner: &impl ProcessWorld, id: usize, mut incoming: Incoming
     };
     let name = &*slot.name;
     let addressed = to.is_none_or(|to| std::ptr::eq(name, to) || name == to);
-    if !addressed || !slot.alive {
+    if !addressed || !slot.alive() {
         drop(std::mem::take(*msg));
         return;
     }
@@ -93,7 +93,7 @@ pub(crate) fn offer(inner: &impl ProcessWorld, id: usize, mut incoming: Incoming
     }
     if let Err(payload) = handled {
         // Nothing more reaches it before its task is cancelled.
-        registry(inner).slots[id].alive = false;
+        registry(inner).set_alive(id, false);
         inner.process_panicked(task, payload);
     }
 }

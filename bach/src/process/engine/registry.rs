@@ -32,6 +32,10 @@ pub(crate) struct Registry {
     /// The current incarnation of each name (shared with every context).
     pub(crate) names: Rc<Names>,
     pub(crate) slots: Vec<Slot>,
+    /// Slots whose process is alive: [`live_process_tasks`] without a scan
+    /// (model checking asks at every step). Changes only with
+    /// [`Registry::set_alive`] and [`Registry::restore`].
+    live: usize,
     /// Processes ever added per node (for ports).
     pub(super) ports: BTreeMap<GroupId, u16>,
     /// Keep a per-process event log (off by default: memory stays flat).
@@ -59,8 +63,9 @@ pub(crate) struct Slot {
     pub(super) net_node: bach_net::NodeId,
     /// `None` only while one of its handlers runs.
     pub(crate) process: Option<Box<dyn ProcessAny>>,
-    /// False once its task is gone (node crashed).
-    pub(crate) alive: bool,
+    /// False once its task is gone (node crashed); set through
+    /// [`Registry::set_alive`], which keeps the count of live ones.
+    alive: bool,
     pub(super) inbox: VecDeque<(Rc<str>, Message)>,
     /// Active timers: name → (deadline, order of setting).
     pub(super) timers: BTreeMap<String, (u64, u64)>,
@@ -85,6 +90,12 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
+    /// Whether the process is alive (its task runs).
+    #[inline]
+    pub(crate) fn alive(&self) -> bool {
+        self.alive
+    }
+
     pub(super) fn earliest_timer(&self) -> Option<(u64, &str)> {
         self.timers
             .iter()
@@ -94,12 +105,9 @@ impl Slot {
 }
 
 /// How many processes are alive, each with its process task.
+#[inline]
 pub(crate) fn live_process_tasks(inner: &impl ProcessWorld) -> usize {
-    registry(inner)
-        .slots
-        .iter()
-        .filter(|slot| slot.alive)
-        .count()
+    registry(inner).live()
 }
 
 /// Adds every process's state to a model-checking fingerprint: name,
@@ -146,6 +154,30 @@ pub(super) struct SavedSlot {
 }
 
 impl Registry {
+    /// How many processes are alive, each with its process task.
+    #[inline]
+    pub(crate) fn live(&self) -> usize {
+        debug_assert_eq!(
+            self.live,
+            self.slots.iter().filter(|slot| slot.alive).count(),
+            "the live-process count matches the slots"
+        );
+        self.live
+    }
+
+    /// Marks the process of slot `id` alive or dead.
+    pub(super) fn set_alive(&mut self, id: usize, alive: bool) {
+        let slot = &mut self.slots[id];
+        if slot.alive != alive {
+            slot.alive = alive;
+            if alive {
+                self.live += 1;
+            } else {
+                self.live -= 1;
+            }
+        }
+    }
+
     /// A copy of every process and its slot, for [`Registry::restore`]
     /// (model-checking checkpoints). `None` if a process does not copy
     /// itself ([`Process::clone_process`]).
@@ -201,6 +233,7 @@ impl Registry {
             slot.received = saved.received;
             slot.log.truncate(saved.log_len);
         }
+        self.live = self.slots.iter().filter(|slot| slot.alive).count();
         self.messages = saved.messages;
         self.traffic = saved.traffic;
         true
@@ -226,7 +259,7 @@ pub(crate) fn add<W: ProcessWorld>(
         let mut reg = registry(inner);
         if let Some(&old) = reg.names.by_name.borrow().get(name) {
             assert!(
-                !reg.slots[old].alive,
+                !reg.slots[old].alive(),
                 "add_process: a process named `{name}` already runs (on node `{}`)",
                 reg.slots[old].node
             );
@@ -275,6 +308,7 @@ pub(crate) fn add<W: ProcessWorld>(
             ))),
             task: None,
         });
+        reg.live += 1;
         reg.names.by_name.borrow_mut().insert(name.clone(), id);
         reg.names.adds.set(reg.names.adds.get() + 1);
         drop(reg);

@@ -29,8 +29,9 @@ impl<W: ProcessWorld> Drop for AliveGuard<W> {
                 self.port.close(inner);
             }
             if let Some(mut reg) = inner.and_then(|inner| inner.processes().try_borrow_mut().ok()) {
-                if let Some(slot) = reg.slots.get_mut(self.id) {
-                    slot.alive = false;
+                if self.id < reg.slots.len() {
+                    reg.set_alive(self.id, false);
+                    let slot = &mut reg.slots[self.id];
                     slot.inbox.clear();
                     slot.timers.clear();
                     slot.waker = None;
