@@ -1303,3 +1303,28 @@ fn a_process_factory_brings_processes_back_after_a_restart() {
     sim.run_until_idle();
     assert_eq!(sim.process_state("register").as_deref(), Some("2"));
 }
+
+#[test]
+fn a_depth_first_search_within_a_depth_bound_reaches_every_state_breadth_first_does() {
+    // A state first met deep, with few steps left before the bound, does
+    // not prune a later visit nearer the root: depth first then sees every
+    // state within the bound, as breadth first does.
+    for depth in [4, 6, 8] {
+        let explorer = |strategy| {
+            Explorer::model_checking()
+                .strategy(strategy)
+                .max_drops(44)
+                .max_duplicates(44)
+                .max_depth(depth)
+                .progress(false)
+        };
+        let dfs = explorer(Strategy::Dfs).run_with(retrying_ping_pong_copying(true));
+        let bfs = explorer(Strategy::Bfs).run_with(retrying_ping_pong_copying(true));
+        assert!(dfs.complete() && bfs.complete(), "{dfs}\n{bfs}");
+        assert_eq!(
+            dfs.unique_states(),
+            bfs.unique_states(),
+            "depth {depth}:\n{dfs}\n{bfs}"
+        );
+    }
+}

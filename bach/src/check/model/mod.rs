@@ -34,10 +34,13 @@
 //!
 //! **Visited states.** A visit is pruned when an earlier visit of the same
 //! fingerprint had at least as many of every fault budget left (drops,
-//! duplicates, corruptions, crashes, restarts), since that one could choose
-//! every fault this one can. A visit with more of some fault left goes on,
-//! so a state first reached after spending a drop is explored again when
-//! reached with the drop unspent.
+//! duplicates, corruptions, crashes, restarts) and at least as many steps
+//! left before the depth bound, since that one could choose every fault
+//! this one can, as long. A visit with more of either left goes on, so a
+//! state first reached after spending a drop is explored again when
+//! reached with the drop unspent, and a state first reached deep again
+//! when reached nearer the root: a depth-first search within a bound sees
+//! every state a breadth-first one does.
 //!
 //! **What pruning assumes.** Two points with the same fingerprint must
 //! behave the same from there on, given the same faults. bach sees processes, packets, timers and
@@ -193,7 +196,7 @@ pub(crate) struct Mode {
 /// Per step boundary of a path: its depth, whether its state was examined
 /// (not a replay) and, when fingerprints are on, the fingerprint and the
 /// fault budgets left.
-pub(crate) type BoundaryLog = Vec<(u32, bool, Option<(u64, BudgetCounts)>)>;
+pub(crate) type BoundaryLog = Vec<(u32, bool, Option<(u64, visited::Left)>)>;
 
 /// Saves a checkpoint of the simulation at a step boundary of this depth.
 pub(crate) type SaveCheckpoint<'a> = dyn Fn(&crate::runtime::Inner, u32) + 'a;

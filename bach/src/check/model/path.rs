@@ -174,7 +174,10 @@ fn run_path_steps(world: &Inner, run: &PathRun<'_>) -> Result<PathEnd, Stop> {
                 }
                 if prunes && (covered || run.force) {
                     let fingerprint = fingerprint(world, scratch);
-                    let budgets = budgets_left(world);
+                    let steps = run
+                        .max_depth
+                        .map_or(u32::MAX, |max| max.saturating_sub(depth));
+                    let budgets = super::visited::left(budgets_left(world), steps);
                     if let Some(log) = run.log {
                         if let Some(last) = log.borrow_mut().last_mut() {
                             last.2 = Some((fingerprint, budgets));
