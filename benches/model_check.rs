@@ -11,7 +11,8 @@
 //! `set_duplication_rate(0.3)`; AnySystem: `set_drop_rate(0.3)`,
 //! `set_dupl_rate(0.3)`). Goal: the client emitted a local PONG. Both
 //! checkers search depth first with visited-state pruning (bach:
-//! `Visited::Fingerprints`, the default; AnySystem: `Dfs` with
+//! `Visited::Auto`, the default, which prunes here since every task is a
+//! process task; AnySystem: `Dfs` with
 //! `VisitedStates::Partial`, its default, a set of state hashes).
 //!
 //! **Depth.** Both searches stop a path at the same `max_depth`, but the
@@ -39,9 +40,10 @@
 //! transition that yields a state of its own. Its unique-state counts are
 //! therefore much larger for the same model. bach prunes a state met again
 //! only if it was met before with at least as many drops and duplicates
-//! left, so it explores some states again with other budgets left even
-//! though [`FAULT_BUDGET`] never binds (its unique states count
-//! fingerprints once).
+//! left and at least as many steps left before `max_depth`, so it explores
+//! some states again (with other budgets left, even though
+//! [`FAULT_BUDGET`] never binds, or nearer the root) and sees every state
+//! within the bound (its unique states count fingerprints once).
 //!
 //! **Counts.** bach's report gives states examined (step boundaries whose
 //! properties were evaluated and fingerprint looked up, replayed prefixes
