@@ -582,6 +582,19 @@ fn a_bounded_search_runs_every_execution_once_and_says_how_far_it_got() {
         partial.to_string().contains("every execution with at most"),
         "{partial}"
     );
+    // Reduced, a search stopped early names the bound its planned
+    // branches reached, not a count of classes.
+    let reduced = Explorer::new()
+        .max_executions(3)
+        .progress(false)
+        .run(two_channels_two_senders);
+    assert!(!reduced.complete(), "{reduced}");
+    assert!(
+        reduced
+            .to_string()
+            .contains("every branch the reduction planned within"),
+        "{reduced}"
+    );
 }
 
 #[test]
