@@ -233,7 +233,7 @@
 pub mod check;
 mod executor;
 pub mod ext;
-mod fs;
+pub mod fs;
 pub mod group;
 mod kernel;
 pub mod net;

@@ -143,6 +143,7 @@ pub(crate) fn crash_in(inner: &Inner, group: GroupId) {
         .executor
         .cancel_group(group, crate::executor::join::JoinError::cancelled, around);
     crate::net::node_crashed(inner, group);
+    crate::fs::state::node_crashed(&inner.kernel, &inner.disks, group);
 }
 
 /// Restarts node `name`: crashes it if it is up, then boots its software

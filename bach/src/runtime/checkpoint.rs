@@ -19,6 +19,7 @@ pub(crate) struct Checkpoint {
     interleave: crate::kernel::interleave::SavedInterleave,
     properties: crate::kernel::properties::SavedProperties,
     budgets: Option<crate::net::choices::BudgetCounts>,
+    disks: crate::fs::state::Disks,
 }
 
 impl Inner {
@@ -51,6 +52,7 @@ impl Inner {
             interleave: self.interleave.save(),
             properties: self.properties.borrow().save(),
             budgets: self.fault_budgets().map(|budgets| budgets.save()),
+            disks: self.disks.try_borrow().ok()?.clone(),
         })
     }
 
@@ -74,6 +76,7 @@ impl Inner {
         self.nodes.borrow_mut().clone_from(&checkpoint.nodes);
         self.interleave.restore(&checkpoint.interleave);
         self.properties.borrow_mut().restore(&checkpoint.properties);
+        self.disks.borrow_mut().clone_from(&checkpoint.disks);
         if let (Some(budgets), Some(saved)) = (self.fault_budgets(), checkpoint.budgets) {
             budgets.restore(saved);
         }

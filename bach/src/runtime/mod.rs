@@ -48,6 +48,9 @@ pub(crate) struct Inner {
     pub(crate) net: RefCell<crate::net::state::State>,
     /// Processes hosted on tasks (`process::engine`).
     pub(crate) processes: RefCell<crate::process::engine::Registry>,
+    /// Each node's disk (`fs::state`), created when the node first
+    /// touches it.
+    pub(crate) disks: RefCell<crate::fs::state::Disks>,
     /// Fault budgets (`net::choices`), spent only while `budgets_on`: a
     /// run mode that makes faults choices turns them on.
     budgets: crate::net::choices::Budgets,
@@ -110,6 +113,7 @@ impl Inner {
                 kernel: Kernel::new(sim_id, Box::new(Seeded::new(seed)), trace),
                 this: this.clone(),
                 processes: RefCell::new(crate::process::engine::Registry::default()),
+                disks: RefCell::new(crate::fs::state::Disks::default()),
                 budgets: Default::default(),
                 budgets_on: Cell::new(false),
                 run_mode: RefCell::new(None),

@@ -315,6 +315,8 @@ pub(crate) fn fingerprint(inner: &Inner, scratch: &mut Scratch) -> u64 {
     }));
     task_timers.sort_unstable();
     task_timers.hash(&mut hasher);
+    // Every disk: what it holds, durable or not.
+    inner.disks.borrow().hash_into(&mut hasher);
     hasher.finish()
 }
 

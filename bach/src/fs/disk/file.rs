@@ -150,6 +150,7 @@ impl FileData {
     }
 
     /// Whether everything reads see is durable.
+    #[cfg(test)]
     pub(super) fn is_synced(&self) -> bool {
         self.unsynced_changes == 0
     }

@@ -74,6 +74,7 @@ impl Disk {
 
     /// The inode `handle` has open. Fails with `InvalidInput` for a handle
     /// not open.
+    #[cfg(test)]
     pub(crate) fn handle_inode(&self, handle: Handle) -> io::Result<Ino> {
         Ok(self.open_file(handle)?.ino)
     }
@@ -116,6 +117,7 @@ impl Disk {
     /// and space. Fails with `PermissionDenied` for a read-only handle,
     /// `StorageFull` past the capacity, `FileTooLarge` past what the
     /// platform addresses; nothing is written then.
+    #[cfg(test)]
     pub(crate) fn write_at(
         &mut self,
         handle: Handle,
@@ -191,6 +193,7 @@ impl Disk {
     /// Whether everything reads of the file `handle` has open see is
     /// durable (its name aside). Fails with `InvalidInput` for a handle
     /// not open.
+    #[cfg(test)]
     pub(crate) fn is_synced(&self, handle: Handle) -> io::Result<bool> {
         let open = self.open_file(handle)?;
         Ok(match &self.inode(open.ino).kind {
@@ -213,6 +216,7 @@ impl Disk {
 
     /// [`rot`](Self::rot) by inode, for a file that may have no name.
     /// Fails with `NotFound` for an inode not on the disk.
+    #[cfg(test)]
     pub(crate) fn rot_inode(&mut self, ino: Ino, sector: u64) -> io::Result<()> {
         if !self.inodes.contains_key(&ino) {
             return Err(io::Error::new(

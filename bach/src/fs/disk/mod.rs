@@ -99,18 +99,20 @@ mod path;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use crash::{CrashReport, FileName, LostData, LostName};
+pub(crate) use crash::CrashReport;
+#[cfg(test)]
+use crash::{FileName, LostData, LostName};
 
 use file::FileData;
 use std::{
     collections::BTreeMap,
     fmt,
-    io::{self, ErrorKind, SeekFrom},
+    io::{self, ErrorKind},
 };
 
 /// Which unsynced writes may survive a crash.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub(crate) enum UnsyncedWrites {
+pub enum UnsyncedWrites {
     /// None: every file reverts to its last synced bytes and length. The
     /// strict model, and the default.
     #[default]
@@ -128,24 +130,24 @@ pub(crate) enum UnsyncedWrites {
 /// sectors, no capacity limit, no faults (nothing unsynced survives a
 /// crash, a rename is atomic).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct DiskConfig {
+pub struct DiskConfig {
     /// Bytes per sector: the unit of torn writes, of bit rot and of space
     /// accounting. Default 4096; must be positive.
-    pub(crate) sector_size: u64,
+    pub sector_size: u64,
     /// Bytes of file data the disk holds, each file counted in whole
     /// sectors (directories take none); a write or `set_len` past it fails
     /// with `StorageFull`. Default `None`: unlimited.
-    pub(crate) capacity: Option<u64>,
+    pub capacity: Option<u64>,
     /// Which unsynced writes and length changes may survive a crash.
     /// Default [`UnsyncedWrites::Lost`]: none.
-    pub(crate) unsynced_writes: UnsyncedWrites,
+    pub unsynced_writes: UnsyncedWrites,
     /// A surviving unsynced write that spans several sectors may keep only
     /// its leading sectors. Default off; no effect when no unsynced write
     /// survives ([`UnsyncedWrites::Lost`]).
-    pub(crate) torn_writes: bool,
+    pub torn_writes: bool,
     /// An unsynced rename over an existing name may, at a crash, leave the
     /// target name missing while the source name remains. Default off.
-    pub(crate) non_atomic_rename: bool,
+    pub non_atomic_rename: bool,
 }
 
 impl Default for DiskConfig {
@@ -256,6 +258,7 @@ pub(crate) struct Metadata {
 
 impl Metadata {
     /// Whether it is a regular file.
+    #[cfg(test)]
     pub(crate) fn is_file(&self) -> bool {
         !self.is_dir
     }

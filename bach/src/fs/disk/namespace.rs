@@ -205,6 +205,7 @@ impl Disk {
 
     /// Makes the entries of the directory at `path` durable. Fails as
     /// [`lookup`](Self::lookup), and with `NotADirectory` for a file.
+    #[cfg(test)]
     pub(crate) fn sync_dir(&mut self, path: &str) -> io::Result<()> {
         let ino = self.lookup(path)?;
         if let Kind::File(_) = self.inode(ino).kind {

@@ -7,6 +7,7 @@ use super::*;
 use std::{
     collections::{BTreeMap, BTreeSet},
     hash::{DefaultHasher, Hash, Hasher},
+    io::SeekFrom,
 };
 
 // ---- helpers -----------------------------------------------------------

@@ -1,0 +1,187 @@
+//! The storage engine: each node's disk ([`super::disk::Disk`]), created
+//! the first time the node touches it, with the node's [`DiskOptions`] and
+//! what its operations did (counted, for the report and the trace).
+//!
+//! The world owns one [`Disks`]. The user-facing calls (`fs`) reach it
+//! through the world; a crash (`node::crash_in`) hands it the kernel, whose
+//! choice source decides what the disk's fault model leaves
+//! ([`node_crashed`]). A simulation that never touches `bach::fs` never
+//! creates a disk, and a crash of a node without one costs a map look-up.
+
+use super::disk::{CrashReport, Disk, DiskConfig};
+use crate::{group::table::GroupId, kernel::Kernel, trace::recorder::RawKind};
+use std::{cell::RefCell, collections::BTreeMap, rc::Rc, time::Duration};
+
+/// How one node's disk behaves: what a crash keeps ([`DiskConfig`]), how
+/// long its operations take, which of them fail, and where a search may
+/// crash the node. The defaults: the strict crash model, instant
+/// operations, no faults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiskOptions {
+    /// The disk model: sector size, capacity, and which unsynced changes a
+    /// crash may keep. Default [`DiskConfig::default`].
+    pub model: DiskConfig,
+    /// Simulated time every operation takes. Default zero (no timer).
+    pub latency: Duration,
+    /// Extra simulated time per byte read or written. Default zero.
+    pub latency_per_byte: Duration,
+    /// Probability that a read, a write or a sync fails with an I/O error
+    /// (`io::ErrorKind::Other`, "injected I/O error"). Default 0.
+    pub error_probability: f64,
+    /// A sync that never completes (a stuck `fsync`): the probability that
+    /// a sync hangs until the node crashes. Default 0.
+    pub stuck_sync_probability: f64,
+    /// How many times one run may crash the node at a crash point: right
+    /// after one of its writes, length changes, syncs, creations, renames
+    /// or removals took effect. Default 0 (no crash points).
+    pub crash_points: u32,
+    /// The probability that a crash point crashes the node, per point,
+    /// while `crash_points` lasts. Searches that enumerate values
+    /// ([`Explorer::enumerate_values`](crate::check::Explorer::enumerate_values))
+    /// try both outcomes at every point instead. Default 0.05.
+    pub crash_probability: f64,
+}
+
+impl Default for DiskOptions {
+    fn default() -> Self {
+        Self {
+            model: DiskConfig::default(),
+            latency: Duration::ZERO,
+            latency_per_byte: Duration::ZERO,
+            error_probability: 0.0,
+            stuck_sync_probability: 0.0,
+            crash_points: 0,
+            crash_probability: 0.05,
+        }
+    }
+}
+
+/// What one node's disk operations did since the simulation started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct DiskCounters {
+    /// Bytes written (to the page cache).
+    pub bytes_written: u64,
+    /// Bytes read.
+    pub bytes_read: u64,
+    /// Syncs of files and directories that completed.
+    pub syncs: u64,
+    /// Operations failed by an injected I/O error.
+    pub injected_errors: u64,
+    /// Syncs that hung.
+    pub stuck_syncs: u64,
+    /// Crashes of the node taken at a crash point.
+    pub crash_points_taken: u64,
+    /// Crashes of the node while it had a disk.
+    pub crashes: u64,
+    /// Bytes of file data the disk holds now, in whole sectors.
+    pub bytes_used: u64,
+    /// Bytes of unsynced writes crashes discarded.
+    pub bytes_lost: u64,
+}
+
+/// One node's disk and its settings.
+#[derive(Clone, Hash)]
+pub(crate) struct NodeDisk {
+    pub(crate) disk: Disk,
+    pub(crate) counters: DiskCounters,
+    /// Crash points this run may still take.
+    pub(crate) crash_points_left: u32,
+}
+
+/// Every node's disk, and the options of nodes configured before their
+/// disk exists.
+#[derive(Clone, Default)]
+pub(crate) struct Disks {
+    disks: BTreeMap<GroupId, NodeDisk>,
+    options: BTreeMap<GroupId, Rc<DiskOptions>>,
+}
+
+impl Disks {
+    /// The options of `group`'s disk.
+    pub(crate) fn options(&self, group: GroupId) -> Rc<DiskOptions> {
+        self.options.get(&group).cloned().unwrap_or_default()
+    }
+
+    /// Sets the options of `group`'s disk. The model of a disk that
+    /// exists already cannot change (its contents were laid out with it):
+    /// an error naming `node` says so.
+    pub(crate) fn set_options(
+        &mut self,
+        group: GroupId,
+        node: &str,
+        options: DiskOptions,
+    ) -> std::io::Result<()> {
+        if let Some(disk) = self.disks.get_mut(&group) {
+            if *disk.disk.config() != options.model {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "the disk of node `{node}` exists already: its model (sector size, \
+                         capacity, crash faults) cannot change; set it before the node first \
+                         touches its disk"
+                    ),
+                ));
+            }
+            disk.crash_points_left = options.crash_points;
+        }
+        self.options.insert(group, Rc::new(options));
+        Ok(())
+    }
+
+    /// `group`'s disk, created empty the first time.
+    pub(crate) fn disk(&mut self, group: GroupId) -> &mut NodeDisk {
+        let options = &self.options;
+        self.disks.entry(group).or_insert_with(|| {
+            let options = options.get(&group).cloned().unwrap_or_default();
+            NodeDisk {
+                disk: Disk::new(options.model.clone()),
+                counters: DiskCounters::default(),
+                crash_points_left: options.crash_points,
+            }
+        })
+    }
+
+    /// `group`'s counters (zero if it has no disk).
+    pub(crate) fn counters(&self, group: GroupId) -> DiskCounters {
+        self.disks
+            .get(&group)
+            .map(|node| DiskCounters {
+                bytes_used: node.disk.used(),
+                ..node.counters
+            })
+            .unwrap_or_default()
+    }
+
+    /// Hashes every disk, in node order (for model checking's
+    /// fingerprints).
+    pub(crate) fn hash_into(&self, hasher: &mut impl std::hash::Hasher) {
+        use std::hash::Hash;
+        for (group, node) in &self.disks {
+            group.hash(hasher);
+            node.disk.hash(hasher);
+            node.crash_points_left.hash(hasher);
+        }
+    }
+}
+
+/// Node `group` crashed: its disk keeps what was durable and what its
+/// fault model, asked through the kernel's choice source, lets survive.
+/// The trace says what was lost.
+pub(crate) fn node_crashed(kernel: &Kernel, disks: &RefCell<Disks>, group: GroupId) {
+    let report: CrashReport = {
+        let mut disks = disks.borrow_mut();
+        let Some(node) = disks.disks.get_mut(&group) else {
+            return;
+        };
+        let report = node
+            .disk
+            .crash(&mut |options| kernel.rand.borrow_mut().choose(options));
+        node.counters.crashes += 1;
+        node.counters.bytes_lost += report.data.iter().map(|lost| lost.bytes).sum::<u64>();
+        report
+    };
+    if kernel.trace.enabled() && !report.is_empty() {
+        let line: Rc<str> = format!("disk lost in the crash: {report}").into();
+        kernel.trace_event(RawKind::Note(line));
+    }
+}
