@@ -10,8 +10,9 @@
 //!
 //! Both are AnySystem-style processes; the server is added with
 //! `Simulation::add_process_factory`, so a restart brings it back fresh
-//! from its factory, holding only the disk (state outside the process that
-//! survives the crash). Under the sweep, the explorer's searches and
+//! from its factory, and it reads its node's disk (`Context::disk`,
+//! `bach::fs`) on start: what it wrote and synced survives the crash,
+//! nothing else does. Under the sweep, the explorer's searches and
 //! bolero, a fault script crashes and restarts the server (whether is
 //! `bach::rand::gen_bool(0.3)`, when is `bach::rand::choose`); the model
 //! checker crashes and restarts it itself, at any step, within budgets of
@@ -27,43 +28,57 @@ use bach::{
     Simulation,
 };
 use bug_corpus::{Corpus, Search, Version};
-use std::{cell::RefCell, collections::BTreeMap, rc::Rc, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 
-/// What survives a crash.
-type Disk = Rc<RefCell<BTreeMap<String, String>>>;
+/// The server's file on its node's disk: one `key=value` per line.
+const STORE: &str = "/kv";
 
 struct KvServer {
     memory: BTreeMap<String, String>,
-    disk: Disk,
     /// The fix: write to disk before acknowledging.
     write_through: bool,
 }
 
 impl KvServer {
-    /// A server booting from its disk.
-    fn boot(disk: &Disk, write_through: bool) -> Self {
+    /// A server that loads its disk when it starts.
+    fn new(write_through: bool) -> Self {
         Self {
-            memory: disk.borrow().clone(),
-            disk: disk.clone(),
+            memory: BTreeMap::new(),
             write_through,
         }
     }
 
-    fn persist(&self) {
-        let mut disk = self.disk.borrow_mut();
-        disk.clone_from(&self.memory);
-        check::state("disk", &*disk);
+    /// Writes memory to the store, durably: the bytes, then the name.
+    fn persist(&self, ctx: &mut Context) {
+        let lines: String = self
+            .memory
+            .iter()
+            .map(|(key, value)| format!("{key}={value}\n"))
+            .collect();
+        let mut disk = ctx.disk();
+        disk.write(STORE, lines.as_bytes()).unwrap();
+        disk.sync_data(STORE).unwrap();
+        disk.sync_dir("/").unwrap();
     }
 }
 
 impl Process for KvServer {
+    fn on_start(&mut self, ctx: &mut Context) {
+        if let Ok(stored) = ctx.disk().read_to_string(STORE) {
+            for line in stored.lines() {
+                let (key, value) = line.split_once('=').expect("key=value");
+                self.memory.insert(key.to_string(), value.to_string());
+            }
+        }
+    }
+
     fn on_message(&mut self, msg: Message, from: &str, ctx: &mut Context) {
         match msg.tip() {
             "PUT" => {
                 let (key, value) = msg.data().split_once('=').expect("key=value");
                 self.memory.insert(key.to_string(), value.to_string());
                 if self.write_through {
-                    self.persist();
+                    self.persist(ctx);
                 } else {
                     // The bug: acknowledged now, on disk only at the flush.
                     ctx.set_timer_once("flush", Duration::from_millis(10));
@@ -81,9 +96,9 @@ impl Process for KvServer {
         }
     }
 
-    fn on_timer(&mut self, name: &str, _: &mut Context) {
+    fn on_timer(&mut self, name: &str, ctx: &mut Context) {
         if name == "flush" {
-            self.persist();
+            self.persist(ctx);
         }
     }
 
@@ -144,8 +159,7 @@ impl Process for Client {
 /// The client writes `cart=3` and reads it back; with `fault_script` a
 /// task may crash the server and restart it 3 ms later.
 fn system(sim: &mut Simulation, write_through: bool, fault_script: bool) {
-    let disk = Disk::default();
-    sim.add_process_factory("kv", "server", move || KvServer::boot(&disk, write_through));
+    sim.add_process_factory("kv", "server", move || KvServer::new(write_through));
     sim.add_process("client", "client", Client::default());
     sim.send_local("client", Message::new("PUT", "cart=3"));
     sim.enter(|| {

@@ -456,3 +456,63 @@ fn a_crash_says_in_the_trace_what_the_disk_lost() {
         "{lines:#?}"
     );
 }
+
+/// A process that keeps a counter on its node's disk: on `INC` it bumps
+/// the counter and writes it (synced only if `durable`); on start it
+/// reports what the disk holds.
+struct DiskCounter {
+    durable: bool,
+}
+
+impl bach::process::Process for DiskCounter {
+    fn on_start(&mut self, ctx: &mut bach::process::Context) {
+        let mut disk = ctx.disk();
+        let stored = disk.read_to_string("/count");
+        let text = match stored {
+            Ok(text) => text,
+            Err(error) => {
+                assert_eq!(error.kind(), io::ErrorKind::NotFound);
+                assert!(error.to_string().contains("/count"), "{error}");
+                "none".into()
+            }
+        };
+        ctx.send_local(bach::process::Message::new("BOOTED", text));
+    }
+
+    fn on_message(&mut self, _: bach::process::Message, _: &str, _: &mut bach::process::Context) {}
+
+    fn on_local_message(&mut self, _: bach::process::Message, ctx: &mut bach::process::Context) {
+        let mut disk = ctx.disk();
+        let count: u32 = disk
+            .read_to_string("/count")
+            .map_or(0, |text| text.parse().unwrap());
+        disk.write("/count", (count + 1).to_string().as_bytes())
+            .unwrap();
+        if self.durable {
+            disk.sync_data("/count").unwrap();
+            disk.sync_dir("/").unwrap();
+        }
+        assert!(disk.exists("/count"));
+    }
+}
+
+#[test]
+fn process_handlers_use_their_nodes_disk_with_the_same_durability() {
+    for durable in [false, true] {
+        let mut sim = Simulation::new();
+        sim.add_process_factory("counter", "box", move || DiskCounter { durable });
+        sim.send_local("counter", bach::process::Message::new("INC", ""));
+        sim.send_local("counter", bach::process::Message::new("INC", ""));
+        sim.run(|| {});
+        let data = |messages: Vec<bach::process::Message>| -> Vec<String> {
+            messages.iter().map(|msg| msg.data().to_string()).collect()
+        };
+        assert_eq!(data(sim.read_local_messages("counter")), ["none"]);
+        sim.crash_node("box");
+        sim.recover_node("box");
+        sim.run(|| {});
+        let expected = if durable { "2" } else { "none" };
+        let booted = data(sim.read_local_messages("counter"));
+        assert_eq!(booted, [expected], "durable: {durable}");
+    }
+}

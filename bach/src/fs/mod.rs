@@ -62,9 +62,11 @@
 //! disk and pays nothing.
 
 pub(crate) mod disk;
+mod handler;
 pub(crate) mod state;
 
 pub use disk::{DiskConfig, UnsyncedWrites};
+pub use handler::HandlerDisk;
 pub use state::{DiskCounters, DiskOptions};
 
 use crate::{group::table::GroupId, runtime::context, runtime::Inner};
@@ -106,23 +108,8 @@ async fn operate<T>(
     path: &str,
     apply: impl FnOnce(&mut disk::Disk) -> io::Result<T>,
 ) -> io::Result<T> {
-    let (delay, inject, stuck) = context::with(what, |inner| {
-        let options = inner.disks.borrow().options(group);
-        let per_byte = options
-            .latency_per_byte
-            .saturating_mul(u32::try_from(bytes).unwrap_or(u32::MAX));
-        let delay = options.latency.saturating_add(per_byte);
-        let faulty = matches!(op, Op::Read | Op::Write | Op::Sync);
-        let inject = faulty
-            && options.error_probability > 0.0
-            && crate::kernel::rng::gen_bool(options.error_probability);
-        let stuck = op == Op::Sync
-            && !inject
-            && options.stuck_sync_probability > 0.0
-            && crate::kernel::rng::gen_bool(options.stuck_sync_probability);
-        (delay, inject, stuck)
-    });
-    if stuck {
+    let fate = context::with(what, |inner| decide(inner, group, op, bytes));
+    if fate.stuck {
         context::with(what, |inner| {
             inner.disks.borrow_mut().disk(group).counters.stuck_syncs += 1;
             note(
@@ -132,46 +119,94 @@ async fn operate<T>(
         });
         return std::future::pending().await;
     }
-    if !delay.is_zero() {
-        crate::time::sleep(delay).await;
+    if !fate.delay.is_zero() {
+        crate::time::sleep(fate.delay).await;
     }
     let result = context::with(what, |inner| {
-        let mut disks = inner.disks.borrow_mut();
-        let node = disks.disk(group);
-        if inject {
-            node.counters.injected_errors += 1;
-            drop(disks);
-            note(
-                inner,
-                format_args!("disk {what} `{path}`: injected I/O error"),
-            );
-            return Err(io::Error::other(format!(
-                "injected I/O error: {what} `{path}`"
-            )));
-        }
-        let result = apply(&mut node.disk);
-        if result.is_ok() {
-            match op {
-                Op::Read => node.counters.bytes_read += bytes as u64,
-                Op::Write => node.counters.bytes_written += bytes as u64,
-                Op::Sync => node.counters.syncs += 1,
-                Op::Change | Op::Look => {}
-            }
-        }
-        drop(disks);
-        if op != Op::Look {
-            match &result {
-                Ok(_) => note(
-                    inner,
-                    format_args!("disk {what} `{path}`{}", detail(op, bytes)),
-                ),
-                Err(error) => note(inner, format_args!("disk {what} `{path}` failed: {error}")),
-            }
-        }
-        result
+        apply_now(inner, group, what, op, bytes, path, fate.inject, apply)
     });
     if result.is_ok() && op.changes() {
         crash_point(what, group).await;
+    }
+    result
+}
+
+/// What the disk's options make of one operation.
+struct Fate {
+    /// How long it takes.
+    delay: std::time::Duration,
+    /// It fails with an injected I/O error.
+    inject: bool,
+    /// A sync that never completes.
+    stuck: bool,
+}
+
+/// Draws the fate of one operation on `group`'s disk from its options
+/// (drawing nothing where a probability is 0).
+fn decide(inner: &Inner, group: GroupId, op: Op, bytes: usize) -> Fate {
+    let options = inner.disks.borrow().options(group);
+    let per_byte = options
+        .latency_per_byte
+        .saturating_mul(u32::try_from(bytes).unwrap_or(u32::MAX));
+    let faulty = matches!(op, Op::Read | Op::Write | Op::Sync);
+    let inject = faulty
+        && options.error_probability > 0.0
+        && crate::kernel::rng::gen_bool(options.error_probability);
+    let stuck = op == Op::Sync
+        && !inject
+        && options.stuck_sync_probability > 0.0
+        && crate::kernel::rng::gen_bool(options.stuck_sync_probability);
+    Fate {
+        delay: options.latency.saturating_add(per_byte),
+        inject,
+        stuck,
+    }
+}
+
+/// Applies one operation to `group`'s disk now (or fails it with an
+/// injected error), counting and tracing it.
+#[allow(clippy::too_many_arguments)]
+fn apply_now<T>(
+    inner: &Inner,
+    group: GroupId,
+    what: &'static str,
+    op: Op,
+    bytes: usize,
+    path: &str,
+    inject: bool,
+    apply: impl FnOnce(&mut disk::Disk) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut disks = inner.disks.borrow_mut();
+    let node = disks.disk(group);
+    if inject {
+        node.counters.injected_errors += 1;
+        drop(disks);
+        note(
+            inner,
+            format_args!("disk {what} `{path}`: injected I/O error"),
+        );
+        return Err(io::Error::other(format!(
+            "injected I/O error: {what} `{path}`"
+        )));
+    }
+    let result = apply(&mut node.disk);
+    if result.is_ok() {
+        match op {
+            Op::Read => node.counters.bytes_read += bytes as u64,
+            Op::Write => node.counters.bytes_written += bytes as u64,
+            Op::Sync => node.counters.syncs += 1,
+            Op::Change | Op::Look => {}
+        }
+    }
+    drop(disks);
+    if op != Op::Look {
+        match &result {
+            Ok(_) => note(
+                inner,
+                format_args!("disk {what} `{path}`{}", detail(op, bytes)),
+            ),
+            Err(error) => note(inner, format_args!("disk {what} `{path}` failed: {error}")),
+        }
     }
     result
 }
@@ -645,22 +680,26 @@ pub async fn remove_dir(path: impl AsRef<str>) -> io::Result<()> {
 pub async fn read_dir(path: impl AsRef<str>) -> io::Result<ReadDir> {
     let path = path.as_ref();
     let group = current_group("bach::fs::read_dir");
-    let entries = operate("read_dir", group, Op::Look, 0, path, |disk| {
+    let listed = operate("read_dir", group, Op::Look, 0, path, |disk| {
         disk.read_dir(path)
     })
     .await?;
+    Ok(ReadDir {
+        entries: entries(path, listed).into_iter(),
+    })
+}
+
+/// A directory's entries as the API shows them.
+fn entries(path: &str, entries: Vec<disk::DirEntry>) -> Vec<DirEntry> {
     let base = path.trim_end_matches('/');
-    let entries: Vec<DirEntry> = entries
+    entries
         .into_iter()
         .map(|entry| DirEntry {
             path: format!("{base}/{}", entry.name),
             name: entry.name,
             metadata: Metadata::from_disk(entry.metadata),
         })
-        .collect();
-    Ok(ReadDir {
-        entries: entries.into_iter(),
-    })
+        .collect()
 }
 
 /// Metadata of the file or directory at `path`.
