@@ -324,16 +324,19 @@ fn three_synced_records(seen: Rc<RefCell<BTreeSet<Vec<u8>>>>) -> impl Fn() {
         .group("db")
         .spawn();
         let seen = seen.clone();
-        let read = Rc::new(RefCell::new(None));
-        let after = read.clone();
         async move {
-            2.s().sleep().await;
-            let log = after.take().expect("read after the restart");
-            seen.borrow_mut().insert(log);
+            1.s().sleep().await;
+            node::restart("db");
+            async move {
+                let log = fs::read("/log").await.unwrap_or_default();
+                seen.borrow_mut().insert(log);
+            }
+            .group("db")
+            .primary()
+            .spawn();
         }
         .primary()
         .spawn();
-        check_after_restart(async { fs::read("/log").await.unwrap_or_default() }, read);
     }
 }
 
@@ -515,4 +518,23 @@ fn process_handlers_use_their_nodes_disk_with_the_same_durability() {
         let booted = data(sim.read_local_messages("counter"));
         assert_eq!(booted, [expected], "durable: {durable}");
     }
+}
+
+#[test]
+fn the_model_checker_crashes_the_node_at_every_crash_point_within_its_budget() {
+    let seen = Rc::new(RefCell::new(BTreeSet::new()));
+    let report = Explorer::model_checking()
+        .max_crashes(1)
+        .progress(false)
+        .try_run(three_synced_records(seen.clone()));
+    let report = match report {
+        Ok(report) => report,
+        Err(failure) => panic!("{failure}"),
+    };
+    assert!(report.complete(), "{report}");
+    let expected: BTreeSet<Vec<u8>> = [&b""[..], b"1", b"12", b"123"]
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect();
+    assert_eq!(*seen.borrow(), expected, "{report}");
 }

@@ -156,8 +156,20 @@ fn decide(inner: &Inner, group: GroupId, op: Op, bytes: usize) -> Fate {
         && !inject
         && options.stuck_sync_probability > 0.0
         && crate::kernel::rng::gen_bool(options.stuck_sync_probability);
+    let jitter = if options.latency_jitter.is_zero() {
+        std::time::Duration::ZERO
+    } else {
+        let nanos = u64::try_from(options.latency_jitter.as_nanos()).unwrap_or(u64::MAX);
+        std::time::Duration::from_nanos(crate::kernel::rng::gen_range(
+            "bach::fs latency_jitter",
+            0..=nanos,
+        ))
+    };
     Fate {
-        delay: options.latency.saturating_add(per_byte),
+        delay: options
+            .latency
+            .saturating_add(per_byte)
+            .saturating_add(jitter),
         inject,
         stuck,
     }
@@ -230,21 +242,32 @@ fn note(inner: &Inner, line: std::fmt::Arguments<'_>) {
     }
 }
 
-/// A point where a search may crash the node: while the node's crash
-/// points last, with the disk's probability (both outcomes when values are
-/// enumerated). A crash ends the calling task with the node's others.
+/// A point where a search may crash the node. Under model checking, a
+/// choice of the checker while its crash budget lasts (spending it);
+/// otherwise while the node's crash points last, with the disk's
+/// probability (both outcomes when values are enumerated). A crash ends
+/// the calling task with the node's others.
 async fn crash_point(what: &'static str, group: GroupId) {
+    use crate::net::state::NetWorld as _;
     let crash = context::with(what, |inner| {
-        let probability = inner.disks.borrow().options(group).crash_probability;
-        let left = inner.disks.borrow_mut().disk(group).crash_points_left;
-        if left == 0 || probability <= 0.0 {
-            return false;
-        }
-        let crash = probability >= 1.0 || crate::kernel::rng::gen_bool(probability);
+        let crash = match inner.fault_budgets() {
+            Some(budgets) => {
+                budgets.crashes.get() > 0
+                    && inner.rand.borrow_mut().choose(2) == 1
+                    && crate::net::choices::Budgets::spend(&budgets.crashes)
+            }
+            None => {
+                let probability = inner.disks.borrow().options(group).crash_probability;
+                let left = inner.disks.borrow_mut().disk(group).crash_points_left;
+                left > 0
+                    && probability > 0.0
+                    && (probability >= 1.0 || crate::kernel::rng::gen_bool(probability))
+            }
+        };
         if crash {
             let mut disks = inner.disks.borrow_mut();
             let node = disks.disk(group);
-            node.crash_points_left -= 1;
+            node.crash_points_left = node.crash_points_left.saturating_sub(1);
             node.counters.crash_points_taken += 1;
             drop(disks);
             note(

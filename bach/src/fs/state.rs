@@ -25,6 +25,9 @@ pub struct DiskOptions {
     pub latency: Duration,
     /// Extra simulated time per byte read or written. Default zero.
     pub latency_per_byte: Duration,
+    /// Up to this much more simulated time per operation, uniformly
+    /// drawn from the choice source. Default zero (nothing drawn).
+    pub latency_jitter: Duration,
     /// Probability that a read, a write or a sync fails with an I/O error
     /// (`io::ErrorKind::Other`, "injected I/O error"). Default 0.
     pub error_probability: f64,
@@ -33,7 +36,10 @@ pub struct DiskOptions {
     pub stuck_sync_probability: f64,
     /// How many times one run may crash the node at a crash point: right
     /// after one of its writes, length changes, syncs, creations, renames
-    /// or removals took effect. Default 0 (no crash points).
+    /// or removals took effect. Default 0 (no crash points). Under model
+    /// checking every such point is a choice of the checker instead,
+    /// spending [`Explorer::max_crashes`](crate::check::Explorer::max_crashes)
+    /// (whatever this count).
     pub crash_points: u32,
     /// The probability that a crash point crashes the node, per point,
     /// while `crash_points` lasts. Searches that enumerate values
@@ -48,6 +54,7 @@ impl Default for DiskOptions {
             model: DiskConfig::default(),
             latency: Duration::ZERO,
             latency_per_byte: Duration::ZERO,
+            latency_jitter: Duration::ZERO,
             error_probability: 0.0,
             stuck_sync_probability: 0.0,
             crash_points: 0,
