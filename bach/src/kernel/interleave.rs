@@ -95,14 +95,16 @@ pub(crate) fn primitive(resource: ResourceId) -> Key {
     u64::from(resource.index())
 }
 
-/// Set in the key of a resource's count of handles ([`counter`]).
-const COUNTER: u64 = 1 << 62;
+/// Set in the key of a primitive's side resource ([`side`]).
+const SIDE: u64 = 1 << 62;
 
-/// The key of `resource`'s count of handles (a channel's senders): a
-/// resource of its own, so counting does not conflict with the data.
+/// The key of `resource`'s side resource: a part of its state that most of
+/// its operations leave alone (a channel's count of senders, a `Notify`'s
+/// count of `notify_waiters` calls), a resource of its own so that touching
+/// it does not conflict with the primitive's data.
 #[inline]
-pub(crate) fn counter(resource: ResourceId) -> Key {
-    COUNTER | u64::from(resource.index())
+pub(crate) fn side(resource: ResourceId) -> Key {
+    SIDE | u64::from(resource.index())
 }
 
 /// The key of a socket endpoint. Distinct addresses may share a key (a
