@@ -3,8 +3,8 @@
 //! differ only in the order of independent steps), not one per order of
 //! every step, and still sees every distinct outcome.
 //!
-//! Each scenario has tasks contending for one primitive, and derives its
-//! number of classes in a comment.
+//! Each scenario has tasks contending for one primitive or a socket, and
+//! derives its number of classes in a comment.
 //! Most have three tasks each acting twice: the classes are the orders of
 //! those six operations that keep each task's own two in sequence,
 //! 6! / (2!·2!·2!) = 90. The search must be complete, see one outcome per
@@ -15,6 +15,7 @@
 use bach::{
     check::Explorer,
     ext::*,
+    net::UdpSocket,
     sync::{mpsc, Mutex, Notify, RwLock, Semaphore},
     task::yield_now,
 };
@@ -301,6 +302,80 @@ fn three_waiters() {
 #[test]
 fn three_waiters_on_a_notify_run_once_per_wake_order() {
     explore("notify", 6, three_waiters);
+}
+
+/// Three nodes each send `sends` datagrams to one socket at t = 0. The
+/// default link (a fixed 1 ms latency, no jitter, no loss) delivers them
+/// all at t = 1 ms in the order they were sent, so the arrival order the
+/// receiver sees is the order of the sends: with two each, the 90 orders
+/// of six operations; with one each, 3! = 6.
+fn udp_senders(nodes: &'static [&'static str], sends: usize) {
+    for &node in nodes {
+        async move {
+            let socket = UdpSocket::bind("0.0.0.0:0").await.unwrap();
+            for _ in 0..sends {
+                socket
+                    .send_to(node.as_bytes(), "receiver:9000")
+                    .await
+                    .unwrap();
+                yield_now().await;
+            }
+        }
+        .group(node)
+        .spawn();
+    }
+    async move {
+        let socket = UdpSocket::bind("receiver:9000").await.unwrap();
+        let mut order = String::new();
+        let mut datagram = [0; 1];
+        for _ in 0..nodes.len() * sends {
+            socket.recv_from(&mut datagram).await.unwrap();
+            order.push(char::from(datagram[0]));
+        }
+        outcome(order);
+    }
+    .group("receiver")
+    .primary()
+    .spawn();
+}
+
+#[test]
+fn three_nodes_sending_to_one_udp_socket_run_once_per_arrival_order() {
+    explore("udp", CLASSES, || udp_senders(&["a", "b", "c"], 2));
+    explore("udp, two nodes", 2, || udp_senders(&["a", "b"], 1));
+}
+
+/// Three senders, each sending twice to a receiver of its own: nothing to
+/// permute.
+#[test]
+fn independent_sockets_still_run_once() {
+    let report = Explorer::new().run(|| {
+        for pair in ["1", "2", "3"] {
+            let receiver = format!("receiver{pair}");
+            async move {
+                let socket = UdpSocket::bind(format!("{receiver}:9000")).await.unwrap();
+                let mut datagram = [0; 1];
+                for _ in 0..2 {
+                    socket.recv_from(&mut datagram).await.unwrap();
+                }
+            }
+            .group(format!("receiver{pair}"))
+            .primary()
+            .spawn();
+            async move {
+                let socket = UdpSocket::bind("0.0.0.0:0").await.unwrap();
+                for _ in 0..2 {
+                    let to = format!("receiver{pair}:9000");
+                    socket.send_to(b"x", to.as_str()).await.unwrap();
+                    yield_now().await;
+                }
+            }
+            .group(format!("sender{pair}"))
+            .spawn();
+        }
+    });
+    assert!(report.complete(), "{report}");
+    assert_eq!(report.executions(), 1, "{report}");
 }
 
 /// One operation of a generated task.

@@ -19,15 +19,17 @@ pub(crate) struct ProcessPort {
     handle: Handle,
 }
 
-/// The endpoints a datagram from `local` to `dst` touches, for exploring
-/// interleavings (a loopback destination is the sender's own node).
+/// What a datagram from `local` to `dst` touches, for exploring
+/// interleavings: the sending socket's endpoint and the arrivals at the
+/// destination node (`kernel::interleave::arrivals`; a loopback
+/// destination is the sender's own node).
 pub(crate) fn send_endpoints(local: SocketAddr, dst: SocketAddr) -> [interleave::Key; 2] {
-    let dst = if dst.ip().is_loopback() {
-        SocketAddr::new(local.ip(), dst.port())
+    let node = if dst.ip().is_loopback() {
+        local.ip()
     } else {
-        dst
+        dst.ip()
     };
-    [interleave::endpoint(local), interleave::endpoint(dst)]
+    [interleave::endpoint(local), interleave::arrivals(node)]
 }
 
 impl ProcessPort {
