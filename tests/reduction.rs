@@ -3,8 +3,8 @@
 //! differ only in the order of independent steps), not one per order of
 //! every step, and still sees every distinct outcome.
 //!
-//! Each scenario has tasks contending for one primitive or a socket, and
-//! derives its number of classes in a comment.
+//! Each scenario has tasks (or processes) contending for one primitive, a
+//! socket or a process, and derives its number of classes in a comment.
 //! Most have three tasks each acting twice: the classes are the orders of
 //! those six operations that keep each task's own two in sequence,
 //! 6! / (2!·2!·2!) = 90. The search must be complete, see one outcome per
@@ -16,10 +16,12 @@ use bach::{
     check::Explorer,
     ext::*,
     net::UdpSocket,
+    process::{Context, Message, Process},
     sync::{mpsc, Mutex, Notify, RwLock, Semaphore},
     task::yield_now,
+    Simulation,
 };
-use std::{cell::RefCell, collections::BTreeSet, rc::Rc};
+use std::{cell::RefCell, collections::BTreeSet, rc::Rc, time::Duration};
 
 /// Orders of six operations, two per task, each task's two in sequence.
 const CLASSES: usize = 90;
@@ -376,6 +378,75 @@ fn independent_sockets_still_run_once() {
     });
     assert!(report.complete(), "{report}");
     assert_eq!(report.executions(), 1, "{report}");
+}
+
+/// Sends its name to `receiver` when its timer fires, 1 ms after start.
+struct Sender;
+
+impl Process for Sender {
+    fn on_start(&mut self, ctx: &mut Context) {
+        ctx.set_timer("send", Duration::from_millis(1));
+    }
+
+    fn on_message(&mut self, _: Message, _: &str, _: &mut Context) {}
+
+    fn on_timer(&mut self, _: &str, ctx: &mut Context) {
+        ctx.send(Message::new("HELLO", ""), "receiver");
+    }
+}
+
+/// Records the order its three messages arrive in.
+#[derive(Default)]
+struct Receiver {
+    order: Vec<String>,
+}
+
+impl Process for Receiver {
+    fn on_message(&mut self, _: Message, from: &str, _: &mut Context) {
+        self.order.push(from.to_string());
+        if self.order.len() == 3 {
+            outcome(self.order.join(" "));
+        }
+    }
+}
+
+/// Three processes, each on a node of its own (or all on `receiver`'s
+/// node), send to `receiver` from timers that fire at the same instant.
+/// Over the network (the default link: a fixed 1 ms latency) the messages
+/// arrive together, in the order they were sent; on one node they are
+/// queued for the receiver in that order. Either way the delivery order
+/// is the order of the three sends, one of 3! = 6; over the network these
+/// are the classes.
+fn three_processes(same_node: bool) -> impl Fn(&mut Simulation) {
+    move |sim| {
+        sim.add_process("receiver", "receiver-node", Receiver::default());
+        for name in ["a", "b", "c"] {
+            let node = if same_node {
+                "receiver-node".to_string()
+            } else {
+                format!("{name}-node")
+            };
+            sim.add_process(name, &node, Sender);
+        }
+    }
+}
+
+#[test]
+fn three_processes_sending_to_one_run_once_per_delivery_order() {
+    measure("processes", 6, 6, |explorer| {
+        explorer.run_with(three_processes(false))
+    });
+}
+
+/// On one node the receiver's task runs as soon as the first message is
+/// queued for it and takes everything queued then: each of the 6 send
+/// orders comes with the 4 ways of cutting it into batches (1+1+1, 1+2,
+/// 2+1, 3), 24 classes, of which the delivery order shows 6.
+#[test]
+fn three_processes_on_one_node_run_once_per_delivery_order() {
+    measure("processes on one node", 24, 6, |explorer| {
+        explorer.run_with(three_processes(true))
+    });
 }
 
 /// One operation of a generated task.
