@@ -11,6 +11,26 @@
 //! class and run at most twice as many executions. The search without
 //! reduction then runs for comparison, up to a budget; when it completes it
 //! must see the same outcomes.
+//!
+//! What each scenario costs (`cargo test --test reduction -- --nocapture`
+//! prints it; "without" was measured once with a budget of 3,000,000
+//! executions, the test's budget is 20,000; "redundant" executions stopped
+//! early, their schedule equivalent to one already explored):
+//!
+//! | scenario | classes | with reduction | redundant | without |
+//! |---|---:|---:|---:|---:|
+//! | mutex: three tasks lock twice | 90 | 90 | 0 | over 3,000,000 |
+//! | rwlock: two writers, a reader | 90 | 90 | 0 | over 3,000,000 |
+//! | channel: three senders send twice | 90 | 90 | 0 | over 3,000,000 |
+//! | semaphore, one permit: three tasks take it twice | 90 | 90 | 0 | over 3,000,000 |
+//! | semaphore, two permits: three tasks take one | 90 | 90 | 0 | 17,340 |
+//! | notify: three waiters, woken one by one | 6 | 6 | 0 | 630 |
+//! | UDP: three nodes send twice to one socket | 90 | 90 | 0 | over 3,000,000 |
+//! | UDP: two nodes send once to one socket | 2 | 2 | 0 | 560 |
+//! | processes: three nodes send to a fourth | 6 | 6 | 0 | 226,800 |
+//! | processes: three send to one on their node | 24 (6 outcomes) | 30 | 6 | over 3,000,000 |
+//! | three mutexes, one per task | 1 | 1 | 0 | |
+//! | three UDP senders, a receiver each | 1 | 1 | 0 | |
 
 use bach::{
     check::Explorer,
