@@ -8,9 +8,10 @@
 //! footprints, and the depth-first search with dynamic partial-order
 //! reduction (`check::strategy::dpor`) compares them.
 
-/// A resource as the reduction sees it: a primitive's number, or a socket
-/// endpoint (top bit set; a hash of the address). See
-/// `kernel::interleave::{primitive, endpoint}`.
+/// A resource as the reduction sees it: a primitive's number or its side
+/// resource, a socket endpoint or the datagrams on their way to a node (top
+/// bit set; a hash of the address). See
+/// `kernel::interleave::{primitive, side, endpoint, arrivals}`.
 pub(crate) type Key = u64;
 
 /// Set in a key that only *shares* the resource (see [`shared`]). Endpoint

@@ -6,7 +6,7 @@
 //! reduction) and cost one bit test on a resource created outside an
 //! exploring simulation.
 
-pub(crate) use crate::kernel::interleave::{counter, endpoint, primitive, Key, ResourceId};
+pub(crate) use crate::kernel::interleave::{endpoint, primitive, side, Key, ResourceId};
 use crate::runtime::context;
 use std::task::{Context, Poll, Waker};
 
@@ -47,15 +47,16 @@ pub(crate) fn touch(resource: ResourceId) {
     }
 }
 
-/// Records a synchronous operation on the count of `resource`'s handles
-/// (a channel's senders): reading it (`shared` false) conflicts with
-/// changing it; adding or dropping a handle that is not the last one
-/// (`shared` true) commutes with other such changes. Neither conflicts
-/// with the resource's data.
+/// Records a synchronous operation on `resource`'s side resource (see
+/// `kernel::interleave::side`): `shared` when it commutes with the other
+/// shared operations on it (adding or dropping a channel's sender that is
+/// not the last one; reading a `Notify`'s count of `notify_waiters`
+/// calls), not when it conflicts with them (reading the count of senders;
+/// `notify_waiters` itself). Neither conflicts with the resource's data.
 #[inline]
-pub(crate) fn touch_count(resource: ResourceId, shared: bool) {
+pub(crate) fn touch_side(resource: ResourceId, shared: bool) {
     if resource.explored() {
-        let key = counter(resource);
+        let key = side(resource);
         touch_slow(if shared {
             crate::check::footprint::shared(key)
         } else {

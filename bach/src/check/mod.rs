@@ -141,7 +141,9 @@
 //!
 //! ## What reduction can and cannot see
 //!
-//! Footprints cover bach's primitives, queues and socket endpoints. State
+//! Footprints cover bach's primitives, queues, sockets (a send touches
+//! what is on its way to the destination node, a receive the socket) and
+//! the messages queued for a process on the sender's node. State
 //! shared outside them (an `Rc<RefCell<..>>` two tasks mutate between
 //! awaits) is invisible: its races show up only where they line up with a
 //! bach operation. A synchronous operation (`try_send`, an unlock, a

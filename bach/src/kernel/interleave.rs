@@ -41,7 +41,7 @@ use super::Kernel;
 use crate::{check::strategy::StepObserver, executor::waker, trace::recorder::RawKind};
 use std::{
     cell::{Cell, RefCell},
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     rc::Rc,
     task::{Context, Poll, Waker},
 };
@@ -95,31 +95,57 @@ pub(crate) fn primitive(resource: ResourceId) -> Key {
     u64::from(resource.index())
 }
 
-/// Set in the key of a resource's count of handles ([`counter`]).
-const COUNTER: u64 = 1 << 62;
+/// Set in the key of a primitive's side resource ([`side`]).
+const SIDE: u64 = 1 << 62;
 
-/// The key of `resource`'s count of handles (a channel's senders): a
-/// resource of its own, so counting does not conflict with the data.
+/// The key of `resource`'s side resource: a part of its state that most of
+/// its operations leave alone (a channel's count of senders, a `Notify`'s
+/// count of `notify_waiters` calls), a resource of its own so that touching
+/// it does not conflict with the primitive's data.
 #[inline]
-pub(crate) fn counter(resource: ResourceId) -> Key {
-    COUNTER | u64::from(resource.index())
+pub(crate) fn side(resource: ResourceId) -> Key {
+    SIDE | u64::from(resource.index())
 }
 
-/// The key of a socket endpoint. Distinct addresses may share a key (a
-/// 63-bit hash); that only makes the reduction more conservative.
-pub(crate) fn endpoint(addr: SocketAddr) -> Key {
-    // FNV-1a over the address bytes and port: fixed, platform independent.
+/// Set, with [`ENDPOINT`], in the key of a node's arrivals ([`arrivals`]).
+const ARRIVALS: u64 = 1 << 62;
+
+/// FNV-1a over `bytes`: fixed and platform independent.
+fn hash(bytes: impl IntoIterator<Item = u8>) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |byte: u8| {
+    for byte in bytes {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
-    };
-    match addr.ip() {
-        std::net::IpAddr::V4(ip) => ip.octets().into_iter().for_each(&mut eat),
-        std::net::IpAddr::V6(ip) => ip.octets().into_iter().for_each(&mut eat),
     }
-    addr.port().to_be_bytes().into_iter().for_each(&mut eat);
-    ENDPOINT | (hash >> 1)
+    hash
+}
+
+fn ip_bytes(ip: IpAddr) -> impl Iterator<Item = u8> {
+    let (v4, v6) = match ip {
+        IpAddr::V4(ip) => (Some(ip.octets()), None),
+        IpAddr::V6(ip) => (None, Some(ip.octets())),
+    };
+    v4.into_iter().flatten().chain(v6.into_iter().flatten())
+}
+
+/// The key of a socket endpoint: what receiving on the socket touches.
+/// Distinct addresses may share a key (a 62-bit hash); that only makes the
+/// reduction more conservative.
+pub(crate) fn endpoint(addr: SocketAddr) -> Key {
+    ENDPOINT | hash(ip_bytes(addr.ip()).chain(addr.port().to_be_bytes())) >> 2
+}
+
+/// The key of the datagrams on their way to the node at `ip`: what a send
+/// to that node touches. Sends to one node over one link queue behind each
+/// other, and those that arrive at the same instant arrive in the order
+/// they were sent, so two sends to the same node do not commute. A send
+/// never touches the receiving socket itself: its datagram reaches the
+/// socket from the timer queue, never during a task's step, so it
+/// commutes with receives at the instant it is sent (the receive its
+/// arrival wakes touches the socket then). Distinct nodes may share a key
+/// (a 62-bit hash).
+pub(crate) fn arrivals(ip: IpAddr) -> Key {
+    ENDPOINT | ARRIVALS | hash(ip_bytes(ip)) >> 2
 }
 
 /// Per-task footprints, by executor slot.
@@ -389,5 +415,8 @@ mod tests {
         assert_eq!(endpoint(a), endpoint(a));
         assert_ne!(endpoint(a), endpoint(b));
         assert!(endpoint(a) & ENDPOINT != 0);
+        assert_ne!(arrivals(a.ip()), endpoint(a));
+        assert_eq!(arrivals(a.ip()), arrivals(b.ip()));
+        assert!(arrivals(a.ip()) & ENDPOINT != 0);
     }
 }

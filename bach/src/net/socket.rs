@@ -14,7 +14,8 @@
 //!
 //! Under interleaving exploration a socket operation touches *endpoints*
 //! (`check::interleave::endpoint`): a send touches the sending socket's
-//! address and the destination, a receive the socket's own address. Async
+//! address and the arrivals at the destination node
+//! (`check::interleave::arrivals`), a receive the socket's own address. Async
 //! operations (`send_to`, `send`, `recv_from`, `recv`, `peek_from`,
 //! `readable` and their `poll_*` forms) are scheduling points, taken in
 //! exactly one place each (`poll_send_to` and the private `poll`); `try_*`

@@ -63,8 +63,10 @@ impl Notify {
 
     /// A future that completes when this is notified.
     pub fn notified(&self) -> Notified<'_> {
-        // Reads the generation `notify_waiters` compares against.
-        interleave::touch(self.resource);
+        // Reads the generation, which only `notify_waiters` changes: a
+        // shared touch of the side resource, so it commutes with waiting
+        // and `notify_one`.
+        interleave::touch_side(self.resource, true);
         Notified {
             notify: self,
             generation: self.state.borrow().generation,
@@ -94,6 +96,7 @@ impl Notify {
     /// Wakes every `Notified` future created before this call.
     pub fn notify_waiters(&self) {
         interleave::touch(self.resource);
+        interleave::touch_side(self.resource, false);
         let mut wakes = WakeList::new();
         self.state.borrow_mut().generation += 1;
         loop {
@@ -163,6 +166,7 @@ impl Notified<'_> {
 
     /// Advances the state machine; `waker` is `None` for `enable`.
     fn step(&mut self, waker: Option<&std::task::Waker>) -> bool {
+        // Exclusive: covers the comparison of generations too.
         interleave::touch(self.notify.resource);
         let mut state = self.notify.state.borrow_mut();
         match &self.state {

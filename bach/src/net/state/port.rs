@@ -10,7 +10,7 @@ use crate::{group::table::GroupId, kernel::interleave};
 use std::{
     io,
     net::SocketAddr,
-    task::{ready, Context, Poll},
+    task::{ready, Context, Poll, Waker},
 };
 
 /// A socket bound for a process (see the module docs).
@@ -19,15 +19,17 @@ pub(crate) struct ProcessPort {
     handle: Handle,
 }
 
-/// The endpoints a datagram from `local` to `dst` touches, for exploring
-/// interleavings (a loopback destination is the sender's own node).
+/// What a datagram from `local` to `dst` touches, for exploring
+/// interleavings: the sending socket's endpoint and the arrivals at the
+/// destination node (`kernel::interleave::arrivals`; a loopback
+/// destination is the sender's own node).
 pub(crate) fn send_endpoints(local: SocketAddr, dst: SocketAddr) -> [interleave::Key; 2] {
-    let dst = if dst.ip().is_loopback() {
-        SocketAddr::new(local.ip(), dst.port())
+    let node = if dst.ip().is_loopback() {
+        local.ip()
     } else {
-        dst
+        dst.ip()
     };
-    [interleave::endpoint(local), interleave::endpoint(dst)]
+    [interleave::endpoint(local), interleave::arrivals(node)]
 }
 
 impl ProcessPort {
@@ -98,6 +100,31 @@ impl ProcessPort {
     ) -> Poll<io::Result<(usize, SocketAddr)>> {
         ready!(self.point(inner, cx));
         poll_recv(inner, self.handle, Some(cx), buf, Take::Pop)
+    }
+
+    /// Under interleaving exploration, records that the running step put a
+    /// message in the process's inbox of same-node messages or took one out
+    /// of it, and that `woken` (the process's task, woken by a message put
+    /// there) will take it: the inbox is keyed as the port's endpoint,
+    /// which the process's task touches whenever it receives.
+    #[inline]
+    pub(crate) fn touch_inbox(self, inner: &impl NetWorld, woken: Option<&Waker>) {
+        if inner.interleave.enabled() {
+            self.touch_inbox_exploring(inner, woken);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn touch_inbox_exploring(self, inner: &impl NetWorld, woken: Option<&Waker>) {
+        let local = borrow(inner).local_addr(self.handle);
+        if let Ok(local) = local {
+            let key = interleave::endpoint(local);
+            match woken {
+                Some(waker) => inner.interleave.woke_key(inner, key, waker),
+                None => inner.interleave.touch_key(key),
+            }
+        }
     }
 
     /// Closes the port (the process's task is gone); queued datagrams go.

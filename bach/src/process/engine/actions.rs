@@ -147,7 +147,9 @@ pub(super) fn send(inner: &impl ProcessWorld, id: usize, msg: Message, target: u
         }
         slot.inbox.push_back((from, msg));
         let waker = slot.waker.take();
+        let port = slot.socket;
         drop(reg);
+        port.touch_inbox(inner, waker.as_ref());
         if let Some(waker) = waker {
             waker.wake();
         }

@@ -86,6 +86,7 @@ pub(super) fn serve_poll(
     loop {
         let waiting = registry(inner).slots[id].inbox.pop_front();
         if let Some((from, mut msg)) = waiting {
+            socket.touch_inbox(inner, None);
             let incoming = Incoming::Message {
                 from: &from,
                 shared_from: Some(&from),

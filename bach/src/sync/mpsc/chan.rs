@@ -152,13 +152,13 @@ impl<T> Chan<T> {
     /// Records a read of the count of senders (or a change that depends on
     /// it, such as upgrading a weak sender).
     pub(super) fn touch_count(&self) {
-        interleave::touch_count(self.resource, false);
+        interleave::touch_side(self.resource, false);
     }
 
     /// A new sender, cloned from a live one: commutes with other clones
     /// and drops (the count cannot reach zero meanwhile).
     pub(super) fn add_sender(&self) {
-        interleave::touch_count(self.resource, true);
+        interleave::touch_side(self.resource, true);
         self.inner.borrow_mut().senders += 1;
     }
 
@@ -166,7 +166,7 @@ impl<T> Chan<T> {
     /// channel for the receiver) touches the channel itself: dropping any
     /// other commutes with sends and receives.
     pub(super) fn drop_sender(&self) {
-        interleave::touch_count(self.resource, true);
+        interleave::touch_side(self.resource, true);
         if self.inner.borrow().senders == 1 {
             self.touch();
         }
