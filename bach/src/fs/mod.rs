@@ -163,7 +163,7 @@ async fn operate<T>(
             match &result {
                 Ok(_) => note(
                     inner,
-                    format_args!("disk {what} `{path}`{}", detail(op, bytes)),
+                    format_args!("disk {what} `{path}`{}", Detail(op, bytes)),
                 ),
                 Err(error) => note(inner, format_args!("disk {what} `{path}` failed: {error}")),
             }
@@ -176,14 +176,21 @@ async fn operate<T>(
     result
 }
 
-/// The trace's words on what an operation did to durability.
-fn detail(op: Op, bytes: usize) -> String {
-    match op {
-        Op::Write => format!(" {bytes} bytes (not durable)"),
-        Op::Read => format!(" {bytes} bytes"),
-        Op::Sync => " (durable)".into(),
-        Op::Change => " (not durable until its directory is synced)".into(),
-        Op::Look => String::new(),
+/// The trace's words on what an operation did to durability. Formatted
+/// only when the trace records: building the line's arguments allocates
+/// nothing.
+struct Detail(Op, usize);
+
+impl std::fmt::Display for Detail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Detail(op, bytes) = *self;
+        match op {
+            Op::Write => write!(f, " {bytes} bytes (not durable)"),
+            Op::Read => write!(f, " {bytes} bytes"),
+            Op::Sync => f.write_str(" (durable)"),
+            Op::Change => f.write_str(" (not durable until its directory is synced)"),
+            Op::Look => Ok(()),
+        }
     }
 }
 
