@@ -323,24 +323,22 @@ pub fn scenario(durability: Durability, crash_points: u32) -> impl Fn() + Send +
     }
 }
 
-/// What the two searches found for one store.
-pub struct Findings {
-    /// The seed sweep over [`SEEDS`] seeds, stopped at the first failure.
-    pub sweep: SweepReport,
-    /// The explorer, values enumerated, within [`EXECUTIONS`] executions.
-    pub explored: Result<Report, Failure>,
+/// The seed sweep over [`SEEDS`] seeds, one crash point per run, stopped
+/// at the first failure.
+pub fn sweep(durability: Durability) -> SweepReport {
+    Sweep::new(0..SEEDS)
+        .progress(false)
+        .run(scenario(durability, 1))
 }
 
-/// Runs both searches on a store with one crash point per run.
-pub fn search(durability: Durability) -> Findings {
-    let body = scenario(durability, 1);
-    let sweep = Sweep::new(0..SEEDS).progress(false).run(&body);
-    let explored = Explorer::new()
+/// The explorer, values enumerated (both outcomes of every crash point),
+/// within [`EXECUTIONS`] executions.
+pub fn explore(durability: Durability) -> Result<Report, Failure> {
+    Explorer::new()
         .enumerate_values(true)
         .max_executions(EXECUTIONS)
         .progress(false)
-        .try_run(&body);
-    Findings { sweep, explored }
+        .try_run(scenario(durability, 1))
 }
 
 /// What the client's assertion said, without bach's prefix (the task,
@@ -384,7 +382,7 @@ fn main() {
     for (name, durability) in stores {
         println!("== {name} ==");
         let body = scenario(durability, 1);
-        let Findings { sweep, explored } = search(durability);
+        let sweep = sweep(durability);
         match sweep.first_failure() {
             Some(failure) => {
                 let lost = lost_write(&failure.message);
@@ -403,7 +401,7 @@ fn main() {
                 sweep.runs_per_second()
             ),
         }
-        match explored {
+        match explore(durability) {
             Err(failure) => {
                 let lost = lost_write(failure.message());
                 println!(

@@ -14,16 +14,16 @@ use bach::{
     Simulation,
 };
 use wal_kv::{
-    lost_write, rerun, scenario, search, Durability, Findings, ACK_BEFORE_SYNC, FIXED,
+    explore, lost_write, rerun, scenario, sweep, Durability, ACK_BEFORE_SYNC, FIXED,
     RENAME_WITHOUT_DIR_SYNC,
 };
 
 /// Both searches fail on `durability`'s store, each with a lost
 /// acknowledged write that its seed or token reproduces.
 fn both_searches_find_the_bug(durability: Durability) {
-    let Findings { sweep, explored } = search(durability);
     let body = scenario(durability, 1);
 
+    let sweep = sweep(durability);
     let failure = sweep.first_failure().expect("the sweep finds the bug");
     let lost = lost_write(&failure.message);
     assert!(lost.starts_with("acknowledged write"), "{lost}");
@@ -31,7 +31,7 @@ fn both_searches_find_the_bug(durability: Durability) {
     let again = rerun(|| Simulation::new().seed(failure.seed).run(&body));
     assert_eq!(again.as_deref(), Some(lost));
 
-    let failure = explored.expect_err("the explorer finds the bug");
+    let failure = explore(durability).expect_err("the explorer finds the bug");
     let lost = lost_write(failure.message());
     assert!(lost.starts_with("acknowledged write"), "{lost}");
     assert!(failure.execution() < wal_kv::EXECUTIONS);
@@ -51,10 +51,10 @@ fn a_rename_without_a_directory_sync_loses_an_acknowledged_write() {
 
 #[test]
 fn the_fixed_store_passes_the_same_budgets_and_every_crash_point() {
-    let Findings { sweep, explored } = search(FIXED);
+    let sweep = sweep(FIXED);
     assert!(sweep.is_ok(), "{sweep}");
     assert_eq!(sweep.runs(), wal_kv::SEEDS);
-    let report = explored.expect("no acknowledged write lost");
+    let report = explore(FIXED).expect("no acknowledged write lost");
     assert!(report.complete(), "every crash point tried: {report}");
     assert!(report.executions() <= wal_kv::EXECUTIONS);
 }
