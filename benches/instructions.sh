@@ -7,12 +7,13 @@
 #
 #   benches/instructions.sh            # process_pingpong, udp_stream, mesh_10, model_check_depth_8,
 #                                      # model_check_parallel_bfs_1
-#   benches/instructions.sh --all      # and spawn, sleep, timers, channel, mutex
+#   benches/instructions.sh --all      # and spawn, sleep, timers, channel, mutex, fs_write_sync
 #   BENCH_PROFILE=user benches/instructions.sh --all
 #
 # The first four guard the issue-level budgets, the fifth the breadth-first
-# model checker (`par_run_with` on one thread); `--all` adds the runtime and
-# sync workloads, for changes to the executor, the timer queue or `sync`.
+# model checker (`par_run_with` on one thread); `--all` adds the runtime,
+# sync and storage workloads, for changes to the executor, the timer queue,
+# `sync` or `fs`.
 # `BENCH_PROFILE=user` builds as a user's `cargo build --release` does (no
 # LTO, 16 codegen units; in target/user-profile): an inlining mark that fat
 # LTO makes needless can still matter there, so judge marks in both.
@@ -22,13 +23,14 @@ command -v valgrind >/dev/null || { echo "instructions.sh: valgrind is not insta
 pairs=(process:process_pingpong net:udp_stream net:mesh_10 model_check:model_check_depth_8
     model_check:model_check_parallel_bfs_1)
 if [ "${1:-}" = "--all" ]; then
-    pairs+=(runtime:spawn runtime:sleep runtime:timers sync:channel sync:mutex)
+    pairs+=(runtime:spawn runtime:sleep runtime:timers sync:channel sync:mutex fs:fs_write_sync)
 fi
 if [ "${BENCH_PROFILE:-}" = user ]; then
     export CARGO_PROFILE_BENCH_LTO=off CARGO_PROFILE_BENCH_CODEGEN_UNITS=16
     export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/user-profile}"
 fi
-cargo bench --no-run --bench process --bench net --bench model_check --bench runtime --bench sync 2>/dev/null
+cargo bench --no-run --bench process --bench net --bench model_check --bench runtime --bench sync \
+    --bench fs 2>/dev/null
 binary() { ls -t "${CARGO_TARGET_DIR:-target}"/release/deps/"$1"-* | grep -v '\.d$' | head -n 1; }
 count() { # bench workload runs -> instructions
     local out

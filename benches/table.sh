@@ -19,7 +19,7 @@ if [ "${1:-}" != "--table-only" ]; then
     # One run's results only: a stale figure must not reach the table.
     rm -rf "$CRITERION_HOME"
     cargo bench --bench runtime --bench sync --bench net --bench process \
-        --bench explore --bench model_check -- "${args[@]}"
+        --bench explore --bench model_check --bench fs -- "${args[@]}"
     # madsim simulates only when built with --cfg madsim; its own target
     # directory keeps that flag away from the workspace's build.
     (cd benches/peers &&

@@ -30,12 +30,12 @@ pub struct HandlerDisk<'a> {
 }
 
 impl HandlerDisk<'_> {
-    fn run<T>(
+    fn run<T, P: std::fmt::Display + ?Sized>(
         &self,
         what: &'static str,
         op: Op,
         bytes: usize,
-        path: &str,
+        path: &P,
         apply: impl FnOnce(&mut super::disk::Disk) -> io::Result<T>,
     ) -> io::Result<T> {
         let group = self.group;
@@ -157,7 +157,7 @@ impl HandlerDisk<'_> {
 
     /// Renames `from` to `to`, replacing a file at `to`.
     pub fn rename(&mut self, from: &str, to: &str) -> io::Result<()> {
-        let label = format!("{from}` → `{to}");
+        let label = super::Renamed(from, to);
         self.run("rename", Op::Change, 0, &label, |disk| {
             disk.rename(from, to)
         })

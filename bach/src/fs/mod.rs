@@ -100,12 +100,12 @@ fn current_group(what: &'static str) -> GroupId {
 /// Runs one operation on `group`'s disk: its latency and injected faults,
 /// then `apply`, its trace line, then a crash point if it changed the
 /// disk. `path` names the file in errors and in the trace.
-async fn operate<T>(
+async fn operate<T, P: std::fmt::Display + ?Sized>(
     what: &'static str,
     group: GroupId,
     op: Op,
     bytes: usize,
-    path: &str,
+    path: &P,
     apply: impl FnOnce(&mut disk::Disk) -> io::Result<T>,
 ) -> io::Result<T> {
     let fate = context::with(what, |inner| decide(inner, group, op, bytes));
@@ -178,13 +178,13 @@ fn decide(inner: &Inner, group: GroupId, op: Op, bytes: usize) -> Fate {
 /// Applies one operation to `group`'s disk now (or fails it with an
 /// injected error), counting and tracing it.
 #[allow(clippy::too_many_arguments)]
-fn apply_now<T>(
+fn apply_now<T, P: std::fmt::Display + ?Sized>(
     inner: &Inner,
     group: GroupId,
     what: &'static str,
     op: Op,
     bytes: usize,
-    path: &str,
+    path: &P,
     inject: bool,
     apply: impl FnOnce(&mut disk::Disk) -> io::Result<T>,
 ) -> io::Result<T> {
@@ -215,7 +215,7 @@ fn apply_now<T>(
         match &result {
             Ok(_) => note(
                 inner,
-                format_args!("disk {what} `{path}`{}", detail(op, bytes)),
+                format_args!("disk {what} `{path}`{}", Detail(op, bytes)),
             ),
             Err(error) => note(inner, format_args!("disk {what} `{path}` failed: {error}")),
         }
@@ -223,14 +223,31 @@ fn apply_now<T>(
     result
 }
 
-/// The trace's words on what an operation did to durability.
-fn detail(op: Op, bytes: usize) -> String {
-    match op {
-        Op::Write => format!(" {bytes} bytes (not durable)"),
-        Op::Read => format!(" {bytes} bytes"),
-        Op::Sync => " (durable)".into(),
-        Op::Change => " (not durable until its directory is synced)".into(),
-        Op::Look => String::new(),
+/// How errors and the trace name a rename: `from` → `to` (formatted only
+/// when used).
+struct Renamed<'a>(&'a str, &'a str);
+
+impl std::fmt::Display for Renamed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}` → `{}", self.0, self.1)
+    }
+}
+
+/// The trace's words on what an operation did to durability. Formatted
+/// only when the trace records: building the line's arguments allocates
+/// nothing.
+struct Detail(Op, usize);
+
+impl std::fmt::Display for Detail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Detail(op, bytes) = *self;
+        match op {
+            Op::Write => write!(f, " {bytes} bytes (not durable)"),
+            Op::Read => write!(f, " {bytes} bytes"),
+            Op::Sync => f.write_str(" (durable)"),
+            Op::Change => f.write_str(" (not durable until its directory is synced)"),
+            Op::Look => Ok(()),
+        }
     }
 }
 
@@ -652,7 +669,7 @@ pub async fn write(path: impl AsRef<str>, contents: impl AsRef<[u8]>) -> io::Res
 pub async fn rename(from: impl AsRef<str>, to: impl AsRef<str>) -> io::Result<()> {
     let (from, to) = (from.as_ref(), to.as_ref());
     let group = current_group("bach::fs::rename");
-    let label = format!("{from}` → `{to}");
+    let label = Renamed(from, to);
     operate("rename", group, Op::Change, 0, &label, |disk| {
         disk.rename(from, to)
     })

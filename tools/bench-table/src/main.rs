@@ -58,6 +58,14 @@ const WORKLOADS: &[(&str, &str)] = &[
         "AnySystem-style processes, 10k round trips; per message",
     ),
     (
+        "fs_write_sync",
+        "4 KiB `write_all` + `sync_data` on one file; per round",
+    ),
+    (
+        "fs_crash_points",
+        "every crash point of 100 synced 4 KiB appends, both outcomes; per crash point",
+    ),
+    (
         "explore_contention",
         "interleaving exploration, 10 tasks on one lock; per execution",
     ),
