@@ -192,11 +192,6 @@ fn lost_update_under_partition_is_found_and_the_fix_passes() {
         &[Search::Random, Search::Pct2, Search::Pct3],
         "Random and PCT derive each execution's sampled values (here the fault) from the \
          same per-execution seeds, so the same execution finds it under both",
-    )
-    .note(
-        &[Search::Dfs],
-        "Depth first explores everything below the root's default (no partition) first, \
-         and that subtree outlasts the budget",
     );
     corpus.search(Version::Buggy, buggy).assert_found_by(
         &[
