@@ -538,3 +538,38 @@ fn the_model_checker_crashes_the_node_at_every_crash_point_within_its_budget() {
         .collect();
     assert_eq!(*seen.borrow(), expected, "{report}");
 }
+
+#[test]
+fn scripted_failures_and_sync_latency() {
+    bach::sim(|| {
+        fs::set_disk(
+            "db",
+            DiskOptions {
+                sync_latency: Duration::from_millis(3),
+                ..DiskOptions::default()
+            },
+        )
+        .unwrap();
+        fs::fail_next("db", fs::Faulty::Write, 2);
+        fs::fail_next("db", fs::Faulty::Sync, 1);
+        async {
+            let mut file = File::create("/f").await.unwrap();
+            for _ in 0..2 {
+                let error = file.write(b"x").await.unwrap_err();
+                assert!(
+                    error.to_string().contains("injected I/O error: write `/f`"),
+                    "{error}"
+                );
+            }
+            assert_eq!(file.write(b"x").await.unwrap(), 1);
+            assert!(file.sync_data().await.is_err());
+            let started = bach::time::Instant::now();
+            file.sync_data().await.unwrap();
+            assert_eq!(started.elapsed(), Duration::from_millis(3));
+            assert_eq!(fs::counters("db").injected_errors, 3);
+        }
+        .group("db")
+        .primary()
+        .spawn();
+    });
+}

@@ -44,8 +44,9 @@
 //! outcomes. The trace lists what a crash lost.
 //!
 //! **Faults and time** ([`DiskOptions`], per node with [`set_disk`]):
-//! operations take simulated time (per operation and per byte), fail with
-//! injected I/O errors, syncs hang; a capacity makes writes fail with
+//! operations take simulated time (per operation, per sync, per byte,
+//! plus a drawn jitter), fail with injected I/O errors (by probability,
+//! or scripted with [`fail_next`]), syncs hang; a capacity makes writes fail with
 //! `StorageFull`; [`rot`] flips a sector's bits (a checksum in the user's
 //! format must catch it). **Crash points**: with `crash_points` set, the
 //! node may crash right after any of its writes, length changes, syncs,
@@ -67,7 +68,7 @@ pub(crate) mod state;
 
 pub use disk::{DiskConfig, UnsyncedWrites};
 pub use handler::HandlerDisk;
-pub use state::{DiskCounters, DiskOptions};
+pub use state::{DiskCounters, DiskOptions, Faulty};
 
 use crate::{group::table::GroupId, runtime::context, runtime::Inner};
 use disk::Handle;
@@ -148,10 +149,25 @@ fn decide(inner: &Inner, group: GroupId, op: Op, bytes: usize) -> Fate {
     let per_byte = options
         .latency_per_byte
         .saturating_mul(u32::try_from(bytes).unwrap_or(u32::MAX));
-    let faulty = matches!(op, Op::Read | Op::Write | Op::Sync);
-    let inject = faulty
-        && options.error_probability > 0.0
-        && crate::kernel::rng::gen_bool(options.error_probability);
+    let faulty = match op {
+        Op::Read => Some(Faulty::Read),
+        Op::Write => Some(Faulty::Write),
+        Op::Sync => Some(Faulty::Sync),
+        Op::Change | Op::Look => None,
+    };
+    // A scripted failure first, then the probability.
+    let scripted = faulty.is_some_and(|kind| {
+        let mut disks = inner.disks.borrow_mut();
+        let next = &mut disks.disk(group).fail_next[kind as usize];
+        *next > 0 && {
+            *next -= 1;
+            true
+        }
+    });
+    let inject = scripted
+        || (faulty.is_some()
+            && options.error_probability > 0.0
+            && crate::kernel::rng::gen_bool(options.error_probability));
     let stuck = op == Op::Sync
         && !inject
         && options.stuck_sync_probability > 0.0
@@ -165,9 +181,15 @@ fn decide(inner: &Inner, group: GroupId, op: Op, bytes: usize) -> Fate {
             0..=nanos,
         ))
     };
+    let sync = if op == Op::Sync {
+        options.sync_latency
+    } else {
+        std::time::Duration::ZERO
+    };
     Fate {
         delay: options
             .latency
+            .saturating_add(sync)
             .saturating_add(per_byte)
             .saturating_add(jitter),
         inject,
@@ -311,6 +333,18 @@ pub fn set_disk(node: &str, options: DiskOptions) -> io::Result<()> {
     context::with("bach::fs::set_disk", |inner| {
         let group = inner.groups.borrow_mut().intern(node);
         inner.disks.borrow_mut().set_options(group, node, options)
+    })
+}
+
+/// Scripts failures on node `node`'s disk: its next `count` operations of
+/// kind `kind` fail with an injected I/O error (before any
+/// `error_probability` is drawn), counted and traced as any injected
+/// error. Panics outside a simulation.
+#[track_caller]
+pub fn fail_next(node: &str, kind: Faulty, count: u32) {
+    context::with("bach::fs::fail_next", |inner| {
+        let group = inner.groups.borrow_mut().intern(node);
+        inner.disks.borrow_mut().disk(group).fail_next[kind as usize] += count;
     })
 }
 

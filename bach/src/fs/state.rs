@@ -23,6 +23,9 @@ pub struct DiskOptions {
     pub model: DiskConfig,
     /// Simulated time every operation takes. Default zero (no timer).
     pub latency: Duration,
+    /// Extra simulated time per sync (on top of `latency`): flushing to
+    /// the medium is the slow part. Default zero.
+    pub sync_latency: Duration,
     /// Extra simulated time per byte read or written. Default zero.
     pub latency_per_byte: Duration,
     /// Up to this much more simulated time per operation, uniformly
@@ -53,6 +56,7 @@ impl Default for DiskOptions {
         Self {
             model: DiskConfig::default(),
             latency: Duration::ZERO,
+            sync_latency: Duration::ZERO,
             latency_per_byte: Duration::ZERO,
             latency_jitter: Duration::ZERO,
             error_probability: 0.0,
@@ -93,6 +97,20 @@ pub(crate) struct NodeDisk {
     pub(crate) counters: DiskCounters,
     /// Crash points this run may still take.
     pub(crate) crash_points_left: u32,
+    /// Scripted failures still to come: the next this many reads, writes
+    /// and syncs fail ([`Faulty`] order).
+    pub(crate) fail_next: [u32; 3],
+}
+
+/// The operations a script can fail ([`fail_next`](crate::fs::fail_next)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Faulty {
+    /// Reads of file bytes.
+    Read,
+    /// Writes of file bytes.
+    Write,
+    /// Syncs of files and directories.
+    Sync,
 }
 
 /// Every node's disk, and the options of nodes configured before their
@@ -144,6 +162,7 @@ impl Disks {
                 disk: Disk::new(options.model.clone()),
                 counters: DiskCounters::default(),
                 crash_points_left: options.crash_points,
+                fail_next: [0; 3],
             }
         })
     }
@@ -167,6 +186,7 @@ impl Disks {
             group.hash(hasher);
             node.disk.hash(hasher);
             node.crash_points_left.hash(hasher);
+            node.fail_next.hash(hasher);
         }
     }
 }
