@@ -289,6 +289,7 @@ fn bit_rot_changes_what_a_sector_reads_until_it_is_rewritten() {
         async {
             fs::write("/block", [0u8; 16]).await.unwrap();
             fs::rot("/block", 0).unwrap();
+            assert_eq!(fs::counters("main").sectors_rotted, 1);
             let rotten = fs::read("/block").await.unwrap();
             assert_ne!(rotten, [0u8; 16], "a checksum would catch this");
             fs::write("/block", [0u8; 16]).await.unwrap();

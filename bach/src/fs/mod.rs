@@ -366,7 +366,13 @@ pub fn counters(node: &str) -> DiskCounters {
 pub fn rot(path: &str, sector: u64) -> io::Result<()> {
     let group = current_group("bach::fs::rot");
     context::with("bach::fs::rot", |inner| {
-        let result = inner.disks.borrow_mut().disk(group).disk.rot(path, sector);
+        let result = {
+            let mut disks = inner.disks.borrow_mut();
+            let node = disks.disk(group);
+            let result = node.disk.rot(path, sector);
+            node.counters.sectors_rotted += u64::from(result.is_ok());
+            result
+        };
         if result.is_ok() {
             note(
                 inner,

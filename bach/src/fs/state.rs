@@ -80,6 +80,8 @@ pub struct DiskCounters {
     pub injected_errors: u64,
     /// Syncs that hung.
     pub stuck_syncs: u64,
+    /// Sectors rotted ([`rot`](crate::fs::rot)).
+    pub sectors_rotted: u64,
     /// Crashes of the node taken at a crash point.
     pub crash_points_taken: u64,
     /// Crashes of the node while it had a disk.
