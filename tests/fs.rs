@@ -47,6 +47,18 @@ fn after_crash<T: 'static>(
     value.expect("the check ran")
 }
 
+/// The simulation's trace as console lines.
+fn console(sim: &Simulation) -> Vec<String> {
+    sim.trace()
+        .iter()
+        .map(|event| {
+            let mut line = Vec::new();
+            trace::write_console(&mut line, event).unwrap();
+            String::from_utf8(line).unwrap()
+        })
+        .collect()
+}
+
 async fn sync_dir(path: &str) {
     File::open(path).await.unwrap().sync_all().await.unwrap();
 }
@@ -405,15 +417,7 @@ fn the_same_seed_gives_the_same_bytes_and_trace() {
             .spawn();
             check_after_restart(async { fs::read("/log").await.unwrap_or_default() }, out);
         });
-        let trace: Vec<String> = sim
-            .trace()
-            .iter()
-            .map(|event| {
-                let mut line = Vec::new();
-                trace::write_console(&mut line, event).unwrap();
-                String::from_utf8(line).unwrap()
-            })
-            .collect();
+        let trace = console(&sim);
         (bytes.take().expect("read after the restart"), trace)
     };
     let mut outcomes = BTreeSet::new();
@@ -444,15 +448,7 @@ fn a_crash_says_in_the_trace_what_the_disk_lost() {
         .primary()
         .spawn();
     });
-    let lines: Vec<String> = sim
-        .trace()
-        .iter()
-        .map(|event| {
-            let mut line = Vec::new();
-            trace::write_console(&mut line, event).unwrap();
-            String::from_utf8(line).unwrap()
-        })
-        .collect();
+    let lines = console(&sim);
     assert!(
         lines
             .iter()
