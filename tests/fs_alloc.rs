@@ -17,13 +17,15 @@ const BLOCK: usize = 4096;
 /// bytes again and again, as a preallocated log segment.
 const RING: u64 = 64;
 
-/// Allocations made by `ops` write+sync rounds after `warm_up` rounds, on
-/// a disk with `options`.
-fn allocations_in_steady_state(options: DiskOptions, warm_up: u64, ops: u64) -> u64 {
+/// Allocations made by `ops` write+sync rounds after `warm_up` rounds,
+/// on a disk with `options` (`None`: the node never sets any).
+fn allocations_in_steady_state(options: Option<DiskOptions>, warm_up: u64, ops: u64) -> u64 {
     let made = Rc::new(Cell::new(None));
     let out = made.clone();
     bach::sim(move || {
-        fs::set_disk("db", options).unwrap();
+        if let Some(options) = options {
+            fs::set_disk("db", options).unwrap();
+        }
         async move {
             let mut file = File::create("/log").await.unwrap();
             let block = [7u8; BLOCK];
@@ -49,11 +51,13 @@ fn allocations_in_steady_state(options: DiskOptions, warm_up: u64, ops: u64) -> 
 
 #[test]
 fn write_and_sync_allocate_nothing_in_steady_state() {
-    let made = allocations_in_steady_state(DiskOptions::default(), 2 * RING, 1000);
-    assert_eq!(
-        made, 0,
-        "allocations in 1000 rounds of write_all + sync_data"
-    );
+    for options in [None, Some(DiskOptions::default())] {
+        let made = allocations_in_steady_state(options.clone(), 2 * RING, 1000);
+        assert_eq!(
+            made, 0,
+            "allocations in 1000 rounds of write_all + sync_data ({options:?})"
+        );
+    }
 }
 
 #[test]
@@ -64,7 +68,7 @@ fn crash_points_that_are_not_taken_allocate_nothing() {
         crash_probability: 1e-9,
         ..DiskOptions::default()
     };
-    let made = allocations_in_steady_state(options, 2 * RING, 1000);
+    let made = allocations_in_steady_state(Some(options), 2 * RING, 1000);
     assert_eq!(
         made, 0,
         "allocations in 1000 rounds with crash points armed"

@@ -145,7 +145,9 @@ struct Fate {
 /// Draws the fate of one operation on `group`'s disk from its options
 /// (drawing nothing where a probability is 0).
 fn decide(inner: &Inner, group: GroupId, op: Op, bytes: usize) -> Fate {
-    let options = inner.disks.borrow().options(group);
+    let mut disks = inner.disks.borrow_mut();
+    let node = disks.disk(group);
+    let options = &*node.options;
     let per_byte = options
         .latency_per_byte
         .saturating_mul(u32::try_from(bytes).unwrap_or(u32::MAX));
@@ -157,8 +159,7 @@ fn decide(inner: &Inner, group: GroupId, op: Op, bytes: usize) -> Fate {
     };
     // A scripted failure first, then the probability.
     let scripted = faulty.is_some_and(|kind| {
-        let mut disks = inner.disks.borrow_mut();
-        let next = &mut disks.disk(group).fail_next[kind as usize];
+        let next = &mut node.fail_next[kind as usize];
         *next > 0 && {
             *next -= 1;
             true
@@ -296,9 +297,10 @@ async fn crash_point(what: &'static str, group: GroupId) {
                     && crate::net::choices::Budgets::spend(&budgets.crashes)
             }
             None => {
-                let probability = inner.disks.borrow().options(group).crash_probability;
-                let left = inner.disks.borrow_mut().disk(group).crash_points_left;
-                left > 0
+                let mut disks = inner.disks.borrow_mut();
+                let node = disks.disk(group);
+                let probability = node.options.crash_probability;
+                node.crash_points_left > 0
                     && probability > 0.0
                     && (probability >= 1.0 || crate::kernel::rng::gen_bool(probability))
             }

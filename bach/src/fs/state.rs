@@ -93,9 +93,11 @@ pub struct DiskCounters {
 }
 
 /// One node's disk and its settings.
-#[derive(Clone, Hash)]
+#[derive(Clone)]
 pub(crate) struct NodeDisk {
     pub(crate) disk: Disk,
+    /// The node's options (shared with the table of options).
+    pub(crate) options: Rc<DiskOptions>,
     pub(crate) counters: DiskCounters,
     /// Crash points this run may still take.
     pub(crate) crash_points_left: u32,
@@ -124,11 +126,6 @@ pub(crate) struct Disks {
 }
 
 impl Disks {
-    /// The options of `group`'s disk.
-    pub(crate) fn options(&self, group: GroupId) -> Rc<DiskOptions> {
-        self.options.get(&group).cloned().unwrap_or_default()
-    }
-
     /// Sets the options of `group`'s disk. The model of a disk that
     /// exists already cannot change (its contents were laid out with it):
     /// an error naming `node` says so.
@@ -149,9 +146,13 @@ impl Disks {
                     ),
                 ));
             }
-            disk.crash_points_left = options.crash_points;
         }
-        self.options.insert(group, Rc::new(options));
+        let options = Rc::new(options);
+        if let Some(disk) = self.disks.get_mut(&group) {
+            disk.crash_points_left = options.crash_points;
+            disk.options = options.clone();
+        }
+        self.options.insert(group, options);
         Ok(())
     }
 
@@ -162,6 +163,7 @@ impl Disks {
             let options = options.get(&group).cloned().unwrap_or_default();
             NodeDisk {
                 disk: Disk::new(options.model.clone()),
+                options: options.clone(),
                 counters: DiskCounters::default(),
                 crash_points_left: options.crash_points,
                 fail_next: [0; 3],
