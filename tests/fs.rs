@@ -255,6 +255,13 @@ fn injected_errors_latency_and_a_full_disk() {
             assert_eq!(full.kind(), io::ErrorKind::StorageFull);
             assert!(full.to_string().contains("/f"), "{full}");
             assert_eq!(fs::counters("slow").bytes_written, 1000);
+            // Looking takes no time; reading a whole file is one read.
+            let started = bach::time::Instant::now();
+            assert_eq!(fs::metadata("/f").await.unwrap().len(), 1000);
+            assert_eq!(started.elapsed(), Duration::ZERO);
+            assert_eq!(fs::read("/f").await.unwrap(), [7; 1000]);
+            assert_eq!(started.elapsed(), Duration::from_millis(3));
+            assert_eq!(fs::counters("slow").bytes_read, 1000);
         }
         .group("slow")
         .primary()

@@ -173,26 +173,33 @@ fn decide(inner: &Inner, group: GroupId, op: Op, bytes: usize) -> Fate {
         && !inject
         && options.stuck_sync_probability > 0.0
         && crate::kernel::rng::gen_bool(options.stuck_sync_probability);
-    let jitter = if options.latency_jitter.is_zero() {
-        std::time::Duration::ZERO
-    } else {
-        let nanos = u64::try_from(options.latency_jitter.as_nanos()).unwrap_or(u64::MAX);
-        std::time::Duration::from_nanos(crate::kernel::rng::gen_range(
-            "bach::fs latency_jitter",
-            0..=nanos,
-        ))
-    };
     let sync = if op == Op::Sync {
         options.sync_latency
     } else {
         std::time::Duration::ZERO
     };
-    Fate {
-        delay: options
+    // Looking (metadata, listings, opening an existing file, seeking)
+    // takes no time.
+    let delay = if op == Op::Look {
+        std::time::Duration::ZERO
+    } else {
+        let jitter = if options.latency_jitter.is_zero() {
+            std::time::Duration::ZERO
+        } else {
+            let nanos = u64::try_from(options.latency_jitter.as_nanos()).unwrap_or(u64::MAX);
+            std::time::Duration::from_nanos(crate::kernel::rng::gen_range(
+                "bach::fs latency_jitter",
+                0..=nanos,
+            ))
+        };
+        options
             .latency
             .saturating_add(sync)
             .saturating_add(per_byte)
-            .saturating_add(jitter),
+            .saturating_add(jitter)
+    };
+    Fate {
+        delay,
         inject,
         stuck,
     }
@@ -594,15 +601,33 @@ impl File {
     }
 
     /// Reads to the end of the file, appending to `buf`.
+    ///
+    /// One operation (one latency, one fault draw) for the whole rest of
+    /// the file, as one large `read` is.
     pub async fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
         let start = buf.len();
-        let mut chunk = [0u8; 4096];
-        loop {
-            match self.read(&mut chunk).await? {
-                0 => return Ok(buf.len() - start),
-                n => buf.extend_from_slice(&chunk[..n]),
-            }
+        // Looking takes no time and draws no fault.
+        let len = self.metadata().await?.len();
+        let position = self.seek(SeekFrom::Current(0)).await?;
+        let rest = usize::try_from(len.saturating_sub(position)).unwrap_or(usize::MAX);
+        let result = self
+            .on_disk("read", Op::Read, rest, |disk, handle| {
+                buf.resize(start + rest, 0);
+                let mut filled = 0;
+                while filled < rest {
+                    match disk.read(handle, &mut buf[start + filled..])? {
+                        0 => break,
+                        n => filled += n,
+                    }
+                }
+                buf.truncate(start + filled);
+                Ok(filled)
+            })
+            .await;
+        if result.is_err() {
+            buf.truncate(start);
         }
+        result
     }
 
     /// Writes `buf` at the cursor (at the end in append mode), into the

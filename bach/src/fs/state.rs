@@ -21,7 +21,9 @@ pub struct DiskOptions {
     /// The disk model: sector size, capacity, and which unsynced changes a
     /// crash may keep. Default [`DiskConfig::default`].
     pub model: DiskConfig,
-    /// Simulated time every operation takes. Default zero (no timer).
+    /// Simulated time every read, write, sync and change (of a name or a
+    /// length) takes; looking (metadata, listings, opening an existing
+    /// file, seeking) takes none. Default zero (no timer).
     pub latency: Duration,
     /// Extra simulated time per sync (on top of `latency`): flushing to
     /// the medium is the slow part. Default zero.
