@@ -147,7 +147,7 @@ struct Fate {
 fn decide(inner: &Inner, group: GroupId, op: Op, bytes: usize) -> Fate {
     let mut disks = inner.disks.borrow_mut();
     let node = disks.disk(group);
-    let options = &*node.options;
+    let options = &node.options;
     let per_byte = options
         .latency_per_byte
         .saturating_mul(u32::try_from(bytes).unwrap_or(u32::MAX));

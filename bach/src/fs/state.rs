@@ -98,8 +98,7 @@ pub struct DiskCounters {
 #[derive(Clone)]
 pub(crate) struct NodeDisk {
     pub(crate) disk: Disk,
-    /// The node's options (shared with the table of options).
-    pub(crate) options: Rc<DiskOptions>,
+    pub(crate) options: DiskOptions,
     pub(crate) counters: DiskCounters,
     /// Crash points this run may still take.
     pub(crate) crash_points_left: u32,
@@ -119,58 +118,63 @@ pub enum Faulty {
     Sync,
 }
 
-/// Every node's disk, and the options of nodes configured before their
-/// disk exists.
+impl NodeDisk {
+    fn new(options: DiskOptions) -> Self {
+        Self {
+            disk: Disk::new(options.model.clone()),
+            counters: DiskCounters::default(),
+            crash_points_left: options.crash_points,
+            fail_next: [0; 3],
+            options,
+        }
+    }
+}
+
+/// Every node's disk, created when the node first touches it or sets its
+/// options.
 #[derive(Clone, Default)]
 pub(crate) struct Disks {
     disks: BTreeMap<GroupId, NodeDisk>,
-    options: BTreeMap<GroupId, Rc<DiskOptions>>,
 }
 
 impl Disks {
-    /// Sets the options of `group`'s disk. The model of a disk that
-    /// exists already cannot change (its contents were laid out with it):
-    /// an error naming `node` says so.
+    /// Sets the options of `group`'s disk (created with them if it does
+    /// not exist). The model of a disk that exists already cannot change
+    /// (its contents were laid out with it): an error naming `node` says
+    /// so.
     pub(crate) fn set_options(
         &mut self,
         group: GroupId,
         node: &str,
         options: DiskOptions,
     ) -> std::io::Result<()> {
-        if let Some(disk) = self.disks.get_mut(&group) {
-            if *disk.disk.config() != options.model {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    format!(
-                        "the disk of node `{node}` exists already: its model (sector size, \
-                         capacity, crash faults) cannot change; set it before the node first \
-                         touches its disk"
-                    ),
-                ));
+        match self.disks.get_mut(&group) {
+            Some(disk) if *disk.disk.config() != options.model => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "the disk of node `{node}` exists already: its model (sector size, \
+                     capacity, crash faults) cannot change; set it before the node first \
+                     touches its disk"
+                ),
+            )),
+            Some(disk) => {
+                disk.crash_points_left = options.crash_points;
+                disk.options = options;
+                Ok(())
+            }
+            None => {
+                self.disks.insert(group, NodeDisk::new(options));
+                Ok(())
             }
         }
-        let options = Rc::new(options);
-        if let Some(disk) = self.disks.get_mut(&group) {
-            disk.crash_points_left = options.crash_points;
-            disk.options = options.clone();
-        }
-        self.options.insert(group, options);
-        Ok(())
     }
 
-    /// `group`'s disk, created empty the first time.
+    /// `group`'s disk, created empty with the default options the first
+    /// time.
     pub(crate) fn disk(&mut self, group: GroupId) -> &mut NodeDisk {
-        let options = &self.options;
-        self.disks.entry(group).or_insert_with(|| {
-            let options = options.get(&group).cloned().unwrap_or_default();
-            NodeDisk {
-                disk: Disk::new(options.model.clone()),
-                options: options.clone(),
-                counters: DiskCounters::default(),
-                crash_points_left: options.crash_points,
-                fail_next: [0; 3],
-            }
-        })
+        self.disks
+            .entry(group)
+            .or_insert_with(|| NodeDisk::new(DiskOptions::default()))
     }
 
     /// `group`'s counters (zero if it has no disk).
