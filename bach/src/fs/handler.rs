@@ -65,23 +65,16 @@ impl HandlerDisk<'_> {
 
     /// The whole contents of the file at `path`.
     pub fn read(&mut self, path: &str) -> io::Result<Vec<u8>> {
+        let len = usize::try_from(self.metadata(path)?.len()).unwrap_or(usize::MAX);
         self.with_file(
             "read",
             Op::Read,
-            0,
+            len,
             path,
             super::disk::OpenOptions::read(),
             |disk, handle| {
-                let len = disk.handle_metadata(handle)?.len as usize;
-                let mut bytes = vec![0; len];
-                let mut filled = 0;
-                while filled < len {
-                    match disk.read(handle, &mut bytes[filled..])? {
-                        0 => break,
-                        n => filled += n,
-                    }
-                }
-                bytes.truncate(filled);
+                let mut bytes = Vec::new();
+                super::read_rest(disk, handle, &mut bytes, len)?;
                 Ok(bytes)
             },
         )

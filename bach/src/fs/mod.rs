@@ -605,29 +605,14 @@ impl File {
     /// One operation (one latency, one fault draw) for the whole rest of
     /// the file, as one large `read` is.
     pub async fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
-        let start = buf.len();
         // Looking takes no time and draws no fault.
         let len = self.metadata().await?.len();
         let position = self.seek(SeekFrom::Current(0)).await?;
         let rest = usize::try_from(len.saturating_sub(position)).unwrap_or(usize::MAX);
-        let result = self
-            .on_disk("read", Op::Read, rest, |disk, handle| {
-                buf.resize(start + rest, 0);
-                let mut filled = 0;
-                while filled < rest {
-                    match disk.read(handle, &mut buf[start + filled..])? {
-                        0 => break,
-                        n => filled += n,
-                    }
-                }
-                buf.truncate(start + filled);
-                Ok(filled)
-            })
-            .await;
-        if result.is_err() {
-            buf.truncate(start);
-        }
-        result
+        self.on_disk("read", Op::Read, rest, |disk, handle| {
+            read_rest(disk, handle, buf, rest)
+        })
+        .await
     }
 
     /// Writes `buf` at the cursor (at the end in append mode), into the
@@ -703,6 +688,31 @@ impl Drop for File {
             }
         });
     }
+}
+
+/// Appends up to `rest` bytes from `handle`'s cursor to `buf`; how many
+/// it read (fewer at the end of the file).
+fn read_rest(
+    disk: &mut disk::Disk,
+    handle: Handle,
+    buf: &mut Vec<u8>,
+    rest: usize,
+) -> io::Result<usize> {
+    let start = buf.len();
+    buf.resize(start + rest, 0);
+    let mut filled = 0;
+    while filled < rest {
+        match disk.read(handle, &mut buf[start + filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(error) => {
+                buf.truncate(start);
+                return Err(error);
+            }
+        }
+    }
+    buf.truncate(start + filled);
+    Ok(filled)
 }
 
 /// The whole contents of the file at `path`.
